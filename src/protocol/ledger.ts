@@ -1,0 +1,328 @@
+/**
+ * @module
+ * The ledger: the registry contract's rules as an interface (SPEC 3). It is the only place
+ * where operators agree. Two implementations must pass one conformance suite: the in-memory
+ * ledger (`memory-ledger.ts`, its own block clock; unit tests and the simulator) and the
+ * chain ledger (`src/chain`, the Solidity contract through viem).
+ *
+ * Time is chain time: the timestamp of the latest block the implementation reads at.
+ * Windows are half-open intervals of chain time:
+ *
+ *   deal    [openedAt, dealEnd)      dealEnd    = dealClosedAt    ?? openedAt + dealWindow
+ *   ack     [dealEnd,  ackEnd)       ackEnd     = ackClosedAt     ?? dealEnd  + ackWindow
+ *   confirm [ackEnd,   confirmEnd)   confirmEnd = confirmClosedAt ?? ackEnd   + confirmWindow
+ *
+ * A window closes early, in the block of the submission that completes it, when every
+ * expected party (all dealers / all recipients) has submitted. The functions in
+ * `session-rules.ts` compute the phase from a session and a time; both ledgers use them
+ * (the contract implements the same arithmetic).
+ *
+ * Every submission to a session bumps a per-session counter and a rolling digest
+ * `digest' = keccak256(digest ‖ keccak256(encoding of the submission))` (see
+ * `submission-digest.ts`), so a reader can prove it saw every submission.
+ */
+
+/** A 0x-prefixed lowercase hex string. */
+export type Hex = `0x${string}`;
+/** A 0x-prefixed 20-byte account address, lowercase. */
+export type Address = `0x${string}`;
+
+export type SigKeyType = 'bn254' | 'ecdsa';
+
+export type OperatorStatus =
+  /** Registered and a member: receives shares in the next session (subject to the churn cap). */
+  | 'active'
+  /** Deregistered or ejected: still deals in the next reshare if it holds the source version, receives nothing. */
+  | 'leaving';
+
+export interface OperatorRecord {
+  readonly address: Address;
+  /** HTTP base URL of the operator's API (for apps and clients; never for peer protocol). */
+  readonly socket: string;
+  readonly sigKeyType: SigKeyType;
+  /** BN254: 128-byte G2 public key (Solidity order). ECDSA: 20-byte signer address. */
+  readonly sigPublicKey: Hex;
+  /** The operator's current secp256k1 session encryption key (33-byte compressed). */
+  readonly sessionKey: Hex;
+  readonly status: OperatorStatus;
+  /** Registration order (1, 2, …); the churn cap admits newcomers in this order. */
+  readonly registeredSeq: number;
+}
+
+export interface Governance {
+  readonly owner: Address;
+  /** 0 = default ceil(2n/3); otherwise the threshold every new session must use. */
+  readonly thresholdOverride: number;
+  /** Reshare interval in seconds; boundary = floor(now / interval) * interval. */
+  readonly interval: number;
+  readonly dealWindow: number;
+  readonly ackWindow: number;
+  readonly confirmWindow: number;
+  /** Seconds of chain finality lag reserved in each interval (fixed at deployment). */
+  readonly finalityLag: number;
+  /** Max newcomers admitted per session; 0 = default max(1, floor(|old set| / 3)). */
+  readonly churnCap: number;
+  /** 0 until `armGenesis(minOperators)`; genesis needs at least this many members. */
+  readonly genesisMinOperators: number;
+}
+
+export type SessionKind = 'dkg' | 'reshare';
+
+/** What `openSession` fixes forever. Every node computes the round from this and the submissions. */
+export interface SessionSnapshot {
+  readonly id: number;
+  readonly kind: SessionKind;
+  /** The interval boundary the session belongs to. */
+  readonly boundary: number;
+  readonly openedAt: number;
+  /** Reshare: holders of the source version (leaving ones included). DKG: all members. */
+  readonly dealers: readonly Address[];
+  /** Current members admitted to this session (never leaving operators). */
+  readonly recipients: readonly Address[];
+  /** Session encryption keys of the recipients, aligned with `recipients`. */
+  readonly recipientKeys: readonly Hex[];
+  readonly tNew: number;
+  /** Threshold of the source version (0 for DKG). */
+  readonly tOld: number;
+  /** Version id (= id of the session that produced it) being reshared; 0 for DKG. */
+  readonly sourceVersion: number;
+  /** publicPolyHash of the source version; zero hash for DKG. */
+  readonly sourcePolyHash: Hex;
+  readonly dealWindow: number;
+  readonly ackWindow: number;
+  readonly confirmWindow: number;
+  /** Confirmations needed to complete: max(tNew, floor(n/2) + 1), n = |recipients|. */
+  readonly quorum: number;
+}
+
+export type SessionOutcome = 'pending' | 'completed' | 'failed';
+
+/** The mutable part of a session as the ledger reports it. */
+export interface SessionProgress {
+  readonly dealClosedAt: number | null;
+  readonly ackClosedAt: number | null;
+  readonly confirmClosedAt: number | null;
+  readonly dealCount: number;
+  readonly ackCount: number;
+  readonly confirmCount: number;
+  /** Number of submissions so far (deals + acks + confirmations). */
+  readonly counter: number;
+  /** Rolling digest over all submissions (zero hash before the first). */
+  readonly digest: Hex;
+  /** `completed` once a publicPolyHash reaches the quorum; `failed` after confirmEnd without one. */
+  readonly outcome: SessionOutcome;
+  /** The winning publicPolyHash once completed. */
+  readonly completedPolyHash: Hex | null;
+}
+
+export interface Session {
+  readonly snapshot: SessionSnapshot;
+  readonly progress: SessionProgress;
+}
+
+/** A complaint names a dealer and carries the evidence to open exactly that deal (SPEC 2). */
+export interface Complaint {
+  readonly dealer: Address;
+  /** K = x_j·E, the ECDH point for this deal (33-byte compressed secp256k1). */
+  readonly sharedKey: Hex;
+  /** Chaum–Pedersen proof that log_G(X_j) = log_E(K). */
+  readonly proof: Hex;
+}
+
+export interface DealSubmission {
+  readonly type: 'deal';
+  readonly session: number;
+  readonly from: Address;
+  /** tNew compressed G2 points (96 bytes each), concatenated. */
+  readonly commitments: Hex;
+  /** The deal's ephemeral secp256k1 public key E (33 bytes). */
+  readonly ephemeralKey: Hex;
+  /** One sealed share per recipient, aligned with the snapshot's recipients. */
+  readonly sealedShares: readonly Hex[];
+}
+
+export interface AckSubmission {
+  readonly type: 'ack';
+  readonly session: number;
+  readonly from: Address;
+  /** Empty: acknowledges every deal. */
+  readonly complaints: readonly Complaint[];
+}
+
+export interface ConfirmSubmission {
+  readonly type: 'confirm';
+  readonly session: number;
+  readonly from: Address;
+  readonly publicPolyHash: Hex;
+  /**
+   * The public polynomial A_0 ‖ … ‖ A_{t-1} (96 bytes each). Required from the first
+   * confirmer of a given hash in a session (the ledger checks keccak256(poly) == hash and
+   * publishes it), empty ("0x") afterwards. Its first 96 bytes are the MPK: the ledger pins
+   * them at the first DKG completion and refuses a reshare poly whose A_0 differs.
+   */
+  readonly publicPoly: Hex;
+  /** The operator's session encryption key for the next session it may receive in. */
+  readonly nextSessionKey: Hex;
+}
+
+export type Submission = DealSubmission | AckSubmission | ConfirmSubmission;
+
+/** A submission as recorded, with its position in the session's log. */
+export type RecordedSubmission = Submission & {
+  /** 1-based position; equals the session counter right after it was recorded. */
+  readonly seq: number;
+  /** Chain time of the block that recorded it. */
+  readonly at: number;
+};
+
+export interface VersionRecord {
+  /** Id of the session that produced this version. */
+  readonly id: number;
+  readonly publicPolyHash: Hex;
+  /** The full public polynomial, as published in the completing session. */
+  readonly publicPoly: Hex;
+  readonly threshold: number;
+  /** The session's recipients: every one of them has a public share in this version. */
+  readonly holders: readonly Address[];
+  readonly completedAt: number;
+}
+
+export type AttestationMethod = 'ecdsa' | 'jwt';
+
+export interface AppRecord {
+  readonly id: Hex;
+  readonly owner: Address;
+  readonly methods: readonly AttestationMethod[];
+  readonly releaseCount: number;
+}
+
+export interface Release {
+  readonly imageDigest: Hex;
+  readonly launchPolicy: Hex;
+  /** IBE envelope v1 of the app's env, encrypted to the app id. */
+  readonly encryptedEnv: Hex;
+  readonly publicEnv: string;
+}
+
+export interface RegisterParams {
+  readonly socket: string;
+  readonly sigKeyType: SigKeyType;
+  readonly sigPublicKey: Hex;
+  /** Proof of possession of the signing key over (domain, operator address). */
+  readonly proofOfPossession: Hex;
+  readonly sessionKey: Hex;
+}
+
+/** Read side of the registry. Reads are consistent with one block (the configured tag). */
+export interface LedgerReader {
+  readonly chainId: bigint;
+  /** Registry address (domain separation: SPEC 2). */
+  readonly registry: Address;
+  /** Chain time of the latest block at the read tag. */
+  now(): Promise<number>;
+  getGovernance(): Promise<Governance>;
+  isAllowed(operator: Address): Promise<boolean>;
+  /** All registered operators (active and leaving), in registration order. */
+  getOperators(): Promise<OperatorRecord[]>;
+  getOperator(operator: Address): Promise<OperatorRecord | null>;
+  /** Id of the most recently opened session, 0 if none. */
+  latestSessionId(): Promise<number>;
+  getSession(id: number): Promise<Session | null>;
+  /**
+   * Every submission of a session in order. Implementations must check the count and the
+   * rolling digest against `getSession(id).progress` read at the same block, and retry or
+   * throw `LedgerError('IncompleteView')` rather than return a partial view.
+   */
+  getSubmissions(id: number): Promise<RecordedSubmission[]>;
+  /** The pinned MPK (96-byte compressed G2), null before genesis. */
+  getMpk(): Promise<Hex | null>;
+  getVersion(id: number): Promise<VersionRecord | null>;
+  /** The latest completed version, null before genesis. */
+  activeVersion(): Promise<VersionRecord | null>;
+  getApp(appId: Hex): Promise<AppRecord | null>;
+  getRelease(appId: Hex, index: number): Promise<Release | null>;
+}
+
+/** Write side, bound to one account (the operator's or governance's transaction key). */
+export interface LedgerWriter {
+  readonly account: Address;
+  // governance (owner only)
+  allowOperator(operator: Address, allowed: boolean): Promise<void>;
+  ejectOperator(operator: Address): Promise<void>;
+  setThresholdOverride(t: number): Promise<void>;
+  setInterval(seconds: number): Promise<void>;
+  setWindows(deal: number, ack: number, confirm: number): Promise<void>;
+  setChurnCap(cap: number): Promise<void>;
+  armGenesis(minOperators: number): Promise<void>;
+  transferOwnership(newOwner: Address): Promise<void>;
+  // operators
+  register(params: RegisterParams): Promise<void>;
+  updateSocket(socket: string): Promise<void>;
+  /** Replace the published session key (recovery after losing a data directory). */
+  rotateSessionKey(sessionKey: Hex): Promise<void>;
+  deregister(): Promise<void>;
+  /** Returns the new session id. */
+  openSession(): Promise<number>;
+  submitDeal(deal: Omit<DealSubmission, 'type' | 'from'>): Promise<void>;
+  submitAck(ack: Omit<AckSubmission, 'type' | 'from'>): Promise<void>;
+  submitConfirmation(c: Omit<ConfirmSubmission, 'type' | 'from'>): Promise<void>;
+  // apps
+  /** appId = keccak256(chainId ‖ registry ‖ creator ‖ salt) (abi.encode). Returns it. */
+  createApp(salt: Hex, methods: readonly AttestationMethod[]): Promise<Hex>;
+  setAttestationMethods(appId: Hex, methods: readonly AttestationMethod[]): Promise<void>;
+  publishRelease(appId: Hex, release: Release): Promise<void>;
+}
+
+export interface Ledger extends LedgerReader {
+  /** A writer sending transactions from `account` (its key must be known to the implementation). */
+  writer(account: Address): LedgerWriter;
+}
+
+/**
+ * Every refusal, by the name of the contract's custom error. Conformance tests assert these
+ * codes on both ledgers; the chain ledger maps reverts onto them.
+ */
+export const LEDGER_ERROR_CODES = [
+  'NotOwner',
+  'NotAllowed',
+  'AlreadyRegistered',
+  'NotRegistered',
+  'NotActiveOperator',
+  'BadProofOfPossession',
+  'BadKey',
+  'BadSocket',
+  'ThresholdOutOfBounds',
+  'WindowsDoNotFit',
+  'BadParameter',
+  'GenesisNotArmed',
+  'NotEnoughOperators',
+  'BoundaryNotReached',
+  'PreviousSessionOpen',
+  'NoSourceVersion',
+  'UnknownSession',
+  'NotDealer',
+  'NotRecipient',
+  'WrongPhase',
+  'AlreadySubmitted',
+  'BadLength',
+  'BadComplaint',
+  'PolyHashMismatch',
+  'PolyRequired',
+  'MpkMismatch',
+  'AppExists',
+  'UnknownApp',
+  'NotAppOwner',
+  'IncompleteView',
+] as const;
+export type LedgerErrorCode = (typeof LEDGER_ERROR_CODES)[number];
+
+export class LedgerError extends Error {
+  override readonly name = 'LedgerError';
+  readonly code: LedgerErrorCode;
+  constructor(code: LedgerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.code = code;
+  }
+}
+
+export const ZERO_HASH: Hex = `0x${'0'.repeat(64)}`;

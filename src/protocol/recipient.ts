@@ -1,0 +1,222 @@
+/**
+ * @module
+ * The recipient's round machine (SPEC 4 steps 2, 4, 5).
+ *
+ *   status          entered when                                                     terminal
+ *   awaiting-deals  the node sees a session that lists it as a recipient             no
+ *   acked           the deal window closed; it opened and checked its shares and
+ *                   acked, complaining with evidence about every bad one (outbox)    no
+ *   confirmed       the ack window closed; the chain-derived outcome is ok, its
+ *                   combined share passes s_j·G2 == PK_j and A_0 == MPK; it keeps
+ *                   the share as pending and confirms publicPolyHash (outbox)        no
+ *   active          the session completed on-chain with its hash                     yes
+ *   failed          it cannot confirm (outcome failed, a QUAL dealer's share to it
+ *                   is bad, self-check failed, window missed): it never activates    yes
+ *   discarded       it confirmed, but the session failed or another hash won         yes
+ *   declined        its --threshold-override differs from the session's threshold   yes
+ *
+ * Shares are checked in one batch (random linear combination) and per dealer only when the
+ * batch fails. Complaints reveal K = x_j·E for that deal alone, with a Chaum–Pedersen proof.
+ */
+import { bls } from '../crypto/bls12381/index.ts';
+import type { G2 } from '../crypto/bls12381/types.ts';
+import { revealForComplaint } from '../crypto/chaum-pedersen.ts';
+import * as fr from '../crypto/fr.ts';
+import { operatorX } from '../crypto/operator-x.ts';
+import type { Rng } from '../crypto/rng.ts';
+import { encodeSealContext, generateSealKeyPair, open } from '../crypto/seal.ts';
+import { lagrangeCombineShares, publicShare, sumShares, verifyShares } from '../crypto/vss.ts';
+import { parseDeal, sealContext, type ParsedDeal } from './deal-codec.ts';
+import { bytesToHex } from './hex.ts';
+import type { Address, Complaint, Hex, RecordedSubmission, SessionSnapshot } from './ledger.ts';
+import { computeRoundOutcome } from './round-outcome.ts';
+import { checkEdge, type TransitionResult } from './transition.ts';
+
+export type RecipientStatus = 'awaiting-deals' | 'acked' | 'confirmed' | 'active' | 'failed' | 'discarded' | 'declined';
+export type RecipientInput =
+  | { readonly type: 'deals-final'; readonly submissions: readonly RecordedSubmission[] }
+  | {
+      readonly type: 'acks-final';
+      readonly submissions: readonly RecordedSubmission[];
+      /** Reshare: the source version's public polynomial, checked against the snapshot's hash. */
+      readonly sourcePoly: readonly G2[] | null;
+      /** Reshare: the pinned MPK. */
+      readonly mpk: G2 | null;
+    }
+  | { readonly type: 'confirm-window-closed' }
+  | { readonly type: 'completed'; readonly polyHash: Hex }
+  | { readonly type: 'session-failed' };
+export type RecipientInputType = RecipientInput['type'];
+
+export interface RecipientState {
+  readonly machine: 'recipient';
+  readonly session: number;
+  readonly status: RecipientStatus;
+  /** Shares this node opened and verified, by dealer (hex scalars). Secret. */
+  readonly shares?: Readonly<Record<Address, Hex>>;
+  /** Acked: the complaints sent (public evidence), kept to resend after a restart. */
+  readonly complaints?: readonly Complaint[];
+  /** Confirmed: this node's new share (hex scalar). Secret. */
+  readonly share?: Hex;
+  readonly publicPolyHash?: Hex;
+  /** Confirmed: the public polynomial it confirmed (hex, 96 bytes per point). */
+  readonly publicPoly?: Hex;
+  /** The session key published in the confirmation: its secret half (secret) and public half. */
+  readonly nextSessionKey?: { readonly secret: Hex; readonly public: Hex };
+  readonly reason?: string;
+}
+
+export interface RecipientContext {
+  readonly rng: Rng;
+  readonly domain: Uint8Array;
+  readonly snapshot: SessionSnapshot;
+  readonly me: Address;
+  /** Secret half of this node's key listed in the snapshot's recipientKeys. */
+  readonly sessionSecret: Uint8Array;
+  readonly consentThreshold: number | null;
+}
+
+export const RECIPIENT_TRANSITIONS: Readonly<Record<RecipientStatus, readonly RecipientInputType[]>> = {
+  'awaiting-deals': ['deals-final', 'acks-final', 'confirm-window-closed', 'session-failed', 'completed'],
+  acked: ['acks-final', 'confirm-window-closed', 'session-failed', 'completed'],
+  confirmed: ['completed', 'session-failed'],
+  active: [],
+  failed: [],
+  discarded: [],
+  declined: [],
+};
+
+export function initRecipient(snapshot: SessionSnapshot, me: Address, consentThreshold: number | null): RecipientState | null {
+  if (!snapshot.recipients.includes(me)) return null;
+  if (consentThreshold !== null && consentThreshold !== snapshot.tNew) {
+    return {
+      machine: 'recipient', session: snapshot.id, status: 'declined',
+      reason: `session threshold ${snapshot.tNew} differs from --threshold-override ${consentThreshold}`,
+    };
+  }
+  return { machine: 'recipient', session: snapshot.id, status: 'awaiting-deals' };
+}
+
+export function recipientTransition(state: RecipientState, input: RecipientInput, ctx: RecipientContext): TransitionResult<RecipientState> {
+  const bad = checkEdge('recipient', RECIPIENT_TRANSITIONS, state.status, input.type);
+  if (bad) return { ok: false, error: bad };
+  const to = (status: RecipientStatus, extra: Partial<RecipientState> = {}): TransitionResult<RecipientState> => ({
+    ok: true, state: { ...state, ...extra, status }, outbox: [],
+  });
+  switch (input.type) {
+    case 'deals-final': {
+      const review = reviewDeals(ctx, input.submissions);
+      const complaints: Complaint[] = review.bad.map((deal) => complain(ctx, deal));
+      return {
+        ok: true,
+        state: { ...state, status: 'acked', shares: review.good, complaints },
+        outbox: [{ kind: 'ack', body: { session: ctx.snapshot.id, complaints } }],
+      };
+    }
+    case 'acks-final':
+      return confirm(state, input, ctx);
+    case 'confirm-window-closed':
+      return to('failed', { reason: 'the confirm window closed before this node could confirm', shares: {} });
+    case 'session-failed':
+      return state.status === 'confirmed'
+        ? to('discarded', { reason: 'the session failed on-chain', share: undefined, shares: {} })
+        : to('failed', { reason: 'the session failed on-chain', shares: {} });
+    case 'completed':
+      if (state.status !== 'confirmed') return to('failed', { reason: 'the session completed before this node confirmed', shares: {} });
+      return input.polyHash === state.publicPolyHash
+        ? to('active', { shares: {} })
+        : to('discarded', { reason: `the session completed with ${input.polyHash}, not ${state.publicPolyHash}`, share: undefined, shares: {} });
+  }
+}
+
+interface Review {
+  /** Verified shares from well-formed deals, by dealer. */
+  readonly good: Record<Address, Hex>;
+  /** Well-formed deals whose share to this node does not open or fails the Feldman check. */
+  readonly bad: ParsedDeal[];
+}
+
+/** Opens and checks this node's share in every well-formed deal (one batch check). */
+function reviewDeals(ctx: RecipientContext, submissions: readonly RecordedSubmission[]): Review {
+  const { snapshot, me } = ctx;
+  const j = snapshot.recipients.indexOf(me);
+  const x = operatorX(me);
+  const opened: { deal: ParsedDeal; share: bigint }[] = [];
+  const bad: ParsedDeal[] = [];
+  const seen = new Set<Address>();
+  for (const s of submissions) {
+    if (s.type !== 'deal' || seen.has(s.from) || !snapshot.dealers.includes(s.from)) continue;
+    seen.add(s.from);
+    const parsed = parseDeal(snapshot, s);
+    if (!parsed.ok) continue; // public fault: every node excludes it without a complaint
+    const share = openShare(ctx, parsed.deal, j);
+    if (share === null) bad.push(parsed.deal);
+    else opened.push({ deal: parsed.deal, share });
+  }
+  const check = verifyShares(opened.map((o) => o.deal.commitments), x, opened.map((o) => o.share), ctx.rng);
+  const badIdx = new Set(check.bad);
+  const good: Record<Address, Hex> = {};
+  opened.forEach((o, i) => {
+    if (badIdx.has(i)) bad.push(o.deal);
+    else good[o.deal.dealer] = bytesToHex(fr.toBytes(o.share));
+  });
+  return { good, bad };
+}
+
+function openShare(ctx: RecipientContext, deal: ParsedDeal, j: number): bigint | null {
+  try {
+    const bytes = open(ctx.sessionSecret, deal.ephemeralKey, sealContext(ctx.domain, ctx.snapshot, deal.dealer, ctx.me), deal.sealedShares[j] as Uint8Array);
+    return fr.fromBytes(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function complain(ctx: RecipientContext, deal: ParsedDeal): Complaint {
+  const sctx = encodeSealContext(sealContext(ctx.domain, ctx.snapshot, deal.dealer, ctx.me));
+  const { revealedKey, proof } = revealForComplaint(ctx.sessionSecret, deal.ephemeralKey, sctx, ctx.rng);
+  return { dealer: deal.dealer, sharedKey: bytesToHex(revealedKey), proof: bytesToHex(proof) };
+}
+
+function confirm(
+  state: RecipientState,
+  input: Extract<RecipientInput, { type: 'acks-final' }>,
+  ctx: RecipientContext,
+): TransitionResult<RecipientState> {
+  const { snapshot, me } = ctx;
+  const fail = (reason: string): TransitionResult<RecipientState> => ({ ok: true, state: { ...state, status: 'failed', reason, shares: {} }, outbox: [] });
+  const outcome = computeRoundOutcome({ domain: ctx.domain, snapshot, submissions: input.submissions, sourcePoly: input.sourcePoly });
+  if (!outcome.ok) return fail(`only ${outcome.qual.length} dealers qualified, ${outcome.need} needed`);
+
+  // Shares this node already verified at ack time, else open them now (it missed the ack window).
+  const known = state.shares ?? (state.status === 'awaiting-deals' ? reviewDeals(ctx, input.submissions).good : {});
+  const shares: bigint[] = [];
+  for (const dealer of outcome.qual) {
+    const h = known[dealer];
+    if (h === undefined) return fail(`no valid share from qualified dealer ${dealer}`);
+    shares.push(fr.fromBytes(Buffer.from(h.slice(2), 'hex')));
+  }
+  const share = snapshot.kind === 'dkg' ? sumShares(shares) : lagrangeCombineShares(shares, outcome.qual.map((d) => operatorX(d)));
+  const pk = publicShare(outcome.publicPoly, operatorX(me));
+  if (!bls.g2.equals(bls.g2.mul(bls.g2.generator, share), pk)) return fail('self-check failed: s_j·G2 differs from PK_j');
+  if (snapshot.kind === 'reshare') {
+    if (!input.mpk || !bls.g2.equals(outcome.publicPoly[0] as G2, input.mpk)) return fail('the new public polynomial does not keep the pinned MPK');
+  }
+  const alreadyPublished = input.submissions.some(
+    (s) => s.type === 'confirm' && s.publicPolyHash === outcome.publicPolyHash && s.publicPoly !== '0x',
+  );
+  const polyHex = bytesToHex(outcome.publicPolyBytes);
+  const next = generateSealKeyPair(ctx.rng);
+  const nextSessionKey = { secret: bytesToHex(next.secretKey), public: bytesToHex(next.publicKey) };
+  return {
+    ok: true,
+    state: {
+      ...state, status: 'confirmed', shares: {}, share: bytesToHex(fr.toBytes(share)),
+      publicPolyHash: outcome.publicPolyHash, publicPoly: polyHex, nextSessionKey,
+    },
+    outbox: [{
+      kind: 'confirm',
+      body: { session: snapshot.id, publicPolyHash: outcome.publicPolyHash, publicPoly: alreadyPublished ? '0x' : polyHex, nextSessionKey: nextSessionKey.public },
+    }],
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * @module
+ * Turns what a node reads from the ledger into machine inputs (SPEC 4). One pure step:
+ * given the node's round state and its view of the session (snapshot, progress, submissions,
+ * chain time), feed the machines the inputs that are due, and return the new state and the
+ * submissions to send, including resends of anything the ledger does not show yet (which is
+ * how a node resumes an in-flight session after a crash). The simulator and `kms-server`
+ * both drive rounds through this function; neither decides anything else.
+ *
+ * Inputs are derived from the phase alone, so a node that sees the chain late acts late but
+ * never acts on a partial view: deals are final once the deal window has closed, acks once
+ * the ack window has closed.
+ */
+import type { G2 } from '../crypto/bls12381/types.ts';
+import type { Rng } from '../crypto/rng.ts';
+import { dealerTransition, initDealer, type DealerInputType, type DealerState } from './dealer.ts';
+import type { Address, RecordedSubmission, Session } from './ledger.ts';
+import { initRecipient, recipientTransition, type RecipientInput, type RecipientState } from './recipient.ts';
+import { phaseAt } from './session-rules.ts';
+import type { Outgoing } from './transition.ts';
+import { TransitionError } from './transition.ts';
+
+export interface RoundState {
+  readonly session: number;
+  readonly dealer: DealerState | null;
+  readonly recipient: RecipientState | null;
+}
+
+export interface RoundView {
+  readonly session: Session;
+  readonly submissions: readonly RecordedSubmission[];
+  /** Chain time as this node sees it. */
+  readonly now: number;
+  /** Reshare: the source version's public polynomial, checked against the snapshot's hash. */
+  readonly sourcePoly: readonly G2[] | null;
+  readonly mpk: G2 | null;
+}
+
+export interface RoundKeys {
+  /** This node's share of the source version, if it holds it. */
+  readonly sourceShare: bigint | null;
+  /** Secret half of the session key the snapshot lists for this node, if it is a recipient. */
+  readonly sessionSecret: Uint8Array | null;
+}
+
+export interface RoundContext {
+  readonly rng: Rng;
+  readonly domain: Uint8Array;
+  readonly me: Address;
+  readonly consentThreshold: number | null;
+}
+
+export interface StepResult {
+  readonly state: RoundState;
+  /** Submissions to send now: new ones and resends of those the ledger does not show yet. */
+  readonly outbox: readonly Outgoing[];
+  /** Human-readable transitions for the log ("recipient: awaiting-deals → acked"). */
+  readonly transitions: readonly string[];
+}
+
+export class MissingSessionKeyError extends Error {
+  override readonly name = 'MissingSessionKeyError';
+}
+
+export function initRound(session: Session, me: Address, consentThreshold: number | null): RoundState {
+  const s = session.snapshot;
+  return { session: s.id, dealer: initDealer(s, me), recipient: initRecipient(s, me, consentThreshold) };
+}
+
+/** True when neither role has anything left to do in this session. */
+export function roundFinished(state: RoundState): boolean {
+  const dealerDone = state.dealer === null || state.dealer.status !== 'waiting';
+  const r = state.recipient?.status;
+  const recipientDone = r === undefined || r === 'active' || r === 'failed' || r === 'discarded' || r === 'declined';
+  return dealerDone && recipientDone;
+}
+
+export function stepRound(state: RoundState, view: RoundView, keys: RoundKeys, ctx: RoundContext): StepResult {
+  const snapshot = view.session.snapshot;
+  if (snapshot.id !== state.session) throw new TransitionError('round', String(state.session), `view of session ${snapshot.id}`);
+  const phase = phaseAt(view.session, view.now);
+  const outbox: Outgoing[] = [];
+  const transitions: string[] = [];
+  let { dealer, recipient } = state;
+
+  if (dealer && dealer.status === 'waiting') {
+    const input: DealerInputType = phase === 'deal' ? 'deal-window-open' : 'deal-window-closed';
+    const r = dealerTransition(dealer, { type: input }, { rng: ctx.rng, domain: ctx.domain, snapshot, me: ctx.me, sourceShare: keys.sourceShare, consentThreshold: ctx.consentThreshold });
+    if (!r.ok) throw r.error;
+    transitions.push(`dealer: ${dealer.status} → ${r.state.status}${r.state.reason ? ` (${r.state.reason})` : ''}`);
+    dealer = r.state;
+    outbox.push(...r.outbox);
+  } else if (dealer?.status === 'dealt' && dealer.deal && phase === 'deal' && !submitted(view, ctx.me, 'deal')) {
+    outbox.push({ kind: 'deal', body: dealer.deal });
+  }
+
+  // A recipient may take up to two steps in one view (e.g. a late node: ack, then confirm).
+  for (let guard = 0; recipient && guard < 3; guard++) {
+    const input = recipientInput(recipient, view, phase);
+    if (!input) break;
+    if ((input.type === 'deals-final' || input.type === 'acks-final') && !keys.sessionSecret) {
+      throw new MissingSessionKeyError(`session ${snapshot.id}: no secret for the session key the snapshot lists for ${ctx.me}`);
+    }
+    const r = recipientTransition(recipient, input, {
+      rng: ctx.rng, domain: ctx.domain, snapshot, me: ctx.me, sessionSecret: keys.sessionSecret ?? new Uint8Array(32), consentThreshold: ctx.consentThreshold,
+    });
+    if (!r.ok) throw r.error;
+    transitions.push(`recipient: ${recipient.status} → ${r.state.status}${r.state.reason ? ` (${r.state.reason})` : ''}`);
+    recipient = r.state;
+    // An ack produced after the ack window closed would be refused: skip sending it.
+    outbox.push(...r.outbox.filter((o) => o.kind !== 'ack' || phase === 'ack'));
+  }
+  if (recipient && transitions.length === 0) outbox.push(...resends(recipient, view, phase, ctx.me));
+  return { state: { session: state.session, dealer, recipient }, outbox, transitions };
+}
+
+function recipientInput(r: RecipientState, view: RoundView, phase: ReturnType<typeof phaseAt>): RecipientInput | null {
+  const outcome = view.session.progress.outcome;
+  switch (r.status) {
+    case 'awaiting-deals':
+      if (phase === 'ack') return { type: 'deals-final', submissions: view.submissions };
+      if (phase === 'confirm') return { type: 'acks-final', submissions: view.submissions, sourcePoly: view.sourcePoly, mpk: view.mpk };
+      if (phase === 'closed') return { type: 'confirm-window-closed' };
+      return null;
+    case 'acked':
+      if (phase === 'confirm') return { type: 'acks-final', submissions: view.submissions, sourcePoly: view.sourcePoly, mpk: view.mpk };
+      if (phase === 'closed') return { type: 'confirm-window-closed' };
+      return null;
+    case 'confirmed':
+      if (outcome === 'completed') return { type: 'completed', polyHash: view.session.progress.completedPolyHash as `0x${string}` };
+      if (outcome === 'failed') return { type: 'session-failed' };
+      return null;
+    default:
+      return null;
+  }
+}
+
+function submitted(view: RoundView, me: Address, type: RecordedSubmission['type']): boolean {
+  return view.submissions.some((s) => s.from === me && s.type === type);
+}
+
+function resends(r: RecipientState, view: RoundView, phase: ReturnType<typeof phaseAt>, me: Address): Outgoing[] {
+  if (r.status === 'acked' && phase === 'ack' && !submitted(view, me, 'ack')) {
+    return [{ kind: 'ack', body: { session: view.session.snapshot.id, complaints: r.complaints ?? [] } }];
+  }
+  if (r.status === 'confirmed' && phase === 'confirm' && !submitted(view, me, 'confirm') && r.publicPolyHash && r.nextSessionKey) {
+    const published = view.submissions.some((s) => s.type === 'confirm' && s.publicPolyHash === r.publicPolyHash && s.publicPoly !== '0x');
+    return [{
+      kind: 'confirm',
+      body: { session: view.session.snapshot.id, publicPolyHash: r.publicPolyHash, publicPoly: published ? '0x' : (r.publicPoly ?? '0x'), nextSessionKey: r.nextSessionKey.public },
+    }];
+  }
+  return [];
+}

@@ -1,0 +1,223 @@
+/**
+ * @module
+ * The one function every node uses to decide a round (SPEC 1 invariant 3, SPEC 4 step 3):
+ * from the session's immutable snapshot, its on-chain deals and acks, and (for a reshare) the
+ * source version's public polynomial, compute
+ *
+ *   QUAL = dealers with a well-formed deal, (reshare) whose constant commitment equals their
+ *          public share in the source version, and against whom no complaint is upheld;
+ *   DKG:     A_k = Σ_{i∈QUAL} C_{i,k}                 needs |QUAL| ≥ t_new
+ *   reshare: A_k = Σ_{i∈QUAL} λ_i·C_{i,k}             needs |QUAL| ≥ t_old
+ *            (λ_i: Lagrange at 0 over the QUAL dealers' x)
+ *   publicPolyHash = keccak256(A_0 ‖ … ‖ A_{t-1})     (compressed G2, 96 bytes each)
+ *
+ * A complaint (recipient j against dealer i) carries K = x_j·E_i and a Chaum–Pedersen proof
+ * that log_G(X_j) = log_{E_i}(K), bound to (domain, session, dealer, recipient). If the proof
+ * fails, the complaint is void. Otherwise anyone opens exactly share s_ij with K: if it does
+ * not open, is not a canonical scalar, or fails the Feldman check against C_i, the complaint
+ * is upheld and dealer i leaves QUAL; if the share is fine, the complaint is void and has
+ * cost only the complainer (its own share from i became public).
+ *
+ * Nothing here reads a clock, a peer, or node-local state: two honest nodes given the same
+ * ledger data return the same outcome, byte for byte. Results are memoized by the session
+ * id and the digest of the data they depend on.
+ */
+import { keccak256 } from 'viem';
+import { bls } from '../crypto/bls12381/index.ts';
+import type { G2 } from '../crypto/bls12381/types.ts';
+import { verifyComplaintReveal } from '../crypto/chaum-pedersen.ts';
+import * as fr from '../crypto/fr.ts';
+import { operatorX } from '../crypto/operator-x.ts';
+import { encodeSealContext, openWithRevealedKey } from '../crypto/seal.ts';
+import { lagrangeCombineCommitments, publicShare, sumCommitments, verifyShare } from '../crypto/vss.ts';
+import { parseDeal, sealContext, type ParsedDeal } from './deal-codec.ts';
+import { bytesToHex, hexToBytes } from './hex.ts';
+import type { Address, Hex, RecordedSubmission, SessionSnapshot } from './ledger.ts';
+import { digestOf } from './submission-digest.ts';
+
+export type DealerFault = 'no-deal' | 'malformed-deal' | 'wrong-constant-term' | 'complaint-upheld';
+
+export interface DealerExclusion {
+  readonly dealer: Address;
+  readonly fault: DealerFault;
+  readonly detail: string;
+}
+
+export interface VoidComplaint {
+  readonly complainer: Address;
+  readonly dealer: Address;
+  readonly reason: 'bad-proof' | 'share-valid' | 'dealer-already-out';
+}
+
+interface OutcomeCommon {
+  readonly sessionId: number;
+  /** QUAL in snapshot dealer order. */
+  readonly qual: readonly Address[];
+  readonly excluded: readonly DealerExclusion[];
+  readonly voidComplaints: readonly VoidComplaint[];
+  /** Well-formed deals by dealer (QUAL or not), for recipients opening their shares. */
+  readonly deals: ReadonlyMap<Address, ParsedDeal>;
+}
+
+export type RoundOutcome =
+  | (OutcomeCommon & {
+      readonly ok: true;
+      readonly publicPoly: readonly G2[];
+      readonly publicPolyBytes: Uint8Array;
+      readonly publicPolyHash: Hex;
+    })
+  | (OutcomeCommon & { readonly ok: false; readonly reason: 'insufficient-qual'; readonly need: number });
+
+export interface OutcomeInput {
+  readonly domain: Uint8Array;
+  readonly snapshot: SessionSnapshot;
+  /** The session's submissions in ledger order (confirmations are ignored). */
+  readonly submissions: readonly RecordedSubmission[];
+  /** Reshare: the source version's public polynomial (already checked against sourcePolyHash). */
+  readonly sourcePoly: readonly G2[] | null;
+}
+
+const memo = new Map<string, RoundOutcome>();
+const MEMO_LIMIT = 256;
+
+export class OutcomeInputError extends Error {
+  override readonly name = 'OutcomeInputError';
+}
+
+/** Deterministic round outcome; see the module comment. */
+export function computeRoundOutcome(input: OutcomeInput): RoundOutcome {
+  const { snapshot } = input;
+  if (snapshot.kind === 'reshare' && (input.sourcePoly === null || input.sourcePoly.length !== snapshot.tOld)) {
+    throw new OutcomeInputError(`session ${snapshot.id}: a reshare needs the source polynomial of version ${snapshot.sourceVersion} (${snapshot.tOld} points)`);
+  }
+  const relevant = input.submissions.filter((s) => s.type !== 'confirm');
+  const key = `${bytesToHex(input.domain)}|${snapshot.id}|${digestOf(relevant)}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const out = compute(input, relevant);
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(key, out);
+  return out;
+}
+
+function compute(input: OutcomeInput, submissions: readonly RecordedSubmission[]): RoundOutcome {
+  const { domain, snapshot, sourcePoly } = input;
+  const excluded = new Map<Address, DealerExclusion>();
+  const exclude = (dealer: Address, fault: DealerFault, detail: string) => {
+    if (!excluded.has(dealer)) excluded.set(dealer, { dealer, fault, detail });
+  };
+  const deals = new Map<Address, ParsedDeal>();
+  const dealers = new Set(snapshot.dealers);
+  for (const s of submissions) {
+    if (s.type !== 'deal' || !dealers.has(s.from) || deals.has(s.from) || excluded.has(s.from)) continue;
+    const parsed = parseDeal(snapshot, s);
+    if (!parsed.ok) exclude(s.from, 'malformed-deal', parsed.reason);
+    else deals.set(s.from, parsed.deal);
+  }
+  for (const d of snapshot.dealers) if (!deals.has(d) && !excluded.has(d)) exclude(d, 'no-deal', 'no deal in the deal window');
+
+  if (snapshot.kind === 'reshare' && sourcePoly) {
+    for (const [dealer, deal] of deals) {
+      const pk = publicShareMemo(sourcePoly, dealer);
+      if (!bls.g2.equals(deal.commitments[0] as G2, pk)) {
+        exclude(dealer, 'wrong-constant-term', 'constant commitment differs from the dealer\'s public share in the source version');
+      }
+    }
+  }
+
+  const voidComplaints: VoidComplaint[] = [];
+  const recipientIndex = new Map(snapshot.recipients.map((a, j) => [a, j]));
+  for (const s of submissions) {
+    if (s.type !== 'ack') continue;
+    const j = recipientIndex.get(s.from);
+    if (j === undefined) continue;
+    for (const c of s.complaints) {
+      const deal = deals.get(c.dealer);
+      if (!deal || excluded.has(c.dealer)) {
+        voidComplaints.push({ complainer: s.from, dealer: c.dealer, reason: 'dealer-already-out' });
+        continue;
+      }
+      const verdict = judgeComplaint(domain, snapshot, deal, j, c.sharedKey, c.proof);
+      if (verdict === 'upheld') exclude(c.dealer, 'complaint-upheld', `complaint by ${s.from} upheld`);
+      else voidComplaints.push({ complainer: s.from, dealer: c.dealer, reason: verdict });
+    }
+  }
+
+  const qual = snapshot.dealers.filter((d) => deals.has(d) && !excluded.has(d));
+  const common = {
+    sessionId: snapshot.id,
+    qual,
+    excluded: snapshot.dealers.flatMap((d) => (excluded.has(d) ? [excluded.get(d) as DealerExclusion] : [])),
+    voidComplaints,
+    deals,
+  };
+  const need = snapshot.kind === 'dkg' ? snapshot.tNew : snapshot.tOld;
+  if (qual.length < need) return { ...common, ok: false, reason: 'insufficient-qual', need };
+
+  const commitmentLists = qual.map((d) => (deals.get(d) as ParsedDeal).commitments);
+  const publicPoly = snapshot.kind === 'dkg'
+    ? sumCommitments(commitmentLists)
+    : lagrangeCombineCommitments(commitmentLists, qual.map((d) => operatorX(d)));
+  const publicPolyBytes = encodePoly(publicPoly);
+  return { ...common, ok: true, publicPoly, publicPolyBytes, publicPolyHash: keccak256(publicPolyBytes) };
+}
+
+function judgeComplaint(
+  domain: Uint8Array,
+  snapshot: SessionSnapshot,
+  deal: ParsedDeal,
+  j: number,
+  sharedKeyHex: Hex,
+  proofHex: Hex,
+): 'upheld' | 'bad-proof' | 'share-valid' {
+  const recipient = snapshot.recipients[j] as Address;
+  const X = hexToBytes(snapshot.recipientKeys[j] as Hex);
+  const K = hexToBytes(sharedKeyHex);
+  const proof = hexToBytes(proofHex);
+  if (!X || !K || !proof) return 'bad-proof';
+  const ctx = sealContext(domain, snapshot, deal.dealer, recipient);
+  try {
+    if (!verifyComplaintReveal(X, deal.ephemeralKey, K, proof, encodeSealContext(ctx))) return 'bad-proof';
+  } catch {
+    return 'bad-proof'; // wrong sizes: chain data the ledger should have refused
+  }
+  let share: bigint;
+  try {
+    share = fr.fromBytes(openWithRevealedKey(K, ctx, deal.sealedShares[j] as Uint8Array));
+  } catch {
+    return 'upheld';
+  }
+  return verifyShare(deal.commitments, operatorX(recipient), share) ? 'share-valid' : 'upheld';
+}
+
+/** A_0 ‖ … ‖ A_{t-1}, compressed. */
+export function encodePoly(poly: readonly G2[]): Uint8Array {
+  const out = new Uint8Array(poly.length * 96);
+  poly.forEach((p, k) => out.set(bls.g2.encode(p), k * 96));
+  return out;
+}
+
+/** Strict decode of a public polynomial (non-identity points); throws PointError/RangeError. */
+export function decodePoly(bytes: Uint8Array): G2[] {
+  if (bytes.length === 0 || bytes.length % 96 !== 0) throw new RangeError(`public polynomial: expected a multiple of 96 bytes, got ${bytes.length}`);
+  const out: G2[] = [];
+  for (let k = 0; k < bytes.length / 96; k++) out.push(bls.g2.decode(bytes.subarray(k * 96, (k + 1) * 96)));
+  return out;
+}
+
+const pkMemo = new WeakMap<readonly G2[], Map<Address, G2>>();
+
+/** PK_a = Σ A_k·x(a)^k, memoized per polynomial object (shared across simulated nodes). */
+export function publicShareMemo(poly: readonly G2[], operator: Address): G2 {
+  let m = pkMemo.get(poly);
+  if (!m) {
+    m = new Map();
+    pkMemo.set(poly, m);
+  }
+  let pk = m.get(operator);
+  if (!pk) {
+    pk = publicShare(poly as G2[], operatorX(operator));
+    m.set(operator, pk);
+  }
+  return pk;
+}
