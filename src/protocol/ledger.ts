@@ -192,11 +192,13 @@ export type AttestationMethod = 'ecdsa' | 'jwt';
 export interface AppRecord {
   readonly id: Hex;
   readonly owner: Address;
+  /** A set, reported in the canonical order ecdsa, jwt (the contract keeps a bit set). */
   readonly methods: readonly AttestationMethod[];
   readonly releaseCount: number;
 }
 
 export interface Release {
+  /** 32 bytes (sha256 container image digest). */
   readonly imageDigest: Hex;
   readonly launchPolicy: Hex;
   /** IBE envelope v1 of the app's env, encrypted to the app id. */
@@ -231,7 +233,8 @@ export interface LedgerReader {
   /**
    * Every submission of a session in order. Implementations must check the count and the
    * rolling digest against `getSession(id).progress` read at the same block, and retry or
-   * throw `LedgerError('IncompleteView')` rather than return a partial view.
+   * throw `LedgerError('IncompleteView')` rather than return a partial view. An unknown
+   * session id throws `LedgerError('UnknownSession')`.
    */
   getSubmissions(id: number): Promise<RecordedSubmission[]>;
   /** The pinned MPK (96-byte compressed G2), null before genesis. */
@@ -243,33 +246,84 @@ export interface LedgerReader {
   getRelease(appId: Hex, index: number): Promise<Release | null>;
 }
 
-/** Write side, bound to one account (the operator's or governance's transaction key). */
+/**
+ * Write side, bound to one account (the operator's or governance's transaction key).
+ *
+ * A refused write changes nothing and rejects with a `LedgerError`. Where several refusals
+ * apply, the first in the order listed on each method wins (both ledgers check in this order;
+ * the conformance suite asserts it only where it matters). "Compressed point" means 33 bytes
+ * starting with 02 or 03 (the curve equation is not checked on-chain).
+ */
 export interface LedgerWriter {
   readonly account: Address;
-  // governance (owner only)
+  // governance (owner only): every method refuses NotOwner first
   allowOperator(operator: Address, allowed: boolean): Promise<void>;
+  /** NotOwner, NotRegistered, NotActiveOperator (already leaving). The operator becomes leaving. */
   ejectOperator(operator: Address): Promise<void>;
+  /** NotOwner, ThresholdOutOfBounds (t ≠ 0 outside `thresholdBounds(active operators)`). */
   setThresholdOverride(t: number): Promise<void>;
+  /** NotOwner, WindowsDoNotFit (`windowsFit` with the current windows and finality lag). */
   setInterval(seconds: number): Promise<void>;
+  /** NotOwner, WindowsDoNotFit (each ≥ 1 s and deal + ack + confirm + finalityLag ≤ interval). */
   setWindows(deal: number, ack: number, confirm: number): Promise<void>;
+  /** NotOwner. 0 = default cap. */
   setChurnCap(cap: number): Promise<void>;
+  /** NotOwner, BadParameter (minOperators < 2). */
   armGenesis(minOperators: number): Promise<void>;
+  /** NotOwner, BadParameter (zero address). */
   transferOwnership(newOwner: Address): Promise<void>;
   // operators
+  /**
+   * NotAllowed, AlreadyRegistered (also while leaving), BadSocket (1..SIZES.maxSocket UTF-8
+   * bytes), BadKey (signing key 128 bytes for bn254 / 20 for ecdsa; session key a compressed
+   * point), BadProofOfPossession (wrong length or does not verify for this domain and the
+   * sender's address; ECDSA: low-s, v ∈ {27, 28}, never the zero signer). The new record is
+   * active with the next registration sequence number.
+   */
   register(params: RegisterParams): Promise<void>;
+  /** NotRegistered, BadSocket. Leaving operators may update too. */
   updateSocket(socket: string): Promise<void>;
-  /** Replace the published session key (recovery after losing a data directory). */
+  /** Replace the published session key (recovery after losing a data directory). NotRegistered, BadKey. */
   rotateSessionKey(sessionKey: Hex): Promise<void>;
+  /** NotRegistered, NotActiveOperator (already leaving). The operator becomes leaving. */
   deregister(): Promise<void>;
-  /** Returns the new session id. */
+  /**
+   * Returns the new session id (1, 2, …). Any registered operator (leaving ones included).
+   * NotRegistered, then `planSession`'s refusals in its order: PreviousSessionOpen,
+   * BoundaryNotReached, GenesisNotArmed, NotEnoughOperators, ThresholdOutOfBounds. The
+   * snapshot's windows are governance's at this moment.
+   */
   openSession(): Promise<number>;
+  /**
+   * UnknownSession, NotDealer, WrongPhase, AlreadySubmitted, BadLength (commitments
+   * tNew·96 bytes; ephemeral key 33 bytes; one sealed share per recipient, each
+   * SIZES.sealedShare bytes). The last expected deal closes the deal window.
+   */
   submitDeal(deal: Omit<DealSubmission, 'type' | 'from'>): Promise<void>;
+  /**
+   * UnknownSession, NotRecipient, WrongPhase, AlreadySubmitted, BadComplaint (a complaint
+   * naming an address that has not dealt in this session, naming a dealer twice, or with a
+   * shared key ≠ 33 bytes or a proof ≠ SIZES.dleqProof bytes). The last expected ack closes
+   * the ack window.
+   */
   submitAck(ack: Omit<AckSubmission, 'type' | 'from'>): Promise<void>;
+  /**
+   * UnknownSession, NotRecipient, WrongPhase, AlreadySubmitted, BadKey (next session key not
+   * a compressed point), then for the polynomial: empty and its hash not yet published in
+   * this session → PolyRequired; non-empty (first or re-sent: racing confirmers all send it)
+   * → BadLength (≠ tNew·96 bytes), PolyHashMismatch (keccak256 ≠ hash), MpkMismatch
+   * (reshare: first 96 bytes ≠ pinned MPK). Accepted: the sender's session key becomes
+   * `nextSessionKey`; the last expected confirmation closes the confirm window; the first
+   * hash whose votes reach `quorum` completes the session (version id = session id, holders
+   * = recipients, MPK pinned at the first DKG completion, `operatorsToRemove` deleted).
+   */
   submitConfirmation(c: Omit<ConfirmSubmission, 'type' | 'from'>): Promise<void>;
   // apps
-  /** appId = keccak256(chainId ‖ registry ‖ creator ‖ salt) (abi.encode). Returns it. */
+  /** appId = keccak256(abi.encode(uint256 chainId, address registry, address creator, bytes32 salt)). Returns it. AppExists. */
   createApp(salt: Hex, methods: readonly AttestationMethod[]): Promise<Hex>;
+  /** UnknownApp, NotAppOwner. */
   setAttestationMethods(appId: Hex, methods: readonly AttestationMethod[]): Promise<void>;
+  /** UnknownApp, NotAppOwner. Releases are numbered 0, 1, … in publication order. */
   publishRelease(appId: Hex, release: Release): Promise<void>;
 }
 
