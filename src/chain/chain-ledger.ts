@@ -1,0 +1,652 @@
+/**
+ * @module
+ * `ChainLedger`: the `Ledger` interface (src/protocol/ledger.ts) over the registry contract
+ * through viem. The same conformance suite holds it and the in-memory ledger to one set of
+ * rules (test/ledger/conformance.ts, test/chain/chain-ledger.test.ts).
+ *
+ * Reads: every ledger read resolves the configured block tag (`latest` by default; `safe`
+ * or `finalized` on public chains) to one block and pins every call to it, so one read sees
+ * one block. `getSubmissions` replays the session's events and proves them complete against
+ * the stored (counter, digest) of the same block; on a mismatch it retries with a fresh
+ * block a few times and then throws `LedgerError('IncompleteView')`: it never returns a
+ * partial view.
+ *
+ * Writes: each transaction is first estimated against the pending block (anvil's pending
+ * block carries the timestamp set by `evm_setNextBlockTimestamp`), so a refusal surfaces
+ * as the contract's custom error without mining anything; then it is sent with a margin on
+ * the estimate and its receipt awaited. Writes from one account are serialised (nonces).
+ * Refusals become `ContractRefusalError` (a `LedgerError` whose `code` is the custom error's
+ * name) with meta lines naming the contract, function, account, session and block. Inputs
+ * that the ABI cannot carry (malformed hex, wrong-sized bytes32, non-integers) are mapped so
+ * that the contract refuses them with the same code as the in-memory ledger, or refused
+ * here with that code.
+ *
+ * RPC URLs are redacted (credentials, API-key path segments, query values) in every message.
+ */
+import {
+  createPublicClient,
+  createWalletClient,
+  decodeErrorResult,
+  encodeFunctionData,
+  http,
+  parseEventLogs,
+  type Account,
+  type Address as ViemAddress,
+  type Chain,
+  type Hash,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import {
+  LEDGER_ERROR_CODES,
+  LedgerError,
+  type AckSubmission,
+  type Address,
+  type AppRecord,
+  type AttestationMethod,
+  type ConfirmSubmission,
+  type DealSubmission,
+  type Governance,
+  type Hex,
+  type Ledger,
+  type LedgerErrorCode,
+  type LedgerWriter,
+  type OperatorRecord,
+  type RecordedSubmission,
+  type RegisterParams,
+  type Release,
+  type Session,
+  type VersionRecord,
+} from '../protocol/ledger.ts';
+import { ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
+import { kmsRegistryAbi } from './kms-registry-artifact.ts';
+import {
+  readActiveVersionId,
+  readApp,
+  readGovernance,
+  readIsAllowed,
+  readLatestSessionId,
+  readMpk,
+  readOperator,
+  readOperators,
+  readRelease,
+  readSessionState,
+  readSnapshot,
+  readSubmissions,
+  readVersion,
+  toProgress,
+  type ReadContext,
+} from './registry-reads.ts';
+
+export type ReadTag = 'latest' | 'safe' | 'finalized';
+
+/** A private key per account, or a function that finds one (undefined: unknown account). */
+export type KeySource = Readonly<Record<string, Hex>> | ((account: Address) => Hex | undefined);
+
+/** What every sent transaction reports (for metrics and the gas benchmark). */
+export interface TransactionInfo {
+  readonly functionName: string;
+  readonly account: Address;
+  readonly hash: Hash;
+  readonly blockNumber: bigint;
+  readonly gasUsed: bigint;
+  /** Calldata size in bytes. */
+  readonly calldataBytes: number;
+}
+
+export interface ChainLedgerOptions {
+  /** JSON-RPC URL (may carry credentials; they never appear in errors). */
+  readonly rpcUrl: string;
+  /** Registry contract address. */
+  readonly registry: Address;
+  /** EIP-155 chain id (checked against the node by `createChainLedger`). */
+  readonly chainId: bigint | number;
+  /** Block tag every read resolves first (default `latest`). */
+  readonly blockTag?: ReadTag;
+  /** Private keys for `writer(account)`. */
+  readonly keys?: KeySource;
+  /** Attempts for a provably complete submission log before `IncompleteView` (default 4). */
+  readonly attempts?: number;
+  /** Pause between attempts in ms (default 250). */
+  readonly retryDelayMs?: number;
+  /** Receipt polling interval in ms (default 100). */
+  readonly pollingIntervalMs?: number;
+  /** Block the pre-send gas estimate runs against (default `pending`: the next block's time). */
+  readonly estimateTag?: 'pending' | 'latest';
+  /** Extra gas on top of the estimate, in percent (default 25). */
+  readonly gasMarginPercent?: number;
+  /** Called after every mined transaction. */
+  readonly onTransaction?: (info: TransactionInfo) => void;
+  /** A viem chain definition for the wallet clients (default: a minimal one from chainId). */
+  readonly chain?: Chain;
+}
+
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+const HEX_RE = /^0x(?:[0-9a-fA-F]{2})*$/;
+const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
+const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`;
+const ZERO_BYTES32: Hex = `0x${'0'.repeat(64)}`;
+const CODES = new Set<string>(LEDGER_ERROR_CODES);
+/** Unknown attestation methods map to a bit the contract refuses (BadParameter), as the memory ledger does. */
+const UNKNOWN_METHOD_BIT = 0x80;
+
+const lc = (a: string): Address => a.toLowerCase() as Address;
+const isHex = (v: unknown): v is Hex => typeof v === 'string' && HEX_RE.test(v);
+/** Well-formed hex, lowercased, or `fallback` (a value the contract refuses with the memory ledger's code). */
+const hexOr = (v: unknown, fallback: Hex): Hex => (isHex(v) ? (v.toLowerCase() as Hex) : fallback);
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** A uint argument, or 0 (which the contract refuses where the memory ledger refuses a bad number). */
+const uintOr0 = (v: unknown): bigint => (isUint(v) ? BigInt(v) : 0n);
+
+function anAddress(value: unknown, what: string): Address {
+  if (typeof value !== 'string' || !ADDRESS_RE.test(value)) {
+    throw new LedgerError('BadParameter', `${what} is not a 20-byte 0x-hex address`);
+  }
+  return lc(value);
+}
+
+function methodBits(methods: readonly AttestationMethod[]): number {
+  if (!Array.isArray(methods)) throw new LedgerError('BadParameter', 'attestation methods must be a list');
+  let bits = 0;
+  for (const m of methods) bits |= m === 'ecdsa' ? 1 : m === 'jwt' ? 2 : UNKNOWN_METHOD_BIT;
+  return bits;
+}
+
+/** Custom error arguments as short `name: value` text for messages. */
+function describeRefusal(errorName: string, args: readonly unknown[]): string {
+  // Addresses print lowercase, as everywhere in the ledger (viem decodes them checksummed).
+  const a = args.map((x) => (typeof x === 'string' && ADDRESS_RE.test(x) ? x.toLowerCase() : String(x)));
+  switch (errorName) {
+    case 'WrongPhase':
+      return `session ${a[0]} is in phase ${phaseName(Number(args[1]))}, not ${phaseName(Number(args[2]))}`;
+    case 'BadLength':
+      return `${a[0]} must be ${a[1]} bytes, got ${a[2]}`;
+    case 'BadComplaint':
+      return `complaint ${a[0]}: ${a[1]}`;
+    case 'ThresholdOutOfBounds':
+      return `threshold ${a[0]} is outside ${a[1]}..${a[2]}`;
+    case 'WindowsDoNotFit':
+      return `windows ${a[0]}+${a[1]}+${a[2]} s plus finality lag ${a[3]} s do not fit in interval ${a[4]} s`;
+    case 'NotEnoughOperators':
+      return `${a[0]} operators needed, ${a[1]} available`;
+    case 'BoundaryNotReached':
+      return `the next boundary is ${a[0]}`;
+    default:
+      return a.length > 0 ? `${errorName}(${a.join(', ')})` : errorName;
+  }
+}
+
+function phaseName(p: number): string {
+  return ['deal', 'ack', 'confirm', 'closed'][p] ?? `#${p}`;
+}
+
+/** Revert data (0x…) somewhere in a viem error's cause chain, if any. */
+function revertDataOf(err: unknown): Hex | undefined {
+  let found: Hex | undefined;
+  walkCauses(err, (e) => {
+    if (typeof e !== 'object' || e === null) return false;
+    const d = (e as { data?: unknown }).data;
+    if (typeof d === 'string' && HEX_RE.test(d) && d.length >= 10) {
+      found = d as Hex;
+      return true;
+    }
+    if (typeof d === 'object' && d !== null) {
+      const inner = (d as { data?: unknown }).data;
+      if (typeof inner === 'string' && HEX_RE.test(inner) && inner.length >= 10) {
+        found = inner as Hex;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+interface WriteContext {
+  readonly functionName: string;
+  readonly account: Address;
+  readonly session?: number;
+}
+
+/** The registry as a `Ledger`, over viem. */
+export class ChainLedger implements Ledger {
+  readonly chainId: bigint;
+  readonly registry: Address;
+  readonly blockTag: ReadTag;
+  readonly client: PublicClient;
+  readonly #rpcUrl: string;
+  readonly #keys: KeySource;
+  readonly #attempts: number;
+  readonly #retryDelayMs: number;
+  readonly #pollingIntervalMs: number;
+  readonly #gasMarginPercent: number;
+  readonly #estimateTag: 'pending' | 'latest';
+  readonly #onTransaction: ((info: TransactionInfo) => void) | undefined;
+  readonly #chain: Chain;
+  readonly #transport: Transport;
+  readonly #queues = new Map<Address, Promise<unknown>>();
+  readonly #wallets = new Map<Address, WalletClient<Transport, Chain, Account>>();
+
+  constructor(options: ChainLedgerOptions) {
+    this.chainId = BigInt(options.chainId);
+    this.registry = anAddress(options.registry, 'registry');
+    this.blockTag = options.blockTag ?? 'latest';
+    this.#rpcUrl = options.rpcUrl;
+    this.#keys = options.keys ?? {};
+    this.#attempts = Math.max(1, options.attempts ?? 4);
+    this.#retryDelayMs = options.retryDelayMs ?? 250;
+    this.#pollingIntervalMs = options.pollingIntervalMs ?? 100;
+    this.#gasMarginPercent = options.gasMarginPercent ?? 25;
+    this.#estimateTag = options.estimateTag ?? 'pending';
+    this.#onTransaction = options.onTransaction;
+    this.#chain = options.chain ?? {
+      id: Number(this.chainId),
+      name: `chain ${this.chainId}`,
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [redactRpcUrl(options.rpcUrl)] } },
+    };
+    this.#transport = http(options.rpcUrl, { retryCount: 2, timeout: 20_000 });
+    this.client = createPublicClient({ chain: this.#chain, transport: this.#transport, pollingInterval: this.#pollingIntervalMs });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reads
+
+  /** Resolves the read tag to one block. */
+  async #pin(): Promise<ReadContext> {
+    const block = await this.#rpc('getBlock', () => this.client.getBlock({ blockTag: this.blockTag }));
+    if (block.number === null) throw new ChainRequestError('The node returned a block without a number.', { metaMessages: [`Tag: ${this.blockTag}`] });
+    return { client: this.client, registry: this.registry, blockNumber: block.number, timestamp: Number(block.timestamp) };
+  }
+
+  async #read<T>(what: string, f: (ctx: ReadContext) => Promise<T>): Promise<T> {
+    const ctx = await this.#pin();
+    return this.#rpc(what, () => f(ctx), ctx);
+  }
+
+  /** Runs an RPC-backed step; non-ledger failures become a redacted `ChainRequestError`. */
+  async #rpc<T>(what: string, f: () => Promise<T>, ctx?: ReadContext): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof LedgerError) throw err;
+      const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
+      throw new ChainRequestError(`Reading the registry failed (${what}).`, {
+        cause: err,
+        details: redactIn(text, this.#rpcUrl),
+        metaMessages: [
+          `Contract: KmsRegistry at ${this.registry}`,
+          `RPC: ${redactRpcUrl(this.#rpcUrl)}`,
+          ...(ctx ? [`Block: ${ctx.blockNumber}`] : [`Tag: ${this.blockTag}`]),
+        ],
+      });
+    }
+  }
+
+  async now(): Promise<number> {
+    return (await this.#pin()).timestamp;
+  }
+
+  getGovernance(): Promise<Governance> {
+    return this.#read('getGovernance', readGovernance);
+  }
+
+  isAllowed(operator: Address): Promise<boolean> {
+    const op = anAddress(operator, 'operator');
+    return this.#read('isAllowed', (ctx) => readIsAllowed(ctx, op));
+  }
+
+  getOperators(): Promise<OperatorRecord[]> {
+    return this.#read('getOperators', readOperators);
+  }
+
+  getOperator(operator: Address): Promise<OperatorRecord | null> {
+    const op = anAddress(operator, 'operator');
+    return this.#read('getOperator', (ctx) => readOperator(ctx, op));
+  }
+
+  latestSessionId(): Promise<number> {
+    return this.#read('latestSessionId', readLatestSessionId);
+  }
+
+  getSession(id: number): Promise<Session | null> {
+    return this.#read('getSession', async (ctx) => {
+      const state = await readSessionState(ctx, id);
+      if (!state) return null;
+      const snapshot = await readSnapshot(ctx, id, state);
+      return { snapshot, progress: toProgress(state, ctx.timestamp) };
+    });
+  }
+
+  async getSubmissions(id: number): Promise<RecordedSubmission[]> {
+    let last: unknown;
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      try {
+        return await this.#read('getSubmissions', async (ctx) => {
+          const state = await readSessionState(ctx, id);
+          if (!state) {
+            throw new ContractRefusalError('UnknownSession', `session ${id} does not exist`, {
+              metaMessages: [`Contract: KmsRegistry at ${this.registry}`, `Session: ${id}`, `Block: ${ctx.blockNumber}`],
+            });
+          }
+          return readSubmissions(ctx, id, state);
+        });
+      } catch (err) {
+        if (!(err instanceof LedgerError) || err.code !== 'IncompleteView') throw err;
+        last = err;
+        if (attempt < this.#attempts) await new Promise((r) => setTimeout(r, this.#retryDelayMs));
+      }
+    }
+    throw last;
+  }
+
+  getMpk(): Promise<Hex | null> {
+    return this.#read('getMpk', readMpk);
+  }
+
+  getVersion(id: number): Promise<VersionRecord | null> {
+    return this.#read('getVersion', (ctx) => readVersion(ctx, id));
+  }
+
+  activeVersion(): Promise<VersionRecord | null> {
+    return this.#read('activeVersion', async (ctx) => {
+      const id = await readActiveVersionId(ctx);
+      return id === 0 ? null : readVersion(ctx, id);
+    });
+  }
+
+  getApp(appId: Hex): Promise<AppRecord | null> {
+    if (typeof appId !== 'string' || !BYTES32_RE.test(appId)) return Promise.resolve(null);
+    return this.#read('getApp', (ctx) => readApp(ctx, lc(appId)));
+  }
+
+  getRelease(appId: Hex, index: number): Promise<Release | null> {
+    if (typeof appId !== 'string' || !BYTES32_RE.test(appId)) return Promise.resolve(null);
+    return this.#read('getRelease', (ctx) => readRelease(ctx, lc(appId), index));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Writes
+
+  #wallet(account: Address): WalletClient<Transport, Chain, Account> {
+    const cached = this.#wallets.get(account);
+    if (cached) return cached;
+    const keys = this.#keys;
+    const key = typeof keys === 'function'
+      ? keys(account)
+      : (keys[account] ?? Object.entries(keys).find(([a]) => a.toLowerCase() === account)?.[1]);
+    if (!key) {
+      throw new ChainRequestError('No private key is known for this account.', {
+        metaMessages: [`Account: ${account}`, `Contract: KmsRegistry at ${this.registry}`],
+        details: 'Pass it in the `keys` option of the ChainLedger.',
+      });
+    }
+    const acct = privateKeyToAccount(key);
+    if (lc(acct.address) !== account) {
+      throw new ChainRequestError('The private key given for this account belongs to another address.', {
+        metaMessages: [`Account: ${account}`, `Key address: ${lc(acct.address)}`],
+      });
+    }
+    const wallet = createWalletClient({ account: acct, chain: this.#chain, transport: this.#transport, pollingInterval: this.#pollingIntervalMs });
+    this.#wallets.set(account, wallet);
+    return wallet;
+  }
+
+  /** Serialises writes per account (one nonce sequence). */
+  #enqueue<T>(account: Address, f: () => Promise<T>): Promise<T> {
+    const prev = this.#queues.get(account) ?? Promise.resolve();
+    const next = prev.then(f, f);
+    this.#queues.set(account, next.catch(() => undefined));
+    return next;
+  }
+
+  #meta(ctx: WriteContext, extra: string[] = []): string[] {
+    return [
+      `Contract: KmsRegistry at ${this.registry}`,
+      `Function: ${ctx.functionName}`,
+      `Account: ${ctx.account}`,
+      ...(ctx.session !== undefined ? [`Session: ${ctx.session}`] : []),
+      `Chain: ${this.chainId}`,
+      ...extra,
+    ];
+  }
+
+  /** A refusal from revert data, or null when the data is not one of the registry's errors. */
+  #refusal(data: Hex | undefined, ctx: WriteContext, block: string, cause: unknown): ContractRefusalError | null {
+    if (!data) return null;
+    let decoded: { errorName: string; args: readonly unknown[] | undefined };
+    try {
+      decoded = decodeErrorResult({ abi: kmsRegistryAbi, data });
+    } catch {
+      return null;
+    }
+    if (!CODES.has(decoded.errorName)) return null;
+    const args = decoded.args ?? [];
+    return new ContractRefusalError(decoded.errorName as LedgerErrorCode, `${ctx.functionName} refused: ${describeRefusal(decoded.errorName, args)}`, {
+      args,
+      cause,
+      metaMessages: this.#meta(ctx, [`Block: ${block}`]),
+    });
+  }
+
+  #requestError(message: string, ctx: WriteContext, err: unknown, extra: string[] = []): ChainRequestError {
+    const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
+    return new ChainRequestError(message, {
+      cause: err,
+      details: redactIn(text, this.#rpcUrl),
+      metaMessages: this.#meta(ctx, [`RPC: ${redactRpcUrl(this.#rpcUrl)}`, ...extra]),
+    });
+  }
+
+  /** Estimate (refusals surface here), send, await the receipt. */
+  #send(ctx: WriteContext, data: Hex): Promise<TransactionReceipt> {
+    const wallet = this.#wallet(ctx.account);
+    return this.#enqueue(ctx.account, async () => {
+      const request = { account: wallet.account, to: this.registry as ViemAddress, data };
+      let gas: bigint;
+      try {
+        gas = await this.client.estimateGas({ ...request, blockTag: this.#estimateTag });
+      } catch (err) {
+        throw this.#refusal(revertDataOf(err), ctx, this.#estimateTag, err) ?? this.#requestError(`${ctx.functionName} could not be estimated.`, ctx, err);
+      }
+      let hash: Hash;
+      try {
+        hash = await wallet.sendTransaction({ ...request, gas: gas + (gas * BigInt(this.#gasMarginPercent)) / 100n, chain: this.#chain });
+      } catch (err) {
+        throw this.#refusal(revertDataOf(err), ctx, 'pending', err) ?? this.#requestError(`${ctx.functionName} could not be sent.`, ctx, err);
+      }
+      let receipt: TransactionReceipt;
+      try {
+        receipt = await this.client.waitForTransactionReceipt({ hash, pollingInterval: this.#pollingIntervalMs });
+      } catch (err) {
+        throw this.#requestError(`${ctx.functionName} was sent but no receipt arrived.`, ctx, err, [`Transaction: ${hash}`]);
+      }
+      if (receipt.status !== 'success') {
+        // Reverted after a successful estimate (the state moved in between). Replay it on
+        // the state of its block to name the reason.
+        let reason: ContractRefusalError | null = null;
+        try {
+          await this.client.call({ ...request, blockNumber: receipt.blockNumber });
+        } catch (err) {
+          reason = this.#refusal(revertDataOf(err), ctx, String(receipt.blockNumber), err);
+        }
+        throw reason ?? new ChainRequestError(`${ctx.functionName} reverted.`, {
+          metaMessages: this.#meta(ctx, [`Transaction: ${hash}`, `Block: ${receipt.blockNumber}`]),
+        });
+      }
+      this.#onTransaction?.({
+        functionName: ctx.functionName,
+        account: ctx.account,
+        hash,
+        blockNumber: receipt.blockNumber,
+        gasUsed: receipt.gasUsed,
+        calldataBytes: (data.length - 2) / 2,
+      });
+      return receipt;
+    });
+  }
+
+  writer(account: Address): LedgerWriter {
+    const from = anAddress(account, 'account');
+    this.#wallet(from); // fail now, not at the first write, when the key is unknown
+    const send = async (functionName: string, data: Hex, session?: number): Promise<TransactionReceipt> =>
+      this.#send({ functionName, account: from, ...(session !== undefined ? { session } : {}) }, data);
+    const enc = encodeFunctionData;
+    const abi = kmsRegistryAbi;
+    const sessionArg = (id: unknown): bigint => uintOr0(id);
+    const sessionOf = (id: unknown): number | undefined => (isUint(id) ? id : undefined);
+
+    return {
+      account: from,
+
+      allowOperator: async (operator, allowed) => {
+        const op = anAddress(operator, 'operator');
+        await send('allowOperator', enc({ abi, functionName: 'allowOperator', args: [op, allowed === true] }));
+      },
+      ejectOperator: async (operator) => {
+        const op = anAddress(operator, 'operator');
+        await send('ejectOperator', enc({ abi, functionName: 'ejectOperator', args: [op] }));
+      },
+      setThresholdOverride: async (t) => {
+        if (!isUint(t)) throw new LedgerError('BadParameter', 'threshold override must be a non-negative integer');
+        await send('setThresholdOverride', enc({ abi, functionName: 'setThresholdOverride', args: [BigInt(t)] }));
+      },
+      setInterval: async (seconds) => {
+        await send('setInterval', enc({ abi, functionName: 'setInterval', args: [uintOr0(seconds)] }));
+      },
+      setWindows: async (deal, ack, confirm) => {
+        await send('setWindows', enc({ abi, functionName: 'setWindows', args: [uintOr0(deal), uintOr0(ack), uintOr0(confirm)] }));
+      },
+      setChurnCap: async (cap) => {
+        if (!isUint(cap)) throw new LedgerError('BadParameter', 'churn cap must be a non-negative integer');
+        await send('setChurnCap', enc({ abi, functionName: 'setChurnCap', args: [BigInt(cap)] }));
+      },
+      armGenesis: async (minOperators) => {
+        await send('armGenesis', enc({ abi, functionName: 'armGenesis', args: [uintOr0(minOperators)] }));
+      },
+      transferOwnership: async (newOwner) => {
+        const to = anAddress(newOwner, 'new owner');
+        await send('transferOwnership', enc({ abi, functionName: 'transferOwnership', args: [to] }));
+      },
+
+      register: async (p: RegisterParams) => {
+        const keyType = p.sigKeyType === 'bn254' ? 0 : p.sigKeyType === 'ecdsa' ? 1 : 255;
+        await send('register', enc({
+          abi,
+          functionName: 'register',
+          args: [
+            typeof p.socket === 'string' ? p.socket : '',
+            keyType,
+            hexOr(p.sigPublicKey, '0x'),
+            hexOr(p.proofOfPossession, '0x'),
+            hexOr(p.sessionKey, '0x'),
+          ],
+        }));
+      },
+      updateSocket: async (socket) => {
+        await send('updateSocket', enc({ abi, functionName: 'updateSocket', args: [typeof socket === 'string' ? socket : ''] }));
+      },
+      rotateSessionKey: async (key) => {
+        await send('rotateSessionKey', enc({ abi, functionName: 'rotateSessionKey', args: [hexOr(key, '0x')] }));
+      },
+      deregister: async () => {
+        await send('deregister', enc({ abi, functionName: 'deregister' }));
+      },
+      openSession: async () => {
+        const receipt = await send('openSession', enc({ abi, functionName: 'openSession' }));
+        const [opened] = parseEventLogs({ abi, eventName: 'SessionOpened', logs: receipt.logs });
+        if (!opened) throw new ChainRequestError('openSession succeeded without a SessionOpened event.', { metaMessages: [`Transaction: ${receipt.transactionHash}`] });
+        return Number(opened.args.session);
+      },
+
+      submitDeal: async (d: Omit<DealSubmission, 'type' | 'from'>) => {
+        const shares = Array.isArray(d.sealedShares) ? d.sealedShares.map((s) => hexOr(s, '0x')) : [];
+        await send('submitDeal', enc({
+          abi,
+          functionName: 'submitDeal',
+          args: [sessionArg(d.session), hexOr(d.commitments, '0x'), hexOr(d.ephemeralKey, '0x'), shares],
+        }), sessionOf(d.session));
+      },
+      submitAck: async (a: Omit<AckSubmission, 'type' | 'from'>) => {
+        if (!Array.isArray(a.complaints)) throw new LedgerError('BadComplaint', 'complaints must be a list');
+        const complaints = a.complaints.map((c) => ({
+          dealer: (typeof c.dealer === 'string' && ADDRESS_RE.test(c.dealer) ? lc(c.dealer) : ZERO_ADDRESS) as ViemAddress,
+          sharedKey: hexOr(c.sharedKey, '0x'),
+          proof: hexOr(c.proof, '0x'),
+        }));
+        await send('submitAck', enc({ abi, functionName: 'submitAck', args: [sessionArg(a.session), complaints] }), sessionOf(a.session));
+      },
+      submitConfirmation: async (c: Omit<ConfirmSubmission, 'type' | 'from'>) => {
+        if (typeof c.publicPolyHash !== 'string' || !BYTES32_RE.test(c.publicPolyHash)) {
+          throw new LedgerError('BadLength', 'publicPolyHash must be 32 bytes of 0x-hex');
+        }
+        await send('submitConfirmation', enc({
+          abi,
+          functionName: 'submitConfirmation',
+          // Malformed polynomial hex becomes one byte: refused as BadLength, as in the memory ledger.
+          args: [sessionArg(c.session), lc(c.publicPolyHash), hexOr(c.publicPoly, '0x00'), hexOr(c.nextSessionKey, '0x')],
+        }), sessionOf(c.session));
+      },
+
+      createApp: async (salt, methods) => {
+        if (typeof salt !== 'string' || !BYTES32_RE.test(salt)) throw new LedgerError('BadLength', 'an app salt is 32 bytes of 0x-hex');
+        const receipt = await send('createApp', enc({ abi, functionName: 'createApp', args: [lc(salt), methodBits(methods)] }));
+        const [created] = parseEventLogs({ abi, eventName: 'AppCreated', logs: receipt.logs });
+        if (!created) throw new ChainRequestError('createApp succeeded without an AppCreated event.', { metaMessages: [`Transaction: ${receipt.transactionHash}`] });
+        return lc(created.args.appId);
+      },
+      setAttestationMethods: async (appId, methods) => {
+        const id = typeof appId === 'string' && BYTES32_RE.test(appId) ? lc(appId) : ZERO_BYTES32;
+        await send('setAttestationMethods', enc({ abi, functionName: 'setAttestationMethods', args: [id, methodBits(methods)] }));
+      },
+      publishRelease: async (appId, r: Release) => {
+        const id = typeof appId === 'string' && BYTES32_RE.test(appId) ? lc(appId) : ZERO_BYTES32;
+        if (!isHex(r.launchPolicy)) throw new LedgerError('BadLength', 'the launch policy is not 0x-hex');
+        if (!isHex(r.encryptedEnv)) throw new LedgerError('BadLength', 'the encrypted env is not 0x-hex');
+        if (typeof r.publicEnv !== 'string') throw new LedgerError('BadParameter', 'the public env must be a string');
+        await send('publishRelease', enc({
+          abi,
+          functionName: 'publishRelease',
+          args: [id, { imageDigest: hexOr(r.imageDigest, '0x'), launchPolicy: lc(r.launchPolicy), encryptedEnv: lc(r.encryptedEnv), publicEnv: r.publicEnv }],
+        }));
+      },
+    };
+  }
+}
+
+export interface CreateChainLedgerParameters extends Omit<ChainLedgerOptions, 'chainId'> {
+  /** Expected chain id; read from the node when omitted. */
+  readonly chainId?: bigint | number;
+}
+
+/**
+ * Connects a `ChainLedger`: checks the node's chain id and that code exists at the registry.
+ *
+ * @example
+ * const ledger = await createChainLedger({ rpcUrl, registry, keys: { [addr]: privateKey } });
+ * const gov = await ledger.getGovernance();
+ */
+export async function createChainLedger(params: CreateChainLedgerParameters): Promise<ChainLedger> {
+  const probe = createPublicClient({ transport: http(params.rpcUrl, { retryCount: 2 }) });
+  const meta = [`RPC: ${redactRpcUrl(params.rpcUrl)}`, `Contract: KmsRegistry at ${String(params.registry)}`];
+  let chainId: number;
+  let code: Hex | undefined;
+  try {
+    chainId = await probe.getChainId();
+    code = await probe.getCode({ address: anAddress(params.registry, 'registry') });
+  } catch (err) {
+    if (err instanceof LedgerError) throw err;
+    const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
+    throw new ChainRequestError('The chain could not be reached.', { cause: err, metaMessages: meta, details: redactIn(text, params.rpcUrl) });
+  }
+  if (params.chainId !== undefined && BigInt(params.chainId) !== BigInt(chainId)) {
+    throw new ChainRequestError('The node serves another chain than expected.', { metaMessages: [...meta, `Expected chain: ${params.chainId}`, `Node chain: ${chainId}`] });
+  }
+  if (!code || code === '0x') {
+    throw new ChainRequestError('No contract is deployed at the registry address.', { metaMessages: [...meta, `Chain: ${chainId}`] });
+  }
+  return new ChainLedger({ ...params, chainId: params.chainId ?? chainId });
+}
