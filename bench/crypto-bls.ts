@@ -5,48 +5,14 @@
  * group), strict G1/G2 decode (includes the subgroup check), hashToG1 (RFC 9380, app-id DST),
  * pairingCheck of 2 pairs (one multi-Miller loop + one final exponentiation), MSM of 20 terms
  * in G2 (Feldman check size for t = 20), gtPow (Fp12 exponentiation by a 255-bit scalar).
- * Each figure is the median of several timed runs after a warm-up; a run repeats the operation
- * until it has taken at least `minMs`.
+ * Timing: `./timing.ts` (median of several runs of at least `minMs` each, after a warm-up).
  */
 import { APP_ID_DST, getMclBackend, nobleBackend, type Bls12381 } from '../src/crypto/bls12381/index.ts';
 import { random } from '../src/crypto/fr.ts';
 import { seededRng } from '../src/crypto/rng.ts';
+import { measureAll, printTable, type BenchOptions, type BenchResult, type Op } from './timing.ts';
 
-export interface BenchOptions {
-  /** Print one JSON line instead of a table. */
-  readonly json: boolean;
-  /** Timed runs per primitive (median reported). Default 5. */
-  readonly runs?: number;
-  /** Minimum duration of one run in milliseconds. Default 200. */
-  readonly minMs?: number;
-}
-
-export interface BenchResult {
-  readonly backend: string;
-  readonly op: string;
-  readonly opsPerSec: number;
-  readonly msPerOp: number;
-}
-
-/** Median ops/s of `f` over `runs` runs of at least `minMs` each, after one warm-up run. */
-export function measure(f: () => unknown, runs: number, minMs: number): number {
-  const run = (): number => {
-    let n = 0;
-    const t0 = performance.now();
-    let dt = 0;
-    do {
-      f();
-      n++;
-      dt = performance.now() - t0;
-    } while (dt < minMs);
-    return (n * 1000) / dt;
-  };
-  run(); // warm-up (JIT, wasm tiers, lazy precomputation tables)
-  const rates = Array.from({ length: runs }, run).sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)] as number;
-}
-
-function primitives(b: Bls12381): Array<[string, () => unknown]> {
+function primitives(b: Bls12381): Op[] {
   const rng = seededRng('bench-bls');
   const k = random(rng);
   const p1 = b.g1.mul(b.g1.generator, random(rng));
@@ -79,26 +45,9 @@ function primitives(b: Bls12381): Array<[string, () => unknown]> {
 export async function benchBls(opts: BenchOptions): Promise<BenchResult[]> {
   const runs = opts.runs ?? 5;
   const minMs = opts.minMs ?? 200;
-  const backends = [nobleBackend, await getMclBackend()];
   const results: BenchResult[] = [];
-  for (const b of backends) {
-    for (const [op, f] of primitives(b)) {
-      const opsPerSec = measure(f, runs, minMs);
-      results.push({ backend: b.name, op, opsPerSec, msPerOp: 1000 / opsPerSec });
-    }
-  }
-  if (opts.json) {
-    console.log(JSON.stringify({ suite: 'bls', results }));
-  } else {
-    const ops = [...new Set(results.map((r) => r.op))];
-    const rate = (backend: string, op: string): number =>
-      results.find((r) => r.backend === backend && r.op === op)?.opsPerSec ?? NaN;
-    console.log('BLS12-381 (ops/s, median of %d runs of >= %d ms)', runs, minMs);
-    console.log(`${'primitive'.padEnd(18)}${'noble'.padStart(12)}${'mcl'.padStart(12)}${'mcl/noble'.padStart(12)}`);
-    for (const op of ops) {
-      const [n, m] = [rate('noble', op), rate('mcl', op)];
-      console.log(`${op.padEnd(18)}${n.toFixed(1).padStart(12)}${m.toFixed(1).padStart(12)}${(m / n).toFixed(1).padStart(11)}x`);
-    }
-  }
+  for (const b of [nobleBackend, await getMclBackend()]) results.push(...measureAll(b.name, primitives(b), runs, minMs));
+  if (opts.json) console.log(JSON.stringify({ suite: 'bls', results }));
+  else printTable(`BLS12-381 (ops/s, median of ${runs} runs of >= ${minMs} ms)`, results);
   return results;
 }

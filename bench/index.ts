@@ -5,6 +5,8 @@
  * (exit code 2 for an unknown suite or option).
  */
 import { benchBls } from './crypto-bls.ts';
+import { benchPrimitives } from './crypto-primitives.ts';
+import { benchContractGas } from './contract-gas.ts';
 
 export interface SuiteOptions {
   readonly json: boolean;
@@ -13,6 +15,8 @@ export interface SuiteOptions {
 /** Every suite, by the name used on the command line. Add a suite with one line here. */
 export const suites: Record<string, (opts: SuiteOptions) => Promise<unknown>> = {
   bls: benchBls,
+  crypto: benchPrimitives,
+  gas: (opts) => benchContractGas(opts),
 };
 
 async function main(argv: readonly string[]): Promise<number> {

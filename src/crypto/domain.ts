@@ -119,8 +119,21 @@ export function bytesToUint(bytes: Uint8Array): bigint {
 // ---------------------------------------------------------------------------------------
 // Addresses
 
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+
+/** true iff `s` is `0x` followed by exactly 40 hex digits (either case). */
+export function isAddress(s: unknown): s is Hex {
+  return typeof s === 'string' && ADDRESS_RE.test(s);
+}
+
 /** Parses `0x` + 40 hex digits (any case; checksum not checked) into 20 bytes. */
 export function parseAddress(address: string, what = 'address'): Uint8Array {
+  if (typeof address !== 'string') throw new TypeError(`${what}: expected string, got ${typeof address}`);
+  if (!isAddress(address)) {
+    // Addresses are public, but echo only a bounded prefix so a huge input cannot bloat logs.
+    const shown = address.length > 50 ? `${address.slice(0, 50)}…` : address;
+    throw new RangeError(`${what}: expected 0x followed by 40 hex digits, got "${shown}" (length ${address.length})`);
+  }
   return parseHex(address, ADDRESS_BYTES, what);
 }
 

@@ -48,6 +48,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bls } from './bls12381/index.ts';
 import { APP_ID_DST, PointError, type Bls12381, type G1, type G2 } from './bls12381/types.ts';
+import { aBytes } from './domain.ts';
 import { R } from './fr.ts';
 import { systemRng, type Rng } from './rng.ts';
 
@@ -114,11 +115,6 @@ export class IbeError extends Error {
 
 // ---------------------------------------------------------------------------------------------
 // Asserts (return their input; TypeError for a wrong type, RangeError for a wrong size)
-
-function abytes(v: Uint8Array, what: string): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new TypeError(`${what}: expected Uint8Array, got ${typeof v}`);
-  return v;
-}
 
 function arng(rng: Rng): Rng {
   if (typeof rng !== 'function') throw new TypeError(`rng: expected a function, got ${typeof rng}`);
@@ -250,7 +246,7 @@ export function kemEncrypt(
   curve: Bls12381 = bls,
 ): KemCiphertext {
   const id = appIdBytes(appId);
-  abytes(msg, 'msg');
+  aBytes(msg, undefined, 'msg');
   if (msg.length < 1 || msg.length > KEM_MAX_MSG) throw new RangeError(`msg: expected 1..${KEM_MAX_MSG} bytes, got ${msg.length}`);
   arng(rng);
   acurve(curve);
@@ -302,9 +298,9 @@ function kemOpen(d: G1, U: G2, V: Uint8Array, W: Uint8Array, curve: Bls12381): U
  */
 export function kemDecrypt(appKey: Uint8Array | G1, ct: KemCiphertext, curve: Bls12381 = bls): Uint8Array {
   if (typeof ct !== 'object' || ct === null) throw new TypeError(`ciphertext: expected {U, V, W}, got ${typeof ct}`);
-  abytes(ct.U, 'ciphertext.U');
-  abytes(ct.V, 'ciphertext.V');
-  abytes(ct.W, 'ciphertext.W');
+  aBytes(ct.U, undefined, 'ciphertext.U');
+  aBytes(ct.V, undefined, 'ciphertext.V');
+  aBytes(ct.W, undefined, 'ciphertext.W');
   if (ct.V.length !== ct.W.length || ct.W.length < 1 || ct.W.length > KEM_MAX_MSG)
     throw new RangeError(`ciphertext: expected |V| = |W| in 1..${KEM_MAX_MSG}, got ${ct.V.length} and ${ct.W.length}`);
   acurve(curve);
@@ -382,7 +378,7 @@ function parseRaw(b: Uint8Array): RawEnvelope {
  * @throws IbeError `bad-magic`, `bad-version`, `truncated`, `bad-app-id` or `bad-point`
  */
 export function parseEnvelope(envelope: Uint8Array, curve: Bls12381 = bls): EnvelopeV1 {
-  abytes(envelope, 'envelope');
+  aBytes(envelope, undefined, 'envelope');
   acurve(curve);
   const raw = parseRaw(envelope);
   decodeU(raw.U, curve);
@@ -419,7 +415,7 @@ export function encryptToApp(
   curve: Bls12381 = bls,
 ): Uint8Array {
   const id = appIdBytes(appId);
-  abytes(plaintext, 'plaintext');
+  aBytes(plaintext, undefined, 'plaintext');
   arng(rng);
   acurve(curve);
   const P = toMpk(mpk, curve);
@@ -466,7 +462,7 @@ export function decryptFromApp(
   curve: Bls12381 = bls,
 ): Uint8Array {
   const expected = appIdBytes(appId);
-  abytes(envelope, 'envelope');
+  aBytes(envelope, undefined, 'envelope');
   acurve(curve);
   const d = toAppKey(appKey, curve);
   const raw = parseRaw(envelope);
@@ -509,7 +505,7 @@ const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Standard base64 (RFC 4648 §4, padded) on one line, for CLIs and JSON. */
 export function armor(envelope: Uint8Array): string {
-  abytes(envelope, 'envelope');
+  aBytes(envelope, undefined, 'envelope');
   return Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('base64');
 }
 

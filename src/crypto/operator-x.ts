@@ -10,15 +10,14 @@
  * Lagrange interpolation); neither happens for distinct honest addresses except with
  * probability ≈ 2^-254 per pair, but the check is what makes that a guarantee rather than a
  * hope. Addresses are `0x` + 40 hex digits, hex case-insensitive (the EIP-55 checksum is not
- * required here: the registry, not the user, is the source of these addresses).
+ * required here: the registry, not the user, is the source of these addresses); parsing and
+ * hex forms are `domain.ts`'s, re-exported here under the names this module always had.
  */
 import { keccak_256 } from '@noble/hashes/sha3.js';
+import { ADDRESS_BYTES, addressBytes, isAddress, parseAddress, toHex, type Hex } from './domain.ts';
 import * as fr from './fr.ts';
 
-/** 20 raw address bytes. */
-export const ADDRESS_BYTES = 20;
-
-const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+export { ADDRESS_BYTES, isAddress, parseAddress };
 
 /** Refusal of an address set: an address whose x is zero, or two with the same x. */
 export class OperatorXError extends Error {
@@ -35,40 +34,14 @@ export class OperatorXError extends Error {
   }
 }
 
-/** true iff `s` is `0x` followed by exactly 40 hex digits (either case). */
-export function isAddress(s: unknown): s is string {
-  return typeof s === 'string' && ADDRESS_RE.test(s);
-}
-
-/** Parses a hex address into its 20 bytes; throws TypeError/RangeError naming `what`. */
-export function parseAddress(s: string, what = 'address'): Uint8Array {
-  if (typeof s !== 'string') throw new TypeError(`${what}: expected string, got ${typeof s}`);
-  if (!ADDRESS_RE.test(s)) {
-    // Addresses are public, but echo only a bounded prefix so a huge input cannot bloat logs.
-    const shown = s.length > 50 ? `${s.slice(0, 50)}…` : s;
-    throw new RangeError(`${what}: expected 0x followed by 40 hex digits, got "${shown}" (length ${s.length})`);
-  }
-  const out = new Uint8Array(ADDRESS_BYTES);
-  for (let i = 0; i < ADDRESS_BYTES; i++) out[i] = Number.parseInt(s.slice(2 + 2 * i, 4 + 2 * i), 16);
-  return out;
-}
-
 /** Lowercase `0x…` form, for comparisons and messages. */
-export function normalizeAddress(address: string | Uint8Array, what = 'address'): string {
-  const bytes = toAddressBytes(address, what);
-  let hex = '0x';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
-  return hex;
+export function normalizeAddress(address: string | Uint8Array, what = 'address'): Hex {
+  return toHex(toAddressBytes(address, what));
 }
 
+/** The 20 address bytes of a hex string or byte array; throws TypeError/RangeError naming `what`. */
 function toAddressBytes(address: string | Uint8Array, what: string): Uint8Array {
-  if (address instanceof Uint8Array) {
-    if (address.length !== ADDRESS_BYTES) {
-      throw new RangeError(`${what}: expected ${ADDRESS_BYTES} bytes, got ${address.length}`);
-    }
-    return address;
-  }
-  return parseAddress(address, what);
+  return typeof address === 'string' ? parseAddress(address, what) : addressBytes(address, what);
 }
 
 /** keccak256(address bytes) mod r, without the zero check (see `operatorX`). */

@@ -26,6 +26,7 @@
  */
 import { bls } from './bls12381/index.ts';
 import { APP_ID_DST, type Bls12381, type G1, type G2 } from './bls12381/types.ts';
+import { aBytes } from './domain.ts';
 import * as fr from './fr.ts';
 import { aArray, aXs, lagrangeAtZero } from './polynomial.ts';
 import type { Rng } from './rng.ts';
@@ -56,11 +57,6 @@ function aAppId(appId: string): string {
   if (typeof appId !== 'string') throw new TypeError(`appId: expected string, got ${typeof appId}`);
   if (LONE_SURROGATE.test(appId)) throw new RangeError('appId: not well-formed Unicode (lone surrogate)');
   return appId;
-}
-
-function aBytes(b: Uint8Array, what: string): Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new TypeError(`${what}: expected Uint8Array, got ${typeof b}`);
-  return b;
 }
 
 /** G1 decode that reports failure as `undefined` instead of throwing (for verifiers). */
@@ -104,7 +100,7 @@ export function partialSign(share: bigint, appId: string, curve: Bls12381 = bls)
  */
 export function verifyPartial(publicShare: G2, appId: string, partial: Uint8Array, curve: Bls12381 = bls): boolean {
   aAppId(appId);
-  aBytes(partial, 'partial');
+  aBytes(partial, undefined, 'partial');
   const sigma = tryDecodeG1(curve, partial);
   if (sigma === undefined) return false;
   return pairingEq(curve, sigma, appIdPoint(appId, curve), publicShare);
@@ -126,7 +122,7 @@ export function batchVerifyPartials(
   items.forEach((it, i) => {
     if (typeof it !== 'object' || it === null) throw new TypeError(`items[${i}]: expected object, got ${typeof it}`);
     fr.aScalar(it.x, `items[${i}].x`);
-    aBytes(it.partial, `items[${i}].partial`);
+    aBytes(it.partial, undefined, `items[${i}].partial`);
   });
 
   const bad: number[] = [];
@@ -184,7 +180,7 @@ export function combinePartials(items: readonly PartialToCombine[], curve: Bls12
   aArray(items, 'items', 1);
   items.forEach((it, i) => {
     if (typeof it !== 'object' || it === null) throw new TypeError(`items[${i}]: expected object, got ${typeof it}`);
-    aBytes(it.partial, `items[${i}].partial`);
+    aBytes(it.partial, undefined, `items[${i}].partial`);
   });
   const xs = aXs(
     items.map((it) => it.x),
@@ -198,7 +194,7 @@ export function combinePartials(items: readonly PartialToCombine[], curve: Bls12
 /** e(d, G2) == e(Q(appId), MPK); false for an undecodable or identity app key. */
 export function verifyAppKey(mpk: G2, appId: string, appKey: Uint8Array, curve: Bls12381 = bls): boolean {
   aAppId(appId);
-  aBytes(appKey, 'appKey');
+  aBytes(appKey, undefined, 'appKey');
   const d = tryDecodeG1(curve, appKey);
   if (d === undefined) return false;
   return pairingEq(curve, d, appIdPoint(appId, curve), mpk);

@@ -2,10 +2,9 @@
 // complaint"): a recipient reveals K = x_j·E for one deal and proves log_G(X_j) = log_E(K).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { makeDomain, parseHex, uint256ToBytes, type Hex } from '../../src/crypto/domain.ts';
+import { makeDomain, uint256ToBytes } from '../../src/crypto/domain.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
 import {
   DLEQ_PROOF_BYTES,
@@ -23,6 +22,7 @@ import {
   seal,
   type SealContext,
 } from '../../src/crypto/seal.ts';
+import { OPERATOR_VECTORS as V, vectorBytes as h } from './operator-format-vectors.ts';
 
 const P = secp256k1.Point;
 const N = P.Fn.ORDER;
@@ -157,18 +157,6 @@ describe('chaum-pedersen: complaint end to end', () => {
   });
 });
 
-type Vectors = {
-  domain: { chainId: string; registry: Hex };
-  bn254: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  ecdsa: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  seal: {
-    ephemeralSecretKey: Hex; recipientSecretKey: Hex; ephemeralPublicKey: Hex; recipientPublicKey: Hex;
-    session: string; dealer: Hex; recipient: Hex; share: Hex; sealed: Hex;
-  };
-  dleq: { X: Hex; E: Hex; K: Hex; ctx: Hex; proof: Hex };
-};
-const V = JSON.parse(readFileSync(new URL('../vectors/operator-formats.json', import.meta.url), 'utf8')) as Vectors;
-const h = (s: Hex): Uint8Array => parseHex(s, undefined, 'vector');
 
 describe('chaum-pedersen: frozen vector (test/vectors/operator-formats.json)', () => {
   const v = V.dleq;

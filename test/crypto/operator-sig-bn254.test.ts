@@ -3,11 +3,10 @@
 // EIP-197 pairing precompile's G2 ordering.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { bn254 } from '@noble/curves/bn254.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { makeDomain, parseHex, popMessage, toHex, uint256ToBytes, type Hex } from '../../src/crypto/domain.ts';
+import { makeDomain, popMessage, toHex, uint256ToBytes } from '../../src/crypto/domain.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
 import {
   BN254_P,
@@ -28,6 +27,7 @@ import {
   encodeG1,
   hashToG1,
 } from '../../src/crypto/operator-sig-bn254.ts';
+import { OPERATOR_VECTORS as V, vectorBytes as h, vectorDomain as vDomain } from './operator-format-vectors.ts';
 
 const domain = makeDomain({ chainId: 31337, registry: '0x5FbDB2315678afecb367f032d93F642f64180aa3' });
 const otherDomain = makeDomain({ chainId: 1, registry: '0x5FbDB2315678afecb367f032d93F642f64180aa3' });
@@ -221,19 +221,6 @@ describe('bn254: proof of possession', () => {
   });
 });
 
-type Vectors = {
-  domain: { chainId: string; registry: Hex };
-  bn254: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  ecdsa: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  seal: {
-    ephemeralSecretKey: Hex; recipientSecretKey: Hex; ephemeralPublicKey: Hex; recipientPublicKey: Hex;
-    session: string; dealer: Hex; recipient: Hex; share: Hex; sealed: Hex;
-  };
-  dleq: { X: Hex; E: Hex; K: Hex; ctx: Hex; proof: Hex };
-};
-const V = JSON.parse(readFileSync(new URL('../vectors/operator-formats.json', import.meta.url), 'utf8')) as Vectors;
-const vDomain = makeDomain({ chainId: BigInt(V.domain.chainId), registry: V.domain.registry });
-const h = (s: Hex): Uint8Array => parseHex(s, undefined, 'vector');
 
 describe('bn254: frozen vector (test/vectors/operator-formats.json)', () => {
   it('signature bytes match, verify, and a mutated payload fails', () => {

@@ -2,11 +2,10 @@
 // 65-byte r ‖ s ‖ v (v = 27/28), keccak256 digests, low-s only (EIP-2).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { checksumAddress, makeDomain, parseHex, popMessage, toHex, uint256ToBytes, type Hex } from '../../src/crypto/domain.ts';
+import { checksumAddress, makeDomain, popMessage, toHex, uint256ToBytes } from '../../src/crypto/domain.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
 import {
   EcdsaSignatureError,
@@ -24,6 +23,7 @@ import {
   parseEcdsaSignature,
   publicKeyToAddress,
 } from '../../src/crypto/operator-sig-ecdsa.ts';
+import { OPERATOR_VECTORS as V, vectorBytes as h, vectorDomain as vDomain } from './operator-format-vectors.ts';
 
 const domain = makeDomain({ chainId: 31337, registry: '0x5FbDB2315678afecb367f032d93F642f64180aa3' });
 const otherDomain = makeDomain({ chainId: 31337, registry: '0x0000000000000000000000000000000000000001' });
@@ -155,19 +155,6 @@ describe('ecdsa: proof of possession', () => {
   });
 });
 
-type Vectors = {
-  domain: { chainId: string; registry: Hex };
-  bn254: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  ecdsa: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  seal: {
-    ephemeralSecretKey: Hex; recipientSecretKey: Hex; ephemeralPublicKey: Hex; recipientPublicKey: Hex;
-    session: string; dealer: Hex; recipient: Hex; share: Hex; sealed: Hex;
-  };
-  dleq: { X: Hex; E: Hex; K: Hex; ctx: Hex; proof: Hex };
-};
-const V = JSON.parse(readFileSync(new URL('../vectors/operator-formats.json', import.meta.url), 'utf8')) as Vectors;
-const vDomain = makeDomain({ chainId: BigInt(V.domain.chainId), registry: V.domain.registry });
-const h = (s: Hex): Uint8Array => parseHex(s, undefined, 'vector');
 
 describe('ecdsa: frozen vector (test/vectors/operator-formats.json)', () => {
   it('signature bytes match, verify for 0x7E5F…, and a mutated payload fails', () => {

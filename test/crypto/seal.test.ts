@@ -2,13 +2,12 @@
 // (domain, session, dealer, recipient) context → AES-256-GCM, 48-byte sealed shares.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { gcm } from '@noble/ciphers/aes.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { makeDomain, parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
+import { makeDomain, toHex } from '../../src/crypto/domain.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
 import {
   SEALED_SHARE_BYTES,
@@ -22,6 +21,7 @@ import {
   sealPublicKey,
   type SealContext,
 } from '../../src/crypto/seal.ts';
+import { OPERATOR_VECTORS as V, vectorBytes as h, vectorDomain as vDomain } from './operator-format-vectors.ts';
 
 const domain = makeDomain({ chainId: 31337, registry: '0x5FbDB2315678afecb367f032d93F642f64180aa3' });
 const DEALER = '0x00000000000000000000000000000000000000d1';
@@ -191,19 +191,6 @@ describe('seal: revealed key', () => {
   });
 });
 
-type Vectors = {
-  domain: { chainId: string; registry: Hex };
-  bn254: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  ecdsa: { secretKey: Hex; payloadUtf8: string; signature: Hex };
-  seal: {
-    ephemeralSecretKey: Hex; recipientSecretKey: Hex; ephemeralPublicKey: Hex; recipientPublicKey: Hex;
-    session: string; dealer: Hex; recipient: Hex; share: Hex; sealed: Hex;
-  };
-  dleq: { X: Hex; E: Hex; K: Hex; ctx: Hex; proof: Hex };
-};
-const V = JSON.parse(readFileSync(new URL('../vectors/operator-formats.json', import.meta.url), 'utf8')) as Vectors;
-const vDomain = makeDomain({ chainId: BigInt(V.domain.chainId), registry: V.domain.registry });
-const h = (s: Hex): Uint8Array => parseHex(s, undefined, 'vector');
 
 describe('seal: frozen vector (test/vectors/operator-formats.json)', () => {
   const v = V.seal;
