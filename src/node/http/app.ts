@@ -1,0 +1,182 @@
+/**
+ * @module
+ * The node's HTTP API (SPEC 5, issue 5), built here and listened to elsewhere (`kms-server`):
+ * `buildApi(deps)` returns a ready-to-`listen()` fastify instance and never opens a port, so
+ * tests drive it with `app.inject()`.
+ *
+ *   GET  /pubkey      keys plugin      MPK, public polynomial, version, threshold, operators
+ *   POST /app/sign    release plugin   attested partial signature (handler: apps issue)
+ *   POST /secrets     release plugin   attested partial + release env (handler: apps issue)
+ *   GET  /healthz     ops plugin       200 {ok:true} while the node loop ticks, else 503
+ *   GET  /status      ops plugin       what the node is doing
+ *   GET  /metrics     ops plugin       Prometheus text
+ *
+ * Request pipeline, cheapest check first, so that bad or abusive input costs little and never
+ * reaches a dependency:
+ *
+ *   route lookup (404/405) → rate limit (429, before the body is read) → Content-Type (415)
+ *   → body size (413) → JSON depth (400) → JSON parse (400) → schema (400) → handler
+ *
+ * Everything that goes wrong ends in the one error handler (`errors.ts` has the table), and
+ * every non-2xx body is `{error: {code, message}}`.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type pino from 'pino';
+import type { ApiMetrics } from '../metrics.ts';
+import { ApiError, toApiError, type ErrorMappingContext } from './errors.ts';
+import { installJsonBodyParser } from './json-body.ts';
+import { apiLogger } from './logger.ts';
+import { TokenBuckets, clientKey, type RateLimitOptions } from './rate-limit.ts';
+import { keysRoutes } from './routes/keys.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { releaseRoutes, type AppReleaseHandler } from './routes/release.ts';
+import type { Health, NodeStatus, PubkeyInfo } from './schemas.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: the route is exempt from the per-client rate limit. */
+    rateLimit?: boolean;
+  }
+}
+
+export type { AppReleaseHandler, KeyReleaseContext } from './routes/release.ts';
+export type { RateLimitOptions } from './rate-limit.ts';
+export { REDACT_CENSOR, REDACTED_FIELDS, apiLogger } from './logger.ts';
+export type * from './schemas.ts';
+
+export interface ApiDeps {
+  /** A pino logger (a child with our redaction is made from it) or options for a new one. */
+  readonly logger: pino.Logger | pino.LoggerOptions;
+  /** Largest accepted request body in bytes (default 64 KiB; a JWT is at most 16 KiB). */
+  readonly bodyLimit?: number;
+  /**
+   * Longest a request may take, in ms (default 10 000): to arrive in full (socket level,
+   * against slow senders) and to be answered (503 `timeout`; the handler's signal aborts).
+   */
+  readonly requestTimeoutMs?: number;
+  readonly rateLimit: RateLimitOptions;
+  /**
+   * fastify's `trustProxy`: set it when the node sits behind a reverse proxy, or every client
+   * shares the proxy's bucket. Default false (the socket address is the client).
+   */
+  readonly trustProxy?: boolean | string | string[];
+  /** The active (or a given) version's public data; null before genesis. */
+  readonly pubkey: (version?: number) => PubkeyInfo | null;
+  readonly status: () => NodeStatus;
+  /** ok while the node loop ticks; the reason otherwise. */
+  readonly health: () => Health;
+  readonly metrics: ApiMetrics;
+  /** The key-release hook; null until the apps issue lands (the routes then refuse with 403). */
+  readonly appRelease: AppReleaseHandler | null;
+  /** Monotonic milliseconds for the rate limiter (default `performance.now`); tests pass a fake. */
+  readonly clock?: () => number;
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new RangeError(`bodyLimit: expected a positive integer, got ${bodyLimit}`);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
+    throw new RangeError(`requestTimeoutMs: expected a positive integer, got ${requestTimeoutMs}`);
+  }
+  const mapping: ErrorMappingContext = { bodyLimit, requestTimeoutMs };
+  const buckets = new TokenBuckets(deps.rateLimit, deps.clock ?? (() => performance.now()));
+
+  const app = Fastify({
+    // Cast: fastify types the instance by its logger; callers only need the base logger API.
+    loggerInstance: apiLogger(deps.logger) as FastifyBaseLogger,
+    bodyLimit,
+    requestTimeout: requestTimeoutMs,
+    handlerTimeout: requestTimeoutMs,
+    trustProxy: deps.trustProxy ?? false,
+    frameworkErrors: (err, request, reply) => {
+      void sendError(err, request, reply);
+    },
+    ajv: {
+      customOptions: {
+        // fastify's defaults strip unknown fields and coerce types ("1" → 1): both would let a
+        // malformed request through. We want it refused.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false, // stop at the first error: cheaper, and we report one anyway
+        discriminator: true, // attestation: validate only the branch `method` names
+        verbose: true, // errors carry parentSchema, whose description says what was expected
+      },
+    },
+  });
+
+  // Known paths and their methods, for 405 + Allow (fastify itself answers 404 for a known
+  // path with the wrong method). Filled as the plugins register their routes.
+  const known = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const methods = known.get(route.url) ?? new Set<string>();
+    for (const m of [route.method].flat()) methods.add(m);
+    known.set(route.url, methods);
+  });
+
+  installJsonBodyParser(app);
+
+  // One sender for every error, used by the error handler and for errors fastify raises
+  // before routing (a malformed URL), which would otherwise get fastify's own body.
+  const sendError = (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const e = toApiError(err, mapping);
+    if (e.code === 'internal') request.log.error({ err }, 'request failed');
+    else if (e.code === 'timeout') request.log.warn({ code: e.code }, e.message);
+    else request.log.info({ code: e.code }, 'request refused');
+    if (e.refusal !== undefined) deps.metrics.refusal(e.refusal);
+    // Refused before its body fully arrived (429, 413, timeout, a stalled sender): close the
+    // connection rather than keep it alive for a client that may still be sending.
+    if (!request.raw.complete) reply.header('connection', 'close');
+    return reply.code(e.status).headers(e.headers).send(e.toBody());
+  };
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+
+  /** 405 with Allow for a known path, 404 otherwise. */
+  const routeMiss = (request: FastifyRequest): ApiError => {
+    const allowed = known.get(pathOf(request.url));
+    if (allowed === undefined) return new ApiError(404, 'not-found', 'no such route');
+    const allow = [...allowed].sort().join(', ');
+    return new ApiError(405, 'method-not-allowed', `use ${allow} on this path`, { headers: { allow } });
+  };
+  // Reached only if the onRequest hook below did not answer already; kept as the fallback.
+  app.setNotFoundHandler(async (request) => {
+    throw routeMiss(request);
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.rateLimit !== false) {
+      const wait = buckets.take(clientKey(request.ip));
+      if (wait > 0) {
+        throw new ApiError(429, 'rate-limited', `too many requests: retry in ${wait} s`, {
+          headers: { 'retry-after': String(wait) },
+          refusal: 'rate-limited',
+        });
+      }
+    }
+    // No route matched: answer now, before fastify reads and parses a body nobody wants.
+    if (request.routeOptions.url === undefined) throw routeMiss(request);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    // Route templates only; an unmatched URL is "unmatched" (405s keep their known path).
+    const matched = request.routeOptions.url;
+    const path = pathOf(request.url);
+    const route = matched !== undefined && known.has(matched) ? matched : known.has(path) ? path : 'unmatched';
+    deps.metrics.httpRequest(route, request.method, reply.statusCode);
+  });
+
+  app.register(keysRoutes, { pubkey: deps.pubkey });
+  app.register(releaseRoutes, { appRelease: deps.appRelease });
+  app.register(opsRoutes, { health: deps.health, status: deps.status, metrics: deps.metrics });
+
+  return app;
+}

@@ -1,0 +1,239 @@
+/**
+ * @module
+ * JSON Schemas (TypeBox) of the node's HTTP API (SPEC 5). Each schema is also the TypeScript
+ * type of what it describes, through the small `TypeBoxProvider` below (the same five lines
+ * `@fastify/type-provider-typebox` would add as a dependency).
+ *
+ * Rules every request schema follows, because the validator runs before anything expensive:
+ * - `additionalProperties: false` on every object, so a typo or an injected field is a 400,
+ *   never silently dropped (the ajv instance is configured not to strip, see `app.ts`);
+ * - every string has a fixed shape (hex of an exact byte length, or a bounded token), so the
+ *   handler never sees unbounded input;
+ * - integers are bounded, so `1e400` (parsed as Infinity) or `2**60` never reach arithmetic.
+ *
+ * Response schemas list exactly the fields the API may return: fast-json-stringify drops any
+ * other field an object happens to carry, which keeps an accidental `share` out of a response.
+ *
+ * Key release (`POST /app/sign`, `POST /secrets`; implemented by the apps issue):
+ *
+ *   request  { appId, responseKey, nonce, version? | time?, attestation }
+ *   response { operator, version, sealed }   sealed = box to `responseKey` (X25519 + AES-GCM)
+ *
+ * `operator` and `version` are also in clear so a client can group answers by version before
+ * opening them; the authoritative copies are inside the sealed, operator-signed payload.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { FastifyTypeProvider } from 'fastify';
+import type { Address, AttestationMethod, Hex, SessionKind } from '../../protocol/ledger.ts';
+import type { Phase } from '../../protocol/session-rules.ts';
+
+/** Lets fastify infer `request.body` etc. from a TypeBox schema. */
+export interface TypeBoxProvider extends FastifyTypeProvider {
+  readonly validator: this['schema'] extends TSchema ? Static<this['schema']> : unknown;
+  readonly serializer: this['schema'] extends TSchema ? Static<this['schema']> : unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks. `description` is what a 400 says the field should look like (errors.ts).
+// ---------------------------------------------------------------------------------------------
+
+/** 0x-hex of exactly `n` bytes (either case accepted; handlers normalise). */
+export function hexBytes(n: number, what: string) {
+  return Type.Unsafe<Hex>({ type: 'string', pattern: `^0x[0-9a-fA-F]{${2 * n}}$`, description: `${what}: 0x-hex, ${n} bytes` });
+}
+
+/** 0x-hex of `min`..`max` bytes. */
+export function hexBytesRange(min: number, max: number, what: string) {
+  return Type.Unsafe<Hex>({
+    type: 'string',
+    pattern: `^0x(?:[0-9a-fA-F]{2}){${min},${max}}$`,
+    description: `${what}: 0x-hex, ${min} to ${max} bytes`,
+  });
+}
+
+/** 0x-hex of any even length, for responses only (never validated on the way out). */
+const AnyHex = Type.Unsafe<Hex>({ type: 'string' });
+const AddressOut = Type.Unsafe<Address>({ type: 'string' });
+
+/** Seconds of chain time. 2^40 s is ~35 000 years: far above any real value, far below 2^53. */
+const MAX_TIME = 2 ** 40;
+const MAX_ID = 2 ** 40;
+const Time = Type.Integer({ minimum: 0, maximum: MAX_TIME, description: 'seconds since the epoch' });
+const Id = Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'a positive integer' });
+
+/** JWS compact serialisation: three base64url parts. Linear regex (no nested quantifiers). */
+const JWT_PATTERN = '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$';
+export const MAX_JWT_BYTES = 16 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+export const ErrorBody = Type.Object(
+  { error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false }) },
+  { additionalProperties: false },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** Shared by every route: any 4xx/5xx body is serialised through this (and nothing else leaks). */
+export const ERROR_RESPONSES = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+/** GET routes take no query parameters (an unknown one is a 400, like an unknown body field). */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
+// ---------------------------------------------------------------------------------------------
+// GET /pubkey
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * `?version=N` asks for an older version's public polynomial: a client that combines partials
+ * from one version across a reshare needs that version's public shares to verify them. Query
+ * values arrive as strings and the validator does not coerce types (bodies must not be
+ * coerced), so the number is a decimal-digits pattern parsed by the route.
+ */
+export const PubkeyQuery = Type.Object(
+  { version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,11}$', description: 'version: a positive integer' })) },
+  { additionalProperties: false },
+);
+export type PubkeyQuery = Static<typeof PubkeyQuery>;
+
+export const OperatorInfo = Type.Object({ address: AddressOut, socket: Type.String() }, { additionalProperties: false });
+
+export const PubkeyInfo = Type.Object(
+  {
+    /** A_0, compressed G2 (96 bytes). Pinned at genesis. */
+    mpk: AnyHex,
+    /** A_0 … A_{t-1}, compressed G2 each; its hash is on-chain as the version's publicPolyHash. */
+    publicPoly: Type.Array(AnyHex),
+    version: Type.Integer(),
+    threshold: Type.Integer(),
+    operators: Type.Array(OperatorInfo),
+  },
+  { additionalProperties: false },
+);
+export type PubkeyInfo = Static<typeof PubkeyInfo>;
+
+// ---------------------------------------------------------------------------------------------
+// POST /app/sign, POST /secrets
+// ---------------------------------------------------------------------------------------------
+
+/** `ecdsa`: the app owner's EIP-712 signature over {appId, responseKey, nonce, time} (SPEC 5). */
+export const EcdsaAttestation = Type.Object(
+  {
+    method: Type.Literal('ecdsa'),
+    signature: hexBytes(65, 'signature (r‖s‖v)'),
+    time: Time,
+  },
+  { additionalProperties: false },
+);
+
+/** `jwt`: a TEE token whose `eat_nonce` binds domain, appId and responseKey (SPEC 5). */
+export const JwtAttestation = Type.Object(
+  {
+    method: Type.Literal('jwt'),
+    token: Type.String({ minLength: 1, maxLength: MAX_JWT_BYTES, pattern: JWT_PATTERN, description: `token: a compact JWT of at most ${MAX_JWT_BYTES} characters` }),
+  },
+  { additionalProperties: false },
+);
+
+export type EcdsaAttestation = Static<typeof EcdsaAttestation>;
+export type JwtAttestation = Static<typeof JwtAttestation>;
+export type Attestation = EcdsaAttestation | JwtAttestation;
+
+/**
+ * A tagged union with an ajv discriminator instead of a plain `anyOf`: ajv then validates only
+ * the branch `method` names and reports that branch's first error, instead of one error per
+ * branch plus "must match a schema in anyOf".
+ */
+export const Attestation = Type.Unsafe<Attestation>({
+  type: 'object',
+  required: ['method'],
+  discriminator: { propertyName: 'method' },
+  oneOf: [EcdsaAttestation, JwtAttestation],
+  description: `attestation: an object whose method is one of ${(['ecdsa', 'jwt'] satisfies AttestationMethod[]).join(', ')}`,
+});
+
+export const KeyReleaseRequest = Type.Object(
+  {
+    /** keccak(chainId, registry, creator, salt), assigned by the contract. */
+    appId: hexBytes(32, 'appId'),
+    /** Fresh X25519 public key the answer is sealed to. */
+    responseKey: hexBytes(32, 'responseKey (X25519 public key)'),
+    /** Fresh per request; the replay cache is keyed on (nonce, responseKey). */
+    nonce: hexBytesRange(16, 32, 'nonce'),
+    /** Key version to sign with (default: the active one). Exclusive with `time`. */
+    version: Type.Optional(Id),
+    /** Chain time whose active version to sign with. Exclusive with `version`. */
+    time: Type.Optional(Time),
+    attestation: Attestation,
+  },
+  {
+    additionalProperties: false,
+    // `type` inside `not`: a missing body must fail as "expected object", not as this rule.
+    not: { type: 'object', required: ['version', 'time'] },
+    description: 'give version or time, not both',
+  },
+);
+export type KeyReleaseRequest = Static<typeof KeyReleaseRequest>;
+export type SignRequest = KeyReleaseRequest;
+export type SecretsRequest = KeyReleaseRequest;
+
+export const SealedResponse = Type.Object(
+  {
+    operator: AddressOut,
+    /** The key version the partial was made with. */
+    version: Type.Integer(),
+    /**
+     * The sealed, operator-signed payload (partial, operator, version, signature; for
+     * /secrets also the app's latest release env). Byte format: the apps issue.
+     */
+    sealed: AnyHex,
+  },
+  { additionalProperties: false },
+);
+export type SignResponse = Static<typeof SealedResponse>;
+export type SecretsResponse = Static<typeof SealedResponse>;
+
+// ---------------------------------------------------------------------------------------------
+// GET /healthz, GET /status
+// ---------------------------------------------------------------------------------------------
+
+export const HealthBody = Type.Object({ ok: Type.Literal(true) }, { additionalProperties: false });
+
+export interface Health {
+  readonly ok: boolean;
+  /** Why not (shown in the 503), e.g. "no tick for 12 s". */
+  readonly reason?: string;
+}
+
+const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+
+export const NodeStatus = Type.Object(
+  {
+    operator: AddressOut,
+    /** Id of the newest active version (null before genesis or while this node holds none). */
+    activeVersion: Nullable(Type.Integer()),
+    /** The session in progress, if any, and this node's roles in it. */
+    session: Nullable(
+      Type.Object(
+        {
+          id: Type.Integer(),
+          kind: Type.Unsafe<SessionKind>({ type: 'string' }),
+          phase: Type.Unsafe<Phase>({ type: 'string' }),
+          /** Dealer machine status ("dealt", …) when this node deals in it. */
+          dealer: Type.Optional(Type.String()),
+          /** Recipient machine status ("acked", …) when this node receives in it. */
+          recipient: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    lastProcessedBoundary: Nullable(Type.Integer()),
+    /** The newest block the node read: its number and timestamp (chain time). */
+    chainHead: Nullable(Type.Object({ number: Type.Integer(), time: Type.Integer() }, { additionalProperties: false })),
+    /** The node loop's last error (a message meant for operators, no secrets) and when (unix seconds). */
+    lastError: Nullable(Type.Object({ message: Type.String(), at: Type.Integer() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type NodeStatus = Static<typeof NodeStatus>;
