@@ -1,0 +1,800 @@
+/**
+ * @module
+ * `kms-admin`: deploy and administer a registry (SPEC 3, 6, 7). Every command is thin: it
+ * validates its flags (bad usage exits 2 before anything is sent), connects a `ChainLedger`
+ * (which estimates each transaction first, so a refusal costs nothing and names the
+ * contract's custom error), sends, and prints a human summary or `--json`.
+ *
+ * Keys: governance and app commands sign with `--key` / `--key-file` / `KMS_ADMIN_KEY`;
+ * operator commands with `--operator-key` / `--operator-key-file` / `KMS_OPERATOR_KEY`; the
+ * operator signing key (BN254 or ECDSA) comes from `--sig-key` / `--sig-key-file` /
+ * `KMS_OPERATOR_SIG_KEY`. See `common.ts` for exit codes, output and secret handling, and
+ * `docs/admin.md` for a walk-through.
+ *
+ * App ids: the IBE identity of an app is its bytes32 id as lowercase 0x-hex (66 characters),
+ * exactly as `create-app` prints it; `publish-release --env-file` encrypts to that string.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, Option } from 'commander';
+import { createPublicClient, createWalletClient, http, type Chain, type PublicClient } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createChainLedger, type ChainLedger, type TransactionInfo } from '../chain/chain-ledger.ts';
+import { defaultRegistryConfig, deployRegistry, type RegistryConfig } from '../chain/deploy.ts';
+import { ChainRequestError, redactIn, redactRpcUrl } from '../chain/errors.ts';
+import {
+  readActiveVersionId,
+  readGovernance,
+  readLatestSessionId,
+  readMpk,
+  readOperators,
+  readSessionState,
+  readSnapshot,
+  readVersion,
+  toProgress,
+  type ReadContext,
+} from '../chain/registry-reads.ts';
+import { makeDomain, toHex } from '../crypto/domain.ts';
+import type { OperatorKeyType } from '../crypto/operator-sig.ts';
+import { LedgerError, type Address, type Hex, type Session } from '../protocol/ledger.ts';
+import { boundaryOf, effectiveThreshold, phaseAt, phaseEnds, SIZES, windowsFit } from '../protocol/session-rules.ts';
+import {
+  addChainOptions,
+  addJsonOption,
+  addSecretOptions,
+  CliError,
+  createCliContext,
+  LEDGER_ERROR_HELP,
+  parseAddressArg,
+  parseHexArg,
+  parseIntegerArg,
+  parseMethodsArg,
+  parseUrlArg,
+  printResult,
+  processIo,
+  readInputFile,
+  readSecret,
+  resolveChainTarget,
+  runCli,
+  show,
+  UsageError,
+  type ChainTarget,
+  type CliContext,
+  type CliIo,
+  type SecretSpec,
+} from './common.ts';
+
+type Opts = Readonly<Record<string, unknown>>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const lc = (a: string): Address => a.toLowerCase() as Address;
+
+// ---------------------------------------------------------------------------------------
+// Keys
+
+const adminKey = (what: string): SecretSpec => ({ flag: 'key', env: 'KMS_ADMIN_KEY', what });
+const GOVERNANCE_KEY = adminKey('governance owner\'s transaction key');
+const APP_OWNER_KEY = adminKey('app owner\'s transaction key');
+const DEPLOYER_KEY = adminKey('deployer\'s transaction key');
+const OPERATOR_KEY: SecretSpec = { flag: 'operator-key', env: 'KMS_OPERATOR_KEY', what: 'operator\'s transaction key' };
+const SIG_KEY: SecretSpec = { flag: 'sig-key', env: 'KMS_OPERATOR_SIG_KEY', what: 'operator\'s signing secret key' };
+
+/** The address of a secp256k1 transaction key; an invalid scalar is a usage error (never echoed). */
+function addressOfKey(key: Hex, spec: SecretSpec): Address {
+  try {
+    return lc(privateKeyToAccount(key).address);
+  } catch {
+    throw new UsageError(`the ${spec.what} is not a valid secp256k1 private key (it must be a non-zero number below the curve order)`);
+  }
+}
+
+interface Signer {
+  readonly key: Hex;
+  readonly address: Address;
+}
+
+function readSigner(ctx: CliContext, opts: Opts, spec: SecretSpec): Signer {
+  const key = readSecret(ctx, opts, spec, true);
+  return { key, address: addressOfKey(key, spec) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Chain access
+
+function registryOf(target: ChainTarget): Address {
+  if (!target.registry) throw new UsageError('missing the registry: give --registry ADDRESS (or set KMS_REGISTRY, or use --devnet)');
+  return target.registry;
+}
+
+interface Connection {
+  readonly ledger: ChainLedger;
+  /** Every transaction sent through `ledger`, in order. */
+  readonly txs: TransactionInfo[];
+}
+
+async function connect(target: ChainTarget, signers: readonly Signer[] = []): Promise<Connection> {
+  const txs: TransactionInfo[] = [];
+  const ledger = await createChainLedger({
+    rpcUrl: target.rpcUrl,
+    registry: registryOf(target),
+    ...(target.chainId !== undefined ? { chainId: target.chainId } : {}),
+    keys: Object.fromEntries(signers.map((s) => [s.address, s.key])),
+    onTransaction: (info) => txs.push(info),
+  });
+  return { ledger, txs };
+}
+
+/** Runs an RPC step; a failure that is not a refusal becomes a redacted ChainRequestError. */
+async function rpcStep<T>(what: string, target: ChainTarget, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof LedgerError || err instanceof CliError || err instanceof ChainRequestError) throw err;
+    const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
+    throw new ChainRequestError(`${what} failed.`, {
+      cause: err,
+      details: redactIn(text, target.rpcUrl),
+      metaMessages: [`RPC: ${redactRpcUrl(target.rpcUrl)}`, ...(target.registry ? [`Contract: KmsRegistry at ${target.registry}`] : [])],
+    });
+  }
+}
+
+function txJson(txs: readonly TransactionInfo[]): Record<string, unknown>[] {
+  return txs.map((t) => ({ function: t.functionName, from: t.account, hash: t.hash, block: Number(t.blockNumber), gasUsed: Number(t.gasUsed) }));
+}
+
+function txLines(txs: readonly TransactionInfo[]): string[] {
+  return txs.map((t) => `  tx ${t.hash} (${t.functionName}, block ${t.blockNumber}, gas ${t.gasUsed})`);
+}
+
+/** Prints a write's result: one headline, the transactions, optional extra lines. */
+function printWrite(ctx: CliContext, conn: Connection, data: Record<string, unknown>, headline: string, extra: readonly string[] = []): void {
+  printResult(ctx, { ...data, registry: conn.ledger.registry, chainId: Number(conn.ledger.chainId), transactions: txJson(conn.txs) }, [
+    headline,
+    ...txLines(conn.txs),
+    ...extra,
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Command builders
+
+const EXIT_CODES = `
+Exit codes: 0 success, 1 the operation failed (refused by the contract, chain unreachable),
+2 bad usage (nothing was sent).`;
+
+function defineCommand(program: Command, nameAndArgs: string, summary: string, description: string, example: string): Command {
+  const cmd = program.command(nameAndArgs).summary(summary).description(`${summary}\n\n${description}`);
+  cmd.addHelpText('after', `\nExample:\n  $ ${example}\n${EXIT_CODES}`);
+  return cmd;
+}
+
+/** The options every write command shares, after its own: chain, the signer's key, --json. */
+function writeOptions(cmd: Command, key: SecretSpec, chain: { registry?: boolean } = {}): Command {
+  addChainOptions(cmd, chain);
+  addSecretOptions(cmd, key);
+  return addJsonOption(cmd);
+}
+
+// ---------------------------------------------------------------------------------------
+// deploy
+
+async function deployAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const num = (flag: string, key: string, min: number): number | undefined =>
+    opts[key] === undefined ? undefined : parseIntegerArg(opts[key], flag, { min });
+  const given: Partial<RegistryConfig> = {
+    interval: num('--interval', 'interval', 1),
+    dealWindow: num('--deal-window', 'dealWindow', 1),
+    ackWindow: num('--ack-window', 'ackWindow', 1),
+    confirmWindow: num('--confirm-window', 'confirmWindow', 1),
+    finalityLag: num('--finality-lag', 'finalityLag', 0),
+  };
+  const owner = opts.owner === undefined ? undefined : parseAddressArg(opts.owner, '--owner');
+  const signer = readSigner(ctx, opts, DEPLOYER_KEY);
+  const target = resolveChainTarget(ctx, opts, false);
+
+  const transport = http(target.rpcUrl, { retryCount: 2, timeout: 20_000 });
+  const probe = createPublicClient({ transport });
+  const chainId = await rpcStep('Reading the chain id', target, () => probe.getChainId());
+  const d = defaultRegistryConfig(chainId);
+  const config: RegistryConfig = {
+    interval: given.interval ?? d.interval,
+    dealWindow: given.dealWindow ?? d.dealWindow,
+    ackWindow: given.ackWindow ?? d.ackWindow,
+    confirmWindow: given.confirmWindow ?? d.confirmWindow,
+    finalityLag: given.finalityLag ?? d.finalityLag,
+  };
+  if (!windowsFit(config.dealWindow, config.ackWindow, config.confirmWindow, config.finalityLag, config.interval)) {
+    throw new CliError(
+      `The windows do not fit: deal ${config.dealWindow} + ack ${config.ackWindow} + confirm ${config.confirmWindow} + finality lag ${config.finalityLag} s exceed the interval of ${config.interval} s (WindowsDoNotFit). ${LEDGER_ERROR_HELP.WindowsDoNotFit}`,
+      { code: 'WindowsDoNotFit', metaMessages: [`Chain: ${chainId}`, `Chain defaults: interval ${d.interval} s, windows ${d.dealWindow}/${d.ackWindow}/${d.confirmWindow} s, finality lag ${d.finalityLag} s`] },
+    );
+  }
+  const chain: Chain = {
+    id: chainId,
+    name: `chain ${chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [redactRpcUrl(target.rpcUrl)] } },
+  };
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 100 }) as PublicClient;
+  const wallet = createWalletClient({ account: privateKeyToAccount(signer.key), chain, transport });
+  const r = await deployRegistry(wallet, publicClient, { ...config, ...(owner ? { owner } : {}) });
+  printResult(
+    ctx,
+    { address: r.address, chainId, owner: r.owner, deployer: signer.address, transactionHash: r.transactionHash, block: Number(r.blockNumber), gasUsed: Number(r.gasUsed), config: r.config },
+    [
+      `KmsRegistry deployed at ${r.address}`,
+      `  chain ${chainId}, block ${r.blockNumber}, tx ${r.transactionHash}, gas ${r.gasUsed}`,
+      `  owner ${r.owner}`,
+      `  interval ${r.config.interval} s, windows deal ${r.config.dealWindow} / ack ${r.config.ackWindow} / confirm ${r.config.confirmWindow} s, finality lag ${r.config.finalityLag} s`,
+      `Next: export KMS_REGISTRY=${r.address}`,
+    ],
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Governance
+
+async function allowAction(ctx: CliContext, operators: readonly string[], opts: Opts): Promise<void> {
+  const ops = operators.map((o, i) => parseAddressArg(o, operators.length === 1 ? '<operator>' : `<operator> #${i + 1}`));
+  const allowed = opts.revoke !== true;
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  const w = conn.ledger.writer(gov.address);
+  for (const op of ops) await w.allowOperator(op, allowed);
+  printWrite(ctx, conn, { operators: ops, allowed }, allowed
+    ? `Allowed to register: ${ops.join(', ')}`
+    : `Removed from the allow-list: ${ops.join(', ')} (registered operators stay registered; use \`eject\` to remove them)`);
+}
+
+async function ejectAction(ctx: CliContext, operator: string, opts: Opts): Promise<void> {
+  const op = parseAddressArg(operator, '<operator>');
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).ejectOperator(op);
+  printWrite(ctx, conn, { operator: op, status: 'leaving' },
+    `Ejected ${op}: it is now leaving (it still deals in the next reshare if it holds the current version, and receives nothing)`);
+}
+
+async function armGenesisAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const min = parseIntegerArg(opts.minOperators, '--min-operators', { min: 2 });
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).armGenesis(min);
+  printWrite(ctx, conn, { genesisMinOperators: min },
+    `Genesis armed: the first DKG opens at the next interval boundary once ${min} operators are active`);
+}
+
+async function setThresholdAction(ctx: CliContext, n: string, opts: Opts): Promise<void> {
+  const t = parseIntegerArg(n, '<threshold>', { min: 0 });
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).setThresholdOverride(t);
+  printWrite(ctx, conn, { thresholdOverride: t },
+    t === 0 ? 'Threshold override cleared: new sessions use the default ceil(2n/3)' : `Threshold override set to ${t}: every new session uses it (nodes started with --threshold-override ${t} consent to it)`);
+}
+
+async function setIntervalAction(ctx: CliContext, seconds: string, opts: Opts): Promise<void> {
+  const s = parseIntegerArg(seconds, '<seconds>', { min: 1 });
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).setInterval(s);
+  printWrite(ctx, conn, { interval: s }, `Reshare interval set to ${s} s`);
+}
+
+async function setWindowsAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const pick = (key: string, flag: string): number | undefined => (opts[key] === undefined ? undefined : parseIntegerArg(opts[key], flag, { min: 1 }));
+  const deal = pick('deal', '--deal');
+  const ack = pick('ack', '--ack');
+  const confirm = pick('confirm', '--confirm');
+  if (deal === undefined && ack === undefined && confirm === undefined) {
+    throw new UsageError('give at least one of --deal, --ack, --confirm (omitted windows keep their length)');
+  }
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  const g = await conn.ledger.getGovernance();
+  const next = { dealWindow: deal ?? g.dealWindow, ackWindow: ack ?? g.ackWindow, confirmWindow: confirm ?? g.confirmWindow };
+  await conn.ledger.writer(gov.address).setWindows(next.dealWindow, next.ackWindow, next.confirmWindow);
+  printWrite(ctx, conn, next, `Windows set to deal ${next.dealWindow} s, ack ${next.ackWindow} s, confirm ${next.confirmWindow} s (interval ${g.interval} s, finality lag ${g.finalityLag} s)`);
+}
+
+async function setChurnCapAction(ctx: CliContext, n: string, opts: Opts): Promise<void> {
+  const cap = parseIntegerArg(n, '<cap>', { min: 0 });
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).setChurnCap(cap);
+  printWrite(ctx, conn, { churnCap: cap }, cap === 0
+    ? 'Churn cap cleared: each session admits at most max(1, floor(old holders / 3)) newcomers'
+    : `Churn cap set: each session admits at most ${cap} newcomers`);
+}
+
+async function transferOwnershipAction(ctx: CliContext, newOwner: string, opts: Opts): Promise<void> {
+  const to = parseAddressArg(newOwner, '<new-owner>');
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).transferOwnership(to);
+  printWrite(ctx, conn, { owner: to }, `Governance transferred to ${to}; the old key has no rights any more`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Operators (the curve libraries are imported by the commands that need them: faster start)
+
+const SIG_TYPES: readonly OperatorKeyType[] = ['bn254', 'ecdsa'];
+
+function parseSocket(value: unknown): string {
+  const socket = parseUrlArg(value, '--socket');
+  if (Buffer.byteLength(socket, 'utf8') > SIZES.maxSocket) {
+    throw new UsageError(`--socket: at most ${SIZES.maxSocket} bytes, got ${Buffer.byteLength(socket, 'utf8')}`);
+  }
+  return socket;
+}
+
+const bytesOf = (hex: Hex): Uint8Array => new Uint8Array(Buffer.from(hex.slice(2), 'hex'));
+
+async function registerOperatorAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const socket = parseSocket(opts.socket);
+  const type = opts.sigType as OperatorKeyType; // commander restricts it to SIG_TYPES
+  const sigKey = readSecret(ctx, opts, SIG_KEY, true);
+  const operator = readSigner(ctx, opts, OPERATOR_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const registry = registryOf(target);
+  const { createOperatorSigner, operatorPublicKey } = await import('../crypto/operator-sig.ts');
+  const { generateSealKeyPair } = await import('../crypto/seal.ts');
+  const sk = bytesOf(sigKey);
+  try {
+    operatorPublicKey(type, sk); // a bad key is bad usage: refused before connecting
+  } catch {
+    sk.fill(0);
+    throw new UsageError(`the ${SIG_KEY.what} is not a valid ${type} key (it must be a non-zero number below the ${type === 'bn254' ? 'BN254 group' : 'secp256k1'} order)`);
+  }
+
+  const conn = await connect(target, [operator]);
+  // The proof of possession binds the key to this chain, this registry and this operator.
+  const signer = createOperatorSigner(type, sk, makeDomain({ chainId: conn.ledger.chainId, registry }));
+  sk.fill(0);
+  // A first session key so the registration is complete; its secret is dropped at once.
+  // kms-server publishes its own session key (rotateSessionKey) when it first starts.
+  const session = generateSealKeyPair();
+  session.secretKey.fill(0);
+  const sigPublicKey = toHex(signer.publicKey);
+  await conn.ledger.writer(operator.address).register({
+    socket,
+    sigKeyType: type,
+    sigPublicKey,
+    proofOfPossession: toHex(signer.proofOfPossession(operator.address)),
+    sessionKey: toHex(session.publicKey),
+  });
+  const note = 'The session key registered now is a placeholder whose secret was discarded: kms-server publishes its own session key when it first starts. Keep the signing key; kms-server signs with it.';
+  printWrite(ctx, conn, { operator: operator.address, socket, sigKeyType: type, sigPublicKey, sessionKey: toHex(session.publicKey), note }, `Registered operator ${operator.address} (${type} signing key, socket ${socket})`, [
+    `  signing public key ${sigPublicKey}`,
+    `Note: ${note}`,
+  ]);
+}
+
+async function updateSocketAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const socket = parseSocket(opts.socket);
+  const operator = readSigner(ctx, opts, OPERATOR_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [operator]);
+  await conn.ledger.writer(operator.address).updateSocket(socket);
+  printWrite(ctx, conn, { operator: operator.address, socket }, `Socket of ${operator.address} set to ${socket}`);
+}
+
+async function deregisterAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const operator = readSigner(ctx, opts, OPERATOR_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [operator]);
+  await conn.ledger.writer(operator.address).deregister();
+  printWrite(ctx, conn, { operator: operator.address, status: 'leaving' },
+    `Deregistered ${operator.address}: it is now leaving (keep its node running until the next reshare completes: it still deals in it)`);
+}
+
+async function genSigKeyAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const type = opts.type as OperatorKeyType; // commander restricts it to SIG_TYPES
+  const out = str(opts.out);
+  if (!out) throw new UsageError('--out: give the file to write the new key to');
+  const { createOperatorSigner, generateOperatorSecretKey } = await import('../crypto/operator-sig.ts');
+  const sk = generateOperatorSecretKey(type);
+  const hex = toHex(sk);
+  ctx.redactor.addHex(hex);
+  // A domain is needed only to build a signer; the public key does not depend on it.
+  const signer = createOperatorSigner(type, sk, makeDomain({ chainId: 0, registry: `0x${'00'.repeat(20)}` }));
+  sk.fill(0);
+  const full = resolve(ctx.io.cwd, out);
+  try {
+    writeFileSync(full, `${hex}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new UsageError(`--out: ${show(out)}: ${code === 'EEXIST' ? 'already exists (refusing to overwrite a key)' : 'cannot be written'}`);
+  }
+  const publicKey = toHex(signer.publicKey);
+  const g1 = signer.publicKeyG1 ? toHex(signer.publicKeyG1) : undefined;
+  printResult(ctx, { type, file: out, publicKey, ...(g1 ? { publicKeyG1: g1 } : {}) }, [
+    `Wrote a new ${type} signing key to ${out} (mode 600)`,
+    `  public key ${publicKey}`,
+    ...(g1 ? [`  G1 public key ${g1}`] : []),
+    `Next: kms-admin register-operator --sig-type ${type} --sig-key-file ${out} --socket URL …`,
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Apps and releases
+
+async function createAppAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const salt = parseHexArg(opts.salt, 32, '--salt');
+  const methods = parseMethodsArg(opts.methods);
+  const owner = readSigner(ctx, opts, APP_OWNER_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [owner]);
+  const appId = await conn.ledger.writer(owner.address).createApp(salt, methods);
+  printWrite(ctx, conn, { appId, owner: owner.address, salt, methods }, `Created app ${appId}`, [
+    `  owner ${owner.address}, attestation methods ${methods.length > 0 ? methods.join(', ') : 'none (no key release until set-methods)'}`,
+  ]);
+}
+
+async function setMethodsAction(ctx: CliContext, appId: string, opts: Opts): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const methods = parseMethodsArg(opts.methods);
+  const owner = readSigner(ctx, opts, APP_OWNER_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [owner]);
+  await conn.ledger.writer(owner.address).setAttestationMethods(id, methods);
+  printWrite(ctx, conn, { appId: id, methods }, `Attestation methods of ${id}: ${methods.length > 0 ? methods.join(', ') : 'none'}`);
+}
+
+/** `sha256:<64 hex>` (a container digest as registries print it) or 32 bytes of 0x-hex. */
+function parseImageDigest(value: unknown): Hex {
+  if (typeof value === 'string' && /^sha256:[0-9a-fA-F]{64}$/.test(value)) return `0x${value.slice(7).toLowerCase()}`;
+  if (typeof value === 'string' && !value.startsWith('0x')) {
+    throw new UsageError(`--image-digest: expected sha256:<64 hex digits> or 32 bytes of 0x-hex, got ${show(value)}`);
+  }
+  return parseHexArg(value, 32, '--image-digest');
+}
+
+async function publishReleaseAction(ctx: CliContext, appId: string, opts: Opts): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const imageDigest = parseImageDigest(opts.imageDigest);
+  const launchPolicy = parseHexArg(opts.launchPolicy, undefined, '--launch-policy');
+  const envFile = str(opts.envFile);
+  const env = envFile === undefined ? undefined : readInputFile(ctx, envFile, '--env-file');
+  const publicEnvFile = str(opts.publicEnvFile);
+  const publicEnv = publicEnvFile !== undefined ? readInputFile(ctx, publicEnvFile, '--public-env-file').toString('utf8') : (str(opts.publicEnv) ?? '');
+  const owner = readSigner(ctx, opts, APP_OWNER_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [owner]);
+
+  let encryptedEnv: Hex = '0x';
+  if (env !== undefined) {
+    const mpk = await conn.ledger.getMpk();
+    if (mpk === null) {
+      throw new CliError(
+        'No master public key is pinned yet, so the env cannot be encrypted: genesis has not completed. Wait for the first DKG (`kms-admin status` shows the MPK), or publish without --env-file.',
+        { code: 'NoMasterPublicKey', metaMessages: [`Contract: KmsRegistry at ${conn.ledger.registry}`, `Chain: ${conn.ledger.chainId}`] },
+      );
+    }
+    // Loaded here only: the BLS12-381 backend is the slowest import of the CLI.
+    const { encryptToApp } = await import('../crypto/ibe.ts');
+    const plaintext = new Uint8Array(env);
+    encryptedEnv = toHex(encryptToApp(bytesOf(mpk), id, plaintext));
+    plaintext.fill(0);
+    env.fill(0);
+  }
+  await conn.ledger.writer(owner.address).publishRelease(id, { imageDigest, launchPolicy, encryptedEnv, publicEnv });
+  const app = await conn.ledger.getApp(id);
+  const index = app ? app.releaseCount - 1 : null;
+  const envBytes = (encryptedEnv.length - 2) / 2;
+  printWrite(ctx, conn, { appId: id, release: index, imageDigest, launchPolicy, encryptedEnvBytes: envBytes, publicEnvBytes: Buffer.byteLength(publicEnv, 'utf8') },
+    `Published release ${index ?? '?'} of app ${id}`, [
+      `  image digest ${imageDigest}`,
+      `  env: ${envFile === undefined ? 'none' : `${envBytes} bytes, encrypted to the app id under the pinned MPK`}; public env ${Buffer.byteLength(publicEnv, 'utf8')} bytes`,
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// status
+
+const iso = (t: number): string => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
+  return rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`);
+}
+
+function sessionJson(s: Session, now: number): Record<string, unknown> {
+  const ends = phaseEnds(s);
+  const { snapshot: snap, progress: p } = s;
+  return {
+    id: snap.id,
+    kind: snap.kind,
+    phase: phaseAt(s, now),
+    outcome: p.outcome,
+    boundary: snap.boundary,
+    openedAt: snap.openedAt,
+    ends: { deal: ends.dealEnd, ack: ends.ackEnd, confirm: ends.confirmEnd },
+    tNew: snap.tNew,
+    tOld: snap.tOld,
+    quorum: snap.quorum,
+    sourceVersion: snap.sourceVersion,
+    dealers: snap.dealers,
+    recipients: snap.recipients,
+    progress: { deals: p.dealCount, acks: p.ackCount, confirmations: p.confirmCount, counter: p.counter, digest: p.digest },
+    completedPolyHash: p.completedPolyHash,
+  };
+}
+
+async function statusAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target);
+  const { ledger } = conn;
+  // One block for every read: the report is one consistent picture of the registry.
+  const rc = await rpcStep('Reading the registry', target, async (): Promise<ReadContext> => {
+    const block = await ledger.client.getBlock({ blockTag: 'latest' });
+    return { client: ledger.client, registry: ledger.registry, blockNumber: block.number, timestamp: Number(block.timestamp) };
+  });
+  const now = rc.timestamp;
+  const [gov, operators, latestId, mpk, activeId] = await rpcStep('Reading the registry', target, () =>
+    Promise.all([readGovernance(rc), readOperators(rc), readLatestSessionId(rc), readMpk(rc), readActiveVersionId(rc)]));
+  const session = await rpcStep('Reading the latest session', target, async (): Promise<Session | null> => {
+    if (latestId === 0) return null;
+    const state = await readSessionState(rc, latestId);
+    if (!state) return null;
+    return { snapshot: await readSnapshot(rc, latestId, state), progress: toProgress(state, now) };
+  });
+  const version = activeId === 0 ? null : await rpcStep('Reading the active version', target, () => readVersion(rc, activeId));
+
+  const active = operators.filter((o) => o.status === 'active').length;
+  const leaving = operators.length - active;
+  const effective = effectiveThreshold(gov.thresholdOverride, active);
+  const nextBoundary = boundaryOf(now, gov.interval) + gov.interval;
+
+  const data = {
+    chain: { chainId: Number(ledger.chainId), registry: ledger.registry, rpc: redactRpcUrl(target.rpcUrl), block: Number(rc.blockNumber), time: now, timeIso: iso(now) },
+    governance: { ...gov, genesisArmed: gov.genesisMinOperators > 0, effectiveThreshold: effective, nextBoundary },
+    operators: operators.map((o) => ({ address: o.address, status: o.status, sigKeyType: o.sigKeyType, socket: o.socket, registeredSeq: o.registeredSeq, sigPublicKey: o.sigPublicKey, sessionKey: o.sessionKey })),
+    operatorCounts: { active, leaving },
+    latestSession: session ? sessionJson(session, now) : null,
+    activeVersion: version
+      ? { id: version.id, threshold: version.threshold, holders: version.holders, publicPolyHash: version.publicPolyHash, completedAt: version.completedAt }
+      : null,
+    mpk,
+  };
+
+  const lines: string[] = [
+    `Registry   ${ledger.registry} on chain ${ledger.chainId} (${redactRpcUrl(target.rpcUrl)})`,
+    `Chain time ${iso(now)} (${now}), block ${rc.blockNumber}`,
+    '',
+    'Governance',
+    ...table([
+      ['owner', gov.owner],
+      ['threshold', gov.thresholdOverride === 0
+        ? `default ceil(2n/3)${effective !== null ? ` = ${effective} for ${active} active` : ` (no valid threshold for ${active} active)`}`
+        : `override ${gov.thresholdOverride}${effective === null ? ` (out of bounds for ${active} active: sessions cannot open)` : ''}`],
+      ['interval', `${gov.interval} s (next boundary ${iso(nextBoundary)})`],
+      ['windows', `deal ${gov.dealWindow} s, ack ${gov.ackWindow} s, confirm ${gov.confirmWindow} s; finality lag ${gov.finalityLag} s`],
+      ['churn cap', gov.churnCap === 0 ? 'default max(1, floor(old holders / 3))' : String(gov.churnCap)],
+      ['genesis', gov.genesisMinOperators > 0 ? `armed, at least ${gov.genesisMinOperators} operators` : 'not armed (run `kms-admin arm-genesis`)'],
+    ]),
+    '',
+    `Operators (${active} active, ${leaving} leaving)`,
+    ...(operators.length === 0
+      ? ['  none registered']
+      : table([['#', 'address', 'status', 'key', 'socket'], ...operators.map((o) => [String(o.registeredSeq), o.address, o.status, o.sigKeyType, o.socket])])),
+    '',
+  ];
+  if (session) {
+    const s = sessionJson(session, now) as { phase: string; ends: { deal: number; ack: number; confirm: number } };
+    const { snapshot: snap, progress: p } = session;
+    const end = s.phase === 'deal' ? s.ends.deal : s.phase === 'ack' ? s.ends.ack : s.phase === 'confirm' ? s.ends.confirm : undefined;
+    lines.push(
+      `Latest session #${snap.id} (${snap.kind}, boundary ${iso(snap.boundary)})`,
+      `  phase ${s.phase}${end !== undefined ? ` until ${iso(end)} (in ${end - now} s)` : ''}, outcome ${p.outcome}`,
+      `  deals ${p.dealCount}/${snap.dealers.length}, acks ${p.ackCount}/${snap.recipients.length}, confirmations ${p.confirmCount} (quorum ${snap.quorum})`,
+      `  t_new ${snap.tNew}, t_old ${snap.tOld}${snap.sourceVersion ? `, source version ${snap.sourceVersion}` : ''}`,
+    );
+  } else {
+    lines.push('Latest session: none opened yet');
+  }
+  lines.push(
+    version
+      ? `Active version #${version.id}: threshold ${version.threshold}, ${version.holders.length} holders, completed ${iso(version.completedAt)}`
+      : 'Active version: none (genesis has not completed)',
+    `MPK ${mpk ?? 'not pinned yet'}`,
+  );
+  printResult(ctx, data, lines);
+}
+
+// ---------------------------------------------------------------------------------------
+// The program
+
+const PROGRAM_HELP = `
+Keys (never echoed; a flag is visible in the process list, prefer the env var or a file):
+  governance and app commands  --key HEX | --key-file PATH | KMS_ADMIN_KEY
+  operator commands            --operator-key HEX | --operator-key-file PATH | KMS_OPERATOR_KEY
+  operator signing key         --sig-key HEX | --sig-key-file PATH | KMS_OPERATOR_SIG_KEY
+  Key files readable by every user are refused (KMS_ALLOW_INSECURE_KEY_FILES=1 overrides).
+Chain: --rpc URL (KMS_RPC_URL), --registry ADDRESS (KMS_REGISTRY), or --devnet (.devnet/devnet.json).
+Output: human text, or --json (one JSON document on stdout; failures one on stderr).
+${EXIT_CODES.trim()}
+Run \`kms-admin <command> --help\` for a command's flags. Walk-through: docs/admin.md.`;
+
+/** The kms-admin program, with its actions bound to `ctx`. */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('kms-admin')
+    .description('Deploy and administer an eigenx-kms registry: operators, governance, apps, releases and status.')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', PROGRAM_HELP);
+
+  // deploy
+  const deploy = defineCommand(program, 'deploy',
+    'Deploy a new KmsRegistry contract and print its address.',
+    'Interval, windows and finality lag default per chain id: 1 -> 600 s, windows 72/72/72 s, lag 384 s; '
+      + '11155111 -> 120 s, 30/30/30 s, lag 24 s; 31337 and any other chain -> 60 s, 15/15/15 s, lag 0 s. '
+      + 'The windows plus the finality lag must fit in the interval. The finality lag is fixed forever; '
+      + 'interval and windows can be changed later by governance.',
+    'kms-admin deploy --rpc http://127.0.0.1:8545 --key-file gov.key --interval 120')
+    .option('--interval <seconds>', 'reshare interval (default: per chain)')
+    .option('--deal-window <seconds>', 'deal window (default: per chain)')
+    .option('--ack-window <seconds>', 'ack window (default: per chain)')
+    .option('--confirm-window <seconds>', 'confirm window (default: per chain)')
+    .option('--finality-lag <seconds>', 'seconds of chain finality reserved in each interval, fixed at deployment (default: per chain)')
+    .option('--owner <address>', 'governance owner (default: the deployer)');
+  writeOptions(deploy, DEPLOYER_KEY, { registry: false }).action((opts: Opts) => deployAction(ctx, opts));
+
+  // governance
+  const allow = defineCommand(program, 'allow <operator...>',
+    'Allow operator addresses to register (or, with --revoke, withdraw the permission).',
+    'Governance only. Revoking does not remove an operator that already registered: use `eject` for that.',
+    'kms-admin allow 0x70997970c51812dc3a010c7d01b50e0d17dc79c8')
+    .option('--revoke', 'remove the addresses from the allow-list instead');
+  writeOptions(allow, GOVERNANCE_KEY).action((operators: string[], opts: Opts) => allowAction(ctx, operators, opts));
+
+  const eject = defineCommand(program, 'eject <operator>',
+    'Eject a registered operator: it becomes leaving.',
+    'Governance only. A leaving operator still deals in the next reshare if it holds the source version, '
+      + 'and receives nothing; it is removed once that reshare completes.',
+    'kms-admin eject 0x70997970c51812dc3a010c7d01b50e0d17dc79c8');
+  writeOptions(eject, GOVERNANCE_KEY).action((operator: string, opts: Opts) => ejectAction(ctx, operator, opts));
+
+  const arm = defineCommand(program, 'arm-genesis',
+    'Arm genesis: allow the first DKG once enough operators are active.',
+    'Governance only. The first session opens at the next interval boundary after at least --min-operators '
+      + 'operators are active (any registered operator opens it).',
+    'kms-admin arm-genesis --min-operators 3')
+    .requiredOption('--min-operators <n>', 'operators needed for genesis (at least 2)');
+  writeOptions(arm, GOVERNANCE_KEY).action((opts: Opts) => armGenesisAction(ctx, opts));
+
+  const threshold = defineCommand(program, 'set-threshold <n>',
+    'Set the threshold override (0 = default ceil(2n/3)).',
+    'Governance only. A non-zero value must lie within max(2, floor(n/2)+1)..n for the n active operators; '
+      + 'every new session then uses it. Nodes take part only if started with `kms-server --threshold-override N` (SPEC 6).',
+    'kms-admin set-threshold 3');
+  writeOptions(threshold, GOVERNANCE_KEY).action((n: string, opts: Opts) => setThresholdAction(ctx, n, opts));
+
+  const interval = defineCommand(program, 'set-interval <seconds>',
+    'Set the reshare interval.',
+    'Governance only. The current windows plus the finality lag must fit in the new interval.',
+    'kms-admin set-interval 600');
+  writeOptions(interval, GOVERNANCE_KEY).action((seconds: string, opts: Opts) => setIntervalAction(ctx, seconds, opts));
+
+  const windows = defineCommand(program, 'set-windows',
+    'Set the deal, ack and confirm window lengths.',
+    'Governance only. Each window is at least 1 s; deal + ack + confirm + finality lag must fit in the interval. '
+      + 'Omitted windows keep their current length. New sessions use the new windows.',
+    'kms-admin set-windows --deal 30 --ack 30 --confirm 30')
+    .option('--deal <seconds>', 'deal window')
+    .option('--ack <seconds>', 'ack window')
+    .option('--confirm <seconds>', 'confirm window');
+  writeOptions(windows, GOVERNANCE_KEY).action((opts: Opts) => setWindowsAction(ctx, opts));
+
+  const churn = defineCommand(program, 'set-churn-cap <n>',
+    'Set how many new operators one session may admit (0 = default).',
+    'Governance only. The default admits max(1, floor(old holders / 3)) newcomers per session, in registration order.',
+    'kms-admin set-churn-cap 2');
+  writeOptions(churn, GOVERNANCE_KEY).action((n: string, opts: Opts) => setChurnCapAction(ctx, n, opts));
+
+  const transfer = defineCommand(program, 'transfer-ownership <new-owner>',
+    'Hand governance to another address.',
+    'Governance only, and final: the current key loses every governance right.',
+    'kms-admin transfer-ownership 0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc');
+  writeOptions(transfer, GOVERNANCE_KEY).action((newOwner: string, opts: Opts) => transferOwnershipAction(ctx, newOwner, opts));
+
+  // operators
+  const register = defineCommand(program, 'register-operator',
+    'Register this operator: socket, signing key with proof of possession, first session key.',
+    'Sent from the operator\'s own address (--operator-key), which governance must have allowed. The proof of '
+      + 'possession signs (chain id, registry, operator address) with the signing key, so it cannot be reused elsewhere. '
+      + 'A first session key is generated and its secret discarded: kms-server publishes its own session key when it '
+      + 'first starts. Create a signing key with `kms-admin gen-sig-key`.',
+    'KMS_OPERATOR_KEY=0x... kms-admin register-operator --socket https://op1.example:8443 --sig-type bn254 --sig-key-file sig.key')
+    .requiredOption('--socket <url>', 'public http(s) URL of this operator\'s kms-server API')
+    .addOption(new Option('--sig-type <type>', 'signing key type').choices(SIG_TYPES).makeOptionMandatory());
+  addSecretOptions(register, SIG_KEY);
+  writeOptions(register, OPERATOR_KEY).action((opts: Opts) => registerOperatorAction(ctx, opts));
+
+  const socket = defineCommand(program, 'update-socket',
+    'Change this operator\'s socket URL.',
+    'Sent from the operator\'s own address; leaving operators may update too.',
+    'kms-admin update-socket --socket https://op1.example:9443 --operator-key-file op.key')
+    .requiredOption('--socket <url>', 'new public http(s) URL of the kms-server API');
+  writeOptions(socket, OPERATOR_KEY).action((opts: Opts) => updateSocketAction(ctx, opts));
+
+  const deregister = defineCommand(program, 'deregister',
+    'Leave the operator set (this operator becomes leaving).',
+    'Sent from the operator\'s own address. Keep the node running until the next reshare completes: a leaving '
+      + 'operator still deals in it so the others keep the key.',
+    'kms-admin deregister --operator-key-file op.key');
+  writeOptions(deregister, OPERATOR_KEY).action((opts: Opts) => deregisterAction(ctx, opts));
+
+  const gen = defineCommand(program, 'gen-sig-key',
+    'Create a new operator signing key in a file (mode 600) and print its public key.',
+    'Offline; nothing is sent. A bn254 key must be a number below the BN254 group order, which random bytes often '
+      + 'are not, so use this command rather than a generic random generator. Refuses to overwrite an existing file.',
+    'kms-admin gen-sig-key --type bn254 --out sig.key')
+    .addOption(new Option('--type <type>', 'signing key type').choices(SIG_TYPES).makeOptionMandatory())
+    .requiredOption('--out <path>', 'file to create');
+  addJsonOption(gen).action((opts: Opts) => genSigKeyAction(ctx, opts));
+
+  // apps
+  const create = defineCommand(program, 'create-app',
+    'Create an app and print the app id the contract assigns.',
+    'appId = keccak256(chainId, registry, creator, salt): nobody can take an id someone else already encrypts to. '
+      + 'The sender owns the app. --methods chooses which attestations may release the app key: jwt (a TEE token '
+      + 'bound to the latest release) and/or ecdsa (a signature by the owner); default jwt.',
+    'kms-admin create-app --salt 0x$(openssl rand -hex 32) --methods jwt')
+    .requiredOption('--salt <hex32>', '32 bytes of 0x-hex; any value, unique per creator')
+    .option('--methods <list>', 'comma-separated attestation methods: ecdsa, jwt, or none', 'jwt');
+  writeOptions(create, APP_OWNER_KEY).action((opts: Opts) => createAppAction(ctx, opts));
+
+  const methods = defineCommand(program, 'set-methods <appId>',
+    'Choose which attestation methods may release an app\'s key.',
+    'App owner only. ecdsa: the owner\'s EIP-712 signature; jwt: a TEE token bound to the latest release; none: no release.',
+    'kms-admin set-methods 0x<app id> --methods ecdsa,jwt')
+    .requiredOption('--methods <list>', 'comma-separated attestation methods: ecdsa, jwt, or none');
+  writeOptions(methods, APP_OWNER_KEY).action((appId: string, opts: Opts) => setMethodsAction(ctx, appId, opts));
+
+  const publish = defineCommand(program, 'publish-release <appId>',
+    'Publish a release of an app: image digest, launch policy, encrypted env, public env.',
+    'App owner only. --env-file is encrypted to the app id with the pinned master public key (IBE envelope v1), '
+      + 'so only a node-released app key opens it; this needs a completed genesis. The public env is stored in clear.',
+    'kms-admin publish-release 0x<app id> --image-digest sha256:<digest> --launch-policy 0x01 --env-file .env')
+    .requiredOption('--image-digest <digest>', 'container image digest: sha256:<64 hex> or 32 bytes of 0x-hex')
+    .requiredOption('--launch-policy <hex>', 'launch policy bytes, 0x-hex')
+    .option('--env-file <path>', 'file whose bytes are encrypted to the app id (refused before genesis)')
+    .addOption(new Option('--public-env <text>', 'public environment, stored in clear').conflicts('publicEnvFile'))
+    .option('--public-env-file <path>', 'file holding the public environment (UTF-8)');
+  writeOptions(publish, APP_OWNER_KEY).action((appId: string, opts: Opts) => publishReleaseAction(ctx, appId, opts));
+
+  // status
+  const status = defineCommand(program, 'status',
+    'Show governance, operators, the latest session, the active version and the pinned MPK.',
+    'Read-only; every value is read at one block. No key is needed.',
+    'kms-admin status --devnet --json');
+  addJsonOption(addChainOptions(status)).action((opts: Opts) => statusAction(ctx, opts));
+
+  return program;
+}
+
+/**
+ * Runs kms-admin with `argv` (the user's arguments) and resolves to the exit code.
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: readonly string[] = process.argv.slice(2), io: CliIo = processIo()): Promise<number> {
+  const ctx = createCliContext('kms-admin', io);
+  return runCli(buildProgram(ctx), argv, ctx);
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
+  process.exitCode = await main();
+}
