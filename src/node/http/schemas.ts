@@ -230,7 +230,7 @@ export const NodeStatus = Type.Object(
     ),
     lastProcessedBoundary: Nullable(Type.Integer()),
     /** The newest block the node read: its number and timestamp (chain time). */
-    chainHead: Nullable(Type.Object({ number: Type.Integer(), time: Type.Integer() }, { additionalProperties: false })),
+    chainHead: Nullable(Type.Object({ number: Type.Optional(Type.Integer()), time: Type.Integer() }, { additionalProperties: false })),
     /** The node loop's last error (a message meant for operators, no secrets) and when (unix seconds). */
     lastError: Nullable(Type.Object({ message: Type.String(), at: Type.Integer() }, { additionalProperties: false })),
   },

@@ -1,0 +1,126 @@
+/**
+ * @module
+ * `kms-server`: runs one operator node (SPEC 5, 7). Every flag can also be given as a
+ * `KMS_*` environment variable (secrets preferably so, or as files, never on the command
+ * line of a shared machine). It refuses to start — exit 1, one line — when the chain, the
+ * key store, the storage key, the MPK or the on-chain registration do not match; bad flags
+ * exit 2. It stops cleanly on SIGINT/SIGTERM.
+ */
+import { pathToFileURL } from 'node:url';
+import { Command, Option } from 'commander';
+import pino from 'pino';
+import type { ReadTag } from '../chain/chain-ledger.ts';
+import type { OperatorKeyType } from '../crypto/operator-sig.ts';
+import type { AppReleaseHandler } from '../node/http/app.ts';
+import { startNode, StartupError, type NodeParts, type RunningNode } from '../node/node.ts';
+import { parseStorageKey } from '../node/store-crypto.ts';
+import {
+  addSecretOptions,
+  CliError,
+  createCliContext,
+  parseAddressArg,
+  parseIntegerArg,
+  parseUrlArg,
+  processIo,
+  readSecret,
+  runCli,
+  UsageError,
+  type CliContext,
+  type CliIo,
+  type SecretSpec,
+} from './common.ts';
+
+const OPERATOR_KEY: SecretSpec = { flag: 'operator-key', env: 'KMS_OPERATOR_KEY', what: 'operator\'s transaction key' };
+const SIG_KEY: SecretSpec = { flag: 'sig-key', env: 'KMS_OPERATOR_SIG_KEY', what: 'operator\'s signing secret key' };
+const STORE_KEY: SecretSpec = { flag: 'store-key', env: 'KMS_STORE_KEY', what: 'key-store encryption key' };
+
+export interface ServerHooks {
+  /** Called with the running node (tests); the default waits for a signal. */
+  readonly onStarted?: (node: RunningNode) => Promise<void> | void;
+  /** The key-release handler factory (apps issue). */
+  readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
+}
+
+export function buildProgram(ctx: CliContext, hooks: ServerHooks = {}): Command {
+  const program = new Command('kms-server')
+    .description('Run one eigenx-kms operator node: it takes part in DKG and reshare rounds through the registry contract and serves partial signatures to attested apps.')
+    .addHelpText('after', `
+Every option can be set through its environment variable instead (shown in brackets). Keys
+are 32 bytes of hex; give them through the environment or a 0600 file.
+
+Example:
+  KMS_OPERATOR_KEY=0x… KMS_OPERATOR_SIG_KEY=0x… KMS_STORE_KEY=0x… \\
+    kms-server --rpc http://127.0.0.1:8545 --registry 0x… --port 8081 --data-dir ./op1
+`);
+  addSecretOptions(program, OPERATOR_KEY);
+  addSecretOptions(program, SIG_KEY);
+  addSecretOptions(program, STORE_KEY);
+  program
+    .addOption(new Option('--sig-type <type>', 'type of the signing key registered on-chain').choices(['bn254', 'ecdsa']).default('bn254').env('KMS_SIG_TYPE'))
+    .addOption(new Option('--rpc <url>', 'JSON-RPC URL of the chain').env('KMS_RPC_URL'))
+    .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
+    .addOption(new Option('--block-tag <tag>', 'block tag every read uses: latest on a local chain (31337), safe or finalized on public chains (default: latest on 31337, else safe)').choices(['latest', 'safe', 'finalized']).env('KMS_BLOCK_TAG'))
+    .addOption(new Option('--host <host>', 'address the HTTP API listens on').default('127.0.0.1').env('KMS_HOST'))
+    .addOption(new Option('--port <port>', 'port of the HTTP API').default('8080').env('KMS_PORT'))
+    .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
+    .addOption(new Option('--threshold-override <n>', 'explicit consent to a governance threshold: take part only in sessions whose threshold is n (SPEC 6)').env('KMS_THRESHOLD_OVERRIDE'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
+    .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
+    .action(async (opts: Record<string, unknown>) => {
+      const operatorKey = readSecret(ctx, opts, OPERATOR_KEY, true);
+      const sigKey = readSecret(ctx, opts, SIG_KEY, true);
+      const storeKeyHex = readSecret(ctx, opts, STORE_KEY, true);
+      let storageKey: Uint8Array;
+      try {
+        storageKey = parseStorageKey(storeKeyHex);
+      } catch (e) {
+        throw new UsageError(`--store-key: ${(e as Error).message}`);
+      }
+      if (typeof opts.rpc !== 'string') throw new UsageError('missing the chain: give --rpc URL (or set KMS_RPC_URL)');
+      ctx.redactor.addUrl(opts.rpc);
+      const rpcUrl = parseUrlArg(opts.rpc, '--rpc', { secret: true });
+      if (typeof opts.registry !== 'string') throw new UsageError('missing the registry: give --registry ADDRESS (or set KMS_REGISTRY)');
+      const registry = parseAddressArg(opts.registry, '--registry');
+      const port = parseIntegerArg(opts.port, '--port', { min: 0, max: 65535 });
+      const tickMs = parseIntegerArg(opts.tickMs, '--tick-ms', { min: 50, max: 60_000 });
+      const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
+      const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
+      const blockTag = (opts.blockTag as ReadTag | undefined) ?? (rpcUrl.includes('127.0.0.1') || rpcUrl.includes('localhost') ? 'latest' : 'safe');
+      if (consent !== null) log.warn({ threshold: consent }, `threshold consent: this node takes part only in sessions with threshold ${consent}`);
+      let node: RunningNode;
+      try {
+        node = await startNode({
+          operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, blockTag, registry,
+          host: String(opts.host), port, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs,
+          ...(hooks.appRelease ? { appRelease: hooks.appRelease } : {}),
+        }, log);
+      } catch (e) {
+        if (e instanceof StartupError) throw new CliError(`refusing to start: ${e.message}`, { code: 'STARTUP', cause: e });
+        throw e;
+      } finally {
+        storageKey.fill(0);
+      }
+      if (hooks.onStarted) {
+        await hooks.onStarted(node);
+        return;
+      }
+      await new Promise<void>((resolveStop) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping');
+          void node.stop().then(resolveStop);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+  return program;
+}
+
+export async function main(argv: readonly string[], io: CliIo = processIo(), hooks: ServerHooks = {}): Promise<number> {
+  const ctx = createCliContext('kms-server', io);
+  return runCli(buildProgram(ctx, hooks), argv, ctx);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

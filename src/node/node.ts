@@ -1,0 +1,226 @@
+/**
+ * @module
+ * One operator node: the pieces wired together (SPEC 5). `startNode` checks everything that
+ * could make the node act under a wrong identity before it does anything, in this order, and
+ * refuses with one clear line (`StartupError`) without touching the store:
+ *
+ *   1. the chain answers and a registry is deployed at the address;
+ *   2. the key store opens with this storage key and belongs to (chain, registry, operator);
+ *   3. the store's MPK, if bound, is the chain's pinned MPK;
+ *   4. if the operator is registered, its signing key is the one on-chain.
+ *
+ * Then it publishes a session key it holds the secret of (if the registry lists another),
+ * starts the HTTP API and ticks the operator loop every `tickMs` (500 ms) — each tick starts
+ * after the previous one ended, so ticks never overlap.
+ */
+import { join } from 'node:path';
+import type pino from 'pino';
+import { privateKeyToAccount } from 'viem/accounts';
+import { makeDomain } from '../crypto/domain.ts';
+import { operatorPublicKey, type OperatorKeyType } from '../crypto/operator-sig.ts';
+import { systemRng } from '../crypto/rng.ts';
+import { createChainLedger, type ChainLedger, type ReadTag } from '../chain/chain-ledger.ts';
+import { bytesToHex, mustHex } from '../protocol/hex.ts';
+import type { Address, Hex, OperatorRecord } from '../protocol/ledger.ts';
+import type { Phase } from '../protocol/session-rules.ts';
+import { buildApi, type AppReleaseHandler } from './http/app.ts';
+import type { NodeStatus, PubkeyInfo } from './http/schemas.ts';
+import { KeyStoreError, type KeyStore } from './key-store.ts';
+import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
+import { ensureSessionKey, OperatorLoop, type TickReport } from './operator-loop.ts';
+import { openSqliteKeyStore } from './sqlite-key-store.ts';
+
+export interface NodeConfig {
+  /** Private key of the operator's Ethereum account (sends its transactions). */
+  readonly operatorKey: Hex;
+  readonly sigKeyType: OperatorKeyType;
+  /** Private signing key (BN254 or secp256k1 scalar). */
+  readonly sigKey: Hex;
+  readonly rpcUrl: string;
+  readonly blockTag: ReadTag;
+  readonly registry: Address;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly storageKey: Uint8Array;
+  readonly consentThreshold: number | null;
+  readonly tickMs?: number;
+  /** Builds the key-release handler once the node's parts exist (apps issue); null refuses. */
+  readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
+}
+
+/** What a key-release handler may use. */
+export interface NodeParts {
+  readonly ledger: ChainLedger;
+  readonly store: KeyStore;
+  readonly me: Address;
+  readonly domain: Uint8Array;
+  readonly sigKeyType: OperatorKeyType;
+  readonly sigKey: Uint8Array;
+  readonly metrics: NodeMetrics;
+  readonly log: pino.Logger;
+}
+
+export interface RunningNode {
+  readonly address: Address;
+  readonly url: string;
+  readonly store: KeyStore;
+  /** Resolves after the next completed tick (for tests and tools). */
+  lastTick(): TickReport | null;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+const HEALTHY_WITHIN_MS = 15_000;
+const OPERATORS_REFRESH_MS = 5_000;
+
+export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<RunningNode> {
+  const account = privateKeyToAccount(cfg.operatorKey);
+  const me = account.address.toLowerCase() as Address;
+  let ledger: ChainLedger;
+  try {
+    ledger = await createChainLedger({ rpcUrl: cfg.rpcUrl, registry: cfg.registry, keys: { [me]: cfg.operatorKey }, blockTag: cfg.blockTag });
+  } catch (e) {
+    throw new StartupError(`cannot reach the registry: ${(e as Error).message}`, { cause: e });
+  }
+  const domain = makeDomain({ chainId: ledger.chainId, registry: cfg.registry });
+  let store: KeyStore;
+  try {
+    store = openSqliteKeyStore({ path: join(cfg.dataDir, 'keystore.sqlite'), storageKey: cfg.storageKey, scope: { chainId: ledger.chainId, registry: cfg.registry.toLowerCase() as Address, operator: me } });
+  } catch (e) {
+    if (e instanceof KeyStoreError) throw new StartupError(`key store refused: ${e.message}`, { cause: e });
+    throw e;
+  }
+  try {
+    const mpk = await ledger.getMpk();
+    const bound = store.mpk();
+    if (bound !== null && bound !== mpk) {
+      throw new StartupError(`the key store holds shares of master public key ${short(bound)}, but this registry ${mpk ? `pins ${short(mpk)}` : 'has none'}: wrong --registry or --rpc?`);
+    }
+    const rec = await ledger.getOperator(me);
+    if (rec) checkSigningKey(rec, cfg);
+    else log.warn({ operator: me }, 'this operator is not registered yet; the node waits (register with `kms-admin register-operator`)');
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+
+  const metrics = createNodeMetrics({ defaultLabels: { operator: me } });
+  const sigKey = mustHex(cfg.sigKey, 'signing key');
+  const writer = ledger.writer(me);
+  let last: TickReport | null = null;
+  let lastOk = Date.now();
+  let lastError: { message: string; at: number } | null = null;
+  let sessionKeyReady = false;
+  let operators: { list: OperatorRecord[]; at: number } = { list: [], at: 0 };
+  const loop = new OperatorLoop({
+    ledger, writer, store, me, domain, consentThreshold: cfg.consentThreshold,
+    rngFor: () => systemRng,
+    log,
+    observer: {
+      roundDone: (_id, kind, status) => metrics.roundOutcome(kind, status === 'active' ? 'completed' : status === 'declined' ? 'declined' : 'failed'),
+    },
+  });
+
+  const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log };
+  const api = buildApi({
+    logger: log,
+    rateLimit: { perClientPerSecond: 50, burst: 100 },
+    metrics,
+    appRelease: cfg.appRelease ? cfg.appRelease(parts) : null,
+    pubkey: (version) => pubkeyInfo(store, operators.list, version),
+    status: (): NodeStatus => status(me, store, loop, last, lastError),
+    health: () => (Date.now() - lastOk < HEALTHY_WITHIN_MS ? { ok: true } : { ok: false, reason: `no successful tick for ${Math.round((Date.now() - lastOk) / 1000)} s` }),
+  });
+  const url = await api.listen({ host: cfg.host, port: cfg.port });
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const tickOnce = async () => {
+    try {
+      if (!sessionKeyReady) sessionKeyReady = (await ensureSessionKey(ledger, writer, store, me, await ledger.now(), systemRng)) !== null;
+      last = await loop.tick();
+      lastOk = Date.now();
+      if (Date.now() - operators.at > OPERATORS_REFRESH_MS) operators = { list: await ledger.getOperators(), at: Date.now() };
+      const active = store.activeVersion();
+      metrics.activeVersion(active?.id ?? null);
+      if (active) {
+        metrics.threshold(active.threshold);
+        metrics.operatorCount(active.holders.length);
+      }
+      for (const s of last.sessions) metrics.roundPhase(s.id, s.phase === 'closed' ? null : (s.phase as 'deal' | 'ack' | 'confirm'));
+    } catch (e) {
+      lastError = { message: (e as Error).message, at: Math.floor(Date.now() / 1000) };
+      log.error({ err: (e as Error).message }, 'tick failed');
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(async () => {
+      await tickOnce();
+      schedule();
+    }, cfg.tickMs ?? 500);
+  };
+  await tickOnce();
+  schedule();
+  log.info({ operator: me, url, registry: cfg.registry, chainId: String(ledger.chainId) }, 'kms-server started');
+
+  return {
+    address: me,
+    url,
+    store,
+    lastTick: () => last,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await api.close();
+      store.close();
+    },
+  };
+}
+
+function checkSigningKey(rec: OperatorRecord, cfg: NodeConfig): void {
+  if (rec.sigKeyType !== cfg.sigKeyType) {
+    throw new StartupError(`this operator registered a ${rec.sigKeyType} signing key, but the node was started with --sig-type ${cfg.sigKeyType}`);
+  }
+  const pub = bytesToHex(operatorPublicKey(cfg.sigKeyType, mustHex(cfg.sigKey, 'signing key')));
+  if (pub.toLowerCase() !== rec.sigPublicKey.toLowerCase()) {
+    throw new StartupError('the signing key given to the node is not the one this operator registered on-chain');
+  }
+}
+
+function pubkeyInfo(store: KeyStore, operators: readonly OperatorRecord[], version?: number): PubkeyInfo | null {
+  const v = version === undefined ? store.activeVersion() : store.getVersion(version);
+  const mpk = store.mpk();
+  if (!v || v.status === 'pending' || !mpk) return null;
+  const poly = v.publicPoly.slice(2);
+  const points: Hex[] = [];
+  for (let i = 0; i < poly.length; i += 192) points.push(`0x${poly.slice(i, i + 192)}`);
+  const sockets = new Map(operators.map((o) => [o.address.toLowerCase(), o.socket]));
+  return {
+    mpk, publicPoly: points, version: v.id, threshold: v.threshold,
+    operators: v.holders.map((a) => ({ address: a, socket: sockets.get(a.toLowerCase()) ?? '' })),
+  };
+}
+
+function status(me: Address, store: KeyStore, loop: OperatorLoop, last: TickReport | null, lastError: { message: string; at: number } | null): NodeStatus {
+  const current = last?.sessions.at(-1) ?? null;
+  return {
+    operator: me,
+    activeVersion: store.activeVersion()?.id ?? null,
+    session: current ? {
+      id: current.id, kind: current.kind, phase: current.phase as Phase,
+      ...(current.dealer ? { dealer: current.dealer } : {}), ...(current.recipient ? { recipient: current.recipient } : {}),
+    } : null,
+    lastProcessedBoundary: loop.lastProcessedBoundary >= 0 ? loop.lastProcessedBoundary : null,
+    chainHead: last ? { time: last.chainTime } : null,
+    lastError,
+  };
+}
+
+function short(h: string): string {
+  return `${h.slice(0, 10)}…${h.slice(-6)}`;
+}
