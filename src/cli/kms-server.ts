@@ -13,6 +13,8 @@ import type { ReadTag } from '../chain/chain-ledger.ts';
 import type { OperatorKeyType } from '../crypto/operator-sig.ts';
 import type { AppReleaseHandler } from '../node/http/app.ts';
 import { startNode, StartupError, type NodeParts, type RunningNode } from '../node/node.ts';
+import { createAppRelease, type JwtMethodConfig } from '../node/release/handler.ts';
+import { jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
 import { parseStorageKey } from '../node/store-crypto.ts';
 import {
   addSecretOptions,
@@ -37,7 +39,7 @@ const STORE_KEY: SecretSpec = { flag: 'store-key', env: 'KMS_STORE_KEY', what: '
 export interface ServerHooks {
   /** Called with the running node (tests); the default waits for a signal. */
   readonly onStarted?: (node: RunningNode) => Promise<void> | void;
-  /** The key-release handler factory (apps issue). */
+  /** The key-release handler factory; default `createAppRelease` with the --jwt-* flags. */
   readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
 }
 
@@ -64,6 +66,9 @@ Example:
     .addOption(new Option('--port <port>', 'port of the HTTP API').default('8080').env('KMS_PORT'))
     .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
     .addOption(new Option('--threshold-override <n>', 'explicit consent to a governance threshold: take part only in sessions whose threshold is n (SPEC 6)').env('KMS_THRESHOLD_OVERRIDE'))
+    .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
+    .addOption(new Option('--jwt-issuer <iss>', 'the exact token issuer (iss) accepted, e.g. https://confidentialcomputing.googleapis.com').env('KMS_JWT_ISSUER'))
+    .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
     .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
     .action(async (opts: Record<string, unknown>) => {
@@ -85,6 +90,7 @@ Example:
       const tickMs = parseIntegerArg(opts.tickMs, '--tick-ms', { min: 50, max: 60_000 });
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
       const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
+      const jwt = jwtConfig(opts);
       const blockTag = (opts.blockTag as ReadTag | undefined) ?? (rpcUrl.includes('127.0.0.1') || rpcUrl.includes('localhost') ? 'latest' : 'safe');
       if (consent !== null) log.warn({ threshold: consent }, `threshold consent: this node takes part only in sessions with threshold ${consent}`);
       let node: RunningNode;
@@ -92,7 +98,7 @@ Example:
         node = await startNode({
           operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, blockTag, registry,
           host: String(opts.host), port, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs,
-          ...(hooks.appRelease ? { appRelease: hooks.appRelease } : {}),
+          appRelease: hooks.appRelease ?? ((parts) => createAppRelease(parts, { jwt })),
         }, log);
       } catch (e) {
         if (e instanceof StartupError) throw new CliError(`refusing to start: ${e.message}`, { code: 'STARTUP', cause: e });
@@ -114,6 +120,38 @@ Example:
       });
     });
   return program;
+}
+
+/**
+ * The jwt method's settings from --jwt-*: none of them → jwt is refused; --jwt-jwks needs
+ * --jwt-issuer (a token from any issuer whose keys happen to be listed must not pass). A JWKS
+ * file is read now, so a bad one stops the node before it serves; a URL is fetched on first use.
+ */
+function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
+  const { jwtJwks, jwtIssuer, jwtAudience } = opts;
+  if (jwtJwks === undefined) {
+    if (jwtIssuer !== undefined || jwtAudience !== undefined) throw new UsageError('--jwt-issuer and --jwt-audience need --jwt-jwks FILE|URL');
+    return null;
+  }
+  if (typeof jwtJwks !== 'string' || jwtJwks.length === 0) throw new UsageError('--jwt-jwks: expected a file path or an https URL');
+  if (typeof jwtIssuer !== 'string' || jwtIssuer.length === 0) throw new UsageError('--jwt-jwks needs --jwt-issuer ISS (the exact iss of accepted tokens)');
+  if (jwtAudience !== undefined && (typeof jwtAudience !== 'string' || jwtAudience.length === 0)) throw new UsageError('--jwt-audience: expected a non-empty string');
+  let jwks: JwksProvider;
+  if (/^https?:\/\//i.test(jwtJwks)) {
+    const url = new URL(parseUrlArg(jwtJwks, '--jwt-jwks'));
+    const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+    // Over plain http anyone on the path could substitute the keys that authorize key release.
+    if (url.protocol !== 'https:' && !local) throw new UsageError('--jwt-jwks: a JWKS URL must be https (http only for localhost)');
+    jwks = jwksFromUrl(url.href);
+  } else {
+    try {
+      jwks = jwksFromFile(jwtJwks);
+    } catch (e) {
+      if (e instanceof JwksError) throw new UsageError(`--jwt-jwks: ${e.message}`);
+      throw e;
+    }
+  }
+  return { jwks, issuer: jwtIssuer, audience: typeof jwtAudience === 'string' ? jwtAudience : undefined };
 }
 
 export async function main(argv: readonly string[], io: CliIo = processIo(), hooks: ServerHooks = {}): Promise<number> {

@@ -41,6 +41,16 @@ export const REFUSAL_REASONS = Object.freeze([
   'bad-attestation',
   'attestation-expired',
   'nonce-reused',
+  // Key release (src/node/release): one reason per check, named like the error code.
+  'attestation-bad-signature',
+  'not-app-owner',
+  'wrong-issuer',
+  'wrong-audience',
+  'wrong-eat-nonce',
+  'wrong-image-digest',
+  'wrong-launch-policy',
+  'no-release',
+  'jwks-unavailable',
   'other',
 ] as const);
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

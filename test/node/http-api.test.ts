@@ -390,6 +390,20 @@ describe('http api: methods, routes and query strings', () => {
     await t.app.close();
   });
 
+  it('GET routes refuse any request body (malformed, oversized, deeply nested or valid JSON) with 400, unread', async () => {
+    const t = harness({ release: 'ok' });
+    for (const r of ROUTES.filter((x) => x.allow.includes('GET'))) {
+      for (const payload of ['{', '{}', nest(10_000, '[', ']'), 'x'.repeat(200 * 1024)]) {
+        const res = await t.app.inject(json('GET', r.url, payload));
+        assertError(res, 400, 'bad-request', `GET ${r.url} with a body`);
+        assert.equal(res.json().error.message, 'GET takes no request body');
+      }
+    }
+    assert.deepEqual(t.calls, { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0 });
+    await assertStillHealthy(t);
+    await t.app.close();
+  });
+
   it('GET routes refuse unknown or malformed query parameters, without calling their dependency', async () => {
     const t = harness();
     const bad: readonly [string, string][] = [

@@ -14,8 +14,9 @@
  * Request pipeline, cheapest check first, so that bad or abusive input costs little and never
  * reaches a dependency:
  *
- *   route lookup (404/405) → rate limit (429, before the body is read) → Content-Type (415)
- *   → body size (413) → JSON depth (400) → JSON parse (400) → schema (400) → handler
+ *   route lookup (404/405) → rate limit (429, before the body is read) → a body on GET/HEAD
+ *   (400) → Content-Type (415) → body size (413) → JSON depth (400) → JSON parse (400)
+ *   → schema (400) → handler
  *
  * Everything that goes wrong ends in the one error handler (`errors.ts` has the table), and
  * every non-2xx body is `{error: {code, message}}`.
@@ -74,6 +75,12 @@ export interface ApiDeps {
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** True when the request announces a body (a non-zero Content-Length, or any Transfer-Encoding). */
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
 function pathOf(url: string): string {
   const q = url.indexOf('?');
@@ -164,6 +171,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     }
     // No route matched: answer now, before fastify reads and parses a body nobody wants.
     if (request.routeOptions.url === undefined) throw routeMiss(request);
+    // A GET or HEAD with a body. fastify never parses one, so without this check malformed,
+    // oversized or deeply nested JSON sent to /status or /pubkey was silently answered 200
+    // (issue 5 acceptance: every endpoint answers bad input with a 4xx). Refuse it from the
+    // headers alone, before a byte of it is read; the connection is then closed.
+    if ((request.method === 'GET' || request.method === 'HEAD') && hasBody(request)) {
+      throw new ApiError(400, 'bad-request', `${request.method} takes no request body`);
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {

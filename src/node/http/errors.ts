@@ -6,12 +6,30 @@
  *
  * | status | code                     | when                                                   |
  * |--------|--------------------------|--------------------------------------------------------|
- * | 400    | bad-request              | schema validation failed (message names the field)     |
+ * | 400    | bad-request              | schema validation failed (message names the field);    |
+ * |        |                          | a GET/HEAD that carries a body                         |
  * | 400    | bad-json                 | body is not JSON, or empty with a JSON content type    |
  * | 400    | json-too-deep            | JSON nested deeper than MAX_JSON_DEPTH                 |
  * | 403    | attestation-unavailable  | key release with no attestation method on this node    |
+ * |        |                          | (or jwt requested and this node has no JWKS configured)|
  * | 404    | not-found                | no such route                                          |
  * | 404    | unknown-version          | /pubkey?version=N for a version this node does not have|
+ * |        |                          | (key release: also 409 for a version not active yet)   |
+ * | 404    | unknown-app              | key release for an app id with no on-chain app         |
+ * | 404    | no-release               | /secrets, or jwt, for an app that published no release |
+ * | 403    | method-not-enabled       | the app did not enable the attestation method used     |
+ * | 403    | bad-attestation          | a token that is not a well-formed JWS/JWT we accept    |
+ * | 403    | attestation-expired      | attestation time outside ±window; token exp/nbf/iat    |
+ * | 403    | attestation-bad-signature| signature does not verify (ecdsa: unrecoverable; jwt:  |
+ * |        |                          | no JWKS key verifies it)                               |
+ * | 403    | not-app-owner            | ecdsa: the EIP-712 signer of this request is not the   |
+ * |        |                          | app's on-chain owner                                   |
+ * | 403    | wrong-issuer             | jwt: iss is not the configured issuer                  |
+ * | 403    | wrong-audience           | jwt: aud does not name this deployment                 |
+ * | 403    | wrong-eat-nonce          | jwt: eat_nonce does not bind (domain, appId, respKey)  |
+ * | 403    | wrong-image-digest       | jwt: image digest is not the latest release's          |
+ * | 403    | wrong-launch-policy      | jwt: launch_policy is not the latest release's         |
+ * | 409    | nonce-reused             | (nonce, responseKey) already answered another request  |
  * | 405    | method-not-allowed       | known path, wrong method (Allow header lists the right)|
  * | 413    | payload-too-large        | body larger than the limit                             |
  * | 415    | unsupported-media-type   | a body that is not application/json                    |
@@ -20,6 +38,8 @@
  * | 503    | not-ready                | before genesis (nothing to serve yet)                  |
  * | 503    | unhealthy                | /healthz when the node loop has not ticked recently    |
  * | 503    | timeout                  | the handler did not answer within the request timeout  |
+ * | 503    | jwks-unavailable         | jwt: the JWKS URL could not be fetched                 |
+ * | 503    | chain-unavailable        | key release: reading the registry failed               |
  *
  * Messages are ours: a message never echoes a thrown error's text (which may carry anything)
  * and never a request value, only field names and limits. Only `ApiError`s and fastify's own
@@ -42,7 +62,23 @@ export type ApiErrorCode =
   | 'internal'
   | 'not-ready'
   | 'unhealthy'
-  | 'timeout';
+  | 'timeout'
+  // key release (src/node/release); each names the check that failed
+  | 'unknown-app'
+  | 'no-release'
+  | 'method-not-enabled'
+  | 'bad-attestation'
+  | 'attestation-expired'
+  | 'attestation-bad-signature'
+  | 'not-app-owner'
+  | 'wrong-issuer'
+  | 'wrong-audience'
+  | 'wrong-eat-nonce'
+  | 'wrong-image-digest'
+  | 'wrong-launch-policy'
+  | 'nonce-reused'
+  | 'jwks-unavailable'
+  | 'chain-unavailable';
 
 export interface ApiErrorOptions {
   /** Response headers (Allow, Retry-After). */

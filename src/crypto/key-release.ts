@@ -1,0 +1,618 @@
+/**
+ * @module
+ * The wire format of attested key release (SPEC 2, 5; issue 6), shared byte for byte by the
+ * server (`src/node/release`) and the client SDK. Pure: no I/O, no clock; randomness is
+ * handed in. `docs/formats.md` ("Key release") documents the same bytes.
+ *
+ * A request `{appId, responseKey, nonce, version? | time?, attestation}` is identified by
+ *
+ * ```
+ * requestHash = keccak256(abi.encode(
+ *   string  "eigenx-kms/request/v1",
+ *   bytes32 appId,
+ *   bytes32 responseKey,      X25519 public key the answer is sealed to
+ *   bytes   nonce,            16..32 bytes
+ *   uint64  version,          0 = not named (versions start at 1)
+ *   uint64  time,             0 = not named (no version was ever active at time 0)
+ *   string  method,           "ecdsa" | "jwt"
+ *   bytes   attestation))     ecdsa: abi.encode(uint64 time, bytes signature)
+ *                             jwt:   abi.encode(string token)
+ * ```
+ *
+ * An operator answers with its partial signature σ_j = s_j·Q(appIdentity(appId)) and signs
+ *
+ * ```
+ * payload = "eigenx-kms/partial/v1" ‖ appId ‖ uint64-BE version ‖ σ_j ‖ requestHash
+ *            21 bytes                 32      8                    48    32      = 141 bytes
+ * signature = operator signature over keccak256(domain ‖ payload)   (operator-sig.ts)
+ * ```
+ *
+ * The answer is a small binary structure (`encodeAnswer`) sealed to the caller's key:
+ *
+ * ```
+ * (e, E)  fresh X25519 key pair of the operator, per answer
+ * shared  = X25519(e, responseKey)                       refused if all-zero
+ * key     = HKDF-SHA256(ikm = shared, salt = E ‖ responseKey, info = "eigenx-kms/response/v1", L = 32)
+ * sealed  = E (32) ‖ iv (12, random) ‖ AES-256-GCM(key, iv, answer, AAD = requestHash) ‖ tag (16)
+ * ```
+ *
+ * Attestations: `ecdsa` — the app owner signs the EIP-712 typed data `keyRequestTypedData`
+ * (domain {name "eigenx-kms", version "1", chainId, verifyingContract = registry}); `jwt` — a
+ * TEE token whose `eat_nonce` is `eatNonce(domain, appId, responseKey)`.
+ *
+ * The IBE identity of an app (what envelopes are encrypted to and partials sign) is its
+ * bytes32 id as lowercase 0x-hex, 66 characters (`appIdentity`).
+ *
+ * Errors: malformed input from the other side (a sealed answer that does not open, an answer
+ * that does not parse, a low-order X25519 key) throws `KeyReleaseFormatError` with a `code`;
+ * caller misuse (wrong types or sizes of one's own arguments) throws TypeError/RangeError.
+ * No message contains key, partial or plaintext bytes.
+ */
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { encodeAbiParameters, hashTypedData, recoverTypedDataAddress } from 'viem';
+import { ADDRESS_BYTES, aBytes, aDomain, addressBytes, parseHex, toHex, type AddressLike, type Hex } from './domain.ts';
+import { OPERATOR_KEY_LENGTHS, verifyOperatorSignature, type OperatorKeyType } from './operator-sig.ts';
+import { systemRng, type Rng } from './rng.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Sizes and tags
+
+export const APP_ID_BYTES = 32;
+export const RESPONSE_KEY_BYTES = 32;
+export const NONCE_MIN_BYTES = 16;
+export const NONCE_MAX_BYTES = 32;
+export const REQUEST_HASH_BYTES = 32;
+export const PARTIAL_BYTES = 48;
+export const GCM_IV_BYTES = 12;
+export const GCM_TAG_BYTES = 16;
+/** E (32) ‖ iv (12) ‖ tag (16): what sealing adds to the answer. */
+export const SEAL_OVERHEAD_BYTES = RESPONSE_KEY_BYTES + GCM_IV_BYTES + GCM_TAG_BYTES;
+/** Largest uint64 (versions and times travel as uint64). */
+const UINT64_MAX = (1n << 64n) - 1n;
+
+export const REQUEST_TAG = 'eigenx-kms/request/v1';
+export const PARTIAL_TAG = 'eigenx-kms/partial/v1';
+const PARTIAL_TAG_BYTES = utf8ToBytes(PARTIAL_TAG);
+export const RESPONSE_INFO = 'eigenx-kms/response/v1';
+const RESPONSE_INFO_BYTES = utf8ToBytes(RESPONSE_INFO);
+/** 21 + 32 + 8 + 48 + 32 = 141 bytes. */
+export const PARTIAL_PAYLOAD_BYTES = PARTIAL_TAG_BYTES.length + APP_ID_BYTES + 8 + PARTIAL_BYTES + REQUEST_HASH_BYTES;
+
+/** Which route answered: the answer says so, so a /sign answer is never taken for /secrets. */
+export type AnswerKind = 'sign' | 'secrets';
+const KIND_BYTE: Readonly<Record<AnswerKind, number>> = { sign: 0x01, secrets: 0x02 };
+const ANSWER_FORMAT_VERSION = 0x01;
+
+export type KeyReleaseFormatErrorCode =
+  /** An X25519 public key of small order (or all zero): it would make the shared secret known. */
+  | 'low-order-key'
+  /** The sealed bytes are too short or do not authenticate under this key and request hash. */
+  | 'open-failed'
+  /** The opened plaintext is not a well-formed answer. */
+  | 'bad-answer';
+
+/** Bytes from the other side that are not what this format allows. */
+export class KeyReleaseFormatError extends Error {
+  override readonly name = 'KeyReleaseFormatError';
+  constructor(
+    readonly code: KeyReleaseFormatErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function bytesOf(value: Uint8Array | Hex, length: number | undefined, what: string): Uint8Array {
+  return typeof value === 'string' ? parseHex(value, length, what) : Uint8Array.from(aBytes(value, length, what));
+}
+
+function aUint64(n: number | bigint, what: string): bigint {
+  if (typeof n === 'number') {
+    if (!Number.isSafeInteger(n)) throw new TypeError(`${what}: expected a safe integer, got ${n}`);
+    n = BigInt(n);
+  } else if (typeof n !== 'bigint') {
+    throw new TypeError(`${what}: expected number or bigint, got ${typeof n}`);
+  }
+  if (n < 0n || n > UINT64_MAX) throw new RangeError(`${what}: expected 0 <= n < 2^64, got ${n}`);
+  return n;
+}
+
+function u64be(n: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, n);
+  return out;
+}
+
+function u32be(n: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n);
+  return out;
+}
+
+/** The IBE identity string of an app: its bytes32 id as lowercase 0x-hex (66 characters). */
+export function appIdentity(appId: Uint8Array | Hex): string {
+  return toHex(bytesOf(appId, APP_ID_BYTES, 'appId'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) requestHash
+
+export interface EcdsaAttestationFields {
+  readonly method: 'ecdsa';
+  /** 65-byte r ‖ s ‖ v over `keyRequestTypedData(...)`. */
+  readonly signature: Uint8Array | Hex;
+  /** Signing time (unix seconds), as in the typed data. */
+  readonly time: number;
+}
+
+export interface JwtAttestationFields {
+  readonly method: 'jwt';
+  /** Compact JWS. */
+  readonly token: string;
+}
+
+export type AttestationFields = EcdsaAttestationFields | JwtAttestationFields;
+
+/** A key-release request body (the HTTP schema's shape; hex or bytes accepted). */
+export interface KeyReleaseRequestFields {
+  readonly appId: Uint8Array | Hex;
+  readonly responseKey: Uint8Array | Hex;
+  readonly nonce: Uint8Array | Hex;
+  /** Key version to sign with (≥ 1). Exclusive with `time`. */
+  readonly version?: number | undefined;
+  /** Chain time whose then-active version to sign with (≥ 1). Exclusive with `version`. */
+  readonly time?: number | undefined;
+  readonly attestation: AttestationFields;
+}
+
+function attestationBytes(a: AttestationFields): { method: string; data: Hex } {
+  if (typeof a !== 'object' || a === null) throw new TypeError(`attestation: expected object, got ${a === null ? 'null' : typeof a}`);
+  if (a.method === 'ecdsa') {
+    const sig = bytesOf(a.signature, 65, 'attestation.signature');
+    const time = aUint64(a.time, 'attestation.time');
+    return { method: 'ecdsa', data: encodeAbiParameters([{ type: 'uint64' }, { type: 'bytes' }], [time, toHex(sig)]) };
+  }
+  if (a.method === 'jwt') {
+    if (typeof a.token !== 'string') throw new TypeError(`attestation.token: expected string, got ${typeof a.token}`);
+    return { method: 'jwt', data: encodeAbiParameters([{ type: 'string' }], [a.token]) };
+  }
+  throw new RangeError("attestation.method: expected 'ecdsa' or 'jwt'");
+}
+
+/** 0 stands for "not named"; a named value must therefore be ≥ 1 (keeps the encoding injective). */
+function optionalPositive(v: number | undefined, what: string): bigint {
+  if (v === undefined) return 0n;
+  const n = aUint64(v, what);
+  if (n === 0n) throw new RangeError(`${what}: expected >= 1 when given`);
+  return n;
+}
+
+/**
+ * keccak256 of the canonical ABI encoding of a request (see the module header). Identical
+ * requests — and only those — have identical hashes; the replay cache and the sealed answer's
+ * AAD use it.
+ */
+export function requestHash(req: KeyReleaseRequestFields): Uint8Array {
+  if (typeof req !== 'object' || req === null) throw new TypeError(`request: expected object, got ${req === null ? 'null' : typeof req}`);
+  const appId = bytesOf(req.appId, APP_ID_BYTES, 'appId');
+  const responseKey = bytesOf(req.responseKey, RESPONSE_KEY_BYTES, 'responseKey');
+  const nonce = bytesOf(req.nonce, undefined, 'nonce');
+  if (nonce.length < NONCE_MIN_BYTES || nonce.length > NONCE_MAX_BYTES) {
+    throw new RangeError(`nonce: expected ${NONCE_MIN_BYTES} to ${NONCE_MAX_BYTES} bytes, got ${nonce.length}`);
+  }
+  if (req.version !== undefined && req.time !== undefined) throw new RangeError('request: give version or time, not both');
+  const version = optionalPositive(req.version, 'version');
+  const time = optionalPositive(req.time, 'time');
+  const att = attestationBytes(req.attestation);
+  const encoded = encodeAbiParameters(
+    [
+      { type: 'string' },
+      { type: 'bytes32' },
+      { type: 'bytes32' },
+      { type: 'bytes' },
+      { type: 'uint64' },
+      { type: 'uint64' },
+      { type: 'string' },
+      { type: 'bytes' },
+    ],
+    [REQUEST_TAG, toHex(appId), toHex(responseKey), toHex(nonce), version, time, att.method, att.data],
+  );
+  return keccak_256(parseHex(encoded, undefined, 'encoding'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) What an operator signs
+
+export interface PartialPayloadFields {
+  readonly appId: Uint8Array | Hex;
+  /** Key version the partial was made with (≥ 1). */
+  readonly version: number;
+  /** σ_j, 48-byte compressed G1. */
+  readonly partial: Uint8Array;
+  readonly requestHash: Uint8Array;
+}
+
+/** `"eigenx-kms/partial/v1" ‖ appId ‖ uint64-BE version ‖ partial ‖ requestHash` (141 bytes). */
+export function partialPayload(f: PartialPayloadFields): Uint8Array {
+  const appId = bytesOf(f.appId, APP_ID_BYTES, 'appId');
+  const version = aUint64(f.version, 'version');
+  if (version === 0n) throw new RangeError('version: expected >= 1');
+  aBytes(f.partial, PARTIAL_BYTES, 'partial');
+  aBytes(f.requestHash, REQUEST_HASH_BYTES, 'requestHash');
+  return concatBytes(PARTIAL_TAG_BYTES, appId, u64be(version), f.partial, f.requestHash);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The answer (sealed plaintext)
+
+/** The release env `/secrets` adds (copied from the chain; see `docs/formats.md`). */
+export interface ReleaseEnv {
+  /** Index of the app's latest release, the one the env comes from. */
+  readonly releaseIndex: number;
+  /** IBE envelope v1 of the env, encrypted to the app identity. */
+  readonly encryptedEnv: Uint8Array;
+  readonly publicEnv: string;
+}
+
+export interface KeyReleaseAnswer {
+  readonly kind: AnswerKind;
+  /** 32 bytes. */
+  readonly appId: Uint8Array;
+  /** Operator address, 20 bytes. */
+  readonly operator: Uint8Array;
+  /** Key version of the partial. */
+  readonly version: number;
+  /** σ_j, 48 bytes. */
+  readonly partial: Uint8Array;
+  /** Operator signature over `partialPayload` (64 bytes bn254, 65 ecdsa). */
+  readonly signature: Uint8Array;
+  /** Present exactly when kind is `secrets`. */
+  readonly env?: ReleaseEnv;
+}
+
+const MAX_U32 = 0xffff_ffff;
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * ```
+ * 0x01 (format) ‖ kind (0x01 sign | 0x02 secrets) ‖ appId (32) ‖ operator (20)
+ * ‖ uint64-BE version ‖ partial (48) ‖ uint8 L ‖ signature (L)
+ * [secrets: ‖ uint32-BE releaseIndex ‖ uint32-BE E ‖ encryptedEnv (E) ‖ uint32-BE P ‖ publicEnv (P, UTF-8)]
+ * ```
+ */
+export function encodeAnswer(a: KeyReleaseAnswer): Uint8Array {
+  if (typeof a !== 'object' || a === null) throw new TypeError(`answer: expected object, got ${a === null ? 'null' : typeof a}`);
+  const kind = KIND_BYTE[a.kind];
+  if (kind === undefined) throw new RangeError("answer.kind: expected 'sign' or 'secrets'");
+  aBytes(a.appId, APP_ID_BYTES, 'answer.appId');
+  aBytes(a.operator, ADDRESS_BYTES, 'answer.operator');
+  const version = aUint64(a.version, 'answer.version');
+  if (version === 0n) throw new RangeError('answer.version: expected >= 1');
+  aBytes(a.partial, PARTIAL_BYTES, 'answer.partial');
+  aBytes(a.signature, undefined, 'answer.signature');
+  if (a.signature.length < 1 || a.signature.length > 255) throw new RangeError(`answer.signature: expected 1 to 255 bytes, got ${a.signature.length}`);
+  const head = concatBytes(Uint8Array.of(ANSWER_FORMAT_VERSION, kind), a.appId, a.operator, u64be(version), a.partial, Uint8Array.of(a.signature.length), a.signature);
+  if (a.kind === 'sign') {
+    if (a.env !== undefined) throw new RangeError('answer.env: only a secrets answer carries an env');
+    return head;
+  }
+  const env = a.env;
+  if (env === undefined) throw new RangeError('answer.env: a secrets answer carries an env');
+  if (!Number.isSafeInteger(env.releaseIndex) || env.releaseIndex < 0 || env.releaseIndex > MAX_U32) {
+    throw new RangeError(`answer.env.releaseIndex: expected 0 <= n < 2^32, got ${env.releaseIndex}`);
+  }
+  aBytes(env.encryptedEnv, undefined, 'answer.env.encryptedEnv');
+  if (typeof env.publicEnv !== 'string') throw new TypeError(`answer.env.publicEnv: expected string, got ${typeof env.publicEnv}`);
+  const pub = encoder.encode(env.publicEnv);
+  if (env.encryptedEnv.length > MAX_U32 || pub.length > MAX_U32) throw new RangeError('answer.env: field longer than 2^32 - 1 bytes');
+  return concatBytes(head, u32be(env.releaseIndex), u32be(env.encryptedEnv.length), env.encryptedEnv, u32be(pub.length), pub);
+}
+
+/** Strict parser of `encodeAnswer`'s output: any other byte string throws `bad-answer`. */
+export function decodeAnswer(bytes: Uint8Array): KeyReleaseAnswer {
+  aBytes(bytes, undefined, 'answer');
+  const bad = (why: string) => new KeyReleaseFormatError('bad-answer', `answer: ${why}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const take = (n: number, what: string): Uint8Array => {
+    if (at + n > bytes.length) throw bad(`truncated in ${what}`);
+    const out = bytes.slice(at, at + n);
+    at += n;
+    return out;
+  };
+  const u32 = (what: string): number => {
+    if (at + 4 > bytes.length) throw bad(`truncated in ${what}`);
+    const v = view.getUint32(at);
+    at += 4;
+    return v;
+  };
+  const [format, kindByte] = take(2, 'header');
+  if (format !== ANSWER_FORMAT_VERSION) throw bad(`unknown format version ${String(format)}`);
+  const kind: AnswerKind | undefined = kindByte === 0x01 ? 'sign' : kindByte === 0x02 ? 'secrets' : undefined;
+  if (kind === undefined) throw bad(`unknown kind ${String(kindByte)}`);
+  const appId = take(APP_ID_BYTES, 'appId');
+  const operator = take(ADDRESS_BYTES, 'operator');
+  if (at + 8 > bytes.length) throw bad('truncated in version');
+  const version64 = view.getBigUint64(at);
+  at += 8;
+  if (version64 === 0n || version64 > BigInt(Number.MAX_SAFE_INTEGER)) throw bad('version out of range');
+  const partial = take(PARTIAL_BYTES, 'partial');
+  const [sigLen] = take(1, 'signature length');
+  if (sigLen === undefined || sigLen === 0) throw bad('empty signature');
+  const signature = take(sigLen, 'signature');
+  let env: ReleaseEnv | undefined;
+  if (kind === 'secrets') {
+    const releaseIndex = u32('releaseIndex');
+    const encryptedEnv = take(u32('encryptedEnv length'), 'encryptedEnv');
+    let publicEnv: string;
+    try {
+      publicEnv = strictDecoder.decode(take(u32('publicEnv length'), 'publicEnv'));
+    } catch (e) {
+      if (e instanceof KeyReleaseFormatError) throw e;
+      throw bad('publicEnv is not UTF-8');
+    }
+    env = { releaseIndex, encryptedEnv, publicEnv };
+  }
+  if (at !== bytes.length) throw bad(`${bytes.length - at} trailing bytes`);
+  return { kind, appId, operator, version: Number(version64), partial, signature, ...(env ? { env } : {}) };
+}
+
+/**
+ * Checks an answer's operator signature: `verifyOperatorSignature` over
+ * `partialPayload(answer, requestHash)` under `domain`. false for any well-sized wrong input.
+ */
+export function verifyAnswerSignature(
+  answer: KeyReleaseAnswer,
+  reqHash: Uint8Array,
+  domain: Uint8Array,
+  sigKeyType: OperatorKeyType,
+  sigPublicKey: Uint8Array,
+): boolean {
+  const payload = partialPayload({ appId: answer.appId, version: answer.version, partial: answer.partial, requestHash: reqHash });
+  if (answer.signature.length !== OPERATOR_KEY_LENGTHS[sigKeyType].signature) return false;
+  return verifyOperatorSignature(sigKeyType, sigPublicKey, domain, payload, answer.signature);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Sealing to the response key (X25519 + HKDF-SHA256 + AES-256-GCM, node:crypto)
+
+// DER wrappers that turn 32 raw bytes into node KeyObjects (RFC 8410).
+const X25519_SPKI_PREFIX = Uint8Array.from(Buffer.from('302a300506032b656e032100', 'hex'));
+const X25519_PKCS8_PREFIX = Uint8Array.from(Buffer.from('302e020100300506032b656e04220420', 'hex'));
+const P25519 = (1n << 255n) - 19n;
+
+function leToBigint(b: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i] as number);
+  return n;
+}
+
+/**
+ * u-coordinates of the points of order 1, 2, 4 and 8 on Curve25519 (after the RFC 7748
+ * masking of bit 255 and reduction mod p, every encoding of a small-order point is one of
+ * these). With such a key the shared secret takes at most 8 values an attacker can try.
+ */
+const LOW_ORDER_U: ReadonlySet<bigint> = new Set([
+  0n,
+  1n,
+  P25519 - 1n,
+  leToBigint(Uint8Array.from(Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex'))),
+  leToBigint(Uint8Array.from(Buffer.from('5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157', 'hex'))),
+]);
+
+/** true iff a 32-byte X25519 public key encodes a point of small order (all-zero included). */
+export function isLowOrderX25519(publicKey: Uint8Array): boolean {
+  aBytes(publicKey, RESPONSE_KEY_BYTES, 'publicKey');
+  const masked = Uint8Array.from(publicKey);
+  masked[31] = (masked[31] as number) & 0x7f;
+  return LOW_ORDER_U.has(leToBigint(masked) % P25519);
+}
+
+function x25519Public(raw: Uint8Array, what: string): KeyObject {
+  if (isLowOrderX25519(raw)) throw new KeyReleaseFormatError('low-order-key', `${what}: X25519 key of small order refused`);
+  return createPublicKey({ key: Buffer.from(concatBytes(X25519_SPKI_PREFIX, raw)), format: 'der', type: 'spki' });
+}
+
+function x25519Private(raw: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.from(concatBytes(X25519_PKCS8_PREFIX, raw)), format: 'der', type: 'pkcs8' });
+}
+
+function publicOf(priv: KeyObject): Uint8Array {
+  const der = createPublicKey(priv).export({ format: 'der', type: 'spki' });
+  return Uint8Array.from(der.subarray(der.length - RESPONSE_KEY_BYTES));
+}
+
+/** X25519 public key of a 32-byte secret (RFC 7748 clamping applies). */
+export function responsePublicKey(secretKey: Uint8Array): Uint8Array {
+  aBytes(secretKey, RESPONSE_KEY_BYTES, 'secretKey');
+  return publicOf(x25519Private(secretKey));
+}
+
+/** A fresh response key pair: send `publicKey` as `responseKey`, keep `secretKey` to open the answer. */
+export function generateResponseKeyPair(rng: Rng = systemRng): { secretKey: Uint8Array; publicKey: Uint8Array } {
+  const secretKey = aBytes(rng(RESPONSE_KEY_BYTES), RESPONSE_KEY_BYTES, 'rng output');
+  return { secretKey, publicKey: responsePublicKey(secretKey) };
+}
+
+function deriveKey(priv: KeyObject, peer: KeyObject, ePub: Uint8Array, responseKey: Uint8Array): Buffer {
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: priv, publicKey: peer });
+  } catch (cause) {
+    // OpenSSL refuses an all-zero X25519 result itself; report it as the low-order case.
+    throw new KeyReleaseFormatError('low-order-key', 'X25519: the shared secret is degenerate', { cause });
+  }
+  if (shared.every((b) => b === 0)) throw new KeyReleaseFormatError('low-order-key', 'X25519: the shared secret is all zero');
+  const key = Buffer.from(hkdfSync('sha256', shared, concatBytes(ePub, responseKey), RESPONSE_INFO_BYTES, 32));
+  shared.fill(0);
+  return key;
+}
+
+/**
+ * Seals `answer` (the bytes of `encodeAnswer`) to `responseKey` under `reqHash` as AAD.
+ * Throws `low-order-key` for a small-order response key.
+ */
+export function sealResponse(responseKey: Uint8Array, reqHash: Uint8Array, answer: Uint8Array, rng: Rng = systemRng): Uint8Array {
+  aBytes(responseKey, RESPONSE_KEY_BYTES, 'responseKey');
+  aBytes(reqHash, REQUEST_HASH_BYTES, 'requestHash');
+  aBytes(answer, undefined, 'answer');
+  const peer = x25519Public(responseKey, 'responseKey');
+  const eSecret = aBytes(rng(RESPONSE_KEY_BYTES), RESPONSE_KEY_BYTES, 'rng output');
+  const ePriv = x25519Private(eSecret);
+  eSecret.fill(0);
+  const ePub = publicOf(ePriv);
+  const key = deriveKey(ePriv, peer, ePub, responseKey);
+  const iv = aBytes(rng(GCM_IV_BYTES), GCM_IV_BYTES, 'rng output');
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(reqHash);
+  const ct = Buffer.concat([cipher.update(answer), cipher.final()]);
+  key.fill(0);
+  return concatBytes(ePub, iv, ct, cipher.getAuthTag());
+}
+
+/**
+ * Opens a sealed answer with the response secret; the request hash must be the one the
+ * request had. Throws `open-failed` for any tampering, wrong key or wrong request hash.
+ * Returns the raw answer bytes (parse them with `decodeAnswer`, or use `openAnswer`).
+ */
+export function openResponse(responseSecret: Uint8Array, reqHash: Uint8Array, sealed: Uint8Array): Uint8Array {
+  aBytes(responseSecret, RESPONSE_KEY_BYTES, 'responseSecret');
+  aBytes(reqHash, REQUEST_HASH_BYTES, 'requestHash');
+  aBytes(sealed, undefined, 'sealed');
+  if (sealed.length < SEAL_OVERHEAD_BYTES) {
+    throw new KeyReleaseFormatError('open-failed', `sealed: expected at least ${SEAL_OVERHEAD_BYTES} bytes, got ${sealed.length}`);
+  }
+  const ePub = sealed.subarray(0, RESPONSE_KEY_BYTES);
+  const iv = sealed.subarray(RESPONSE_KEY_BYTES, RESPONSE_KEY_BYTES + GCM_IV_BYTES);
+  const ct = sealed.subarray(RESPONSE_KEY_BYTES + GCM_IV_BYTES, sealed.length - GCM_TAG_BYTES);
+  const tag = sealed.subarray(sealed.length - GCM_TAG_BYTES);
+  const priv = x25519Private(responseSecret);
+  const responseKey = publicOf(priv);
+  const key = deriveKey(priv, x25519Public(ePub, 'sealed ephemeral key'), ePub, responseKey);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, iv);
+    decipher.setAAD(reqHash);
+    decipher.setAuthTag(tag);
+    return Uint8Array.from(Buffer.concat([decipher.update(ct), decipher.final()]));
+  } catch (cause) {
+    throw new KeyReleaseFormatError('open-failed', 'sealed: does not authenticate (tampered, wrong response key or wrong request hash)', { cause });
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** `decodeAnswer(openResponse(...))`. */
+export function openAnswer(responseSecret: Uint8Array, reqHash: Uint8Array, sealed: Uint8Array): KeyReleaseAnswer {
+  return decodeAnswer(openResponse(responseSecret, reqHash, sealed));
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) EIP-712 typed data of the `ecdsa` method
+
+export const EIP712_NAME = 'eigenx-kms';
+export const EIP712_VERSION = '1';
+
+/**
+ * `KeyRequest(bytes32 appId,bytes32 responseKey,bytes nonce,uint64 time,uint64 keyVersion,uint64 keyTime)`.
+ * `time` is when the owner signed (checked ±5 min); `keyVersion`/`keyTime` are the request's
+ * `version`/`time` (0 = not named), so the owner also authorizes which key version is used.
+ */
+export const KEY_REQUEST_TYPES = {
+  KeyRequest: [
+    { name: 'appId', type: 'bytes32' },
+    { name: 'responseKey', type: 'bytes32' },
+    { name: 'nonce', type: 'bytes' },
+    { name: 'time', type: 'uint64' },
+    { name: 'keyVersion', type: 'uint64' },
+    { name: 'keyTime', type: 'uint64' },
+  ],
+} as const;
+
+export interface KeyRequestTypedDataParams {
+  readonly chainId: bigint | number;
+  readonly registry: AddressLike;
+  readonly appId: Uint8Array | Hex;
+  readonly responseKey: Uint8Array | Hex;
+  readonly nonce: Uint8Array | Hex;
+  /** Signing time, unix seconds (`attestation.time` of the request). */
+  readonly time: number;
+  /** The request's `version`, if it names one. */
+  readonly version?: number | undefined;
+  /** The request's `time` (key selection), if it names one. */
+  readonly keyTime?: number | undefined;
+}
+
+/** What the owner signs: pass it to viem's `signTypedData` / `account.signTypedData`. */
+export function keyRequestTypedData(p: KeyRequestTypedDataParams) {
+  if (typeof p !== 'object' || p === null) throw new TypeError(`typed data params: expected object, got ${p === null ? 'null' : typeof p}`);
+  const nonce = bytesOf(p.nonce, undefined, 'nonce');
+  if (nonce.length < NONCE_MIN_BYTES || nonce.length > NONCE_MAX_BYTES) {
+    throw new RangeError(`nonce: expected ${NONCE_MIN_BYTES} to ${NONCE_MAX_BYTES} bytes, got ${nonce.length}`);
+  }
+  if (p.version !== undefined && p.keyTime !== undefined) throw new RangeError('typed data: give version or keyTime, not both');
+  const chainId = typeof p.chainId === 'bigint' ? p.chainId : BigInt(aUint64(p.chainId, 'chainId'));
+  return {
+    domain: { name: EIP712_NAME, version: EIP712_VERSION, chainId, verifyingContract: toHex(addressBytes(p.registry, 'registry')) },
+    types: KEY_REQUEST_TYPES,
+    primaryType: 'KeyRequest' as const,
+    message: {
+      appId: toHex(bytesOf(p.appId, APP_ID_BYTES, 'appId')),
+      responseKey: toHex(bytesOf(p.responseKey, RESPONSE_KEY_BYTES, 'responseKey')),
+      nonce: toHex(nonce),
+      time: aUint64(p.time, 'time'),
+      keyVersion: optionalPositive(p.version, 'version'),
+      keyTime: optionalPositive(p.keyTime, 'keyTime'),
+    },
+  };
+}
+
+/** The EIP-712 typed data of a request (chain id and registry from the deployment). */
+export function keyRequestTypedDataOf(req: KeyReleaseRequestFields & { readonly attestation: EcdsaAttestationFields }, chainId: bigint | number, registry: AddressLike) {
+  return keyRequestTypedData({
+    chainId, registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
+    version: req.version, keyTime: req.time,
+  });
+}
+
+/** The 32-byte EIP-712 digest the owner signs. */
+export function keyRequestDigest(p: KeyRequestTypedDataParams): Uint8Array {
+  return parseHex(hashTypedData(keyRequestTypedData(p)), 32, 'digest');
+}
+
+/**
+ * The address that signed the typed data (lowercase), or null when the signature is not a
+ * valid secp256k1 signature at all. A well-formed signature over other data recovers to some
+ * other address: compare the result with the app owner.
+ */
+export async function recoverKeyRequestSigner(p: KeyRequestTypedDataParams, signature: Uint8Array | Hex): Promise<Hex | null> {
+  const sig = bytesOf(signature, 65, 'signature');
+  const typed = keyRequestTypedData(p);
+  try {
+    const addr = await recoverTypedDataAddress({ ...typed, signature: toHex(sig) });
+    return addr.toLowerCase() as Hex;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e) eat_nonce of the `jwt` method
+
+/** SHA-256(domain ‖ appId ‖ responseKey), 32 bytes. The token carries it as 0x-hex (`eatNonceHex`). */
+export function eatNonce(domain: Uint8Array, appId: Uint8Array | Hex, responseKey: Uint8Array | Hex): Uint8Array {
+  aDomain(domain);
+  return sha256(concatBytes(domain, bytesOf(appId, APP_ID_BYTES, 'appId'), bytesOf(responseKey, RESPONSE_KEY_BYTES, 'responseKey')));
+}
+
+/** `eat_nonce` claim value: lowercase 0x-hex of `eatNonce` (66 characters). */
+export function eatNonceHex(domain: Uint8Array, appId: Uint8Array | Hex, responseKey: Uint8Array | Hex): Hex {
+  return toHex(eatNonce(domain, appId, responseKey));
+}

@@ -1,0 +1,330 @@
+/**
+ * @module
+ * The key-release handler (SPEC 5, issue 6): `POST /app/sign` and `POST /secrets` answer a
+ * partial signature σ_j = s_j·Q(appIdentity(appId)) — plus, for /secrets, the app's latest
+ * release env — signed by this operator and sealed to the caller's response key
+ * (`src/crypto/key-release.ts` has the bytes). Only a caller authorized by an attestation
+ * method the app enabled on-chain gets an answer.
+ *
+ * Checks, cheapest first; the first that fails refuses with its own code (and metrics reason):
+ *
+ *   0. request shape beyond the schema: responseKey of small order, time = 0   400 bad-request
+ *   1. the app exists on-chain (record cached a few seconds)                    404 unknown-app
+ *   2. the app enabled the method                                               403 method-not-enabled
+ *      jwt configured on this node                                              403 attestation-unavailable
+ *      a release exists (jwt: to compare the image; /secrets: to return it)     404 no-release
+ *   3. attestation time within ±window (ecdsa: signed time; jwt: iat, exp, nbf) 403 attestation-expired
+ *      (jwt: the token decodes, alg RS256/ES256)                                403 bad-attestation
+ *   4. replay cache on (nonce, responseKey): identical retry → same answer;     409 nonce-reused
+ *      anything else reusing the pair
+ *   5. ecdsa: EIP-712 signature recovers …                                      403 attestation-bad-signature
+ *             … to the app's on-chain owner                                     403 not-app-owner
+ *      jwt:   JWS verifies under a JWKS key                                     403 attestation-bad-signature
+ *             iss = configured issuer                                           403 wrong-issuer
+ *             aud ∋ this deployment's audience                                  403 wrong-audience
+ *             eat_nonce = eatNonce(domain, appId, responseKey)                  403 wrong-eat-nonce
+ *             submods.container.image_digest = latest release's                 403 wrong-image-digest
+ *             launch_policy = latest release's                                  403 wrong-launch-policy
+ *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
+ *   7. partial sign (timed), operator signature, seal, record in the replay cache.
+ *
+ * Time: the freshness window is checked against this node's wall clock, not chain time.
+ * Attestation times are wall-clock times by construction (the owner's clock for ecdsa, the
+ * attestation service's for a JWT's iat/exp/nbf), and chain time at the node's read tag lags
+ * wall time by the finality lag (`safe` is ~6 min behind on Ethereum mainnet, `finalized`
+ * ~13 min), more than the ±5 min window itself. On a local chain (block time 1 s) the two
+ * agree. The clock is injectable (`config.clock`) for tests.
+ *
+ * Nothing secret reaches an error: messages name the failed check and public on-chain facts
+ * (owner, expected audience), never a partial, a share, an env or a token's content.
+ */
+import { partialSign } from '../../crypto/threshold.ts';
+import {
+  appIdentity,
+  eatNonceHex,
+  encodeAnswer,
+  isLowOrderX25519,
+  partialPayload,
+  recoverKeyRequestSigner,
+  requestHash,
+  sealResponse,
+  type KeyReleaseAnswer,
+} from '../../crypto/key-release.ts';
+import { parseHex, toHex } from '../../crypto/domain.ts';
+import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
+import { systemRng, type Rng } from '../../crypto/rng.ts';
+import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
+import { ApiError, type ApiErrorCode } from '../http/errors.ts';
+import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/release.ts';
+import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
+import type { KeyStore, StoredVersion } from '../key-store.ts';
+import type { NodeMetrics, RefusalReason } from '../metrics.ts';
+import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
+import { decodeJwt, JwksError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
+
+/** What the handler needs from the node (`NodeParts` satisfies it). */
+export interface ReleaseParts {
+  readonly ledger: Pick<LedgerReader, 'chainId' | 'registry' | 'getApp' | 'getRelease'>;
+  readonly store: Pick<KeyStore, 'getVersion' | 'activeVersion' | 'versionAt'>;
+  /** This operator's address. */
+  readonly me: Address;
+  /** The 65-byte signing domain (chain id, registry). */
+  readonly domain: Uint8Array;
+  readonly sigKeyType: OperatorKeyType;
+  readonly sigKey: Uint8Array;
+  readonly metrics: Pick<NodeMetrics, 'observePartialSign'>;
+}
+
+export interface JwtMethodConfig {
+  /** Where the token signing keys come from (`jwksFromFile`, `jwksFromUrl`, `staticJwks`). */
+  readonly jwks: JwksProvider;
+  /** The exact `iss` accepted (Confidential Space: https://confidentialcomputing.googleapis.com). */
+  readonly issuer: string;
+  /** The `aud` this deployment requires; default `defaultAudience(chainId, registry)`. */
+  readonly audience?: string | undefined;
+  /** Clock skew allowed on exp and nbf, seconds (default 60). */
+  readonly skewSeconds?: number;
+}
+
+export interface AppReleaseConfig {
+  /** null or absent: the `jwt` method is refused with `attestation-unavailable`. */
+  readonly jwt?: JwtMethodConfig | null;
+  /** Attestation freshness, seconds either side of now (default 300). */
+  readonly windowSeconds?: number;
+  /** Wall clock in milliseconds (default Date.now); see the module header for why not chain time. */
+  readonly clock?: () => number;
+  /** How long an app record is cached, ms (default 5000). */
+  readonly appCacheMs?: number;
+  readonly replay?: { readonly maxEntries?: number; readonly maxAnswerBytes?: number };
+  /** Randomness for sealing (default the OS CSPRNG). */
+  readonly rng?: Rng;
+}
+
+/** `eigenx-kms:<chainId>:<registry, lowercase>`: the JWT audience naming one deployment. */
+export function defaultAudience(chainId: bigint, registry: string): string {
+  return `eigenx-kms:${chainId}:${registry.toLowerCase()}`;
+}
+
+/** Codes that are also metric reasons: every attestation refusal is counted under its own name. */
+type Refusal = ApiErrorCode & RefusalReason;
+
+function refuse(status: number, code: Refusal, message: string): ApiError {
+  return new ApiError(status, code, message, { refusal: code });
+}
+
+const DEFAULT_WINDOW_S = 300;
+const DEFAULT_SKEW_S = 60;
+
+export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig = {}): AppReleaseHandler {
+  const clock = config.clock ?? Date.now;
+  const windowS = config.windowSeconds ?? DEFAULT_WINDOW_S;
+  if (!Number.isInteger(windowS) || windowS < 1) throw new RangeError(`windowSeconds: expected a positive integer, got ${windowS}`);
+  const rng = config.rng ?? systemRng;
+  const { ledger, store, me, domain } = parts;
+  const chainId = ledger.chainId;
+  const registry = ledger.registry.toLowerCase() as Address;
+  const jwt = config.jwt ?? null;
+  const audience = jwt === null ? null : (jwt.audience ?? defaultAudience(chainId, registry));
+  const skewS = jwt?.skewSeconds ?? DEFAULT_SKEW_S;
+  const signer = createOperatorSigner(parts.sigKeyType, parts.sigKey, domain);
+  const operator = parseHex(me, 20, 'operator');
+  const cache = new LedgerCache(ledger, { appTtlMs: config.appCacheMs ?? 5_000, clock });
+  // 2 × window: see caches.ts (an attestation passes the time check for 2W at most); + skew for exp.
+  const replay = new ReplayCache({ ttlMs: (2 * windowS + skewS) * 1000, clock, ...config.replay });
+
+  const nowS = () => Math.floor(clock() / 1000);
+
+  async function chainRead<T>(what: string, read: () => Promise<T>, ctx: KeyReleaseContext): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      ctx.log.warn({ err: (err as Error).message, what }, 'registry read failed');
+      throw new ApiError(503, 'chain-unavailable', `reading the ${what} from the registry failed; try again`, { cause: err });
+    }
+  }
+
+  /** Steps 1–2: the app, the method, and (when needed) its latest release. */
+  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null }> {
+    const app = await chainRead('app', () => cache.app(req.appId), ctx);
+    if (app === null) throw refuse(404, 'unknown-app', 'no app with this id exists on the registry');
+    const method = req.attestation.method;
+    if (!app.methods.includes(method)) {
+      const enabled = app.methods.length === 0 ? 'none' : app.methods.join(', ');
+      throw refuse(403, 'method-not-enabled', `the app did not enable the ${method} attestation method (enabled: ${enabled})`);
+    }
+    if (method === 'jwt' && jwt === null) {
+      throw refuse(403, 'attestation-unavailable', 'this node does not accept jwt attestations (no JWKS configured)');
+    }
+    if (kind === 'secrets' || method === 'jwt') {
+      if (app.releaseCount === 0) throw refuse(404, 'no-release', 'the app has published no release yet');
+      const index = app.releaseCount - 1;
+      const release = await chainRead('release', () => cache.release(app.id, index), ctx);
+      if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
+      return { app, release };
+    }
+    return { app, release: null };
+  }
+
+  function checkWindow(t: number, what: string, now: number): void {
+    if (t > now + windowS) throw refuse(403, 'attestation-expired', `${what} is more than ${windowS} s in the future (check the signer's clock)`);
+    if (t < now - windowS) throw refuse(403, 'attestation-expired', `${what} is more than ${windowS} s old: make a fresh attestation`);
+  }
+
+  function claimNumber(claims: Readonly<Record<string, unknown>>, name: string, required: boolean): number | null {
+    const v = claims[name];
+    if (v === undefined && !required) return null;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw refuse(403, 'bad-attestation', `token: claim ${name} must be a number of seconds`);
+    return v;
+  }
+
+  /** Step 3 for jwt: decode and check the time claims (cheap, before the signature). */
+  function jwtTimes(att: JwtAttestation, now: number): DecodedJwt {
+    let token: DecodedJwt;
+    try {
+      token = decodeJwt(att.token);
+    } catch (e) {
+      if (e instanceof JwtFormatError) throw refuse(403, 'bad-attestation', e.message);
+      throw e;
+    }
+    const exp = claimNumber(token.claims, 'exp', true) as number;
+    const iat = claimNumber(token.claims, 'iat', true) as number;
+    const nbf = claimNumber(token.claims, 'nbf', false);
+    if (now > exp + skewS) throw refuse(403, 'attestation-expired', 'the token has expired (exp): request a fresh one');
+    if (nbf !== null && nbf > now + skewS) throw refuse(403, 'attestation-expired', 'the token is not valid yet (nbf)');
+    checkWindow(iat, 'the token\'s issue time (iat)', now);
+    return token;
+  }
+
+  /** Step 5 for ecdsa. */
+  async function verifyEcdsa(req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): Promise<void> {
+    // The typed data is rebuilt from this request: a signature over any other request (app,
+    // response key, nonce, time, key version) recovers to some other address.
+    const signer712 = await recoverKeyRequestSigner(
+      {
+        chainId, registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
+        version: req.version, keyTime: req.time,
+      },
+      req.attestation.signature,
+    );
+    if (signer712 === null) throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a valid secp256k1 signature');
+    if (signer712 !== app.owner.toLowerCase()) {
+      throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another app, response key, nonce, time or key version)`);
+    }
+  }
+
+  /** Step 5 for jwt. */
+  async function verifyJwt(token: DecodedJwt, req: KeyReleaseRequest, release: Release, ctx: KeyReleaseContext): Promise<void> {
+    if (jwt === null || audience === null) throw new Error('unreachable: jwt checked in step 2');
+    let keys: readonly VerifierKey[];
+    try {
+      keys = await jwt.jwks.keysFor(token.kid, token.alg);
+    } catch (e) {
+      if (!(e instanceof JwksError)) throw e;
+      ctx.log.warn({ err: e.message }, 'JWKS unavailable');
+      throw refuse(503, 'jwks-unavailable', 'the token signing keys (JWKS) could not be loaded; try again later');
+    }
+    if (!verifyJws(token, keys)) {
+      throw refuse(403, 'attestation-bad-signature', `the token's signature does not verify under any ${token.alg} key of the configured JWKS`);
+    }
+    const c = token.claims;
+    if (c.iss !== jwt.issuer) throw refuse(403, 'wrong-issuer', `the token's issuer (iss) is not ${JSON.stringify(jwt.issuer)}`);
+    const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
+    if (!aud.includes(audience)) throw refuse(403, 'wrong-audience', `the token's audience (aud) must include ${JSON.stringify(audience)}`);
+    const want = eatNonceHex(domain, req.appId, req.responseKey);
+    const nonces = typeof c.eat_nonce === 'string' ? [c.eat_nonce] : Array.isArray(c.eat_nonce) ? c.eat_nonce : [];
+    if (!nonces.some((n) => typeof n === 'string' && n.toLowerCase() === want)) {
+      throw refuse(403, 'wrong-eat-nonce', 'the token\'s eat_nonce does not bind this deployment, app id and response key (expected SHA-256(domain ‖ appId ‖ responseKey) as 0x-hex)');
+    }
+    const submods = c.submods as { container?: { image_digest?: unknown } } | undefined;
+    const digest = typeof submods === 'object' && submods !== null ? submods.container?.image_digest : undefined;
+    const wantDigest = `sha256:${release.imageDigest.slice(2).toLowerCase()}`;
+    if (typeof digest !== 'string' || digest.toLowerCase() !== wantDigest) {
+      throw refuse(403, 'wrong-image-digest', `the token's submods.container.image_digest is not the app's latest release (${wantDigest})`);
+    }
+    const policy = c.launch_policy;
+    if (typeof policy !== 'string' || policy.toLowerCase() !== release.launchPolicy.toLowerCase()) {
+      throw refuse(403, 'wrong-launch-policy', 'the token\'s launch_policy is not the app\'s latest release launch policy');
+    }
+  }
+
+  /** Step 6. */
+  function pickVersion(req: KeyReleaseRequest): StoredVersion {
+    if (req.version !== undefined) {
+      const v = store.getVersion(req.version);
+      if (v === null) throw refuse(404, 'unknown-version', `this node holds no key version ${req.version}`);
+      if (v.status === 'pending') throw new ApiError(409, 'unknown-version', `key version ${req.version} is not active yet`, { refusal: 'unknown-version' });
+      return v;
+    }
+    if (req.time !== undefined) {
+      const v = store.versionAt(req.time);
+      if (v === null) throw refuse(404, 'unknown-version', `this node holds no key version that was active at time ${req.time}`);
+      return v;
+    }
+    const v = store.activeVersion();
+    if (v === null) throw refuse(503, 'not-ready', 'this node holds no active key version yet');
+    return v;
+  }
+
+  async function release(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<SignResponse> {
+    // 0. What the schema cannot express.
+    const responseKey = parseHex(req.responseKey, 32, 'responseKey');
+    if (isLowOrderX25519(responseKey)) throw new ApiError(400, 'bad-request', 'body.responseKey: an X25519 key of small order is refused');
+    if (req.time === 0) throw new ApiError(400, 'bad-request', 'body.time: must be >= 1 (no key version was active at time 0)');
+    const rh = requestHash(req);
+    const rhHex = toHex(rh);
+    const now = nowS();
+
+    // 1–2.
+    const { app, release: latest } = await appAndRelease(kind, req, ctx);
+
+    // 3.
+    const att = req.attestation;
+    let token: DecodedJwt | null = null;
+    if (att.method === 'ecdsa') checkWindow(att.time, 'attestation.time', now);
+    else token = jwtTimes(att, now);
+
+    // 4.
+    const replayKey = ReplayCache.key(req.nonce, req.responseKey);
+    const seen = replay.lookup(replayKey, rhHex, kind);
+    if (seen.status === 'hit') return seen.answer;
+    if (seen.status === 'conflict') throw nonceReused();
+
+    // 5.
+    if (att.method === 'ecdsa') await verifyEcdsa({ ...req, attestation: att }, app);
+    else await verifyJwt(token as DecodedJwt, req, latest as Release, ctx);
+
+    // 6–7.
+    const version = pickVersion(req);
+    if (ctx.signal.aborted) throw new ApiError(503, 'timeout', 'the request was abandoned');
+    const identity = appIdentity(req.appId);
+    const started = performance.now();
+    const partial = partialSign(version.share, identity);
+    parts.metrics.observePartialSign((performance.now() - started) / 1000);
+    const appIdBytes = parseHex(req.appId, 32, 'appId');
+    const signature = signer.sign(partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh }));
+    const answer: KeyReleaseAnswer = {
+      kind, appId: appIdBytes, operator, version: version.id, partial, signature,
+      ...(kind === 'secrets' && latest !== null
+        ? { env: { releaseIndex: app.releaseCount - 1, encryptedEnv: parseHex(latest.encryptedEnv, undefined, 'encryptedEnv'), publicEnv: latest.publicEnv } }
+        : {}),
+    };
+    const plain = encodeAnswer(answer);
+    const sealed = sealResponse(responseKey, rh, plain, rng);
+    plain.fill(0);
+    const response: SignResponse = { operator: me, version: version.id, sealed: toHex(sealed) };
+    const outcome = replay.record(replayKey, rhHex, kind, response);
+    if (outcome.status === 'conflict') throw nonceReused();
+    ctx.log.info({ appId: identity, method: att.method, kind, version: version.id }, 'key released');
+    return outcome.status === 'hit' ? outcome.answer : response;
+  }
+
+  return {
+    sign: (req, ctx) => release('sign', req, ctx),
+    secrets: (req, ctx) => release('secrets', req, ctx),
+  };
+}
+
+function nonceReused(): ApiError {
+  return new ApiError(409, 'nonce-reused', 'this (nonce, responseKey) pair already served another request: use a fresh nonce and response key', { refusal: 'nonce-reused' });
+}
+

@@ -1,0 +1,681 @@
+// Attested key release (issue 6) through buildApi(...).inject(): a MemoryLedger with a
+// registered operator and apps, a MemoryKeyStore holding real versions (a Feldman deal), and a
+// test JWKS (RSA and P-256 keys made here). Every refusal of the acceptance list, per method,
+// with its code and its metrics reason; the accepted answer opens with the response secret,
+// its operator signature verifies against the on-chain key, its partial against PK_j; an
+// identical retry gets the identical answer; no partial byte appears in any error or log.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import pino from 'pino';
+import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
+import { bls } from '../../src/crypto/bls12381/index.ts';
+import { makeDomain, parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
+import * as fr from '../../src/crypto/fr.ts';
+import {
+  appIdentity,
+  eatNonceHex,
+  generateResponseKeyPair,
+  keyRequestTypedData,
+  openAnswer,
+  partialPayload,
+  requestHash,
+  type KeyReleaseAnswer,
+  type KeyReleaseRequestFields,
+} from '../../src/crypto/key-release.ts';
+import { createOperatorSigner, generateOperatorSecretKey, verifyOperatorSignature, type OperatorKeyType } from '../../src/crypto/operator-sig.ts';
+import { operatorX } from '../../src/crypto/operator-x.ts';
+import { seededRng } from '../../src/crypto/rng.ts';
+import { partialSign, verifyPartial } from '../../src/crypto/threshold.ts';
+import { deal, publicShare } from '../../src/crypto/vss.ts';
+import { buildApi } from '../../src/node/http/app.ts';
+import type { KeyReleaseRequest } from '../../src/node/http/schemas.ts';
+import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
+import { createNodeMetrics } from '../../src/node/metrics.ts';
+import { createAppRelease, defaultAudience, type AppReleaseConfig } from '../../src/node/release/handler.ts';
+import { jwksFromUrl, JwksError, parseJwks, staticJwks } from '../../src/node/release/jwt.ts';
+import { ReplayCache } from '../../src/node/release/caches.ts';
+import type { Address, AttestationMethod, Release } from '../../src/protocol/ledger.ts';
+import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+const rng = seededRng('node/key-release.test');
+const CHAIN_ID = 31337n;
+const REGISTRY = '0x5fbdb2315678afecb367f032d93f642f64180aa3' as Address;
+const DOMAIN = makeDomain({ chainId: CHAIN_ID, registry: REGISTRY });
+const ISSUER = 'https://confidentialcomputing.googleapis.com';
+const AUDIENCE = defaultAudience(CHAIN_ID, REGISTRY);
+const T_V3 = 1_700_000_000; // version 3 activated
+const T_V5 = 1_750_000_000; // version 5 activated (still active)
+const NOW_S = 1_800_000_000;
+
+const newAccount = (): PrivateKeyAccount => privateKeyToAccount(toHex(generateOperatorSecretKey('ecdsa', rng)));
+const addr = (a: PrivateKeyAccount) => a.address.toLowerCase() as Address;
+const h = (byte: string, n: number) => `0x${byte.repeat(n)}` as Hex;
+
+interface VersionFixture {
+  readonly id: number;
+  readonly share: bigint;
+  readonly publicShare: ReturnType<typeof publicShare>;
+}
+
+interface JwtKey {
+  readonly kid: string;
+  readonly alg: 'RS256' | 'ES256';
+  readonly privateKey: KeyObject;
+  readonly jwk: Record<string, unknown>;
+}
+
+function jwtKey(kid: string, alg: 'RS256' | 'ES256'): JwtKey {
+  const pair = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { kid, alg, privateKey: pair.privateKey, jwk: { ...pair.publicKey.export({ format: 'jwk' }), kid, use: 'sig' } };
+}
+
+const RSA = jwtKey('rsa-1', 'RS256');
+const EC = jwtKey('ec-1', 'ES256');
+const ROGUE = jwtKey('rsa-1', 'RS256'); // same kid, not in the JWKS
+
+function b64url(v: unknown): string {
+  return Buffer.from(JSON.stringify(v)).toString('base64url');
+}
+
+function signJwt(key: JwtKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
+  const input = `${b64url({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })}.${b64url(claims)}`;
+  const sig = key.alg === 'RS256'
+    ? cryptoSign('sha256', Buffer.from(input), key.privateKey)
+    : cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+interface World {
+  readonly ledger: MemoryLedger;
+  readonly me: Address;
+  readonly sigKeyType: OperatorKeyType;
+  readonly owner: PrivateKeyAccount;
+  readonly stranger: PrivateKeyAccount;
+  /** ecdsa + jwt, two releases. */
+  readonly app: Hex;
+  /** ecdsa + jwt, same latest release as `app` (so only the binding differs). */
+  readonly twin: Hex;
+  readonly ecdsaOnly: Hex;
+  readonly jwtOnly: Hex;
+  /** ecdsa only, no release. */
+  readonly bare: Hex;
+  readonly latest: Release;
+  readonly versions: ReadonlyMap<number, VersionFixture>;
+  readonly api: ReturnType<typeof buildApi>;
+  readonly metrics: ReturnType<typeof createNodeMetrics>;
+  readonly logs: string[];
+  /** Every error body seen, for the leak check. */
+  readonly errors: string[];
+  setNow(seconds: number): void;
+  post(path: '/app/sign' | '/secrets', body: KeyReleaseRequest): Promise<{ status: number; body: string; json: Record<string, unknown> }>;
+}
+
+async function world(opts: { sigKeyType?: OperatorKeyType; jwt?: boolean; config?: Partial<AppReleaseConfig> } = {}): Promise<World> {
+  const sigKeyType = opts.sigKeyType ?? 'ecdsa';
+  const gov = newAccount();
+  const ledger = new MemoryLedger({
+    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0, startTime: T_V3 - 100,
+  });
+  // The operator, registered on-chain with a real signing key.
+  const me = addr(newAccount());
+  const sigKey = generateOperatorSecretKey(sigKeyType, rng);
+  const signer = createOperatorSigner(sigKeyType, sigKey, DOMAIN);
+  await ledger.writer(addr(gov)).allowOperator(me, true);
+  await ledger.writer(me).register({
+    socket: 'http://127.0.0.1:7001',
+    sigKeyType,
+    sigPublicKey: toHex(signer.publicKey),
+    proofOfPossession: toHex(signer.proofOfPossession(me)),
+    sessionKey: toHex(secp256k1.getPublicKey(generateOperatorSecretKey('ecdsa', rng), true)),
+  });
+
+  // Key versions: 3 (retired), 5 (active), 6 (pending), all sharing one master secret.
+  const holders = [me, addr(newAccount()), addr(newAccount())];
+  const xs = holders.map((a) => operatorX(a));
+  const secret = fr.random(rng);
+  const store = new MemoryKeyStore({ chainId: CHAIN_ID, registry: REGISTRY, operator: me });
+  const versions = new Map<number, VersionFixture>();
+  const put = (id: number, status: 'pending' | 'active' | 'retired', activatedAt: number | null) => {
+    const d = deal(rng, 2, xs, secret);
+    const poly = new Uint8Array(96 * d.commitments.length);
+    d.commitments.forEach((c, k) => poly.set(bls.g2.encode(c), 96 * k));
+    if (store.mpk() === null) store.bindMpk(toHex(poly.subarray(0, 96)));
+    const share = d.shares[0] as bigint;
+    store.putVersion({
+      id, status, share, publicPoly: toHex(poly), publicPolyHash: toHex(keccak_256(poly)), threshold: 2, holders,
+      confirmedAt: (activatedAt ?? NOW_S) - 10, activatedAt,
+    });
+    versions.set(id, { id, share, publicShare: publicShare(d.commitments, xs[0] as bigint) });
+  };
+  put(3, 'retired', T_V3);
+  put(5, 'active', T_V5);
+  put(6, 'pending', null);
+
+  // Apps.
+  const owner = newAccount();
+  const w = ledger.writer(addr(owner));
+  const create = (methods: AttestationMethod[]) => w.createApp(toHex(rng(32)), methods);
+  const app = await create(['ecdsa', 'jwt']);
+  const twin = await create(['ecdsa', 'jwt']);
+  const ecdsaOnly = await create(['ecdsa']);
+  const jwtOnly = await create(['jwt']);
+  const bare = await create(['ecdsa']);
+  const old: Release = { imageDigest: h('d0', 32), launchPolicy: '0x01', encryptedEnv: toHex(rng(64)), publicEnv: 'OLD=1' };
+  const latest: Release = { imageDigest: toHex(rng(32)), launchPolicy: '0x0102ab', encryptedEnv: toHex(rng(180)), publicEnv: 'LOG_LEVEL=info\nREGION=eu' };
+  await w.publishRelease(app, old);
+  await w.publishRelease(app, latest);
+  for (const a of [twin, ecdsaOnly, jwtOnly]) await w.publishRelease(a, latest);
+
+  const logs: string[] = [];
+  const errors: string[] = [];
+  const metrics = createNodeMetrics();
+  let nowMs = NOW_S * 1000;
+  const config: AppReleaseConfig = {
+    clock: () => nowMs,
+    jwt: opts.jwt === false ? null : { jwks: staticJwks({ keys: [RSA.jwk, EC.jwk] }, 'test JWKS'), issuer: ISSUER },
+    ...opts.config,
+  };
+  const api = buildApi({
+    logger: pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) }),
+    rateLimit: { perClientPerSecond: 1000, burst: 100_000 },
+    pubkey: () => null,
+    status: () => ({ operator: me, activeVersion: 5, session: null, lastProcessedBoundary: null, chainHead: null, lastError: null }),
+    health: () => ({ ok: true }),
+    metrics,
+    appRelease: createAppRelease({ ledger, store, me, domain: DOMAIN, sigKeyType, sigKey, metrics }, config),
+  });
+  return {
+    ledger, me, sigKeyType, owner, stranger: newAccount(), app, twin, ecdsaOnly, jwtOnly, bare, latest, versions, api, metrics, logs, errors,
+    setNow: (s) => {
+      nowMs = s * 1000;
+    },
+    async post(path, body) {
+      const res = await api.inject({ method: 'POST', url: path, payload: body });
+      if (res.statusCode !== 200) errors.push(res.body);
+      return { status: res.statusCode, body: res.body, json: res.json() as Record<string, unknown> };
+    },
+  };
+}
+
+interface Requester {
+  readonly secretKey: Uint8Array;
+  readonly responseKey: Hex;
+  readonly nonce: Hex;
+}
+
+function requester(): Requester {
+  const k = generateResponseKeyPair(rng);
+  return { secretKey: k.secretKey, responseKey: toHex(k.publicKey), nonce: toHex(rng(16)) };
+}
+
+interface EcdsaOptions {
+  readonly signer?: PrivateKeyAccount;
+  /** Sign for this app / response key / nonce instead of the request's. */
+  readonly signedAppId?: Hex;
+  readonly signedResponseKey?: Hex;
+  readonly time?: number;
+  readonly version?: number;
+  readonly keyTime?: number;
+}
+
+async function ecdsaRequest(w: World, appId: Hex, r: Requester, o: EcdsaOptions = {}): Promise<KeyReleaseRequest> {
+  const time = o.time ?? NOW_S;
+  const typed = keyRequestTypedData({
+    chainId: CHAIN_ID, registry: REGISTRY, appId: o.signedAppId ?? appId, responseKey: o.signedResponseKey ?? r.responseKey, nonce: r.nonce, time,
+    version: o.version, keyTime: o.keyTime,
+  });
+  const signature = await (o.signer ?? w.owner).signTypedData(typed);
+  return {
+    appId, responseKey: r.responseKey, nonce: r.nonce, attestation: { method: 'ecdsa', signature, time },
+    ...(o.version !== undefined ? { version: o.version } : {}),
+    ...(o.keyTime !== undefined ? { time: o.keyTime } : {}),
+  };
+}
+
+function claims(w: World, appId: Hex, r: Requester, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: 'https://www.googleapis.com/compute/v1/projects/p/zones/z/instances/i',
+    iat: NOW_S - 5,
+    nbf: NOW_S - 5,
+    exp: NOW_S + 3600,
+    eat_nonce: eatNonceHex(DOMAIN, appId, r.responseKey),
+    submods: { container: { image_digest: `sha256:${w.latest.imageDigest.slice(2)}` } },
+    launch_policy: w.latest.launchPolicy,
+    ...over,
+  };
+}
+
+function jwtRequest(appId: Hex, r: Requester, token: string): KeyReleaseRequest {
+  return { appId, responseKey: r.responseKey, nonce: r.nonce, attestation: { method: 'jwt', token } };
+}
+
+function open(r: Requester, req: KeyReleaseRequest, res: { json: Record<string, unknown> }): KeyReleaseAnswer {
+  return openAnswer(r.secretKey, requestHash(req as KeyReleaseRequestFields), parseHex(res.json.sealed as string, undefined, 'sealed'));
+}
+
+async function refusalCount(w: World, reason: string): Promise<number> {
+  const text = (await w.metrics.render()).body;
+  const m = new RegExp(`kms_refusals_total\\{reason="${reason}"\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Asserts the refusal: status, code, and one more count under the same metrics reason. */
+async function refused(w: World, path: '/app/sign' | '/secrets', body: KeyReleaseRequest, status: number, code: string): Promise<void> {
+  const before = await refusalCount(w, code);
+  const res = await w.post(path, body);
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.body}`);
+  const err = res.json.error as { code: string; message: string };
+  assert.equal(err.code, code, res.body);
+  assert.deepEqual(Object.keys(res.json), ['error']);
+  assert.equal(await refusalCount(w, code), before + 1, `refusal ${code} not counted`);
+}
+
+/** Checks an accepted answer completely; returns it. */
+async function accepted(w: World, path: '/app/sign' | '/secrets', req: KeyReleaseRequest, r: Requester, expectVersion: number): Promise<KeyReleaseAnswer> {
+  const res = await w.post(path, req);
+  assert.equal(res.status, 200, res.body);
+  assert.equal(res.json.operator, w.me);
+  assert.equal(res.json.version, expectVersion);
+  const a = open(r, req, res);
+  assert.equal(a.kind, path === '/app/sign' ? 'sign' : 'secrets');
+  assert.equal(toHex(a.appId), req.appId.toLowerCase());
+  assert.equal(toHex(a.operator), w.me);
+  assert.equal(a.version, expectVersion);
+  // The operator's signature, against the key registered on-chain.
+  const rec = await w.ledger.getOperator(w.me);
+  assert.ok(rec);
+  const payload = partialPayload({ appId: a.appId, version: a.version, partial: a.partial, requestHash: requestHash(req as KeyReleaseRequestFields) });
+  assert.ok(verifyOperatorSignature(rec.sigKeyType, parseHex(rec.sigPublicKey, undefined, 'key'), DOMAIN, payload, a.signature), 'operator signature');
+  // The partial, against PK_j of the version it names.
+  const v = w.versions.get(expectVersion);
+  assert.ok(v);
+  assert.ok(verifyPartial(v.publicShare, appIdentity(req.appId), a.partial), 'partial verifies against PK_j');
+  return a;
+}
+
+/** Every partial this node could make for the test's apps, as lowercase hex without 0x. */
+function allPartials(w: World): string[] {
+  const out: string[] = [];
+  for (const app of [w.app, w.twin, w.ecdsaOnly, w.jwtOnly, w.bare]) {
+    for (const v of w.versions.values()) out.push(toHex(partialSign(v.share, appIdentity(app))).slice(2));
+  }
+  return out;
+}
+
+function assertNoLeak(w: World): void {
+  const secrets = [...allPartials(w), ...[...w.versions.values()].map((v) => v.share.toString(16)), ...[...w.versions.values()].map((v) => v.share.toString())];
+  for (const text of [...w.errors, ...w.logs]) {
+    const lower = text.toLowerCase();
+    for (const s of secrets) assert.ok(!lower.includes(s), 'a partial or share appears in an error body or a log line');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+describe('key release: ecdsa', () => {
+  it('accepted: the answer opens, its signature verifies against the on-chain key, its partial against PK_j', async () => {
+    const w = await world();
+    const r = requester();
+    const req = await ecdsaRequest(w, w.app, r);
+    const a = await accepted(w, '/app/sign', req, r, 5);
+    assert.equal(a.env, undefined);
+    assert.match((await w.metrics.render()).body, /kms_partial_sign_seconds_count\S* 1/);
+    assertNoLeak(w);
+  });
+
+  it('accepted with a bn254 operator key too', async () => {
+    const w = await world({ sigKeyType: 'bn254' });
+    const r = requester();
+    await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r), r, 5);
+  });
+
+  it('/secrets: partial plus the latest release env', async () => {
+    const w = await world();
+    const r = requester();
+    const a = await accepted(w, '/secrets', await ecdsaRequest(w, w.app, r), r, 5);
+    assert.ok(a.env);
+    assert.equal(a.env.releaseIndex, 1);
+    assert.equal(toHex(a.env.encryptedEnv), w.latest.encryptedEnv);
+    assert.equal(a.env.publicEnv, w.latest.publicEnv);
+  });
+
+  it('/secrets for an app with no release: 404 no-release', async () => {
+    const w = await world();
+    await refused(w, '/secrets', await ecdsaRequest(w, w.bare, requester()), 404, 'no-release');
+    // /app/sign needs no release.
+    const r = requester();
+    await accepted(w, '/app/sign', await ecdsaRequest(w, w.bare, r), r, 5);
+  });
+
+  it('an identical retry gets the identical answer (also when sent concurrently)', async () => {
+    const w = await world();
+    const r = requester();
+    const req = await ecdsaRequest(w, w.app, r);
+    const first = await w.post('/app/sign', req);
+    const again = await w.post('/app/sign', req);
+    assert.equal(first.status, 200);
+    assert.equal(again.body, first.body);
+    const r2 = requester();
+    const req2 = await ecdsaRequest(w, w.app, r2);
+    const [x, y] = await Promise.all([w.post('/secrets', req2), w.post('/secrets', req2)]);
+    assert.equal(x.status, 200, x.body);
+    assert.equal(y.body, x.body);
+  });
+
+  it('refused: an attestation for another app', async () => {
+    const w = await world();
+    const r = requester();
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { signedAppId: w.twin }), 403, 'not-app-owner');
+  });
+
+  it('refused: an attestation for another response key', async () => {
+    const w = await world();
+    const r = requester();
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { signedResponseKey: requester().responseKey }), 403, 'not-app-owner');
+  });
+
+  it('refused: a reused nonce with another request (409), or with another response key (the signature binds it)', async () => {
+    const w = await world();
+    const r = requester();
+    const req = await ecdsaRequest(w, w.app, r);
+    await accepted(w, '/app/sign', req, r, 5);
+    // Same (nonce, responseKey), different request: a fresh signature, or another key version.
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { time: NOW_S + 1 }), 409, 'nonce-reused');
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { version: 3 }), 409, 'nonce-reused');
+    // The identical request on the other route is another request too.
+    await refused(w, '/secrets', req, 409, 'nonce-reused');
+    // The old signature with the nonce and a new response key.
+    await refused(w, '/app/sign', { ...req, responseKey: requester().responseKey }, 403, 'not-app-owner');
+    // The original still gets its answer.
+    assert.equal((await w.post('/app/sign', req)).status, 200);
+  });
+
+  it('refused: an expired (or future-dated) attestation', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { time: NOW_S - 301 }), 403, 'attestation-expired');
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { time: NOW_S + 301 }), 403, 'attestation-expired');
+    const r = requester();
+    await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r, { time: NOW_S - 300 }), r, 5);
+  });
+
+  it('refused: a key that is not the app owner\'s', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { signer: w.stranger }), 403, 'not-app-owner');
+  });
+
+  it('refused: a signature that is no signature', async () => {
+    const w = await world();
+    const req = await ecdsaRequest(w, w.app, requester());
+    await refused(w, '/app/sign', { ...req, attestation: { method: 'ecdsa', signature: h('00', 65), time: NOW_S } }, 403, 'attestation-bad-signature');
+  });
+
+  it('refused: a method the app did not enable', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.jwtOnly, requester()), 403, 'method-not-enabled');
+  });
+
+  it('refused: an app that does not exist', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', await ecdsaRequest(w, h('ab', 32), requester()), 404, 'unknown-app');
+  });
+
+  it('refused as a bad request: a small-order response key, time 0', async () => {
+    const w = await world();
+    const r = { ...requester(), responseKey: h('00', 32) };
+    const res = await w.post('/app/sign', await ecdsaRequest(w, w.app, r));
+    assert.equal(res.status, 400);
+    assert.equal((res.json.error as { code: string }).code, 'bad-request');
+    const res0 = await w.post('/app/sign', { ...(await ecdsaRequest(w, w.app, requester())), time: 0 });
+    assert.equal(res0.status, 400, res0.body);
+  });
+});
+
+describe('key release: jwt', () => {
+  it('accepted (RS256 and ES256): the answer opens and verifies', async () => {
+    const w = await world();
+    for (const key of [RSA, EC]) {
+      const r = requester();
+      const req = jwtRequest(w.app, r, signJwt(key, claims(w, w.app, r)));
+      await accepted(w, '/app/sign', req, r, 5);
+      const r2 = requester();
+      const a = await accepted(w, '/secrets', jwtRequest(w.jwtOnly, r2, signJwt(key, claims(w, w.jwtOnly, r2))), r2, 5);
+      assert.equal(a.env?.publicEnv, w.latest.publicEnv);
+    }
+    assertNoLeak(w);
+  });
+
+  it('an identical retry gets the identical answer', async () => {
+    const w = await world();
+    const r = requester();
+    const req = jwtRequest(w.app, r, signJwt(EC, claims(w, w.app, r)));
+    const a = await w.post('/app/sign', req);
+    assert.equal(a.status, 200, a.body);
+    assert.equal((await w.post('/app/sign', req)).body, a.body);
+  });
+
+  it('refused: a token for another app', async () => {
+    const w = await world();
+    const r = requester();
+    // Same image and policy (twin has the same latest release): only eat_nonce differs.
+    await refused(w, '/app/sign', jwtRequest(w.app, r, signJwt(RSA, claims(w, w.twin, r))), 403, 'wrong-eat-nonce');
+  });
+
+  it('refused: a token for another response key', async () => {
+    const w = await world();
+    const r = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, r, signJwt(RSA, claims(w, w.app, requester()))), 403, 'wrong-eat-nonce');
+  });
+
+  it('refused: a reused nonce with another request (409), or with another response key (eat_nonce binds it)', async () => {
+    const w = await world();
+    const r = requester();
+    const req = jwtRequest(w.app, r, signJwt(RSA, claims(w, w.app, r)));
+    await accepted(w, '/app/sign', req, r, 5);
+    await refused(w, '/app/sign', jwtRequest(w.app, r, signJwt(EC, claims(w, w.app, r))), 409, 'nonce-reused');
+    await refused(w, '/app/sign', { ...req, version: 3 }, 409, 'nonce-reused');
+    await refused(w, '/app/sign', { ...req, responseKey: requester().responseKey }, 403, 'wrong-eat-nonce');
+  });
+
+  it('refused: an expired token (exp), a stale one (iat), one not valid yet (nbf)', async () => {
+    const w = await world();
+    const r = () => requester();
+    const tok = (over: Record<string, unknown>) => {
+      const q = r();
+      return jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, over)));
+    };
+    await refused(w, '/app/sign', tok({ exp: NOW_S - 61 }), 403, 'attestation-expired');
+    await refused(w, '/app/sign', tok({ iat: NOW_S - 301, nbf: NOW_S - 301 }), 403, 'attestation-expired');
+    await refused(w, '/app/sign', tok({ nbf: NOW_S + 120 }), 403, 'attestation-expired');
+    // The node's clock moving past exp expires a token that was fine.
+    const q = r();
+    const req = jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, { exp: NOW_S + 30 })));
+    w.setNow(NOW_S + 200);
+    await refused(w, '/app/sign', req, 403, 'attestation-expired');
+  });
+
+  it('refused: a wrong audience (also: issuer)', async () => {
+    const w = await world();
+    const q = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, { aud: 'eigenx-kms:1:0x5fbdb2315678afecb367f032d93f642f64180aa3' }))), 403, 'wrong-audience');
+    const q2 = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q2, signJwt(RSA, claims(w, w.app, q2, { iss: 'https://evil.example' }))), 403, 'wrong-issuer');
+    const q3 = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q3, signJwt(RSA, claims(w, w.app, q3, { aud: ['other', AUDIENCE] }))), q3, 5);
+  });
+
+  it('refused: a wrong image digest or launch policy (not the latest release)', async () => {
+    const w = await world();
+    const q = requester();
+    // The app's older release's digest.
+    await refused(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, { submods: { container: { image_digest: `sha256:${'d0'.repeat(32)}` } } }))), 403, 'wrong-image-digest');
+    const q2 = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q2, signJwt(RSA, claims(w, w.app, q2, { submods: {} }))), 403, 'wrong-image-digest');
+    const q3 = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q3, signJwt(RSA, claims(w, w.app, q3, { launch_policy: '0x01' }))), 403, 'wrong-launch-policy');
+  });
+
+  it('refused: a token signed by a key outside the JWKS, or altered after signing', async () => {
+    const w = await world();
+    const q = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q, signJwt(ROGUE, claims(w, w.app, q))), 403, 'attestation-bad-signature');
+    const q2 = requester();
+    const [hd, , sig] = signJwt(RSA, claims(w, w.app, q2)).split('.');
+    const forged = `${hd}.${b64url(claims(w, w.app, q2, { aud: [AUDIENCE, 'x'] }))}.${sig}`;
+    await refused(w, '/app/sign', jwtRequest(w.app, q2, forged), 403, 'attestation-bad-signature');
+  });
+
+  it('refused: alg none, HS256, or a payload that is not JSON', async () => {
+    const w = await world();
+    const q = requester();
+    const c = b64url(claims(w, w.app, q));
+    await refused(w, '/app/sign', jwtRequest(w.app, q, `${b64url({ alg: 'none' })}.${c}.`), 403, 'bad-attestation');
+    await refused(w, '/app/sign', jwtRequest(w.app, q, `${b64url({ alg: 'HS256' })}.${c}.c2ln`), 403, 'bad-attestation');
+    await refused(w, '/app/sign', jwtRequest(w.app, q, `${b64url({ alg: 'RS256' })}.bm90IGpzb24.c2ln`), 403, 'bad-attestation');
+  });
+
+  it('refused: a method the app did not enable; jwt on a node without a JWKS', async () => {
+    const w = await world();
+    const q = requester();
+    await refused(w, '/app/sign', jwtRequest(w.ecdsaOnly, q, signJwt(RSA, claims(w, w.ecdsaOnly, q))), 403, 'method-not-enabled');
+    const w2 = await world({ jwt: false });
+    const q2 = requester();
+    await refused(w2, '/app/sign', jwtRequest(w2.app, q2, signJwt(RSA, claims(w2, w2.app, q2))), 403, 'attestation-unavailable');
+  });
+
+  it('refused: an app that does not exist', async () => {
+    const w = await world();
+    const q = requester();
+    await refused(w, '/app/sign', jwtRequest(h('ab', 32), q, signJwt(RSA, claims(w, h('ab', 32), q))), 404, 'unknown-app');
+  });
+});
+
+describe('key release: key version selection', () => {
+  it('by version id: retired and active are served, pending and unknown are refused', async () => {
+    const w = await world();
+    for (const v of [3, 5]) {
+      const r = requester();
+      await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r, { version: v }), r, v);
+    }
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { version: 6 }), 409, 'unknown-version');
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { version: 99 }), 404, 'unknown-version');
+  });
+
+  it('by time: the version active then', async () => {
+    const w = await world();
+    for (const [t, v] of [[T_V3, 3], [T_V5 - 1, 3], [T_V5, 5], [NOW_S, 5]] as const) {
+      const r = requester();
+      await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r, { keyTime: t }), r, v);
+    }
+    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { keyTime: T_V3 - 1 }), 404, 'unknown-version');
+  });
+
+  it('the same version across requests gives the same partial (combinable across a reshare)', async () => {
+    const w = await world();
+    const r1 = requester();
+    const r2 = requester();
+    const a = await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r1, { version: 3 }), r1, 3);
+    const b = await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r2, { keyTime: T_V3 + 10 }), r2, 3);
+    assert.deepEqual(a.partial, b.partial);
+    assertNoLeak(w);
+  });
+});
+
+describe('key release: no secret in errors and logs', () => {
+  it('after a mix of refusals and answers, no partial or share appears in any error body or log line', async () => {
+    const w = await world();
+    const r = requester();
+    const req = await ecdsaRequest(w, w.app, r);
+    await accepted(w, '/app/sign', req, r, 5);
+    await w.post('/app/sign', await ecdsaRequest(w, w.app, r, { version: 3 }));
+    await w.post('/app/sign', await ecdsaRequest(w, w.app, requester(), { signer: w.stranger }));
+    await w.post('/app/sign', await ecdsaRequest(w, w.app, requester(), { version: 6 }));
+    const q = requester();
+    await w.post('/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, { aud: 'x' }))));
+    assert.ok(w.errors.length >= 4);
+    assertNoLeak(w);
+  });
+});
+
+describe('ReplayCache', () => {
+  it('expires records after the TTL and keeps records whose answers were dropped for space', () => {
+    let now = 0;
+    const c = new ReplayCache({ ttlMs: 1000, clock: () => now, maxAnswerBytes: 300 });
+    const ans = (n: number) => ({ operator: h('11', 20), version: 1, sealed: h('aa', n) });
+    const k1 = ReplayCache.key(h('01', 16), h('02', 32));
+    const k2 = ReplayCache.key(h('03', 16), h('02', 32));
+    assert.equal(c.record(k1, 'h1', 'sign', ans(100)).status, 'hit');
+    assert.equal(c.lookup(k1, 'h1', 'sign').status, 'hit');
+    assert.equal(c.lookup(k1, 'h2', 'sign').status, 'conflict');
+    assert.equal(c.lookup(k1, 'h1', 'secrets').status, 'conflict');
+    c.record(k2, 'h3', 'sign', ans(100)); // over budget: k1's answer is dropped, its record stays
+    assert.equal(c.lookup(k1, 'h1', 'sign').status, 'recompute');
+    assert.equal(c.lookup(k1, 'h9', 'sign').status, 'conflict');
+    now = 1001;
+    assert.equal(c.lookup(k1, 'h9', 'sign').status, 'miss');
+    assert.equal(c.size, 0);
+  });
+});
+
+describe('JWKS', () => {
+  /** A fake issuer endpoint: serves `current`, or fails while `down`. */
+  function endpoint() {
+    const state = { current: { keys: [RSA.jwk] } as unknown, down: false, calls: 0 };
+    const fetchFn = (async () => {
+      state.calls++;
+      if (state.down) throw new TypeError('fetch failed');
+      return new Response(JSON.stringify(state.current), { status: 200 });
+    }) as typeof fetch;
+    return { state, fetchFn };
+  }
+
+  it('a URL source: fetched on first use, refetched on an unknown kid (rotation), old keys kept while the endpoint is down', async () => {
+    let now = 0;
+    const { state, fetchFn } = endpoint();
+    const p = jwksFromUrl('https://issuer.example/jwks', { fetch: fetchFn, clock: () => now, minRefetchMs: 30_000, refreshMs: 600_000 });
+    assert.equal((await p.keysFor('rsa-1', 'RS256')).length, 1);
+    assert.equal(state.calls, 1);
+    // Rotation: ec-1 appears; a token naming it triggers one refetch (not before 30 s).
+    state.current = { keys: [RSA.jwk, EC.jwk] };
+    assert.equal((await p.keysFor('ec-1', 'ES256')).length, 0);
+    assert.equal(state.calls, 1);
+    now = 31_000;
+    assert.equal((await p.keysFor('ec-1', 'ES256')).length, 1);
+    assert.equal(state.calls, 2);
+    // The endpoint goes down after the refresh period: requests keep the keys, no waiting.
+    state.down = true;
+    now = 700_000;
+    assert.equal((await p.keysFor('rsa-1', 'RS256')).length, 1);
+  });
+
+  it('a URL source that never loaded: jwt requests are refused with 503 jwks-unavailable', async () => {
+    const { state, fetchFn } = endpoint();
+    state.down = true;
+    const p = jwksFromUrl('https://issuer.example/jwks', { fetch: fetchFn });
+    await assert.rejects(p.keysFor('rsa-1', 'RS256'), JwksError);
+    const w = await world({ config: { jwt: { jwks: p, issuer: ISSUER } } });
+    const q = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q))), 503, 'jwks-unavailable');
+    assert.equal(state.calls, 1, 'a failed endpoint is not hammered by every request');
+  });
+
+  it('refuses private key material, short RSA keys, and a JWKS without a usable key', () => {
+    const priv = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    assert.throws(() => parseJwks({ keys: [priv] }, 'f'), /private/);
+    const short = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    assert.throws(() => parseJwks({ keys: [short] }, 'f'), /shorter than 2048/);
+    assert.throws(() => parseJwks({ keys: [{ ...EC.jwk, use: 'enc' }] }, 'f'), /no usable key/);
+    assert.throws(() => parseJwks({ nope: 1 }, 'f'), /expected a JWKS/);
+    assert.equal(parseJwks({ keys: [RSA.jwk, EC.jwk, { kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, 'f').length, 2);
+  });
+});
