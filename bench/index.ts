@@ -7,6 +7,7 @@
 import { benchBls } from './crypto-bls.ts';
 import { benchPrimitives } from './crypto-primitives.ts';
 import { benchContractGas } from './contract-gas.ts';
+import { benchProtocol } from './protocol.ts';
 
 export interface SuiteOptions {
   readonly json: boolean;
@@ -17,6 +18,7 @@ export const suites: Record<string, (opts: SuiteOptions) => Promise<unknown>> = 
   bls: benchBls,
   crypto: benchPrimitives,
   gas: (opts) => benchContractGas(opts),
+  protocol: (opts) => benchProtocol(opts),
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -19,8 +19,8 @@
  * cost only the complainer (its own share from i became public).
  *
  * Nothing here reads a clock, a peer, or node-local state: two honest nodes given the same
- * ledger data return the same outcome, byte for byte. Results are memoized by the session
- * id and the digest of the data they depend on.
+ * ledger data return the same outcome, byte for byte. Results are memoized by everything
+ * they depend on: domain, snapshot, source polynomial, and the deals and acks.
  */
 import { keccak256 } from 'viem';
 import { bls } from '../crypto/bls12381/index.ts';
@@ -33,7 +33,7 @@ import { lagrangeCombineCommitments, publicShare, sumCommitments, verifyShare } 
 import { parseDeal, sealContext, type ParsedDeal } from './deal-codec.ts';
 import { bytesToHex, hexToBytes } from './hex.ts';
 import type { Address, Hex, RecordedSubmission, SessionSnapshot } from './ledger.ts';
-import { digestOf } from './submission-digest.ts';
+import { submissionHash } from './submission-digest.ts';
 
 export type DealerFault = 'no-deal' | 'malformed-deal' | 'wrong-constant-term' | 'complaint-upheld';
 
@@ -91,13 +91,49 @@ export function computeRoundOutcome(input: OutcomeInput): RoundOutcome {
     throw new OutcomeInputError(`session ${snapshot.id}: a reshare needs the source polynomial of version ${snapshot.sourceVersion} (${snapshot.tOld} points)`);
   }
   const relevant = input.submissions.filter((s) => s.type !== 'confirm');
-  const key = `${bytesToHex(input.domain)}|${snapshot.id}|${digestOf(relevant)}`;
+  // FIX (found by the simulator): the key used to be (domain, session id, digest of the deals
+  // and acks) only. The verdict also depends on the snapshot (dealers, recipients, keys,
+  // thresholds) and on the source polynomial, so two sessions with the same id and the same
+  // deals on two ledgers of one registry (a redeployed devnet, or the simulator running two
+  // plans from one seed) shared a verdict: a missing dealer or a wrong constant term went
+  // unnoticed. The key now covers every input; submission hashes are cached per (immutable)
+  // submission object, so the key no longer re-hashes every deal on every call.
+  const key = [
+    bytesToHex(input.domain),
+    snapshotKey(snapshot),
+    input.sourcePoly ? polyKey(input.sourcePoly) : '-',
+    relevant.map(hashOf).join(','),
+  ].join('|');
   const hit = memo.get(key);
   if (hit) return hit;
   const out = compute(input, relevant);
   if (memo.size >= MEMO_LIMIT) memo.clear();
   memo.set(key, out);
   return out;
+}
+
+const submissionHashes = new WeakMap<RecordedSubmission, Hex>();
+function hashOf(s: RecordedSubmission): Hex {
+  let h = submissionHashes.get(s);
+  if (!h) {
+    h = submissionHash(s);
+    submissionHashes.set(s, h);
+  }
+  return h;
+}
+
+const polyKeys = new WeakMap<readonly G2[], Hex>();
+function polyKey(poly: readonly G2[]): Hex {
+  let k = polyKeys.get(poly);
+  if (!k) {
+    k = keccak256(encodePoly(poly));
+    polyKeys.set(poly, k);
+  }
+  return k;
+}
+
+function snapshotKey(s: SessionSnapshot): string {
+  return JSON.stringify([s.id, s.kind, s.dealers, s.recipients, s.recipientKeys, s.tNew, s.tOld, s.sourceVersion, s.sourcePolyHash]);
 }
 
 function compute(input: OutcomeInput, submissions: readonly RecordedSubmission[]): RoundOutcome {

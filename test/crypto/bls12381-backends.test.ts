@@ -191,6 +191,21 @@ describe('byte-identical outputs on seeded random inputs', () => {
     }
   });
 
+  // Story: mcl's mulVec aborted the process from ~2,800 G2 points (a recipient's batch share
+  // check at n = 64 is n·t points); msm now works in chunks. Repeated points keep the expected
+  // value cheap: Σ_i k_i·P_{i mod 7} = Σ_j (Σ_{i≡j} k_i)·P_j.
+  test('mcl msm over 3,000 G2 points (past its single-call limit) equals the per-point sum', () => {
+    const rng = seededRng('big-msm');
+    const G = mcl.g2;
+    const bases = Array.from({ length: 7 }, () => G.mul(G.generator, scalar(rng)));
+    const ks = Array.from({ length: 3000 }, () => scalar(rng));
+    const sums = bases.map(() => 0n);
+    ks.forEach((k, i) => { sums[i % 7] = ((sums[i % 7] as bigint) + k) % R; });
+    const expected = bases.reduce((acc, p, j) => G.add(acc, G.mul(p, sums[j] as bigint)), G.zero);
+    const got = G.msm(ks.map((_, i) => bases[i % 7] as G2), ks);
+    assert.ok(G.equals(got, expected));
+  });
+
   test(`hashToG1 with the app-id DST (${TRIALS} random messages, lengths 0..199)`, () => {
     const rng = seededRng('hash');
     for (let i = 0; i < TRIALS; i++) {
