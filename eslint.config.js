@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'contracts/artifacts/**', '.devnet/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'contracts/artifacts/**', '.devnet/**', 'tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
