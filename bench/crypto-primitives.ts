@@ -15,8 +15,17 @@
  *   DLEQ prove/verify (complaint reveal), BN254 sign/verify, ECDSA sign/recover, app
  *   mnemonic (HKDF + BIP39), operator x (keccak256 mod r).
  * Every input is checked once before timing, so each figure is that of the accepting path.
- * Timing: `./timing.ts`. The native yardstick of issue 7 (`@chainsafe/blst`) is not installed
- * and is not measured here.
+ * Timing: `./timing.ts`.
+ *
+ * Native yardstick (issue 7): `@chainsafe/blst` (devDependency, prebuilt N-API binary). Its
+ * `verify` (min-pk: PK in G1, signature in G2) decodes and subgroup-checks the signature,
+ * hashes the message to G2 and runs one 2-pairing check — the same shape as our partial
+ * verification (decode σ in G1, hash to G1, 2-pairing check), with the groups swapped (its
+ * hash to G2 is the dearer one). It cannot verify our G1 signatures, so it is only a yardstick:
+ * the suite prints `blst verify` and the ratio "our verifyPartial (mcl) / blst verify" (time
+ * per op; budget ≤ 5×), measured interleaved (mcl run, blst run, … ; median of the per-pair
+ * ratios) so that the noise of a shared machine hits both sides alike. Without the package the
+ * row is skipped with a note.
  */
 import { getMclBackend, nobleBackend, type Bls12381, type G2 } from '../src/crypto/bls12381/index.ts';
 import { revealForComplaint, verifyComplaintReveal } from '../src/crypto/chaum-pedersen.ts';
@@ -37,7 +46,8 @@ import {
   verifyPartial,
 } from '../src/crypto/threshold.ts';
 import { deal, publicShare, verifyShare, verifyShares } from '../src/crypto/vss.ts';
-import { measureAll, printTable, type BenchOptions, type BenchResult, type Op } from './timing.ts';
+import type * as BlstTypes from '@chainsafe/blst';
+import { measure, measureAll, printTable, type BenchOptions, type BenchResult, type Op } from './timing.ts';
 
 const T = 20;
 const N = 30;
@@ -136,6 +146,61 @@ function otherOps(appKey: Uint8Array): Op[] {
   ];
 }
 
+/** The native yardstick and its ratio to our verifyPartial (mcl); null when blst is absent. */
+export interface BlstYardstick {
+  /** blst verify (sig decode + group check, hash to G2, 2 pairings), ops/s, median. */
+  readonly blstVerifyOpsPerSec: number;
+  /** Our verifyPartial on mcl, ops/s, median of the runs interleaved with blst's. */
+  readonly mclVerifyPartialOpsPerSec: number;
+  /** Median over interleaved pairs of (our ms/op) / (blst ms/op). */
+  readonly ratio: number;
+}
+
+type BlstModule = typeof BlstTypes;
+
+async function loadBlst(): Promise<BlstModule | null> {
+  try {
+    return await import('@chainsafe/blst');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * blst verify vs our verifyPartial (mcl), interleaved: `runs` pairs of (mcl run, blst run) of
+ * >= `minMs` each; each figure is the median of its runs, the ratio the median of the per-pair
+ * ratios.
+ */
+function blstYardstick(blst: BlstModule, mcl: Bls12381, runs: number, minMs: number): BlstYardstick {
+  const rng = seededRng('bench-crypto/blst');
+  const sk = blst.SecretKey.fromKeygen(rng(32));
+  const pk = sk.toPublicKey();
+  const msg = new TextEncoder().encode(APP_ID);
+  const sigBytes = sk.sign(msg).toBytes(true);
+  const blstVerify = (): boolean => blst.verify(msg, pk, blst.Signature.fromBytes(sigBytes, true), false, true);
+  check(blstVerify(), 'blst signature verifies');
+
+  const xs = operatorXs(addresses(rng, 3));
+  const d = deal(rng, 2, xs, undefined, mcl);
+  const pk0 = publicShare(d.commitments, xs[0] as bigint, mcl);
+  const partial = partialSign(d.shares[0] as bigint, APP_ID, mcl);
+  const ours = (): boolean => verifyPartial(pk0, APP_ID, partial, mcl);
+  check(ours(), 'mcl partial verifies');
+
+  const oursRates: number[] = [];
+  const blstRates: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const a = measure(ours, 1, minMs);
+    const b = measure(blstVerify, 1, minMs);
+    oursRates.push(a);
+    blstRates.push(b);
+    ratios.push(b / a); // (1/a) / (1/b): our ms/op over blst's
+  }
+  const median = (v: number[]): number => v.sort((x, y) => x - y)[Math.floor(v.length / 2)] as number;
+  return { blstVerifyOpsPerSec: median(blstRates), mclVerifyPartialOpsPerSec: median(oursRates), ratio: median(ratios) };
+}
+
 /** Runs the primitive suite (BLS ones on both backends) and prints ops/s per primitive. */
 export async function benchPrimitives(opts: BenchOptions): Promise<BenchResult[]> {
   const runs = opts.runs ?? 5;
@@ -148,13 +213,28 @@ export async function benchPrimitives(opts: BenchOptions): Promise<BenchResult[]
   ];
   const appKey = mcl.g1.encode(mcl.g1.mul(mcl.g1.generator, 7n));
   results.push(...measureAll('n/a', otherOps(appKey), runs, minMs));
-  if (opts.json) console.log(JSON.stringify({ suite: 'crypto', results }));
+  const blst = await loadBlst();
+  const yardstick = blst === null ? null : blstYardstick(blst, mcl, runs, minMs);
+  if (yardstick !== null) {
+    const ms = 1000 / yardstick.blstVerifyOpsPerSec;
+    results.push({ backend: 'blst', op: 'blst verify', opsPerSec: yardstick.blstVerifyOpsPerSec, msPerOp: ms });
+  }
+  if (opts.json) console.log(JSON.stringify({ suite: 'crypto', results, blst: yardstick }));
   else {
     printTable(
       `Crypto primitives (ops/s, median of ${runs} runs (noble: ${nobleRuns}) of >= ${minMs} ms; ` +
         `backend-free: no BLS12-381 backend involved)`,
-      results,
+      results.filter((r) => r.backend !== 'blst'),
     );
+    console.log();
+    if (yardstick === null) console.log('Native yardstick: @chainsafe/blst is not installed (npm i -D); skipped.');
+    else {
+      const f = (v: number): string => v.toFixed(1);
+      console.log(`Native yardstick (interleaved, ${runs} pairs of >= ${minMs} ms runs):`);
+      console.log(`  blst verify (native, hash to G2 + 2 pairings)  ${f(yardstick.blstVerifyOpsPerSec)} ops/s  ${(1000 / yardstick.blstVerifyOpsPerSec).toFixed(3)} ms`);
+      console.log(`  our verifyPartial (mcl, hash to G1 + 2 pairings) ${f(yardstick.mclVerifyPartialOpsPerSec)} ops/s  ${(1000 / yardstick.mclVerifyPartialOpsPerSec).toFixed(3)} ms`);
+      console.log(`  ratio our verifyPartial (mcl) / blst verify: ${yardstick.ratio.toFixed(2)}x  (budget <= 5x: ${yardstick.ratio <= 5 ? 'met' : 'missed'})`);
+    }
   }
   return results;
 }

@@ -4,7 +4,9 @@
  * registered suite runs. A benchmark is not a test: it prints numbers and fails only on misuse
  * (exit code 2 for an unknown suite or option).
  */
+import { benchAppSign } from './app-sign.ts';
 import { benchBls } from './crypto-bls.ts';
+import { benchClient } from './client.ts';
 import { benchPrimitives } from './crypto-primitives.ts';
 import { benchContractGas } from './contract-gas.ts';
 import { benchProtocol } from './protocol.ts';
@@ -15,7 +17,9 @@ export interface SuiteOptions {
 
 /** Every suite, by the name used on the command line. Add a suite with one line here. */
 export const suites: Record<string, (opts: SuiteOptions) => Promise<unknown>> = {
+  'app-sign': (opts) => benchAppSign(opts),
   bls: benchBls,
+  client: (opts) => benchClient(opts),
   crypto: benchPrimitives,
   gas: (opts) => benchContractGas(opts),
   protocol: (opts) => benchProtocol(opts),

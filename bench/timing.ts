@@ -76,3 +76,31 @@ export function printTable(title: string, results: readonly BenchResult[]): void
     );
   }
 }
+
+/** `measure` for an async operation (awaited one at a time): median ops/s over `runs` runs. */
+export async function measureAsync(f: () => Promise<unknown>, runs: number, minMs: number): Promise<number> {
+  const run = async (): Promise<number> => {
+    let n = 0;
+    const t0 = performance.now();
+    let dt = 0;
+    do {
+      await f();
+      n++;
+      dt = performance.now() - t0;
+    } while (dt < minMs);
+    return (n * 1000) / dt;
+  };
+  await run(); // warm-up
+  const rates: number[] = [];
+  for (let i = 0; i < runs; i++) rates.push(await run());
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)] as number;
+}
+
+/** The q-quantile (0..1) of `values` by nearest rank; NaN for none. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] as number;
+}

@@ -189,7 +189,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.register(keysRoutes, { pubkey: deps.pubkey });
-  app.register(releaseRoutes, { appRelease: deps.appRelease });
+  app.register(releaseRoutes, { appRelease: deps.appRelease, timeoutMs: requestTimeoutMs });
   app.register(opsRoutes, { health: deps.health, status: deps.status, metrics: deps.metrics });
 
   return app;

@@ -10,7 +10,7 @@
  * Order of work per request, cheapest first: rate limit (onRequest, before the body is read)
  * → body size → JSON depth → JSON parse → schema → handler (signatures, pairings).
  */
-import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.ts';
 import {
   ERROR_RESPONSES,
@@ -46,10 +46,23 @@ export interface AppReleaseHandler {
 export interface ReleaseRoutesOptions {
   /** null until an attestation method is enabled: both routes validate, then refuse. */
   readonly appRelease: AppReleaseHandler | null;
+  /** The request timeout: the handler's signal aborts after it. */
+  readonly timeoutMs: number;
 }
 
-function contextOf(request: FastifyRequest): KeyReleaseContext {
-  return { clientIp: request.ip, requestId: String(request.id), signal: request.signal, log: request.log };
+/**
+ * The handler's signal aborts when the request times out or the client goes away before the
+ * answer is written. Not fastify's `request.signal` alone: on a real socket fastify aborts it
+ * as soon as a POST body has been read (it listens for the request stream's close), which made
+ * every real key-release request answer 503 (`app.inject()` never shows this).
+ */
+function contextOf(request: FastifyRequest, reply: FastifyReply, timeoutMs: number): KeyReleaseContext {
+  const gone = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.sent && !reply.raw.writableFinished) gone.abort(new Error('client went away'));
+  });
+  const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutMs)]);
+  return { clientIp: request.ip, requestId: String(request.id), signal, log: request.log };
 }
 
 function unavailable(): ApiError {
@@ -63,13 +76,13 @@ export const releaseRoutes: FastifyPluginAsync<ReleaseRoutesOptions> = async (fa
   const schema = { body: KeyReleaseRequest, response: { 200: SealedResponse, ...ERROR_RESPONSES } };
   const handler = opts.appRelease;
 
-  app.post('/app/sign', { schema }, async (request) => {
+  app.post('/app/sign', { schema }, async (request, reply) => {
     if (handler === null) throw unavailable();
-    return handler.sign(request.body, contextOf(request));
+    return handler.sign(request.body, contextOf(request, reply, opts.timeoutMs));
   });
 
-  app.post('/secrets', { schema }, async (request) => {
+  app.post('/secrets', { schema }, async (request, reply) => {
     if (handler === null) throw unavailable();
-    return handler.secrets(request.body, contextOf(request));
+    return handler.secrets(request.body, contextOf(request, reply, opts.timeoutMs));
   });
 };

@@ -1,0 +1,294 @@
+/**
+ * @module
+ * `/app/sign` and `/secrets` on one node under load (issue 7, item 4), and where one request's
+ * time goes.
+ *
+ * Load: the API (`buildApi` + the real `createAppRelease` handler, MemoryLedger +
+ * MemoryKeyStore world of `./release-world.ts`, logging at `info` into a sink) runs in a child
+ * process pinned to core 0 (`taskset -c 0` when available; this process then pins itself to
+ * core 1) and listens on 127.0.0.1. Before timing, this process pre-generates every request:
+ * a fresh X25519 response key, a fresh nonce and the app owner's EIP-712 signature each, so
+ * all are distinct and validly attested and the replay cache serves none (checked after each
+ * run: the server's partial-sign count grows by exactly the number of 200s). autocannon
+ * (keep-alive, `KMS_BENCH_CONNECTIONS` connections, default 8, no pipelining) sends them, a
+ * fixed count per run (`KMS_BENCH_REQUESTS`, default 2000, after 200 warm-up requests), for
+ * each route and each operator key type (ecdsa, bn254). Figures: answered requests/s (200s
+ * over wall time) and latency p50/p90/p99 from autocannon's histogram.
+ *
+ * Profile: the steps of one accepted ecdsa-attested request, in process, as `measure` medians
+ * (ms/op): request hash, EIP-712 recover (viem's, and the handler's noble-2 path), hash to G1, partialSign (mcl), the
+ * operator signature (ecdsa and bn254 keys), answer encoding + sealing (node X25519, HKDF,
+ * AES-GCM), and the whole handler without HTTP (sequential, distinct requests); the rest of a
+ * loaded request's time is fastify, JSON, logging and the event loop.
+ *
+ * Everything stays on loopback; each run is bounded by its request count and a 120 s timer.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+import { bls } from '../src/crypto/bls12381/index.ts';
+import { parseHex } from '../src/crypto/domain.ts';
+import { appIdentity, encodeAnswer, keyRequestDigest, partialPayload, recoverKeyRequestSigner, requestHash, sealResponse, type KeyReleaseAnswer } from '../src/crypto/key-release.ts';
+import { createOperatorSigner, type OperatorKeyType } from '../src/crypto/operator-sig.ts';
+import { ecdsaRecoverAddressFromDigest } from '../src/crypto/operator-sig-ecdsa.ts';
+import { appIdPoint, partialSign } from '../src/crypto/threshold.ts';
+import type { KeyReleaseContext } from '../src/node/http/app.ts';
+import type { KeyReleaseRequest } from '../src/node/http/schemas.ts';
+import { createAppRelease } from '../src/node/release/handler.ts';
+import { attestedRequests, CHAIN_ID, DOMAIN, REGISTRY, releaseWorld } from './release-world.ts';
+import { measure, measureAsync, quantile, type BenchOptions } from './timing.ts';
+
+// autocannon ships no types; the part used here.
+interface AutocannonRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+interface AutocannonOptions {
+  url: string;
+  connections: number;
+  pipelining: number;
+  amount: number;
+  timeout: number;
+  requests: Array<AutocannonRequest & { setupRequest?: (req: AutocannonRequest) => AutocannonRequest }>;
+}
+interface AutocannonResult {
+  readonly latency: Readonly<Record<string, number>>;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+  readonly '2xx': number;
+  readonly statusCodeStats?: Readonly<Record<string, { count: number }>>;
+}
+type Autocannon = (opts: AutocannonOptions) => Promise<AutocannonResult>;
+
+const SEED = 'load';
+const KEY_TYPES: readonly OperatorKeyType[] = ['ecdsa', 'bn254'];
+const ROUTES = ['/app/sign', '/secrets'] as const;
+type Route = (typeof ROUTES)[number];
+
+export interface LoadResult {
+  readonly route: Route;
+  readonly operatorKey: OperatorKeyType;
+  readonly requests: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly partialSigns: number;
+  readonly seconds: number;
+  readonly perSec: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+}
+
+export interface ProfileRow {
+  readonly step: string;
+  readonly msPerOp: number;
+}
+
+function envInt(name: string, def: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a positive integer, got ${v}`);
+  return n;
+}
+
+function hasTaskset(): boolean {
+  return spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Starts the server child (pinned to core 0 when possible); resolves with its port. */
+async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; appId: string }> {
+  const script = new URL('./app-sign-server.ts', import.meta.url).pathname;
+  const node = [process.execPath, '--import', 'tsx', script, SEED, keyType];
+  const [cmd, ...args] = pin ? ['taskset', '-c', '0', ...node] : node;
+  const child = spawn(cmd as string, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('app-sign server did not start in 60 s')), 60_000);
+    lines.once('line', (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+    child.once('exit', (code) => reject(new Error(`app-sign server exited (${code})`)));
+  });
+  const info = JSON.parse(first) as { port: number; appId: string };
+  return { child, port: info.port, appId: info.appId };
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdin?.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function partialSignCount(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = /^kms_partial_sign_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function load(autocannon: Autocannon, port: number, route: Route, bodies: readonly string[], connections: number): Promise<{ r: AutocannonResult; seconds: number }> {
+  let i = 0;
+  const run = autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    pipelining: 1,
+    amount: bodies.length,
+    timeout: 30,
+    requests: [
+      {
+        method: 'POST',
+        path: route,
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] as string }),
+      },
+    ],
+  });
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`load run on ${route} exceeded 120 s`)), 120_000);
+  });
+  try {
+    const r = await Promise.race([run, bound]);
+    return { r, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function loadSuite(n: number, connections: number): Promise<{ results: LoadResult[]; pinned: boolean }> {
+  const require = createRequire(import.meta.url);
+  const autocannon = require('autocannon') as Autocannon;
+  const pinned = hasTaskset() && (await import('node:os')).availableParallelism() >= 2;
+  if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const warm = 200;
+  const results: LoadResult[] = [];
+  for (const keyType of KEY_TYPES) {
+    const world = await releaseWorld(SEED, keyType);
+    const server = await startServer(keyType, pinned);
+    try {
+      if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
+      for (const route of ROUTES) {
+        // Pre-generated and serialized before timing: distinct response keys, nonces, signatures.
+        const reqs = await attestedRequests(world.owner, world.appId, warm + n);
+        const bodies = reqs.map((q) => JSON.stringify(q));
+        await load(autocannon, server.port, route, bodies.slice(0, warm), connections);
+        const before = await partialSignCount(server.port);
+        const { r, seconds } = await load(autocannon, server.port, route, bodies.slice(warm), connections);
+        const after = await partialSignCount(server.port);
+        const ok = r['2xx'];
+        results.push({
+          route, operatorKey: keyType, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
+          p50Ms: r.latency['p50'] ?? NaN, p90Ms: r.latency['p90'] ?? NaN, p99Ms: r.latency['p99'] ?? NaN,
+        });
+      }
+    } finally {
+      await stopServer(server.child);
+    }
+  }
+  return { results, pinned };
+}
+
+const noopLog = {
+  info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, trace: () => undefined, fatal: () => undefined,
+  child: () => noopLog, level: 'silent', silent: () => undefined,
+};
+
+/** Per-step cost of one accepted ecdsa-attested request, in process. */
+async function profile(runs: number, minMs: number): Promise<ProfileRow[]> {
+  const world = await releaseWorld('profile', 'ecdsa');
+  const version = world.parts.store.activeVersion();
+  if (version === null) throw new Error('app-sign profile: no active version');
+  const pool = await attestedRequests(world.owner, world.appId, 64);
+  const req = pool[0] as KeyReleaseRequest & { attestation: { method: 'ecdsa'; signature: `0x${string}`; time: number } };
+  const id = appIdentity(world.appId);
+  const rh = requestHash(req);
+  const responseKey = parseHex(req.responseKey, 32, 'responseKey');
+  const appIdBytes = parseHex(world.appId, 32, 'appId');
+  const partial = partialSign(version.share, id);
+  const payload = partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh });
+  const ecdsaSigner = createOperatorSigner('ecdsa', world.parts.sigKey, DOMAIN);
+  const bnWorld = await releaseWorld('profile', 'bn254');
+  const bnSigner = createOperatorSigner('bn254', bnWorld.parts.sigKey, DOMAIN);
+  const answer = (kind: 'sign' | 'secrets'): KeyReleaseAnswer => ({
+    kind, appId: appIdBytes, operator: parseHex(world.parts.me, 20, 'me'), version: version.id, partial, signature: ecdsaSigner.sign(payload),
+    ...(kind === 'secrets' ? { env: { releaseIndex: 0, encryptedEnv: new Uint8Array(1024), publicEnv: 'LOG_LEVEL=info\nREGION=eu' } } : {}),
+  });
+  const signAnswer = answer('sign');
+  const secretsAnswer = answer('secrets');
+  const recover = () => recoverKeyRequestSigner(
+    { chainId: CHAIN_ID, registry: REGISTRY, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time },
+    req.attestation.signature,
+  );
+  if ((await recover()) !== world.owner.address.toLowerCase()) throw new Error('app-sign profile: recover mismatch');
+
+  const rows: ProfileRow[] = [];
+  const add = (step: string, opsPerSec: number): void => void rows.push({ step, msPerOp: 1000 / opsPerSec });
+  add('request hash (ABI + keccak)', measure(() => requestHash(req), runs, minMs));
+  add('EIP-712 recover (viem/noble secp256k1)', await measureAsync(recover, runs, minMs));
+  const params = { chainId: CHAIN_ID, registry: REGISTRY, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time };
+  const sigBytes = parseHex(req.attestation.signature, 65, 'signature');
+  add('EIP-712 digest + recover (noble 2; handler path)', measure(() => ecdsaRecoverAddressFromDigest(keyRequestDigest(params), sigBytes), runs, minMs));
+  add('hash to G1, Q(id) (mcl; cached by the handler)', measure(() => appIdPoint(id), runs, minMs));
+  add('G1 mul s·Q + encode (mcl)', (() => {
+    const q = appIdPoint(id);
+    return measure(() => bls.g1.encode(bls.g1.mul(q, version.share)), runs, minMs);
+  })());
+  add('partialSign = both (mcl)', measure(() => partialSign(version.share, id), runs, minMs));
+  add('operator signature, ecdsa key', measure(() => ecdsaSigner.sign(payload), runs, minMs));
+  add('operator signature, bn254 key', measure(() => bnSigner.sign(payload), runs, minMs));
+  add('encode + seal answer, /app/sign', measure(() => sealResponse(responseKey, rh, encodeAnswer(signAnswer)), runs, minMs));
+  add('encode + seal answer, /secrets (1 KiB env)', measure(() => sealResponse(responseKey, rh, encodeAnswer(secretsAnswer)), runs, minMs));
+
+  // The whole handler, no HTTP: distinct requests, one at a time.
+  const handler = createAppRelease(world.parts);
+  const whole = await attestedRequests(world.owner, world.appId, 600);
+  const ctx: KeyReleaseContext = {
+    clientIp: '127.0.0.1', requestId: 'bench', signal: new AbortController().signal,
+    log: noopLog as unknown as KeyReleaseContext['log'], // a silent FastifyBaseLogger stand-in
+  };
+  for (const q of whole.slice(0, 100)) await handler.sign(q, ctx); // warm-up
+  const times: number[] = [];
+  for (const q of whole.slice(100)) {
+    const t0 = performance.now();
+    await handler.sign(q, ctx);
+    times.push(performance.now() - t0);
+  }
+  rows.push({ step: 'whole handler, /app/sign, no HTTP (median of 500)', msPerOp: quantile(times, 0.5) });
+  return rows;
+}
+
+export async function benchAppSign(opts: BenchOptions): Promise<{ load: LoadResult[]; profile: ProfileRow[] }> {
+  const n = envInt('KMS_BENCH_REQUESTS', 2000);
+  const connections = envInt('KMS_BENCH_CONNECTIONS', 8);
+  const prof = await profile(opts.runs ?? 5, opts.minMs ?? 200);
+  const { results, pinned } = await loadSuite(n, connections);
+  if (opts.json) {
+    console.log(JSON.stringify({ suite: 'app-sign', pinned, connections, load: results, profile: prof }));
+    return { load: results, profile: prof };
+  }
+  const f1 = (v: number): string => v.toFixed(1);
+  console.log(
+    `Key release under load: ${n} distinct ecdsa-attested requests per row after 200 warm-up, ${connections} keep-alive connections, ` +
+      `server ${pinned ? 'pinned to core 0 (taskset), load generator to core 1' : 'NOT pinned (no taskset or < 2 cores)'}`,
+  );
+  console.log(`${'route'.padEnd(11)}${'op key'.padEnd(8)}${'ok'.padStart(7)}${'failed'.padStart(8)}${'signs'.padStart(7)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p90 ms'.padStart(9)}${'p99 ms'.padStart(9)}`);
+  for (const r of results) {
+    console.log(
+      `${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${String(r.ok).padStart(7)}${String(r.failed).padStart(8)}${String(r.partialSigns).padStart(7)}` +
+        `${f1(r.perSec).padStart(9)}${f1(r.p50Ms).padStart(9)}${f1(r.p90Ms).padStart(9)}${f1(r.p99Ms).padStart(9)}`,
+    );
+  }
+  console.log('(signs: partial signatures the server made during the run; = ok means no answer came from the replay cache)');
+  console.log();
+  console.log('One request, step by step (in process, ms/op, median):');
+  for (const r of prof) console.log(`  ${r.step.padEnd(52)}${r.msPerOp.toFixed(3).padStart(9)}`);
+  return { load: results, profile: prof };
+}

@@ -1,0 +1,346 @@
+/**
+ * @module
+ * The key-release exchange both `requestAppKey` (`POST /app/sign`) and `getSecrets`
+ * (`POST /secrets`) run (SPEC 2, 5; formats in src/crypto/key-release.ts):
+ *
+ *  1. Cheap checks on the chain first, so a request that every operator would refuse is not
+ *     sent: the app exists, it enables the attestation method, an `ecdsa` signer is its owner.
+ *  2. A fresh X25519 response key and a fresh 32-byte nonce, always from the OS CSPRNG; one
+ *     attestation over them; `requestHash` of the body.
+ *  3. The body goes to every holder of the target version at once, each with a deadline.
+ *  4. Each answer is checked alone: it names the operator asked, opens with the response key
+ *     under `requestHash` (so a replayed answer to another request does not open), is the
+ *     right kind for the route, is for this app, and carries a signature that verifies under
+ *     the operator's on-chain signing key over (domain, app id, version, partial, requestHash).
+ *  5. Partials are combined from ONE version: the one requested, else the version most
+ *     authenticated answers used (ties: the newer). Answers of other versions are named
+ *     (`other-version`), never mixed in: shares of two versions lie on different polynomials.
+ *  6. That version's public polynomial (checked against its on-chain hash) gives each
+ *     PK_j = Σ A_k·x_j^k; the partials are batch-verified (one two-pairing check; bisection
+ *     names the bad ones only when it fails); t valid ones are combined by Lagrange at 0; the
+ *     app key is verified against the MPK: e(d, G2) == e(Q(id), MPK).
+ *
+ * Every operator that did not contribute a valid partial ends up in `faults` with its reason;
+ * with fewer than t valid partials the action throws `NotEnoughPartialsError` listing them all.
+ */
+import { bls } from '../crypto/bls12381/index.ts';
+import { makeDomain } from '../crypto/domain.ts';
+import {
+  KeyReleaseFormatError,
+  eatNonceHex,
+  generateResponseKeyPair,
+  openAnswer,
+  requestHash,
+  verifyAnswerSignature,
+  type AnswerKind,
+  type KeyReleaseAnswer,
+  type ReleaseEnv,
+} from '../crypto/key-release.ts';
+import { operatorX } from '../crypto/operator-x.ts';
+import { systemRng } from '../crypto/rng.ts';
+import { batchVerifyPartials, combinePartials, verifyAppKey } from '../crypto/threshold.ts';
+import { publicShare } from '../crypto/vss.ts';
+import type { Address, AppRecord, Hex, LedgerReader, OperatorRecord, VersionRecord } from '../protocol/ledger.ts';
+import { ownerKeyAttestation, type Attestation, type AttestationProvider } from './attestation.ts';
+import type { KmsClient } from './client.ts';
+import {
+  AppKeyVerificationError,
+  AttestationMethodError,
+  InvalidParameterError,
+  NoMasterKeyError,
+  NotAppOwnerError,
+  NotEnoughPartialsError,
+  UnknownAppError,
+  UnknownVersionError,
+  type OperatorFault,
+} from './errors.ts';
+import { requestOperator, showSocket } from './http.ts';
+import { loadVersionKey } from './actions/getPublicKey.ts';
+import { aAppId, bytesToHex, isHex, lc, scalarHex, sameAddress } from './utils.ts';
+
+/** How the request proves it may have the key: the owner's key, or any attestation provider. */
+export type KeyReleaseAuth =
+  | {
+      /** The app owner's secp256k1 private key (signs an `ecdsa` attestation; never sent). */
+      readonly ownerKey: Hex;
+      readonly attestation?: undefined;
+    }
+  | {
+      readonly attestation: AttestationProvider;
+      readonly ownerKey?: undefined;
+    };
+
+export type KeyReleaseParameters = {
+  /** The app's bytes32 id. */
+  readonly appId: Hex | string;
+  /** Key version to combine (default: whatever the operators use now; the answer says which). */
+  readonly version?: number;
+  /**
+   * Or: the chain time whose then-active version the operators should use. The request goes
+   * to the holders of the active version (the ones that can still sign with older ones).
+   */
+  readonly time?: number;
+  /** Deadline per operator in ms (default: the client's `timeoutMs`). */
+  readonly timeoutMs?: number;
+} & KeyReleaseAuth;
+
+/** One partial signature received from an operator of the combined version. */
+export interface ReceivedPartial {
+  readonly operator: Address;
+  /** The operator's x-coordinate, 32-byte hex. */
+  readonly x: Hex;
+  /** σ_j, 48-byte compressed G1 hex. */
+  readonly partial: Hex;
+  /** Whether e(σ_j, G2) == e(Q(id), PK_j). */
+  readonly valid: boolean;
+}
+
+export interface KeyReleaseOutcome {
+  readonly appId: Hex;
+  readonly app: AppRecord;
+  /** d = x·Q(appId), 48-byte G1 hex. Secret. */
+  readonly appKey: Hex;
+  readonly version: number;
+  readonly threshold: number;
+  readonly partials: ReceivedPartial[];
+  readonly faults: OperatorFault[];
+  /** For `/secrets`: the env each contributing operator sent, by operator. */
+  readonly envs: ReadonlyMap<Address, ReleaseEnv>;
+}
+
+interface Authenticated {
+  readonly operator: Address;
+  readonly socket: string;
+  readonly answer: KeyReleaseAnswer;
+}
+
+const ROUTE: Readonly<Record<AnswerKind, string>> = { sign: '/app/sign', secrets: '/secrets' };
+
+function aOptionalPositive(v: unknown, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InvalidParameterError(what, 'a positive integer');
+  return v;
+}
+
+function providerOf(params: KeyReleaseParameters): AttestationProvider {
+  if (params.ownerKey !== undefined && params.attestation !== undefined) {
+    throw new InvalidParameterError('ownerKey / attestation', 'one of them, not both');
+  }
+  if (params.ownerKey !== undefined) return ownerKeyAttestation(params.ownerKey);
+  const a = params.attestation;
+  if (typeof a !== 'object' || a === null || typeof a.attest !== 'function') {
+    throw new InvalidParameterError('ownerKey / attestation', 'the app owner\'s key (ownerKey) or an attestation provider (attestation)');
+  }
+  return a;
+}
+
+/** Runs the exchange of the module header against `kind`'s route. */
+export async function releaseKey(client: KmsClient, params: KeyReleaseParameters, kind: AnswerKind, action: string): Promise<KeyReleaseOutcome> {
+  if (typeof params !== 'object' || params === null) throw new InvalidParameterError('parameters', 'an object');
+  const appId = aAppId(params.appId);
+  const version = aOptionalPositive(params.version, 'version');
+  const keyTime = aOptionalPositive(params.time, 'time');
+  if (version !== undefined && keyTime !== undefined) throw new InvalidParameterError('version / time', 'one of them, not both');
+  const timeoutMs = aOptionalPositive(params.timeoutMs, 'timeoutMs') ?? client.timeoutMs;
+  const provider = providerOf(params);
+  const ledger = await client.ledger(action);
+
+  // 1. What the chain says, before anything is sent.
+  const [app, mpk, operators, target] = await Promise.all([
+    ledger.getApp(appId),
+    ledger.getMpk(),
+    ledger.getOperators(),
+    version === undefined ? ledger.activeVersion() : ledger.getVersion(version),
+  ]);
+  if (app === null) throw new UnknownAppError(appId, ledger.registry);
+  if (!app.methods.includes(provider.method)) throw new AttestationMethodError(appId, provider.method, app.methods);
+  if (provider.method === 'ecdsa' && provider.signer !== undefined && !sameAddress(provider.signer, app.owner)) {
+    throw new NotAppOwnerError(appId, lc(app.owner), provider.signer);
+  }
+  if (mpk === null) throw new NoMasterKeyError(ledger.registry);
+  if (target === null) throw version === undefined ? new NoMasterKeyError(ledger.registry) : new UnknownVersionError(version, ledger.registry);
+
+  // 2. Fresh response key and nonce. Always the OS CSPRNG: an injected test rng must never
+  // make a response key predictable.
+  const { secretKey, publicKey } = generateResponseKeyPair(systemRng);
+  const cancel = new AbortController();
+  try {
+    const responseKey = bytesToHex(publicKey);
+    const nonce = bytesToHex(systemRng(32));
+    const domain = makeDomain({ chainId: ledger.chainId, registry: ledger.registry });
+    const attestation: Attestation = await provider.attest({
+      appId, responseKey, nonce, chainId: ledger.chainId, registry: lc(ledger.registry), eatNonce: eatNonceHex(domain, appId, responseKey),
+      ...(version !== undefined ? { version } : {}),
+      ...(keyTime !== undefined ? { keyTime } : {}),
+    });
+    const body = { appId, responseKey, nonce, ...(version !== undefined ? { version } : {}), ...(keyTime !== undefined ? { time: keyTime } : {}), attestation };
+    const reqHash = requestHash(body);
+
+    // The target version's polynomial is fetched while the operators sign (it is almost
+    // always the version they answer with: this saves a round trip), and cancelled when this
+    // request ends, so that a failed request leaves nothing running.
+    const prefetched = loadVersionKey(client, ledger, target.id, cancel.signal);
+    prefetched.catch(() => undefined); // awaited below only if the target version is chosen
+
+    // 3, 4. Every holder at once; each answer checked on its own.
+    const records = new Map(operators.map((o) => [o.address.toLowerCase(), o]));
+    const faults: OperatorFault[] = [];
+    const authenticated: Authenticated[] = [];
+    await Promise.all(target.holders.map(async (holder) => {
+      const operator = holder.toLowerCase() as Address;
+      const record = records.get(operator);
+      if (record === undefined) {
+        faults.push({ operator, kind: 'unknown-operator', reason: 'is no longer registered (no socket and no signing key on-chain)' });
+        return;
+      }
+      const res = await requestOperator({ operator, socket: record.socket, path: ROUTE[kind], method: 'POST', body, timeoutMs, fetch: client.fetch });
+      if (!res.ok) {
+        faults.push(res.fault);
+        return;
+      }
+      const checked = authenticate(res.body, record, { appId, kind, reqHash, secretKey, domain, version });
+      if ('fault' in checked) faults.push(checked.fault);
+      else authenticated.push(checked);
+    }));
+
+    // 5. One version.
+    const chosen = await chooseVersion(ledger, authenticated, target, version, faults);
+    const ordered = orderLike(target.holders, authenticated.filter((a) => a.answer.version === chosen.record.id));
+
+    // 6. Verify and combine.
+    const key = chosen.record.id === target.id ? await prefetched : await loadVersionKey(client, ledger, chosen.record.id);
+    client.warn(key.poly.faults, action);
+    const holders = new Set(chosen.record.holders.map((a) => a.toLowerCase()));
+    const candidates: { a: Authenticated; x: bigint }[] = [];
+    for (const a of ordered) {
+      if (!holders.has(a.operator)) {
+        faults.push(fault(a, 'not-holder', `signed with version ${chosen.record.id} but holds no share of it`));
+        continue;
+      }
+      candidates.push({ a, x: operatorX(a.operator) });
+    }
+    const bad = new Set(batchVerifyPartials(
+      candidates.map((c) => ({ x: c.x, publicShare: publicShare(key.poly.points, c.x), partial: c.a.answer.partial })),
+      appId,
+      client.rng,
+    ));
+    const partials: ReceivedPartial[] = candidates.map((c, i) => ({
+      operator: c.a.operator, x: scalarHex(c.x), partial: bytesToHex(c.a.answer.partial), valid: !bad.has(i),
+    }));
+    candidates.forEach((c, i) => {
+      if (bad.has(i)) faults.push(fault(c.a, 'invalid-partial', 'sent an invalid partial'));
+    });
+    const valid = candidates.filter((_c, i) => !bad.has(i));
+    const t = chosen.record.threshold;
+    const sortedFaults = orderFaults(target.holders, faults);
+    if (valid.length < t) throw new NotEnoughPartialsError(appId, chosen.record.id, t, valid.length, sortedFaults);
+
+    // d = Σ λ_j·σ_j over t valid partials, then e(d, G2) == e(Q(id), MPK).
+    const d = combinePartials(valid.slice(0, t).map((c) => ({ x: c.x, partial: c.a.answer.partial })));
+    const appKey = bytesToHex(d);
+    const verified = verifyAppKey(bls.g2.decode(Buffer.from(mpk.slice(2), 'hex')), appId, d);
+    d.fill(0);
+    if (!verified) throw new AppKeyVerificationError(appId, chosen.record.id);
+    client.warn(sortedFaults, action);
+    const envs = new Map<Address, ReleaseEnv>();
+    for (const c of valid) if (c.a.answer.env) envs.set(c.a.operator, c.a.answer.env);
+    return { appId, app, appKey, version: chosen.record.id, threshold: t, partials, faults: sortedFaults, envs };
+  } finally {
+    cancel.abort();
+    secretKey.fill(0);
+  }
+}
+
+function fault(a: { operator: Address; socket: string }, kind: OperatorFault['kind'], reason: string, version?: number): OperatorFault {
+  return { operator: a.operator, socket: a.socket, kind, reason, ...(version !== undefined ? { version } : {}) };
+}
+
+interface CheckContext {
+  readonly appId: Hex;
+  readonly kind: AnswerKind;
+  readonly reqHash: Uint8Array;
+  readonly secretKey: Uint8Array;
+  readonly domain: Uint8Array;
+  readonly version: number | undefined;
+}
+
+/** Step 4 for one answer: an authenticated answer, or the first check it failed. */
+function authenticate(body: unknown, record: OperatorRecord, ctx: CheckContext): Authenticated | { fault: OperatorFault } {
+  const operator = record.address.toLowerCase() as Address;
+  const who = { operator, socket: showSocket(record.socket) };
+  const no = (kind: OperatorFault['kind'], reason: string, version?: number) => ({ fault: fault(who, kind, reason, version) });
+  const b = body as { operator?: unknown; version?: unknown; sealed?: unknown } | null;
+  if (typeof b !== 'object' || b === null || typeof b.operator !== 'string' || typeof b.version !== 'number' || !isHex(b.sealed)) {
+    return no('bad-response', 'sent an answer without operator, version and sealed fields');
+  }
+  if (!sameAddress(b.operator, operator)) return no('wrong-operator', `answered as ${lc(b.operator).slice(0, 42)}: its socket serves another operator`);
+  let answer: KeyReleaseAnswer;
+  try {
+    answer = openAnswer(ctx.secretKey, ctx.reqHash, new Uint8Array(Buffer.from(b.sealed.slice(2), 'hex')));
+  } catch (e) {
+    if (e instanceof KeyReleaseFormatError && e.code === 'bad-answer') return no('bad-response', `sealed an answer that does not parse (${e.message})`);
+    if (e instanceof KeyReleaseFormatError) return no('bad-seal', 'sent a sealed answer that does not open with this request\'s response key');
+    throw e;
+  }
+  if (answer.kind !== ctx.kind) return no('wrong-request', `sealed a ${answer.kind} answer to a ${ctx.kind} request`);
+  if (bytesToHex(answer.appId) !== ctx.appId) return no('wrong-request', 'sealed an answer for another app');
+  if (bytesToHex(answer.operator) !== operator) return no('wrong-operator', `sealed an answer signed as ${bytesToHex(answer.operator)}`);
+  let signed = false;
+  try {
+    signed = verifyAnswerSignature(answer, ctx.reqHash, ctx.domain, record.sigKeyType, new Uint8Array(Buffer.from(record.sigPublicKey.slice(2), 'hex')));
+  } catch {
+    signed = false; // a malformed on-chain key or signature length: not verifiable, so not signed
+  }
+  if (!signed) return no('bad-signature', `sent an answer whose signature does not verify under its on-chain ${record.sigKeyType} signing key`);
+  if (b.version !== answer.version) return no('bad-response', `labelled its answer version ${b.version} but signed version ${answer.version}`);
+  if (ctx.version !== undefined && answer.version !== ctx.version) {
+    return no('wrong-version', `used key version ${answer.version}, not the requested ${ctx.version}`, answer.version);
+  }
+  return { operator, socket: who.socket, answer };
+}
+
+/**
+ * Step 5: the requested version, else the one most authenticated answers used that exists
+ * on-chain (ties: the newer). Answers of every other version become `other-version` faults.
+ */
+async function chooseVersion(
+  ledger: LedgerReader,
+  answers: readonly Authenticated[],
+  target: VersionRecord,
+  requested: number | undefined,
+  faults: OperatorFault[],
+): Promise<{ record: VersionRecord }> {
+  let record: VersionRecord = target;
+  if (requested === undefined && answers.length > 0) {
+    const counts = new Map<number, number>();
+    for (const a of answers) counts.set(a.answer.version, (counts.get(a.answer.version) ?? 0) + 1);
+    const ranked = [...counts.entries()].sort((x, y) => y[1] - x[1] || y[0] - x[0]);
+    for (const [v] of ranked) {
+      const r = v === target.id ? target : await ledger.getVersion(v);
+      if (r !== null) {
+        record = r;
+        break;
+      }
+      for (const a of answers) {
+        if (a.answer.version === v) faults.push(fault(a, 'wrong-version', `signed with key version ${v}, which does not exist on-chain`, v));
+      }
+    }
+  }
+  for (const a of answers) {
+    const v = a.answer.version;
+    if (v !== record.id && !faults.some((f) => f.operator === a.operator)) {
+      faults.push(fault(a, 'other-version', `answered with key version ${v} while the others used ${record.id}`, v));
+    }
+  }
+  return { record };
+}
+
+/** Answers in the order of `holders` (the on-chain order): results do not depend on network timing. */
+function orderLike<T extends { operator: Address }>(holders: readonly Address[], items: readonly T[]): T[] {
+  const rank = new Map(holders.map((h, i) => [h.toLowerCase(), i]));
+  return [...items].sort((a, b) => (rank.get(a.operator) ?? 1e9) - (rank.get(b.operator) ?? 1e9));
+}
+
+function orderFaults(holders: readonly Address[], faults: readonly OperatorFault[]): OperatorFault[] {
+  return orderLike(holders, faults);
+}
