@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:net';
 import type { Hex } from 'viem';
-import { anvilBinaryPath, anvilPrivateKeys } from '../../src/chain/anvil.ts';
+import { anvilBinaryPath, anvilPrivateKeys, rpcChainId } from '../../src/chain/anvil.ts';
 import { describeExit, logTail, type ManagedChild, type Supervisor } from './processes.ts';
 
 export const PREFERRED_RPC_PORT = 8545;
@@ -29,21 +29,6 @@ export function portIsFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
   });
-}
-
-async function chainIdAt(url: string): Promise<number | null> {
-  try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
-      signal: AbortSignal.timeout(1000),
-    });
-    const body = (await res.json()) as { result?: unknown };
-    return typeof body.result === 'string' ? Number(BigInt(body.result)) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** A line that only names a JSON-RPC method anvil served (`eth_call`, `anvil_setBalance`…). */
@@ -86,7 +71,7 @@ async function startOnce(sup: Supervisor, port: number, p: { logFile: string; ac
   const rpcUrl = `http://127.0.0.1:${first}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const id = await chainIdAt(rpcUrl);
+    const id = await rpcChainId(rpcUrl);
     if (id === DEVNET_CHAIN_ID) break;
     if (id !== null || Date.now() > deadline || child.hasExited()) {
       await sup.stop(['anvil']);

@@ -111,7 +111,8 @@ function installExitHook(): void {
   }
 }
 
-async function rpcChainId(url: string): Promise<number | null> {
+/** The chain id an RPC endpoint answers with, or null when it does not answer within 1 s. */
+export async function rpcChainId(url: string): Promise<number | null> {
   try {
     const res = await fetch(url, {
       method: 'POST',
