@@ -6,7 +6,7 @@
  * `KMS_*` environment variables) on loopback, each with its own SQLite key store in a
  * temporary data directory.
  *
- *   startCluster({ n, interval, windows, sigType?, thresholdOverride?, tickMs?, rpcProxy? })
+ *   startCluster({ n, interval, windows, sigType?, thresholdOverride?, tickMs?, rpcProxy?, nodeEnv? })
  *                                     → Cluster, its N nodes started while they are allowed and registered
  *   armGenesis(min?)                  waits until every running node published its session key, then arms
  *   waitForVersion(id, { nodes })     the chain's active version is ≥ id and every listed node's
@@ -83,6 +83,17 @@ export interface ClusterOptions {
   readonly start?: boolean;
   /** pino level of the nodes (default: KMS_CLUSTER_LOG_LEVEL, else info). */
   readonly logLevel?: string;
+  /**
+   * anvil's mining (default: a block every second, SPEC 2b). `mixed`: additionally every
+   * transaction is mined at once (automine) while the 1 s blocks keep chain time moving
+   * (`anvil --block-time 1 --mixed-mining`; used by `npm run bench -- cluster`).
+   */
+  readonly mining?: 'block-time' | 'mixed';
+  /**
+   * Extra environment of every node start, e.g. the `jwt` attestation method's
+   * KMS_JWT_JWKS / KMS_JWT_ISSUER / KMS_JWT_AUDIENCE; a start's own `env` wins over it.
+   */
+  readonly nodeEnv?: Readonly<Record<string, string>>;
 }
 
 export interface StartOptions {
@@ -207,6 +218,19 @@ export interface Cluster {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Appends to a node's log from a child's stream or exit handler. Output that arrives after a
+ * failed `startCluster` removed the directory is dropped (it would otherwise surface as an
+ * uncaught ENOENT in whatever test runs next).
+ */
+function appendLog(path: string, text: string): void {
+  try {
+    appendFileSync(path, text);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
 /** A free loopback port (bound, read, released). */
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -283,7 +307,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   let anvil: AnvilInstance;
   try {
-    anvil = await startAnvil({ blockTime: 1, accounts: 20 });
+    anvil = await startAnvil({ blockTime: 1, accounts: 20, ...(options.mining === 'mixed' ? { extraArgs: ['--mixed-mining'] } : {}) });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -390,6 +414,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         KMS_DATA_DIR: node.dataDir,
         KMS_TICK_MS: String(tickMs),
         KMS_LOG_LEVEL: options.logLevel ?? process.env['KMS_CLUSTER_LOG_LEVEL'] ?? 'info',
+        ...options.nodeEnv,
         ...(opts.consent !== undefined ? { KMS_THRESHOLD_OVERRIDE: String(opts.consent) } : {}),
         ...opts.env,
       });
@@ -408,7 +433,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         }, opts.timeoutMs ?? 60_000);
         child.stdout?.on('data', (chunk: Buffer) => {
           const text = chunk.toString();
-          appendFileSync(node.logPath, text);
+          appendLog(node.logPath, text);
           if (out.stdout.length < 1 << 20) out.stdout += text;
           if (!settled) {
             scan = (scan + text).slice(-4096);
@@ -421,13 +446,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         });
         child.stderr?.on('data', (chunk: Buffer) => {
           const text = chunk.toString();
-          appendFileSync(node.logPath, `[stderr] ${text}`);
+          appendLog(node.logPath, `[stderr] ${text}`);
           if (out.stderr.length < 1 << 20) out.stderr += text;
         });
         child.once('exit', (code, signal) => {
           liveChildren.delete(child);
           if (node.proc === child) node.proc = null;
-          appendFileSync(node.logPath, `----- harness: node ${i} exited (${code ?? signal})\n`);
+          appendLog(node.logPath, `----- harness: node ${i} exited (${code ?? signal})\n`);
           if (!settled) {
             settled = true;
             clearTimeout(timer);

@@ -6,7 +6,7 @@
 // identical retry gets the identical answer; no partial byte appears in any error or log.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import pino from 'pino';
@@ -14,17 +14,7 @@ import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain, parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
 import * as fr from '../../src/crypto/fr.ts';
-import {
-  appIdentity,
-  eatNonceHex,
-  generateResponseKeyPair,
-  keyRequestTypedData,
-  openAnswer,
-  partialPayload,
-  requestHash,
-  type KeyReleaseAnswer,
-  type KeyReleaseRequestFields,
-} from '../../src/crypto/key-release.ts';
+import { appIdentity, partialPayload, requestHash, type KeyReleaseAnswer, type KeyReleaseRequestFields } from '../../src/crypto/key-release.ts';
 import { createOperatorSigner, generateOperatorSecretKey, verifyOperatorSignature, type OperatorKeyType } from '../../src/crypto/operator-sig.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
@@ -39,6 +29,18 @@ import { jwksFromUrl, JwksError, parseJwks, staticJwks } from '../../src/node/re
 import { ReplayCache } from '../../src/node/release/caches.ts';
 import type { Address, AttestationMethod, Release } from '../../src/protocol/ledger.ts';
 import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
+import {
+  b64url,
+  ecdsaKeyRequest,
+  jwtKey,
+  jwtKeyRequest,
+  newRequester,
+  openReleaseAnswer,
+  refusalCountIn,
+  signJwt,
+  teeClaims,
+  type Requester,
+} from './release-fixtures.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -64,33 +66,9 @@ interface VersionFixture {
   readonly publicShare: ReturnType<typeof publicShare>;
 }
 
-interface JwtKey {
-  readonly kid: string;
-  readonly alg: 'RS256' | 'ES256';
-  readonly privateKey: KeyObject;
-  readonly jwk: Record<string, unknown>;
-}
-
-function jwtKey(kid: string, alg: 'RS256' | 'ES256'): JwtKey {
-  const pair = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { kid, alg, privateKey: pair.privateKey, jwk: { ...pair.publicKey.export({ format: 'jwk' }), kid, use: 'sig' } };
-}
-
 const RSA = jwtKey('rsa-1', 'RS256');
 const EC = jwtKey('ec-1', 'ES256');
 const ROGUE = jwtKey('rsa-1', 'RS256'); // same kid, not in the JWKS
-
-function b64url(v: unknown): string {
-  return Buffer.from(JSON.stringify(v)).toString('base64url');
-}
-
-function signJwt(key: JwtKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
-  const input = `${b64url({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })}.${b64url(claims)}`;
-  const sig = key.alg === 'RS256'
-    ? cryptoSign('sha256', Buffer.from(input), key.privateKey)
-    : cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${sig.toString('base64url')}`;
-}
 
 interface World {
   readonly ledger: MemoryLedger;
@@ -204,15 +182,8 @@ async function world(opts: { sigKeyType?: OperatorKeyType; jwt?: boolean; config
   };
 }
 
-interface Requester {
-  readonly secretKey: Uint8Array;
-  readonly responseKey: Hex;
-  readonly nonce: Hex;
-}
-
 function requester(): Requester {
-  const k = generateResponseKeyPair(rng);
-  return { secretKey: k.secretKey, responseKey: toHex(k.publicKey), nonce: toHex(rng(16)) };
+  return newRequester(rng);
 }
 
 interface EcdsaOptions {
@@ -225,47 +196,22 @@ interface EcdsaOptions {
   readonly keyTime?: number;
 }
 
-async function ecdsaRequest(w: World, appId: Hex, r: Requester, o: EcdsaOptions = {}): Promise<KeyReleaseRequest> {
-  const time = o.time ?? NOW_S;
-  const typed = keyRequestTypedData({
-    chainId: CHAIN_ID, registry: REGISTRY, appId: o.signedAppId ?? appId, responseKey: o.signedResponseKey ?? r.responseKey, nonce: r.nonce, time,
-    version: o.version, keyTime: o.keyTime,
-  });
-  const signature = await (o.signer ?? w.owner).signTypedData(typed);
-  return {
-    appId, responseKey: r.responseKey, nonce: r.nonce, attestation: { method: 'ecdsa', signature, time },
-    ...(o.version !== undefined ? { version: o.version } : {}),
-    ...(o.keyTime !== undefined ? { time: o.keyTime } : {}),
-  };
+function ecdsaRequest(w: World, appId: Hex, r: Requester, o: EcdsaOptions = {}): Promise<KeyReleaseRequest> {
+  return ecdsaKeyRequest({ ...o, chainId: CHAIN_ID, registry: REGISTRY, signer: o.signer ?? w.owner, appId, requester: r, time: o.time ?? NOW_S });
 }
 
 function claims(w: World, appId: Hex, r: Requester, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    iss: ISSUER,
-    aud: AUDIENCE,
-    sub: 'https://www.googleapis.com/compute/v1/projects/p/zones/z/instances/i',
-    iat: NOW_S - 5,
-    nbf: NOW_S - 5,
-    exp: NOW_S + 3600,
-    eat_nonce: eatNonceHex(DOMAIN, appId, r.responseKey),
-    submods: { container: { image_digest: `sha256:${w.latest.imageDigest.slice(2)}` } },
-    launch_policy: w.latest.launchPolicy,
-    ...over,
-  };
+  return teeClaims({ issuer: ISSUER, audience: AUDIENCE, domain: DOMAIN, appId, responseKey: r.responseKey, release: w.latest, now: NOW_S, over });
 }
 
-function jwtRequest(appId: Hex, r: Requester, token: string): KeyReleaseRequest {
-  return { appId, responseKey: r.responseKey, nonce: r.nonce, attestation: { method: 'jwt', token } };
-}
+const jwtRequest = (appId: Hex, r: Requester, token: string): KeyReleaseRequest => jwtKeyRequest(appId, r, token);
 
 function open(r: Requester, req: KeyReleaseRequest, res: { json: Record<string, unknown> }): KeyReleaseAnswer {
-  return openAnswer(r.secretKey, requestHash(req as KeyReleaseRequestFields), parseHex(res.json.sealed as string, undefined, 'sealed'));
+  return openReleaseAnswer(r, req, res.json.sealed as string);
 }
 
 async function refusalCount(w: World, reason: string): Promise<number> {
-  const text = (await w.metrics.render()).body;
-  const m = new RegExp(`kms_refusals_total\\{reason="${reason}"\\} (\\d+)`).exec(text);
-  return m ? Number(m[1]) : 0;
+  return refusalCountIn((await w.metrics.render()).body, reason);
 }
 
 /** Asserts the refusal: status, code, and one more count under the same metrics reason. */

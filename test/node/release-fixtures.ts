@@ -1,0 +1,164 @@
+/**
+ * @module
+ * Building key-release requests (SPEC 5, issue 6) the way an app or an attacker would, for the
+ * handler's unit tests (test/node/key-release.test.ts, through `inject`) and the cluster's
+ * acceptance tests (test/cluster/apps.test.ts, over real HTTP):
+ *
+ *   jwtKey(kid, alg) / signJwt(key, claims)     a test token issuer (RS256 or ES256) and its JWK
+ *   teeClaims({ … })                            Confidential-Space-style claims binding one request
+ *   newRequester(rng)                           a fresh X25519 response key and nonce
+ *   ecdsaKeyRequest({ … })                      a request attested by an EIP-712 signature; every
+ *                                               signed field can be made to differ from the request
+ *   jwtKeyRequest(appId, requester, token)
+ *   openReleaseAnswer(requester, req, sealed)   opens a node's sealed answer with the response secret
+ *   refusalCountIn(metricsText, reason)         kms_refusals_total{reason} from a /metrics exposition
+ */
+import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import type { PrivateKeyAccount } from 'viem/accounts';
+import { parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
+import {
+  eatNonceHex,
+  generateResponseKeyPair,
+  keyRequestTypedData,
+  openAnswer,
+  requestHash,
+  type KeyReleaseAnswer,
+  type KeyReleaseRequestFields,
+} from '../../src/crypto/key-release.ts';
+import { systemRng, type Rng } from '../../src/crypto/rng.ts';
+import type { KeyReleaseRequest } from '../../src/node/http/schemas.ts';
+import type { Address, Release } from '../../src/protocol/ledger.ts';
+
+// ---------------------------------------------------------------------------------------------
+// JWT (the `jwt` attestation method)
+
+/** A token signing key of a test issuer, with its public JWK (for a JWKS). */
+export interface JwtKey {
+  readonly kid: string;
+  readonly alg: 'RS256' | 'ES256';
+  readonly privateKey: KeyObject;
+  readonly jwk: Record<string, unknown>;
+}
+
+export function jwtKey(kid: string, alg: 'RS256' | 'ES256'): JwtKey {
+  const pair = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { kid, alg, privateKey: pair.privateKey, jwk: { ...pair.publicKey.export({ format: 'jwk' }), kid, use: 'sig' } };
+}
+
+export function b64url(v: unknown): string {
+  return Buffer.from(JSON.stringify(v)).toString('base64url');
+}
+
+/** A compact JWS over `claims` (header fields can be overridden). */
+export function signJwt(key: JwtKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
+  const input = `${b64url({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })}.${b64url(claims)}`;
+  const sig = key.alg === 'RS256'
+    ? cryptoSign('sha256', Buffer.from(input), key.privateKey)
+    : cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+export interface TeeClaimsParams {
+  readonly issuer: string;
+  readonly audience: string;
+  /** The deployment's 65-byte signing domain (eat_nonce binds it). */
+  readonly domain: Uint8Array;
+  /** The app and response key the token is made for (eat_nonce). */
+  readonly appId: Hex;
+  readonly responseKey: Hex;
+  /** The release the TEE runs (image digest and launch policy). */
+  readonly release: Pick<Release, 'imageDigest' | 'launchPolicy'>;
+  /** Unix seconds of issue. */
+  readonly now: number;
+  /** Claims replaced or added. */
+  readonly over?: Record<string, unknown>;
+}
+
+/** The claims a Confidential-Space-style token carries for one request. */
+export function teeClaims(p: TeeClaimsParams): Record<string, unknown> {
+  return {
+    iss: p.issuer,
+    aud: p.audience,
+    sub: 'https://www.googleapis.com/compute/v1/projects/p/zones/z/instances/i',
+    iat: p.now - 5,
+    nbf: p.now - 5,
+    exp: p.now + 3600,
+    eat_nonce: eatNonceHex(p.domain, p.appId, p.responseKey),
+    submods: { container: { image_digest: `sha256:${p.release.imageDigest.slice(2)}` } },
+    launch_policy: p.release.launchPolicy,
+    ...p.over,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** The caller side of one request: its X25519 response key pair and its nonce. */
+export interface Requester {
+  readonly secretKey: Uint8Array;
+  readonly responseKey: Hex;
+  readonly nonce: Hex;
+}
+
+export function newRequester(rng: Rng = systemRng): Requester {
+  const k = generateResponseKeyPair(rng);
+  return { secretKey: k.secretKey, responseKey: toHex(k.publicKey), nonce: toHex(rng(16)) };
+}
+
+export interface EcdsaKeyRequestParams {
+  readonly chainId: bigint;
+  readonly registry: Address;
+  /** Who signs the EIP-712 KeyRequest (the app owner, or anyone else). */
+  readonly signer: PrivateKeyAccount;
+  /** The app id the request names. */
+  readonly appId: Hex;
+  readonly requester: Requester;
+  /** Signing time, unix seconds. */
+  readonly time: number;
+  /** Sign for this app / response key instead of the request's. */
+  readonly signedAppId?: Hex;
+  readonly signedResponseKey?: Hex;
+  /** Key selection: a version id, or a time whose active version is used. */
+  readonly version?: number;
+  readonly keyTime?: number;
+}
+
+/** A request attested by `signer`'s EIP-712 signature over (possibly other) request fields. */
+export async function ecdsaKeyRequest(p: EcdsaKeyRequestParams): Promise<KeyReleaseRequest> {
+  const r = p.requester;
+  const typed = keyRequestTypedData({
+    chainId: p.chainId, registry: p.registry, appId: p.signedAppId ?? p.appId, responseKey: p.signedResponseKey ?? r.responseKey, nonce: r.nonce,
+    time: p.time, version: p.version, keyTime: p.keyTime,
+  });
+  const signature = await p.signer.signTypedData(typed);
+  return {
+    appId: p.appId, responseKey: r.responseKey, nonce: r.nonce, attestation: { method: 'ecdsa', signature, time: p.time },
+    ...(p.version !== undefined ? { version: p.version } : {}),
+    ...(p.keyTime !== undefined ? { time: p.keyTime } : {}),
+  };
+}
+
+export function jwtKeyRequest(appId: Hex, r: Requester, token: string, version?: number): KeyReleaseRequest {
+  return { appId, responseKey: r.responseKey, nonce: r.nonce, attestation: { method: 'jwt', token }, ...(version !== undefined ? { version } : {}) };
+}
+
+/** Opens a node's `sealed` answer to `req` with the requester's response secret. */
+export function openReleaseAnswer(r: Requester, req: KeyReleaseRequest, sealed: string): KeyReleaseAnswer {
+  return openAnswer(r.secretKey, requestHash(req as KeyReleaseRequestFields), parseHex(sealed, undefined, 'sealed'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+/**
+ * `kms_refusals_total` with label reason="…" in a Prometheus exposition (0 when absent), whatever
+ * other labels the series carries (a kms-server adds operator="0x…" to every series).
+ */
+export function refusalCountIn(metricsText: string, reason: string): number {
+  let n = 0;
+  for (const line of metricsText.split('\n')) {
+    const m = /^kms_refusals_total\{([^}]*)\} (\d+)$/.exec(line);
+    if (m && (m[1] as string).split(',').includes(`reason="${reason}"`)) n += Number(m[2]);
+  }
+  return n;
+}
