@@ -8,7 +8,8 @@
  * Sizes are the production ones: t = 20 of n = 30, app id "bench-app", a 1 KiB IBE payload.
  * - BLS: partial sign (hash to G1 + G1 mul), verify one partial (one 2-pairing check),
  *   batch-verify 20 partials (two MSMs + one 2-pairing check), combine 20 partials (Lagrange +
- *   G1 MSM), verifyAppKey, IBE envelope encrypt/decrypt, Feldman deal (t = 20 G2 muls, n = 30
+ *   G1 MSM), verifyAppKey, verify + combine 20 partials against the public polynomial in one
+ *   check (`verifyAndCombinePartials`: what the client runs), IBE envelope encrypt/decrypt, Feldman deal (t = 20 G2 muls, n = 30
  *   evaluations), public share (G2 MSM of 20), verifyShare (one dealer), verifyShares (20
  *   dealers for one recipient, one MSM of 401 terms).
  * - n/a: seal/open one share (node:crypto ECDH + HKDF + AES-GCM), open with a revealed K,
@@ -42,6 +43,7 @@ import {
   batchVerifyPartials,
   combinePartials,
   partialSign,
+  verifyAndCombinePartials,
   verifyAppKey,
   verifyPartial,
 } from '../src/crypto/threshold.ts';
@@ -88,6 +90,8 @@ function blsOps(b: Bls12381): Op[] {
   check(verifyPartial(pks[0] as G2, APP_ID, partials[0] as Uint8Array, b), 'partial 0 verifies');
   check(batchVerifyPartials(toVerify, APP_ID, weights, b).length === 0, 'batch of 20 partials verifies');
   check(verifyAppKey(mpk, APP_ID, appKey, b), 'combined app key verifies');
+  const vc = verifyAndCombinePartials(d.commitments, mpk, APP_ID, toCombine, weights, b);
+  check(vc.bad.length === 0 && vc.appKeyValid && toHex(vc.appKey as Uint8Array) === toHex(appKey), 'one check: partials and key verify');
   check(toHex(decryptFromApp(appKey, APP_ID, envelope, b)) === toHex(payload), 'envelope opens');
   check(verifyShare(d.commitments, x0, s0, b), 'share verifies');
   check(verifyShares(dealerCommitments, x0, sharesOf0, weights, b).ok, '20 dealers verify');
@@ -98,6 +102,7 @@ function blsOps(b: Bls12381): Op[] {
     [`batch-verify ${BATCH} partials`, () => batchVerifyPartials(toVerify, APP_ID, weights, b)],
     [`combine ${BATCH} partials`, () => combinePartials(toCombine, b)],
     ['verifyAppKey', () => verifyAppKey(mpk, APP_ID, appKey, b)],
+    [`verify+combine ${BATCH} partials (one check)`, () => verifyAndCombinePartials(d.commitments, mpk, APP_ID, toCombine, weights, b)],
     ['IBE encrypt 1 KiB', () => encryptToApp(mpk, APP_ID, payload, undefined, b)],
     ['IBE decrypt 1 KiB', () => decryptFromApp(appKey, APP_ID, envelope, b)],
     [`Feldman deal t=${T} n=${N}`, () => deal(rng, T, xs, undefined, b)],

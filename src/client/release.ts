@@ -8,38 +8,40 @@
  *  2. A fresh X25519 response key and a fresh 32-byte nonce, always from the OS CSPRNG; one
  *     attestation over them; `requestHash` of the body.
  *  3. The body goes to every holder of the target version at once, each with a deadline.
- *  4. Each answer is checked alone: it names the operator asked, opens with the response key
+ *  4. Each answer is checked: it names the operator asked, opens with the response key
  *     under `requestHash` (so a replayed answer to another request does not open), is the
  *     right kind for the route, is for this app, and carries a signature that verifies under
  *     the operator's on-chain signing key over (domain, app id, version, partial, requestHash).
+ *     The signatures of all answers are checked together (`./operator-signatures.ts`: BN254
+ *     ones in one multi-pairing; one by one only when that fails), every one of them.
  *  5. Partials are combined from ONE version: the one requested, else the version most
  *     authenticated answers used (ties: the newer). Answers of other versions are named
  *     (`other-version`), never mixed in: shares of two versions lie on different polynomials.
- *  6. That version's public polynomial (checked against its on-chain hash) gives each
- *     PK_j = Σ A_k·x_j^k; the partials are batch-verified (one two-pairing check; bisection
- *     names the bad ones only when it fails); t valid ones are combined by Lagrange at 0; the
- *     app key is verified against the MPK: e(d, G2) == e(Q(id), MPK).
+ *  6. That version's public polynomial A (checked against its on-chain hash, A_0 = MPK)
+ *     checks every partial, and the app key d combined by Lagrange at 0 from the first t of
+ *     them against the MPK, in one two-pairing check without computing any PK_j
+ *     (`verifyAndCombinePartials` in src/crypto/threshold.ts); bisection names the bad
+ *     partials only when it fails.
  *
  * Every operator that did not contribute a valid partial ends up in `faults` with its reason;
  * with fewer than t valid partials the action throws `NotEnoughPartialsError` listing them all.
  */
-import { bls } from '../crypto/bls12381/index.ts';
+import type { G1, G2 } from '../crypto/bls12381/types.ts';
 import { makeDomain } from '../crypto/domain.ts';
 import {
   KeyReleaseFormatError,
   eatNonceHex,
   generateResponseKeyPair,
   openAnswer,
+  partialPayload,
   requestHash,
-  verifyAnswerSignature,
   type AnswerKind,
   type KeyReleaseAnswer,
   type ReleaseEnv,
 } from '../crypto/key-release.ts';
 import { operatorX } from '../crypto/operator-x.ts';
 import { systemRng } from '../crypto/rng.ts';
-import { batchVerifyPartials, combinePartials, verifyAppKey } from '../crypto/threshold.ts';
-import { publicShare } from '../crypto/vss.ts';
+import { verifyAndCombinePartials } from '../crypto/threshold.ts';
 import type { Address, AppRecord, Hex, LedgerReader, OperatorRecord, VersionRecord } from '../protocol/ledger.ts';
 import { ownerKeyAttestation, type Attestation, type AttestationProvider } from './attestation.ts';
 import type { KmsClient } from './client.ts';
@@ -56,6 +58,7 @@ import {
 } from './errors.ts';
 import { requestOperator, showSocket } from './http.ts';
 import { loadVersionKey } from './actions/getPublicKey.ts';
+import { verifyOperatorSignatures, type OperatorSignatureToVerify } from './operator-signatures.ts';
 import { aAppId, bytesToHex, isHex, lc, scalarHex, sameAddress } from './utils.ts';
 
 /** How the request proves it may have the key: the owner's key, or any attestation provider. */
@@ -106,12 +109,21 @@ export interface KeyReleaseOutcome {
   readonly faults: OperatorFault[];
   /** For `/secrets`: the env each contributing operator sent, by operator. */
   readonly envs: ReadonlyMap<Address, ReleaseEnv>;
+  /** The app key as a point (for decrypting without decoding it again). Secret. */
+  readonly appKeyPoint: G1;
 }
 
 interface Authenticated {
   readonly operator: Address;
   readonly socket: string;
   readonly answer: KeyReleaseAnswer;
+}
+
+/** An answer that opened and passed every check before its signature's. */
+interface Opened extends Authenticated {
+  readonly record: OperatorRecord;
+  /** The version the unsealed envelope was labelled with. */
+  readonly label: number;
 }
 
 const ROUTE: Readonly<Record<AnswerKind, string>> = { sign: '/app/sign', secrets: '/secrets' };
@@ -182,10 +194,10 @@ export async function releaseKey(client: KmsClient, params: KeyReleaseParameters
     const prefetched = loadVersionKey(client, ledger, target.id, cancel.signal);
     prefetched.catch(() => undefined); // awaited below only if the target version is chosen
 
-    // 3, 4. Every holder at once; each answer checked on its own.
+    // 3, 4. Every holder at once; each answer opened and checked, then all signatures together.
     const records = new Map(operators.map((o) => [o.address.toLowerCase(), o]));
     const faults: OperatorFault[] = [];
-    const authenticated: Authenticated[] = [];
+    const opened: Opened[] = [];
     await Promise.all(target.holders.map(async (holder) => {
       const operator = holder.toLowerCase() as Address;
       const record = records.get(operator);
@@ -198,10 +210,17 @@ export async function releaseKey(client: KmsClient, params: KeyReleaseParameters
         faults.push(res.fault);
         return;
       }
-      const checked = authenticate(res.body, record, { appId, kind, reqHash, secretKey, domain, version });
+      const checked = open(res.body, record, { appId, kind, reqHash, secretKey });
+      if ('fault' in checked) faults.push(checked.fault);
+      else opened.push(checked);
+    }));
+    const authenticated: Authenticated[] = [];
+    const signed = verifyOperatorSignatures(opened.map((o) => signatureToVerify(o, reqHash)), domain, client.rng);
+    opened.forEach((o, i) => {
+      const checked = signed[i] ? afterSignature(o, version) : { fault: fault(o, 'bad-signature', `sent an answer whose signature does not verify under its on-chain ${o.record.sigKeyType} signing key`) };
       if ('fault' in checked) faults.push(checked.fault);
       else authenticated.push(checked);
-    }));
+    });
 
     // 5. One version.
     const chosen = await chooseVersion(ledger, authenticated, target, version, faults);
@@ -219,11 +238,16 @@ export async function releaseKey(client: KmsClient, params: KeyReleaseParameters
       }
       candidates.push({ a, x: operatorX(a.operator) });
     }
-    const bad = new Set(batchVerifyPartials(
-      candidates.map((c) => ({ x: c.x, publicShare: publicShare(key.poly.points, c.x), partial: c.a.answer.partial })),
+    // Every partial and d = Σ λ_j·σ_j over the first t valid ones: e(σ_j, G2) == e(Q(id), PK_j)
+    // and e(d, G2) == e(Q(id), MPK), batched. A_0 is the pinned MPK byte for byte (checkPublicPoly).
+    const checked = verifyAndCombinePartials(
+      key.poly.points,
+      key.poly.points[0] as G2,
       appId,
+      candidates.map((c) => ({ x: c.x, partial: c.a.answer.partial })),
       client.rng,
-    ));
+    );
+    const bad = new Set(checked.bad);
     const partials: ReceivedPartial[] = candidates.map((c, i) => ({
       operator: c.a.operator, x: scalarHex(c.x), partial: bytesToHex(c.a.answer.partial), valid: !bad.has(i),
     }));
@@ -233,18 +257,16 @@ export async function releaseKey(client: KmsClient, params: KeyReleaseParameters
     const valid = candidates.filter((_c, i) => !bad.has(i));
     const t = chosen.record.threshold;
     const sortedFaults = orderFaults(target.holders, faults);
-    if (valid.length < t) throw new NotEnoughPartialsError(appId, chosen.record.id, t, valid.length, sortedFaults);
-
-    // d = Σ λ_j·σ_j over t valid partials, then e(d, G2) == e(Q(id), MPK).
-    const d = combinePartials(valid.slice(0, t).map((c) => ({ x: c.x, partial: c.a.answer.partial })));
-    const appKey = bytesToHex(d);
-    const verified = verifyAppKey(bls.g2.decode(Buffer.from(mpk.slice(2), 'hex')), appId, d);
-    d.fill(0);
-    if (!verified) throw new AppKeyVerificationError(appId, chosen.record.id);
+    if (checked.appKey === undefined || checked.appKeyPoint === undefined) {
+      throw new NotEnoughPartialsError(appId, chosen.record.id, t, valid.length, sortedFaults);
+    }
+    const appKey = bytesToHex(checked.appKey);
+    checked.appKey.fill(0);
+    if (!checked.appKeyValid) throw new AppKeyVerificationError(appId, chosen.record.id);
     client.warn(sortedFaults, action);
     const envs = new Map<Address, ReleaseEnv>();
     for (const c of valid) if (c.a.answer.env) envs.set(c.a.operator, c.a.answer.env);
-    return { appId, app, appKey, version: chosen.record.id, threshold: t, partials, faults: sortedFaults, envs };
+    return { appId, app, appKey, appKeyPoint: checked.appKeyPoint, version: chosen.record.id, threshold: t, partials, faults: sortedFaults, envs };
   } finally {
     cancel.abort();
     secretKey.fill(0);
@@ -260,15 +282,13 @@ interface CheckContext {
   readonly kind: AnswerKind;
   readonly reqHash: Uint8Array;
   readonly secretKey: Uint8Array;
-  readonly domain: Uint8Array;
-  readonly version: number | undefined;
 }
 
-/** Step 4 for one answer: an authenticated answer, or the first check it failed. */
-function authenticate(body: unknown, record: OperatorRecord, ctx: CheckContext): Authenticated | { fault: OperatorFault } {
+/** Step 4 for one answer up to its signature: the opened answer, or the first check it failed. */
+function open(body: unknown, record: OperatorRecord, ctx: CheckContext): Opened | { fault: OperatorFault } {
   const operator = record.address.toLowerCase() as Address;
   const who = { operator, socket: showSocket(record.socket) };
-  const no = (kind: OperatorFault['kind'], reason: string, version?: number) => ({ fault: fault(who, kind, reason, version) });
+  const no = (kind: OperatorFault['kind'], reason: string) => ({ fault: fault(who, kind, reason) });
   const b = body as { operator?: unknown; version?: unknown; sealed?: unknown } | null;
   if (typeof b !== 'object' || b === null || typeof b.operator !== 'string' || typeof b.version !== 'number' || !isHex(b.sealed)) {
     return no('bad-response', 'sent an answer without operator, version and sealed fields');
@@ -285,18 +305,34 @@ function authenticate(body: unknown, record: OperatorRecord, ctx: CheckContext):
   if (answer.kind !== ctx.kind) return no('wrong-request', `sealed a ${answer.kind} answer to a ${ctx.kind} request`);
   if (bytesToHex(answer.appId) !== ctx.appId) return no('wrong-request', 'sealed an answer for another app');
   if (bytesToHex(answer.operator) !== operator) return no('wrong-operator', `sealed an answer signed as ${bytesToHex(answer.operator)}`);
-  let signed = false;
+  return { operator, socket: who.socket, answer, record, label: b.version };
+}
+
+/**
+ * What an answer's operator signature covers: `partialPayload(answer, requestHash)` under the
+ * operator's on-chain key (as `verifyAnswerSignature`). A payload that cannot be built or a
+ * malformed on-chain key is unverifiable, so not signed (an empty payload never verifies).
+ */
+function signatureToVerify(o: Opened, reqHash: Uint8Array): OperatorSignatureToVerify {
+  let payload: Uint8Array;
+  let publicKey: Uint8Array;
   try {
-    signed = verifyAnswerSignature(answer, ctx.reqHash, ctx.domain, record.sigKeyType, new Uint8Array(Buffer.from(record.sigPublicKey.slice(2), 'hex')));
+    payload = partialPayload({ appId: o.answer.appId, version: o.answer.version, partial: o.answer.partial, requestHash: reqHash });
+    publicKey = new Uint8Array(Buffer.from(o.record.sigPublicKey.slice(2), 'hex'));
   } catch {
-    signed = false; // a malformed on-chain key or signature length: not verifiable, so not signed
+    return { type: o.record.sigKeyType, publicKey: new Uint8Array(0), payload: new Uint8Array(0), signature: o.answer.signature };
   }
-  if (!signed) return no('bad-signature', `sent an answer whose signature does not verify under its on-chain ${record.sigKeyType} signing key`);
-  if (b.version !== answer.version) return no('bad-response', `labelled its answer version ${b.version} but signed version ${answer.version}`);
-  if (ctx.version !== undefined && answer.version !== ctx.version) {
-    return no('wrong-version', `used key version ${answer.version}, not the requested ${ctx.version}`, answer.version);
+  return { type: o.record.sigKeyType, publicKey, payload, signature: o.answer.signature };
+}
+
+/** Step 4 after a valid signature: the version checks. */
+function afterSignature(o: Opened, version: number | undefined): Authenticated | { fault: OperatorFault } {
+  const { answer } = o;
+  if (o.label !== answer.version) return { fault: fault(o, 'bad-response', `labelled its answer version ${o.label} but signed version ${answer.version}`) };
+  if (version !== undefined && answer.version !== version) {
+    return { fault: fault(o, 'wrong-version', `used key version ${answer.version}, not the requested ${version}`, answer.version) };
   }
-  return { operator, socket: who.socket, answer };
+  return { operator: o.operator, socket: o.socket, answer };
 }
 
 /**

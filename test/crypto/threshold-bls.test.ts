@@ -7,16 +7,18 @@ import { bls, nobleBackend } from '../../src/crypto/bls12381/index.ts';
 import { APP_ID_DST, PointError, type Bls12381, type G2 } from '../../src/crypto/bls12381/types.ts';
 import * as fr from '../../src/crypto/fr.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
-import { XSetError } from '../../src/crypto/polynomial.ts';
-import { deal, publicShare } from '../../src/crypto/vss.ts';
+import { XSetError, lagrangeAtZero } from '../../src/crypto/polynomial.ts';
+import { WEIGHT_BYTES, deal, publicShare } from '../../src/crypto/vss.ts';
 import {
   PARTIAL_BYTES,
   appIdPoint,
   batchVerifyPartials,
   combinePartials,
   partialSign,
+  verifyAndCombinePartials,
   verifyAppKey,
   verifyPartial,
+  type PartialToCombine,
   type PartialToVerify,
 } from '../../src/crypto/threshold.ts';
 import { pick, randomSubset, randomXs } from './sharing-helpers.ts';
@@ -29,6 +31,8 @@ interface Setup {
   readonly shares: bigint[];
   readonly pks: G2[];
   readonly mpk: G2;
+  /** The public polynomial A_0 … A_{t-1} (A_0 = MPK). */
+  readonly poly: G2[];
 }
 
 function setup(curve: Bls12381, seed: string, n: number, t: number): Setup {
@@ -44,6 +48,7 @@ function setup(curve: Bls12381, seed: string, n: number, t: number): Setup {
     shares: d.shares,
     pks: xs.map((x) => publicShare(d.commitments, x, curve)),
     mpk: d.commitments[0] as G2,
+    poly: d.commitments,
   };
 }
 
@@ -263,6 +268,188 @@ function suite(curve: Bls12381, scale: Scale): void {
       assert.throws(() => batchVerifyPartials(its, appId, rng, curve), /items\[1\]\.x/);
     });
   });
+
+  describe(`threshold-bls ${tag}: verify and combine against the public polynomial (one check)`, () => {
+    const story = (name: string, fn: () => void): void => {
+      if (scale.stories) it(name, fn);
+    };
+    const rng = seededRng(`threshold/vc/${curve.name}`);
+    const want = directKey(curve, S.secret, appId);
+    const answers = (ps: readonly Uint8Array[], order: readonly number[] = S.xs.map((_, j) => j)): PartialToCombine[] =>
+      order.map((j) => ({ x: S.xs[j] as bigint, partial: ps[j] as Uint8Array }));
+    const run = (its: readonly PartialToCombine[], mpk: G2 = S.mpk, poly: readonly G2[] = S.poly) =>
+      verifyAndCombinePartials(poly, mpk, appId, its, rng, curve);
+    const wrong = (j: number, how: number): Uint8Array => {
+      const s = S.shares[j] as bigint;
+      switch (how % 4) {
+        case 0:
+          return partialSign(fr.add(s, 1n), appId, curve);
+        case 1:
+          return partialSign(s, 'app-2', curve);
+        case 2:
+          return partials[(j + 1) % S.n] as Uint8Array;
+        default:
+          return new Uint8Array(48);
+      }
+    };
+
+    it('valid partials: nothing bad, the first t are combined into x·Q(id), which is checked against MPK', () => {
+      const r = run(answers(partials));
+      assert.deepEqual(r.bad, []);
+      assert.deepEqual(r.used, S.xs.slice(0, S.t).map((_, j) => j));
+      assert.deepEqual(r.appKey, want);
+      assert.equal(r.appKeyValid, true);
+      assert.ok(r.appKeyPoint !== undefined && curve.g1.equals(r.appKeyPoint, curve.g1.decode(want)));
+      assert.equal(verifyAppKey(S.mpk, appId, r.appKey as Uint8Array, curve), true);
+      // Any order and any t..n of them give the same key.
+      const sub = randomSubset(rng, S.n, S.t);
+      assert.deepEqual(run(answers(partials, sub)).appKey, want);
+    });
+
+    it('valid partials pass the single check: no fallback (it draws exactly m + 1 weights)', () => {
+      // The fallback would name nothing and recombine the same key, so only the randomness it
+      // draws shows whether the one check accepted (m + 1 weights) or failed (m more).
+      for (const size of [S.t, S.n]) {
+        let drawn = 0;
+        const counting = (k: number): Uint8Array => {
+          drawn += k;
+          return rng(k);
+        };
+        const sub = randomSubset(rng, S.n, size);
+        const r = verifyAndCombinePartials(S.poly, S.mpk, appId, answers(partials, sub), counting, curve);
+        assert.deepEqual(r.appKey, want);
+        assert.equal(drawn, (size + 1) * WEIGHT_BYTES, `${size} partials`);
+      }
+    });
+
+    it('names one bad partial at every position (every kind of fault) and still combines the key from the others', () => {
+      let k = 0;
+      for (let trial = 0; trial < scale.batchTrials; trial++) {
+        for (let j = 0; j < S.n; j++) {
+          const ps = [...partials];
+          ps[j] = wrong(j, k++);
+          const r = run(answers(ps));
+          assert.deepEqual(r.bad, [j], `bad at ${j}, kind ${(k - 1) % 4}`);
+          assert.ok(!r.used.includes(j), 'a bad partial is never combined');
+          assert.equal(r.used.length, S.t);
+          assert.deepEqual(r.appKey, want);
+          assert.equal(r.appKeyValid, true);
+        }
+      }
+    });
+
+    it('names two bad partials, and agrees with one-by-one verification against PK_j', () => {
+      let k = 1;
+      for (let trial = 0; trial < scale.twoBadTrials; trial++) {
+        const bad = randomSubset(rng, S.n, 2).sort((a, b) => a - b);
+        const ps = [...partials];
+        for (const j of bad) ps[j] = wrong(j, k++);
+        const r = run(answers(ps));
+        assert.deepEqual(r.bad, bad);
+        const oneByOne = S.xs.flatMap((_, j) => (verifyPartial(S.pks[j] as G2, appId, ps[j] as Uint8Array, curve) ? [] : [j]));
+        assert.deepEqual(r.bad, oneByOne);
+        assert.deepEqual(r.appKey, S.n - 2 >= S.t ? want : undefined);
+      }
+    });
+
+    it('fewer than t valid partials: every bad one named, no key', () => {
+      const ps = partials.map((p, j) => (j < S.n - S.t + 1 ? wrong(j, j) : p));
+      const r = run(answers(ps));
+      assert.deepEqual(r.bad, S.xs.slice(0, S.n - S.t + 1).map((_, j) => j));
+      assert.deepEqual(r.used, []);
+      assert.equal(r.appKey, undefined);
+      assert.equal(r.appKeyValid, false);
+      assert.deepEqual(run([]).bad, []);
+    });
+
+    it('refuses the key against another MPK although every partial is valid (the key check is not skipped)', () => {
+      const otherMpk = curve.g2.add(S.mpk, curve.g2.generator);
+      const r = run(answers(partials), otherMpk);
+      assert.deepEqual(r.bad, [], 'the partials themselves are fine');
+      assert.deepEqual(r.appKey, want);
+      assert.equal(r.appKeyValid, false);
+    });
+
+    it('a polynomial of another sharing makes every partial bad', () => {
+      const other = deal(seededRng(`threshold/vc/other/${curve.name}`), S.t, S.xs, S.secret, curve).commitments;
+      // Same secret (so A_0 = MPK) but other coefficients: PK_j differ, every σ_j fails.
+      const r = run(answers(partials), S.mpk, other);
+      assert.deepEqual(r.bad, S.xs.map((_, j) => j));
+      assert.equal(r.appKey, undefined);
+    });
+
+    story('cannot be fooled by two faults that cancel without weights, in the partials the key is made of', () => {
+      // Operators 0 and 1 shift their partials by +λ_1·Q and −λ_0·Q: the unweighted Lagrange
+      // combination of the first t is unchanged (d is still x·Q!), so e(d, G2) == e(Q, MPK)
+      // alone would pass. Every partial is checked on its own weight: both are named.
+      const q = appIdPoint(appId, curve);
+      const [l0, l1] = lagrangeAtZero(S.xs.slice(0, S.t)) as [bigint, bigint];
+      const ps = [...partials];
+      ps[0] = curve.g1.encode(curve.g1.add(curve.g1.decode(partials[0] as Uint8Array), curve.g1.mul(q, l1)));
+      ps[1] = curve.g1.encode(curve.g1.sub(curve.g1.decode(partials[1] as Uint8Array), curve.g1.mul(q, l0)));
+      assert.deepEqual(combinePartials(answers(ps).slice(0, S.t), curve), want, 'the forged pair cancels in d');
+      const r = run(answers(ps));
+      assert.deepEqual(r.bad, [0, 1]);
+      assert.deepEqual(r.used, S.xs.slice(2, 2 + S.t).map((_, j) => j + 2));
+      assert.deepEqual(r.appKey, S.n - 2 >= S.t ? want : undefined);
+    });
+
+    story('cannot be fooled by two faults that cancel in the plain sum of the partials', () => {
+      // Operators 0 and 1 shift by +Q and −Q: Σ σ_j is unchanged, so an unweighted batch would
+      // pass; only random weights name them.
+      const q = appIdPoint(appId, curve);
+      const ps = [...partials];
+      ps[0] = curve.g1.encode(curve.g1.add(curve.g1.decode(partials[0] as Uint8Array), q));
+      ps[1] = curve.g1.encode(curve.g1.sub(curve.g1.decode(partials[1] as Uint8Array), q));
+      const r = run(answers(ps));
+      assert.deepEqual(r.bad, [0, 1]);
+      assert.deepEqual(r.appKey, want);
+      assert.equal(r.appKeyValid, true);
+    });
+
+    story('cannot be fooled by two faults beyond the first t that cancel for fixed coefficient weights', () => {
+      // Story: with every coefficient weight ρ_k = 1 the one check would compare Σ_i ℓ_i(1)·σ_i
+      // (ℓ_i the Lagrange basis over all n xs) with f(1)·Q. Operators n−2 and n−1 shift by
+      // +ℓ_{n−1}(1)·Q and −ℓ_{n−2}(1)·Q: that sum is unchanged, and d (the first t) too. Only
+      // random weights catch them, and then both are named.
+      const at1 = (i: number): bigint => {
+        let num = 1n;
+        let den = 1n;
+        S.xs.forEach((xj, j) => {
+          if (j === i) return;
+          num = fr.mul(num, fr.sub(1n, xj));
+          den = fr.mul(den, fr.sub(S.xs[i] as bigint, xj));
+        });
+        return fr.mul(num, fr.inv(den));
+      };
+      const [a, b] = [S.n - 2, S.n - 1];
+      const q = appIdPoint(appId, curve);
+      const ps = [...partials];
+      ps[a] = curve.g1.encode(curve.g1.add(curve.g1.decode(partials[a] as Uint8Array), curve.g1.mul(q, at1(b))));
+      ps[b] = curve.g1.encode(curve.g1.sub(curve.g1.decode(partials[b] as Uint8Array), curve.g1.mul(q, at1(a))));
+      const r = run(answers(ps));
+      assert.deepEqual(r.bad, [a, b]);
+      assert.deepEqual(r.appKey, want);
+      assert.equal(r.appKeyValid, true);
+    });
+
+    story('a bad partial beyond the first t valid ones is still checked and named', () => {
+      const ps = [...partials];
+      ps[S.n - 1] = wrong(S.n - 1, 0);
+      const r = run(answers(ps));
+      assert.deepEqual(r.bad, [S.n - 1]);
+      assert.deepEqual(r.used, S.xs.slice(0, S.t).map((_, j) => j));
+      assert.equal(r.appKeyValid, true);
+    });
+
+    it('refuses misuse loudly: duplicate or zero xs, no rng, an empty polynomial', () => {
+      const its = answers(partials);
+      assert.throws(() => run([its[0] as PartialToCombine, its[0] as PartialToCombine]), (e: unknown) => e instanceof XSetError && e.reason === 'duplicate');
+      assert.throws(() => run([{ x: 0n, partial: partials[0] as Uint8Array }]), XSetError);
+      assert.throws(() => verifyAndCombinePartials(S.poly, S.mpk, appId, its, 'rng' as unknown as never, curve), /rng: expected function/);
+      assert.throws(() => verifyAndCombinePartials([], S.mpk, appId, its, rng, curve), /publicPoly: expected at least 1/);
+    });
+  });
 }
 
 suite(bls, HEAVY);
@@ -283,6 +470,32 @@ if (bls.name !== nobleBackend.name) {
       assert.deepEqual(da, combinePartials(items, nobleBackend));
       assert.equal(verifyAppKey(b.mpk, id, da, nobleBackend), true);
       assert.equal(verifyAppKey(a.mpk, id, da, bls), true);
+    });
+
+    it('verifyAndCombinePartials: identical verdicts, used sets and app keys on both backends', () => {
+      const a = setup(bls, 'threshold/cross-vc', 5, 3);
+      const b = setup(nobleBackend, 'threshold/cross-vc', 5, 3);
+      const id = 'cross ✓';
+      const pa = a.shares.map((s) => partialSign(s, id, bls));
+      // Operator 1 signs another app, operator 3 sends bytes that do not decode.
+      pa[1] = partialSign(a.shares[1] as bigint, 'other', bls);
+      pa[3] = new Uint8Array(48);
+      const its = a.xs.map((x, j) => ({ x, partial: pa[j] as Uint8Array }));
+      const ra = verifyAndCombinePartials(a.poly, a.mpk, id, its, seededRng('w'), bls);
+      const rb = verifyAndCombinePartials(b.poly, b.mpk, id, its, seededRng('w'), nobleBackend);
+      assert.deepEqual(ra.bad, [1, 3]);
+      assert.deepEqual(rb.bad, ra.bad);
+      assert.deepEqual(rb.used, ra.used);
+      assert.deepEqual(ra.used, [0, 2, 4]);
+      assert.deepEqual(rb.appKey, ra.appKey);
+      assert.deepEqual(ra.appKey, directKey(bls, a.secret, id));
+      assert.equal(ra.appKeyValid && rb.appKeyValid, true);
+      // And both refuse the key against another MPK.
+      const ra2 = verifyAndCombinePartials(a.poly, bls.g2.generator, id, its, seededRng('w'), bls);
+      const rb2 = verifyAndCombinePartials(b.poly, nobleBackend.g2.generator, id, its, seededRng('w'), nobleBackend);
+      assert.equal(ra2.appKeyValid, false);
+      assert.equal(rb2.appKeyValid, false);
+      assert.deepEqual(rb2.bad, ra2.bad);
     });
   });
 }

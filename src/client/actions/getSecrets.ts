@@ -82,13 +82,11 @@ export async function getSecrets(client: KmsClient, params: GetSecretsParameters
 
   let env: Uint8Array = new Uint8Array(0);
   if (release.encryptedEnv.length > 2) {
-    const key = new Uint8Array(Buffer.from(r.appKey.slice(2), 'hex'));
     try {
-      env = decryptFromApp(key, appId, new Uint8Array(Buffer.from(release.encryptedEnv.slice(2), 'hex')));
+      // The key as the point the release already decoded and checked (no second decoding).
+      env = decryptFromApp(r.appKeyPoint, appId, new Uint8Array(Buffer.from(release.encryptedEnv.slice(2), 'hex')));
     } catch (e) {
       throw toDecryptionError(e);
-    } finally {
-      key.fill(0);
     }
   }
   return {
