@@ -146,8 +146,27 @@ function providerOf(params: KeyReleaseParameters): AttestationProvider {
   return a;
 }
 
-/** Runs the exchange of the module header against `kind`'s route. */
+/**
+ * Runs the exchange of the module header against `kind`'s route. When no version was asked
+ * for and the operators were caught mid-switchover (some answered with the new version, some
+ * with the old one, too few of either), it asks once more for the OLDER of the versions seen:
+ * nodes keep a version after they move on, so every holder can still sign with it, whereas the
+ * new one only works once enough of them have activated it.
+ */
 export async function releaseKey(client: KmsClient, params: KeyReleaseParameters, kind: AnswerKind, action: string): Promise<KeyReleaseOutcome> {
+  try {
+    return await releaseKeyOnce(client, params, kind, action);
+  } catch (e) {
+    const pinned = typeof params === 'object' && params !== null && (params.version !== undefined || params.time !== undefined);
+    if (pinned || !(e instanceof NotEnoughPartialsError)) throw e;
+    const seen = e.faults.filter((f) => f.kind === 'other-version' && f.version !== undefined).map((f) => f.version as number);
+    if (seen.length === 0) throw e;
+    const older = Math.min(...seen, ...(e.version !== undefined ? [e.version] : []));
+    return releaseKeyOnce(client, { ...params, version: older }, kind, action);
+  }
+}
+
+async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, kind: AnswerKind, action: string): Promise<KeyReleaseOutcome> {
   if (typeof params !== 'object' || params === null) throw new InvalidParameterError('parameters', 'an object');
   const appId = aAppId(params.appId);
   const version = aOptionalPositive(params.version, 'version');

@@ -327,6 +327,30 @@ describe('requestAppKey against four operators (t = 3)', () => {
     lagging.activeVersion = undefined;
   });
 
+  test('caught mid-switchover (2 operators on each version, t = 3): asks again for the older version and gets the same key', async () => {
+    const [a, b] = [w.ops[2], w.ops[3]];
+    assert.ok(a && b);
+    a.activeVersion = 1;
+    b.activeVersion = 1;
+    try {
+      const before = w.ops.reduce((n, o) => n + o.releaseRequests, 0);
+      const r = await client().requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key });
+      assert.equal(r.version, 1, 'the older version, which every holder can still sign with');
+      assert.equal(r.appKey, w.appKey());
+      assert.deepEqual(r.faults, []);
+      assert.equal(w.ops.reduce((n, o) => n + o.releaseRequests, 0) - before, 8, 'one round to every holder, then one pinned round');
+      // Pinned by the caller: one round, the version asked for.
+      const mid = w.ops.reduce((n, o) => n + o.releaseRequests, 0);
+      const pinned = await client().requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key, version: 2 });
+      assert.equal(pinned.version, 2);
+      assert.equal(pinned.appKey, w.appKey());
+      assert.equal(w.ops.reduce((n, o) => n + o.releaseRequests, 0) - mid, 4);
+    } finally {
+      a.activeVersion = undefined;
+      b.activeVersion = undefined;
+    }
+  });
+
   test('an operator that is down is named as unreachable', async () => {
     await w.stop(0);
     const r = await client().requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key });
