@@ -30,6 +30,11 @@ export type DealParse = { readonly ok: true; readonly deal: ParsedDeal } | { rea
 const cache = new Map<string, DealParse>();
 const CACHE_LIMIT = 4096;
 
+/** Empties the parse cache (benchmarks measure a standalone node, which shares nothing). */
+export function clearDealParseCache(): void {
+  cache.clear();
+}
+
 /** Parses and checks one deal against its session's snapshot (memoized). */
 export function parseDeal(snapshot: SessionSnapshot, deal: DealSubmission): DealParse {
   const key = `${snapshot.id}|${snapshot.tNew}|${snapshot.recipients.length}|${deal.from}|${deal.commitments}|${deal.ephemeralKey}|${deal.sealedShares.join(',')}`;

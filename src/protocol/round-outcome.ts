@@ -5,7 +5,8 @@
  * source version's public polynomial, compute
  *
  *   QUAL = dealers with a well-formed deal, (reshare) whose constant commitment equals their
- *          public share in the source version, and against whom no complaint is upheld;
+ *          public share in the source version (all dealers checked in one batch, see
+ *          `wrongConstantTerms`), and against whom no complaint is upheld;
  *   DKG:     A_k = Σ_{i∈QUAL} C_{i,k}                 needs |QUAL| ≥ t_new
  *   reshare: A_k = Σ_{i∈QUAL} λ_i·C_{i,k}             needs |QUAL| ≥ t_old
  *            (λ_i: Lagrange at 0 over the QUAL dealers' x)
@@ -29,7 +30,7 @@ import { verifyComplaintReveal } from '../crypto/chaum-pedersen.ts';
 import * as fr from '../crypto/fr.ts';
 import { operatorX } from '../crypto/operator-x.ts';
 import { encodeSealContext, openWithRevealedKey } from '../crypto/seal.ts';
-import { lagrangeCombineCommitments, publicShare, sumCommitments, verifyShare } from '../crypto/vss.ts';
+import { derivedWeights, lagrangeCombineCommitments, sumCommitments, verifyPublicShares, verifyShare } from '../crypto/vss.ts';
 import { parseDeal, sealContext, type ParsedDeal } from './deal-codec.ts';
 import { bytesToHex, hexToBytes } from './hex.ts';
 import type { Address, Hex, RecordedSubmission, SessionSnapshot } from './ledger.ts';
@@ -82,6 +83,11 @@ const MEMO_LIMIT = 256;
 
 export class OutcomeInputError extends Error {
   override readonly name = 'OutcomeInputError';
+}
+
+/** Empties the outcome memo (benchmarks measure a standalone node, which shares nothing). */
+export function clearRoundOutcomeMemo(): void {
+  memo.clear();
 }
 
 /** Deterministic round outcome; see the module comment. */
@@ -153,11 +159,8 @@ function compute(input: OutcomeInput, submissions: readonly RecordedSubmission[]
   for (const d of snapshot.dealers) if (!deals.has(d) && !excluded.has(d)) exclude(d, 'no-deal', 'no deal in the deal window');
 
   if (snapshot.kind === 'reshare' && sourcePoly) {
-    for (const [dealer, deal] of deals) {
-      const pk = publicShareMemo(sourcePoly, dealer);
-      if (!bls.g2.equals(deal.commitments[0] as G2, pk)) {
-        exclude(dealer, 'wrong-constant-term', 'constant commitment differs from the dealer\'s public share in the source version');
-      }
+    for (const dealer of wrongConstantTerms(domain, snapshot, sourcePoly, deals)) {
+      exclude(dealer, 'wrong-constant-term', 'constant commitment differs from the dealer\'s public share in the source version');
     }
   }
 
@@ -196,6 +199,43 @@ function compute(input: OutcomeInput, submissions: readonly RecordedSubmission[]
     : lagrangeCombineCommitments(commitmentLists, qual.map((d) => operatorX(d)));
   const publicPolyBytes = encodePoly(publicPoly);
   return { ...common, ok: true, publicPoly, publicPolyBytes, publicPolyHash: keccak256(publicPolyBytes) };
+}
+
+/**
+ * Reshare dealers whose constant commitment C_{i,0} differs from their public share
+ * PK_i = Σ_k x_i^k·A_k in the source version A. Checked in one batch (`verifyPublicShares`:
+ * Σ w_i·C_{i,0} == Σ_k (Σ_i w_i·x_i^k)·A_k, two MSMs instead of one per dealer), each dealer
+ * alone only when the batch fails. The weights are derived from a hash of everything the
+ * equation depends on (domain, session, the source polynomial, each dealer's address and
+ * C_{i,0}), so every node computes the same verdict, and a set of cheating dealers makes the
+ * batch pass with probability ≤ 2^-128 per hash it tries. Same verdicts as the per-dealer
+ * check, which is also the fallback.
+ */
+function wrongConstantTerms(domain: Uint8Array, snapshot: SessionSnapshot, sourcePoly: readonly G2[], deals: ReadonlyMap<Address, ParsedDeal>): Address[] {
+  const dealers = [...deals.keys()];
+  const constants = dealers.map((d) => (deals.get(d) as ParsedDeal).commitments[0] as G2);
+  const parts: Uint8Array[] = [CONSTANT_TERMS_TAG, domain, uint64(snapshot.id), hexToBytes(polyKey(sourcePoly)) as Uint8Array];
+  dealers.forEach((d, i) => parts.push(hexToBytes(d) as Uint8Array, bls.g2.encode(constants[i] as G2)));
+  const weights = derivedWeights(concat(parts), dealers.length);
+  const check = verifyPublicShares(sourcePoly, dealers.map((d) => operatorX(d)), constants, weights);
+  return check.bad.map((i) => dealers[i] as Address);
+}
+const CONSTANT_TERMS_TAG = new TextEncoder().encode('eigenx-kms/reshare-constant-terms/v1');
+
+function uint64(v: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(v));
+  return out;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function judgeComplaint(
@@ -239,21 +279,4 @@ export function decodePoly(bytes: Uint8Array): G2[] {
   const out: G2[] = [];
   for (let k = 0; k < bytes.length / 96; k++) out.push(bls.g2.decode(bytes.subarray(k * 96, (k + 1) * 96)));
   return out;
-}
-
-const pkMemo = new WeakMap<readonly G2[], Map<Address, G2>>();
-
-/** PK_a = Σ A_k·x(a)^k, memoized per polynomial object (shared across simulated nodes). */
-export function publicShareMemo(poly: readonly G2[], operator: Address): G2 {
-  let m = pkMemo.get(poly);
-  if (!m) {
-    m = new Map();
-    pkMemo.set(poly, m);
-  }
-  let pk = m.get(operator);
-  if (!pk) {
-    pk = publicShare(poly as G2[], operatorX(operator));
-    m.set(operator, pk);
-  }
-  return pk;
 }

@@ -20,8 +20,8 @@
  *
  * `ChainMemo` holds the pure, chain-derived work every node would repeat: decoding a source
  * version's public polynomial (after checking keccak256(poly) against the snapshot's
- * sourcePolyHash) and the MPK. One decoded object per polynomial also lets
- * `publicShareMemo` share public shares across simulated nodes.
+ * sourcePolyHash) and the MPK. One decoded object per polynomial also keeps the round
+ * outcome's memo key (which hashes the source polynomial once per object) cheap.
  */
 import { keccak256 } from 'viem';
 import { bls } from '../crypto/bls12381/index.ts';

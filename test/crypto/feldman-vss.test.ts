@@ -10,12 +10,14 @@ import { seededRng, type Rng } from '../../src/crypto/rng.ts';
 import { XSetError, interpolateAtZero } from '../../src/crypto/polynomial.ts';
 import {
   deal,
+  derivedWeights,
   lagrangeCombineCommitments,
   lagrangeCombineShares,
   publicShare,
   randomWeights,
   sumCommitments,
   sumShares,
+  verifyPublicShares,
   verifyShare,
   verifyShares,
   type Deal,
@@ -311,6 +313,52 @@ function suite(curve: Bls12381, scale: Scale): void {
     });
   });
 
+  describe(`feldman-vss ${tag}: batch check of public shares (a reshare's constant terms)`, () => {
+    // Story: m reshare dealers claim constant commitments P_i that must equal their public
+    // shares PK_i = Σ_k x_i^k·A_k in the source polynomial A. One weighted equation checks
+    // them all; a failing batch falls back to one check per dealer and names each bad one.
+    const rng = seededRng(`vss/public-shares/${curve.name}`);
+    const [n, t] = scale.configs[0] as readonly [number, number];
+    const poly = deal(rng, t, randomXs(rng, n), undefined, curve).commitments;
+    const m = scale.dealers;
+    const xs = randomXs(rng, m);
+    const good = xs.map((x) => publicShare(poly, x, curve));
+    const weights = derivedWeights(new TextEncoder().encode(`public-shares/${curve.name}`), m);
+    const off = (bad: number[]): G2[] => good.map((p, i) => (bad.includes(i) ? curve.g2.add(p, G) : p));
+
+    it('accepts the true public shares', () => {
+      assert.deepEqual(verifyPublicShares(poly, xs, good, weights, curve), { ok: true, bad: [] });
+    });
+
+    const cases: number[][] = m >= 6 ? [[0], [3], [m - 1], [1, 4], Array.from({ length: m }, (_, i) => i)] : [[0], [1, 2]];
+    for (const bad of cases) {
+      it(`names exactly the bad point(s) ${JSON.stringify(bad)}`, () => {
+        assert.deepEqual(verifyPublicShares(poly, xs, off(bad), weights, curve), { ok: false, bad });
+      });
+    }
+
+    it('names two points whose errors cancel in an unweighted sum', () => {
+      const pts = [...good];
+      const delta = curve.g2.mul(G, fr.random(rng));
+      pts[0] = curve.g2.add(pts[0] as G2, delta);
+      pts[1] = curve.g2.sub(pts[1] as G2, delta);
+      // With equal weights the batch equation holds: this is what the weights are for.
+      const ones = xs.map(() => 1n);
+      const sum = (ps: readonly G2[]) => ps.reduce((a, p) => curve.g2.add(a, p), curve.g2.zero);
+      assert.equal(curve.g2.equals(sum(pts), sum(good)), true);
+      assert.deepEqual(verifyPublicShares(poly, xs, pts, weights, curve), { ok: false, bad: [0, 1] });
+      assert.deepEqual(verifyPublicShares(poly, xs, pts, ones, curve), { ok: true, bad: [] });
+    });
+
+    it('an empty batch is fine; zero weights and mismatched lengths are refused', () => {
+      assert.deepEqual(verifyPublicShares(poly, [], [], [], curve), { ok: true, bad: [] });
+      assert.throws(() => verifyPublicShares(poly, xs, good.slice(1), weights, curve), /points, weights: expected/);
+      assert.throws(() => verifyPublicShares(poly, xs, good, weights.slice(1), curve), /points, weights: expected/);
+      assert.throws(() => verifyPublicShares(poly, xs, good, weights.map((w, i) => (i === 2 ? 0n : w)), curve), /weights\[2\]: expected a non-zero/);
+      assert.throws(() => verifyPublicShares([], xs, good, weights, curve), /poly: expected at least 1/);
+    });
+  });
+
   describe(`feldman-vss ${tag}: argument checks`, () => {
     it('deal refuses bad t, too few recipients, zero and duplicate xs', () => {
       const rng = seededRng('vss/args');
@@ -327,6 +375,19 @@ function suite(curve: Bls12381, scale: Scale): void {
       assert.throws(() => verifyShare(c, fr.R, 1n, curve), /x: expected/);
       assert.throws(() => verifyShare(c, 1n, -1n, curve), /share: expected/);
       assert.throws(() => publicShare([], 1n, curve), /commitments/);
+    });
+
+    it('derivedWeights are deterministic, non-zero, below 2^128 and bound to the transcript', () => {
+      const a = derivedWeights(new TextEncoder().encode('transcript'), 100);
+      assert.deepEqual(derivedWeights(new TextEncoder().encode('transcript'), 100), a);
+      assert.equal(new Set(a).size, 100);
+      for (const x of a) assert.ok(x > 0n && x < 1n << 128n);
+      // A prefix of the weights does not depend on how many are asked for.
+      assert.deepEqual(derivedWeights(new TextEncoder().encode('transcript'), 3), a.slice(0, 3));
+      const b = derivedWeights(new TextEncoder().encode('transcripu'), 100);
+      assert.equal(a.filter((x, i) => x === b[i]).length, 0);
+      assert.deepEqual(derivedWeights(new Uint8Array(), 0), []);
+      assert.throws(() => derivedWeights(new Uint8Array(), -1), RangeError);
     });
 
     it('randomWeights are non-zero and below 2^128', () => {
@@ -356,6 +417,22 @@ if (bls.name !== nobleBackend.name) {
       const pa = publicShare(a.commitments, 11n, bls);
       const pb = publicShare(b.commitments, 11n, nobleBackend);
       assert.deepEqual(bls.g2.encode(pa), nobleBackend.g2.encode(pb));
+    });
+
+    it('the batch check of public shares gives the same verdict on both backends', () => {
+      // The same encoded points, each decoded by its own backend; dealers 1 and 3 are off.
+      const rng = seededRng('vss/cross/public-shares');
+      const poly = deal(rng, 3, [3n, 5n, 7n], undefined, bls).commitments.map((p) => bls.g2.encode(p));
+      const xs = [2n, 4n, 6n, 8n, 10n];
+      const pts = xs.map((x, i) => {
+        const pk = publicShare(poly.map((b) => bls.g2.decode(b)), x, bls);
+        return bls.g2.encode(i === 1 || i === 3 ? bls.g2.add(pk, bls.g2.generator) : pk);
+      });
+      const w = derivedWeights(new TextEncoder().encode('cross'), xs.length);
+      for (const curve of [bls, nobleBackend]) {
+        const r = verifyPublicShares(poly.map((b) => curve.g2.decode(b)), xs, pts.map((b) => curve.g2.decode(b)), w, curve);
+        assert.deepEqual(r, { ok: false, bad: [1, 3] }, curve.name);
+      }
     });
   });
 }
