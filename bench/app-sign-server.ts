@@ -5,21 +5,14 @@
  * the real key-release handler on 127.0.0.1 (port 0), prints one JSON line
  * `{"port": …, "appId": …}` on stdout, and exits when stdin closes (the parent went away) or
  * on SIGTERM. Logging is on at `info` (the production level: one `key released` line per
- * answer plus fastify's request lines) into a sink, so its cost is in the figures.
+ * answer) into a sink, so its cost is in the figures.
  *
- * Workaround (a bug found by this suite, not fixed here): the routes pass fastify 5's
- * `request.signal` as the handler's abort signal, and fastify aborts it on the raw request's
- * `close` event — which Node 20 emits as soon as the request BODY has been read, not when the
- * client goes away. Over real HTTP every key release is therefore refused with 503 `timeout`
- * at step 6 (`inject()`, used by the tests, does not show it). This child hands the handler a
- * context whose signal never aborts (the load generator never abandons a request), so the
- * work measured is exactly the handler's. The fix belongs in src/node/http/routes/release.ts
- * (abort on `reply.raw` 'close' when `!reply.raw.writableFinished`, or on the socket's close).
+ * The handler gets the routes' real context (abort signal, request logger, `released` line), as
+ * in `kms-server`.
  */
 import pino from 'pino';
 import { OPERATOR_KEY_TYPES, type OperatorKeyType } from '../src/crypto/operator-sig.ts';
 import { buildApi } from '../src/node/http/app.ts';
-import type { AppReleaseHandler, KeyReleaseContext } from '../src/node/http/app.ts';
 import { createAppRelease } from '../src/node/release/handler.ts';
 import { releaseWorld } from './release-world.ts';
 
@@ -30,13 +23,7 @@ if (seed === undefined || keyType === undefined || !(OPERATOR_KEY_TYPES as reado
 }
 
 const world = await releaseWorld(seed, keyType as OperatorKeyType);
-const inner = createAppRelease(world.parts);
-const never = new AbortController().signal;
-const steady = (ctx: KeyReleaseContext): KeyReleaseContext => ({ ...ctx, signal: never });
-const appRelease: AppReleaseHandler = {
-  sign: (req, ctx) => inner.sign(req, steady(ctx)),
-  secrets: (req, ctx) => inner.secrets(req, steady(ctx)),
-};
+const appRelease = createAppRelease(world.parts);
 const api = buildApi({
   logger: pino({ level: 'info' }, { write: () => undefined }),
   rateLimit: { perClientPerSecond: 1_000_000, burst: 1_000_000 },

@@ -26,7 +26,8 @@
  *             submods.container.image_digest = latest release's                 403 wrong-image-digest
  *             launch_policy = latest release's                                  403 wrong-launch-policy
  *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
- *   7. partial sign (timed), operator signature, seal, record in the replay cache.
+ *   7. partial sign (timed; cached per key version and app, so mostly a lookup), operator
+ *      signature, seal, record in the replay cache.
  *
  * Time: the freshness window is checked against this node's wall clock, not chain time.
  * Attestation times are wall-clock times by construction (the owner's clock for ecdsa, the
@@ -38,7 +39,7 @@
  * Nothing secret reaches an error: messages name the failed check and public on-chain facts
  * (owner, expected audience), never a partial, a share, an env or a token's content.
  */
-import { bls, type G1 } from '../../crypto/bls12381/index.ts';
+import { bls } from '../../crypto/bls12381/index.ts';
 import * as fr from '../../crypto/fr.ts';
 import { appIdPoint } from '../../crypto/threshold.ts';
 import {
@@ -53,7 +54,7 @@ import {
   sealResponse,
   type KeyReleaseAnswer,
 } from '../../crypto/key-release.ts';
-import { parseHex, toHex, type Hex } from '../../crypto/domain.ts';
+import { parseHex, toHex } from '../../crypto/domain.ts';
 import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
 import { EcdsaSignatureError, ecdsaRecoverAddressFromDigest } from '../../crypto/operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from '../../crypto/rng.ts';
@@ -118,25 +119,32 @@ function refuse(status: number, code: Refusal, message: string): ApiError {
 
 const DEFAULT_WINDOW_S = 300;
 const DEFAULT_SKEW_S = 60;
-/** Hashed app-id points kept (≈ 100 bytes each): hash-to-G1 is a third of a partial signature. */
-const MAX_ID_POINTS = 10_000;
+
+/** Partials kept, per (key version, app identity): s_j·Q(id) is deterministic, ~250 bytes each. */
+const MAX_PARTIALS = 10_000;
 
 type KeyRequestParams = Parameters<typeof recoverKeyRequestSigner>[0];
 
-/**
- * The EIP-712 signer through `@noble/curves` 2 directly (digest, then recovery): measured ~2×
- * faster than viem's `recoverTypedDataAddress` (its own noble 1.x, async, re-encodes the typed
- * data), the dominant cost of an ecdsa-attested request (bench/app-sign.ts). Same typed data
- * (`keyRequestDigest` = hashTypedData(keyRequestTypedData(p))), same recovery math, so for a
- * canonical signature (v ∈ {27, 28}, low s) the address is the one viem recovers. undefined for
- * any other signature: the caller then asks viem, so what is accepted does not change.
- */
-function fastRecover(p: KeyRequestParams, signature: Uint8Array): Hex | undefined {
-  try {
-    return toHex(ecdsaRecoverAddressFromDigest(keyRequestDigest(p), signature));
-  } catch (e) {
-    if (e instanceof EcdsaSignatureError) return undefined;
-    throw e;
+/** A bounded insertion-ordered map: `get` refreshes an entry, `set` evicts the oldest beyond `max`. */
+class Lru<K, V> {
+  readonly #map = new Map<K, V>();
+  constructor(readonly max: number) {}
+  get(key: K): V | undefined {
+    const v = this.#map.get(key);
+    if (v !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, v);
+    }
+    return v;
+  }
+  set(key: K, value: V): void {
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    while (this.#map.size > this.max) {
+      const oldest = this.#map.keys().next();
+      if (oldest.done === true) break;
+      this.#map.delete(oldest.value);
+    }
   }
 }
 
@@ -159,25 +167,23 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
 
   const nowS = () => Math.floor(clock() / 1000);
 
-  // Q(id) per app identity (public, deterministic), insertion-ordered, oldest evicted first.
-  const idPoints = new Map<string, G1>();
-  function idPoint(identity: string): G1 {
-    const hit = idPoints.get(identity);
-    if (hit !== undefined) return hit;
-    const q = appIdPoint(identity);
-    idPoints.set(identity, q);
-    if (idPoints.size > MAX_ID_POINTS) {
-      const oldest = idPoints.keys().next().value;
-      if (oldest !== undefined) idPoints.delete(oldest);
-    }
-    return q;
-  }
+  // σ_j = s_j·Q(id) per (key version, app identity): deterministic, so computed once per pair.
+  // The key also carries the version's public-polynomial hash, so a different version under a
+  // reused id could never be served a stale partial; the share itself is not kept here (a version
+  // deleted from the store is refused before this point, and its entries age out).
+  const partials = new Lru<string, Uint8Array>(MAX_PARTIALS);
 
-  /** σ_j = s_j·Q(id), exactly `partialSign(share, identity)` with Q(id) cached. */
-  function partialFor(share: bigint, identity: string): Uint8Array {
+  /** σ_j = s_j·Q(id), exactly `partialSign(share, identity)` (threshold.ts), cached. */
+  function partialFor(version: StoredVersion, identity: string): Uint8Array {
+    const key = `${version.id}/${version.publicPolyHash}/${identity}`;
+    const hit = partials.get(key);
+    if (hit !== undefined) return hit;
+    const share = version.share;
     fr.aScalar(share, 'share');
     if (share === 0n) throw new RangeError('share: expected 0 < share < r');
-    return bls.g1.encode(bls.g1.mul(idPoint(identity), share));
+    const partial = bls.g1.encode(bls.g1.mul(appIdPoint(identity), share));
+    partials.set(key, partial);
+    return partial;
   }
 
   async function chainRead<T>(what: string, read: () => Promise<T>, ctx: KeyReleaseContext): Promise<T> {
@@ -250,7 +256,17 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       version: req.version, keyTime: req.time,
     };
     const sigBytes = parseHex(req.attestation.signature, 65, 'attestation.signature');
-    const signer712 = fastRecover(params, sigBytes) ?? (await recoverKeyRequestSigner(params, sigBytes));
+    // Digest and recovery on the fast path (hand-packed EIP-712 bytes, libsecp256k1): the same
+    // digest as viem's hashTypedData and the same recovery math, so a canonical signature
+    // (v ∈ {27, 28}, low s) recovers to the address viem would give. Any other signature goes
+    // to viem, as before, so what is accepted does not change.
+    let signer712: string | null;
+    try {
+      signer712 = toHex(ecdsaRecoverAddressFromDigest(keyRequestDigest(params), sigBytes));
+    } catch (e) {
+      if (!(e instanceof EcdsaSignatureError)) throw e;
+      signer712 = await recoverKeyRequestSigner(params, sigBytes);
+    }
     if (signer712 === null) throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a valid secp256k1 signature');
     if (signer712 !== app.owner.toLowerCase()) {
       throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another app, response key, nonce, time or key version)`);
@@ -343,7 +359,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (ctx.signal.aborted) throw new ApiError(503, 'timeout', 'the request was abandoned');
     const identity = appIdentity(req.appId);
     const started = performance.now();
-    const partial = partialFor(version.share, identity);
+    const partial = partialFor(version, identity);
     parts.metrics.observePartialSign((performance.now() - started) / 1000);
     const appIdBytes = parseHex(req.appId, 32, 'appId');
     const signature = signer.sign(partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh }));
@@ -359,7 +375,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const response: SignResponse = { operator: me, version: version.id, sealed: toHex(sealed) };
     const outcome = replay.record(replayKey, rhHex, kind, response);
     if (outcome.status === 'conflict') throw nonceReused();
-    ctx.log.info({ appId: identity, method: att.method, kind, version: version.id }, 'key released');
+    ctx.released({ appId: identity, method: att.method, kind, version: version.id });
     return outcome.status === 'hit' ? outcome.answer : response;
   }
 

@@ -28,10 +28,15 @@ export interface KeyReleaseContext {
   /** The client's address as seen by the server (after trustProxy). */
   readonly clientIp: string;
   readonly requestId: string;
-  /** Aborted when the request times out or the client goes away: stop work, nothing will be sent. */
+  /** Aborted when the request times out or ends (client gone, 503 sent) before the handler returns: stop work, nothing will be sent. */
   readonly signal: AbortSignal;
-  /** The request's logger (carries the request id; redacts secret-named fields). */
+  /**
+   * The request's logger (carries the request id; redacts secret-named fields). At `info` and
+   * above the release routes log only warnings and errors through it (see `releaseRoutes`).
+   */
   readonly log: FastifyBaseLogger;
+  /** Logs the one `info` line of an answered request (with the request id and client address). */
+  readonly released: (fields: Readonly<Record<string, unknown>>) => void;
 }
 
 /**
@@ -51,18 +56,24 @@ export interface ReleaseRoutesOptions {
 }
 
 /**
- * The handler's signal aborts when the request times out or the client goes away before the
- * answer is written. Not fastify's `request.signal` alone: on a real socket fastify aborts it
- * as soon as a POST body has been read (it listens for the request stream's close), which made
- * every real key-release request answer 503 (`app.inject()` never shows this).
+ * The handler's signal aborts when the request times out, or when the response ends (the client
+ * went away, or fastify already answered 503 at its handler timeout) before the handler
+ * returned. Not fastify's `request.signal`: on a real socket fastify aborts it as soon as a POST
+ * body has been read (it listens for the request stream's close), which made every real
+ * key-release request answer 503 (`app.inject()` never shows this). One AbortController and one
+ * timer per request (cleared when the response closes): `AbortSignal.any` + `AbortSignal.timeout`
+ * cost several times more here.
  */
-function contextOf(request: FastifyRequest, reply: FastifyReply, timeoutMs: number): KeyReleaseContext {
-  const gone = new AbortController();
+function contextOf(request: FastifyRequest, reply: FastifyReply, timeoutMs: number, released: KeyReleaseContext['released']): { ctx: KeyReleaseContext; settle: () => void } {
+  const ac = new AbortController();
+  let settled = false;
+  const timer = setTimeout(() => ac.abort(new Error('request timed out')), timeoutMs);
   reply.raw.once('close', () => {
-    if (!reply.sent && !reply.raw.writableFinished) gone.abort(new Error('client went away'));
+    clearTimeout(timer);
+    if (!settled) ac.abort(new Error('the request ended before the handler answered'));
   });
-  const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutMs)]);
-  return { clientIp: request.ip, requestId: String(request.id), signal, log: request.log };
+  const ctx: KeyReleaseContext = { clientIp: request.ip, requestId: String(request.id), signal: ac.signal, log: request.log, released };
+  return { ctx, settle: () => void (settled = true) };
 }
 
 function unavailable(): ApiError {
@@ -73,16 +84,33 @@ function unavailable(): ApiError {
 
 export const releaseRoutes: FastifyPluginAsync<ReleaseRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxProvider>();
+  // One log line per answered request: at `info` (production) fastify's own two request lines
+  // ("incoming request", "request completed") and the refusal line are not written for these
+  // routes, only the handler's `released` line, warnings and errors (refusals are counted in the
+  // metrics by reason). At `debug` or `trace` everything is logged as on the other routes.
+  const verbose = fastify.log.level === 'debug' || fastify.log.level === 'trace';
+  const quiet = verbose ? {} : { logLevel: 'warn' as const };
   const schema = { body: KeyReleaseRequest, response: { 200: SealedResponse, ...ERROR_RESPONSES } };
   const handler = opts.appRelease;
 
-  app.post('/app/sign', { schema }, async (request, reply) => {
+  const answer = async <T>(request: FastifyRequest, reply: FastifyReply, run: (ctx: KeyReleaseContext) => Promise<T>): Promise<T> => {
     if (handler === null) throw unavailable();
-    return handler.sign(request.body, contextOf(request, reply, opts.timeoutMs));
-  });
+    const released = (fields: Readonly<Record<string, unknown>>): void => {
+      fastify.log.info({ reqId: request.id, remoteAddress: request.ip, ...fields }, 'key released');
+    };
+    const { ctx, settle } = contextOf(request, reply, opts.timeoutMs, released);
+    try {
+      return await run(ctx);
+    } finally {
+      settle();
+    }
+  };
 
-  app.post('/secrets', { schema }, async (request, reply) => {
-    if (handler === null) throw unavailable();
-    return handler.secrets(request.body, contextOf(request, reply, opts.timeoutMs));
-  });
+  app.post('/app/sign', { schema, ...quiet }, async (request, reply) =>
+    answer(request, reply, (ctx) => (handler as AppReleaseHandler).sign(request.body, ctx)),
+  );
+
+  app.post('/secrets', { schema, ...quiet }, async (request, reply) =>
+    answer(request, reply, (ctx) => (handler as AppReleaseHandler).secrets(request.body, ctx)),
+  );
 };
