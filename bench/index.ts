@@ -7,6 +7,7 @@
 import { benchAppSign } from './app-sign.ts';
 import { benchBls } from './crypto-bls.ts';
 import { benchClient } from './client.ts';
+import { benchCluster } from './cluster.ts';
 import { benchPrimitives } from './crypto-primitives.ts';
 import { benchContractGas } from './contract-gas.ts';
 import { benchProtocol } from './protocol.ts';
@@ -20,6 +21,7 @@ export const suites: Record<string, (opts: SuiteOptions) => Promise<unknown>> = 
   'app-sign': (opts) => benchAppSign(opts),
   bls: benchBls,
   client: (opts) => benchClient(opts),
+  cluster: (opts) => benchCluster(opts),
   crypto: benchPrimitives,
   gas: (opts) => benchContractGas(opts),
   protocol: (opts) => benchProtocol(opts),

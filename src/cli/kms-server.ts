@@ -71,6 +71,7 @@ Example:
     .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
     .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
+    .addOption(new Option('--head-poll-ms <ms>', 'milliseconds between head polls between ticks; a new block starts a tick at once (0: off)').default('100').env('KMS_HEAD_POLL_MS').hideHelp())
     .action(async (opts: Record<string, unknown>) => {
       const operatorKey = readSecret(ctx, opts, OPERATOR_KEY, true);
       const sigKey = readSecret(ctx, opts, SIG_KEY, true);
@@ -88,6 +89,7 @@ Example:
       const registry = parseAddressArg(opts.registry, '--registry');
       const port = parseIntegerArg(opts.port, '--port', { min: 0, max: 65535 });
       const tickMs = parseIntegerArg(opts.tickMs, '--tick-ms', { min: 50, max: 60_000 });
+      const headPollMs = parseIntegerArg(opts.headPollMs, '--head-poll-ms', { min: 0, max: 60_000 });
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
       const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
       const jwt = jwtConfig(opts);
@@ -97,7 +99,7 @@ Example:
       try {
         node = await startNode({
           operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, blockTag, registry,
-          host: String(opts.host), port, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs,
+          host: String(opts.host), port, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs, headPollMs,
           appRelease: hooks.appRelease ?? ((parts) => createAppRelease(parts, { jwt })),
         }, log);
       } catch (e) {

@@ -7,6 +7,10 @@
  *   kms_round_phase{session,phase}            1 for the phase a session is in, 0 for the others
  *   kms_round_outcomes_total{kind,outcome}    completed | failed | declined, per dkg | reshare
  *   kms_partial_sign_seconds                  histogram of s_j·Q(id) (1.1 ms mcl, 10 ms noble)
+ *   kms_round_step_seconds{phase,part}        histogram per submission of a round (phase deal | ack |
+ *                                             confirm): part read (tick start → ledger view read),
+ *                                             compute (round machines; compute_cpu: their CPU
+ *                                             time), persist (SQLite), chain (estimate, send, receipt)
  *   kms_active_version                        id of the newest active version (0 = none)
  *   kms_threshold                             t of the active version
  *   kms_operators                             operators in the active version's set
@@ -66,12 +70,26 @@ export interface ApiMetrics {
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
 
+/** Where one submission's time went, in seconds (see `SubmissionTiming` in operator-loop.ts). */
+export interface RoundStepSeconds {
+  readonly read: number;
+  readonly compute: number;
+  /** CPU time of `compute` (the rest of it was waiting for a core). */
+  readonly compute_cpu: number;
+  readonly persist: number;
+  readonly chain: number;
+}
+
+export type SubmissionPhase = 'deal' | 'ack' | 'confirm';
+
 /** What the scheduler and the key-release handlers record, plus the HTTP part. */
 export interface NodeMetrics extends ApiMetrics {
   /** `phase` null: the session is over for this node; its series are removed. */
   roundPhase(session: number, phase: Phase | null): void;
   roundOutcome(kind: SessionKind, outcome: RoundOutcomeLabel): void;
   observePartialSign(seconds: number): void;
+  /** One submission of this node in a round: its read, compute and chain time. */
+  observeRoundStep(phase: SubmissionPhase, seconds: RoundStepSeconds): void;
   /** null: no active version. */
   activeVersion(id: number | null): void;
   threshold(t: number): void;
@@ -111,6 +129,13 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     name: 'kms_partial_sign_seconds',
     help: 'Time to compute one partial signature.',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  const roundStep = new Histogram({
+    name: 'kms_round_step_seconds',
+    help: 'Time of one submission of a round, by phase and part: read (chain reads of the tick), compute (round machines), compute_cpu (their CPU time), persist (key store), chain (estimate, send, receipt).',
+    labelNames: ['phase', 'part'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
   const activeVersion = new Gauge({ name: 'kms_active_version', help: 'Id of the newest active key version (0 = none).', registers: [registry] });
@@ -159,6 +184,12 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     },
     observePartialSign(seconds) {
       if (Number.isFinite(seconds) && seconds >= 0) partialSign.observe(seconds);
+    },
+    observeRoundStep(p, seconds) {
+      for (const part of ['read', 'compute', 'compute_cpu', 'persist', 'chain'] as const) {
+        const v = seconds[part];
+        if (Number.isFinite(v) && v >= 0) roundStep.observe({ phase: p, part }, v);
+      }
     },
     activeVersion(id) {
       activeVersion.set(id ?? 0);

@@ -501,6 +501,7 @@ describe('http api: /healthz, /status, /metrics', () => {
     t.metrics.roundOutcome('reshare', 'completed');
     t.metrics.roundOutcome('dkg', 'declined');
     t.metrics.observePartialSign(0.0011);
+    t.metrics.observeRoundStep('ack', { read: 0.04, compute: 0.012, compute_cpu: 0.01, persist: 0.003, chain: Number.NaN });
     t.metrics.activeVersion(7);
     t.metrics.threshold(3);
     t.metrics.operatorCount(4);
@@ -515,6 +516,7 @@ describe('http api: /healthz, /status, /metrics', () => {
       'kms_round_phase',
       'kms_round_outcomes_total',
       'kms_partial_sign_seconds',
+      'kms_round_step_seconds',
       'kms_active_version',
       'kms_threshold',
       'kms_operators',
@@ -527,6 +529,10 @@ describe('http api: /healthz, /status, /metrics', () => {
     assert.match(text, /kms_round_phase\{session="8",phase="deal"\} 0/);
     assert.match(text, /kms_round_outcomes_total\{kind="reshare",outcome="completed"\} 1/);
     assert.match(text, /kms_partial_sign_seconds_count 1/);
+    assert.match(text, /kms_round_step_seconds_count\{phase="ack",part="compute"\} 1/);
+    assert.match(text, /kms_round_step_seconds_bucket\{le="0.05",phase="ack",part="read"\} 1/);
+    // A figure that is not a duration is dropped, not recorded.
+    assert.doesNotMatch(text, /kms_round_step_seconds_count\{phase="ack",part="chain"\}/);
     assert.match(text, /kms_active_version 7/);
     assert.match(text, /kms_http_requests_total\{route="\/pubkey",method="GET",status="200"\} 1/);
     assert.match(text, /kms_http_requests_total\{route="\/pubkey",method="DELETE",status="405"\} 1/);
