@@ -23,6 +23,7 @@
  *
  * RPC URLs are redacted (credentials, API-key path segments, query values) in every message.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   createPublicClient,
   createWalletClient,
@@ -57,10 +58,12 @@ import {
   type OperatorRecord,
   type RecordedSubmission,
   type RegisterParams,
+  type SessionSnapshot,
   type Release,
   type Session,
   type VersionRecord,
 } from '../protocol/ledger.ts';
+import { rpcFetch } from './http-fetch.ts';
 import { ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
 import { kmsRegistryAbi } from './kms-registry-artifact.ts';
 import {
@@ -229,6 +232,10 @@ export class ChainLedger implements Ledger {
   readonly #transport: Transport;
   readonly #queues = new Map<Address, Promise<unknown>>();
   readonly #wallets = new Map<Address, WalletClient<Transport, Chain, Account>>();
+  /** Inside `readsAtOneBlock`: the block every read of that call sees (fetched at the first read). */
+  readonly #scope = new AsyncLocalStorage<{ pin: Promise<ReadContext> | null }>();
+  /** Snapshots are immutable: keyed by session id and the stored snapshot hash. */
+  readonly #snapshots = new Map<string, SessionSnapshot>();
 
   constructor(options: ChainLedgerOptions) {
     this.chainId = BigInt(options.chainId);
@@ -248,15 +255,49 @@ export class ChainLedger implements Ledger {
       nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
       rpcUrls: { default: { http: [redactRpcUrl(options.rpcUrl)] } },
     };
-    this.#transport = http(options.rpcUrl, { retryCount: 2, timeout: 20_000 });
+    // JSON-RPC batching: the reads a node makes at once (a tick reads governance, the MPK
+    // and the latest session together, then the session and its submissions) go out as one
+    // HTTP request per round trip. Per-request HTTP overhead was the largest CPU cost of a
+    // node's tick in the cluster bench (docs/benchmarks.md §3).
+    this.#transport = http(options.rpcUrl, { retryCount: 2, timeout: 20_000, batch: { wait: 0 }, fetchFn: rpcFetch });
     this.client = createPublicClient({ chain: this.#chain, transport: this.#transport, pollingInterval: this.#pollingIntervalMs });
   }
 
   // ---------------------------------------------------------------------------------------
   // Reads
 
-  /** Resolves the read tag to one block. */
-  async #pin(): Promise<ReadContext> {
+  /**
+   * Runs `f` with every read of this ledger inside it (and in what it awaits) pinned to one
+   * block: the read tag's block at the first read. A write through this ledger, or a view
+   * found incomplete, drops the pin, so the next read sees a newer block. Reads elsewhere
+   * (the HTTP API) are not affected. One tick of a node is one such call: one consistent
+   * view, and one `eth_getBlockByNumber` instead of one per read.
+   */
+  readsAtOneBlock<T>(f: () => Promise<T>): Promise<T> {
+    return this.#scope.run({ pin: null }, f);
+  }
+
+  #unpin(): void {
+    const scope = this.#scope.getStore();
+    if (scope) scope.pin = null;
+  }
+
+  /** Resolves the read tag to one block (inside `readsAtOneBlock`: that call's block). */
+  #pin(): Promise<ReadContext> {
+    const scope = this.#scope.getStore();
+    if (!scope) return this.#pinNow();
+    if (!scope.pin) {
+      const pin = this.#pinNow();
+      scope.pin = pin;
+      // A failed pin is not kept: the next read asks again.
+      pin.catch(() => {
+        if (scope.pin === pin) scope.pin = null;
+      });
+    }
+    return scope.pin;
+  }
+
+  async #pinNow(): Promise<ReadContext> {
     const block = await this.#rpc('getBlock', () => this.client.getBlock({ blockTag: this.blockTag }));
     if (block.number === null) throw new ChainRequestError('The node returned a block without a number.', { metaMessages: [`Tag: ${this.blockTag}`] });
     return { client: this.client, registry: this.registry, blockNumber: block.number, timestamp: Number(block.timestamp) };
@@ -316,7 +357,13 @@ export class ChainLedger implements Ledger {
     return this.#read('getSession', async (ctx) => {
       const state = await readSessionState(ctx, id);
       if (!state) return null;
-      const snapshot = await readSnapshot(ctx, id, state);
+      const key = `${id}:${state.snapshotHash}`;
+      let snapshot = this.#snapshots.get(key);
+      if (!snapshot) {
+        snapshot = await readSnapshot(ctx, id, state);
+        this.#snapshots.set(key, snapshot);
+        if (this.#snapshots.size > 16) this.#snapshots.delete(this.#snapshots.keys().next().value as string);
+      }
       return { snapshot, progress: toProgress(state, ctx.timestamp) };
     });
   }
@@ -337,6 +384,7 @@ export class ChainLedger implements Ledger {
       } catch (err) {
         if (!(err instanceof LedgerError) || err.code !== 'IncompleteView') throw err;
         last = err;
+        this.#unpin(); // the retry reads a newer block
         if (attempt < this.#attempts) await new Promise((r) => setTimeout(r, this.#retryDelayMs));
       }
     }
@@ -492,8 +540,13 @@ export class ChainLedger implements Ledger {
   writer(account: Address): LedgerWriter {
     const from = anAddress(account, 'account');
     this.#wallet(from); // fail now, not at the first write, when the key is unknown
-    const send = async (functionName: string, data: Hex, session?: number): Promise<TransactionReceipt> =>
-      this.#send({ functionName, account: from, ...(session !== undefined ? { session } : {}) }, data);
+    const send = async (functionName: string, data: Hex, session?: number): Promise<TransactionReceipt> => {
+      try {
+        return await this.#send({ functionName, account: from, ...(session !== undefined ? { session } : {}) }, data);
+      } finally {
+        this.#unpin(); // sent or refused, the chain moved on from the pinned block
+      }
+    };
     const enc = encodeFunctionData;
     const abi = kmsRegistryAbi;
     const sessionArg = (id: unknown): bigint => uintOr0(id);

@@ -158,13 +158,19 @@ export class OperatorLoop {
     return Number(this.#o.store.getMeta(META_BOUNDARY) ?? '-1');
   }
 
-  async tick(): Promise<TickReport> {
+  /** One pass over the ledger (see the module comment); its reads see one block where the ledger can pin. */
+  tick(): Promise<TickReport> {
+    const { ledger } = this.#o;
+    return ledger.readsAtOneBlock ? ledger.readsAtOneBlock(() => this.#tick()) : this.#tick();
+  }
+
+  async #tick(): Promise<TickReport> {
     const { ledger, store } = this.#o;
     const tickAt = this.#now();
     this.#retry = false;
-    // The head's time is the tick's chain time; every later read starts after it, so it sees
-    // that block or a later one. Reads that do not depend on each other run in parallel (each
-    // pins its own block anyway): a tick's chain reads are its largest cost on a busy machine.
+    // The head's time is the tick's chain time; every later read sees that block (a ledger
+    // that pins a tick's reads) or a later one. Reads that do not depend on each other run in
+    // parallel: a tick's chain reads are its largest cost on a busy machine.
     const chainTime = await ledger.now();
     // Once pinned the MPK never changes (SPEC 1.2), and the store is bound to it.
     const bound = store.mpk();

@@ -244,6 +244,11 @@ export interface LedgerReader {
   activeVersion(): Promise<VersionRecord | null>;
   getApp(appId: Hex): Promise<AppRecord | null>;
   getRelease(appId: Hex, index: number): Promise<Release | null>;
+  /**
+   * Optional: runs `f` with every read inside it seeing one block (until a write through this
+   * ledger), for a consistent view at fewer requests. Ledgers without it read live.
+   */
+  readsAtOneBlock?<T>(f: () => Promise<T>): Promise<T>;
 }
 
 /**

@@ -34,26 +34,39 @@ async function registerAll(ledger: ChainLedger, owner: Address, ops: readonly Ad
   }
 }
 
-/** A JSON-RPC proxy in front of anvil that can hide the last log of the next `drop` eth_getLogs answers. */
-function logDroppingProxy(target: string): Promise<{ url: string; server: Server; drop: (n: number) => void; dropped: () => number }> {
+/**
+ * A JSON-RPC proxy in front of anvil that counts the methods asked (single and batched) and
+ * can hide the last log of the next `drop` eth_getLogs answers.
+ */
+function logDroppingProxy(target: string): Promise<{ url: string; server: Server; drop: (n: number) => void; dropped: () => number; calls: Map<string, number>; posts: () => number }> {
   let toDrop = 0;
   let count = 0;
+  let posts = 0;
+  const calls = new Map<string, number>();
+  interface RpcMessage { method?: string; result?: unknown }
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
+      posts++;
+      const asked = JSON.parse(body) as RpcMessage | RpcMessage[];
+      const list = Array.isArray(asked) ? asked : [asked];
+      for (const m of list) calls.set(m.method ?? '?', (calls.get(m.method ?? '?') ?? 0) + 1);
       void fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async (r) => {
         let text = await r.text();
-        const msg = JSON.parse(body) as { method?: string };
-        if (msg.method === 'eth_getLogs' && toDrop > 0) {
-          const parsed = JSON.parse(text) as { result?: unknown[] };
-          if (Array.isArray(parsed.result) && parsed.result.length > 0) {
-            parsed.result.pop();
-            toDrop--;
-            count++;
-            text = JSON.stringify(parsed);
-          }
+        if (toDrop > 0 && list.some((m) => m.method === 'eth_getLogs')) {
+          const parsed = JSON.parse(text) as RpcMessage | RpcMessage[];
+          const answers = Array.isArray(parsed) ? parsed : [parsed];
+          list.forEach((m, i) => {
+            const result = answers[i]?.result;
+            if (m.method === 'eth_getLogs' && toDrop > 0 && Array.isArray(result) && result.length > 0) {
+              result.pop();
+              toDrop--;
+              count++;
+            }
+          });
+          text = JSON.stringify(parsed);
         }
         res.writeHead(r.status, { 'content-type': 'application/json' });
         res.end(text);
@@ -65,6 +78,8 @@ function logDroppingProxy(target: string): Promise<{ url: string; server: Server
     server,
     drop: (n) => { toDrop = n; },
     dropped: () => count,
+    calls,
+    posts: () => posts,
   })));
 }
 
@@ -152,6 +167,44 @@ describe('chain ledger: errors and complete views', () => {
       return true;
     });
     assert.equal(proxy.dropped(), 4, 'three attempts, each on a fresh read');
+  });
+
+  it('readsAtOneBlock: every read inside sees one block, fetched once; a write moves it on; reads outside are live', async () => {
+    const ledger = await deployLedger(chain, CONFIG);
+    const [owner, a0, a1] = chain.addresses as [Address, Address, Address];
+    await registerAll(ledger, owner, [a0, a1]);
+    await ledger.writer(owner).armGenesis(2);
+    const t = (Math.floor((await latestTime(chain.client)) / 1000) + 1) * 1000;
+    const proxy = await logDroppingProxy(chain.anvil.rpcUrl);
+    after(() => proxy.server.close());
+    const pinned = new ChainLedger({ rpcUrl: proxy.url, registry: ledger.registry, chainId: 31337, keys: chain.keys });
+    let release = () => {};
+    const gate = new Promise<void>((r) => { release = r; });
+    const blocks = () => proxy.calls.get('eth_getBlockByNumber') ?? 0;
+    const inside = pinned.readsAtOneBlock(async () => {
+      const before = await pinned.now();
+      await gate; // meanwhile the chain moves on
+      const fetched = blocks();
+      const [now, latest, gov] = await Promise.all([pinned.now(), pinned.latestSessionId(), pinned.getGovernance()]);
+      assert.equal(now, before);
+      assert.equal(latest, 0, 'the session opened after the pinned block is not seen inside');
+      assert.equal(gov.genesisMinOperators, 2);
+      assert.equal(blocks(), fetched, 'no block fetched again for three more reads');
+      // A write through this ledger drops the pin: the next read inside sees the chain now.
+      await pinned.writer(a1).allowOperator(a1, true).catch(() => undefined); // refused (not owner): still a write attempt
+      assert.equal(await pinned.latestSessionId(), 1);
+      assert.ok((await pinned.now()) >= t);
+    });
+    // Another writer moves the chain on; the same ledger read outside the call is live.
+    await setNextTimestamp(chain.client, t);
+    await ledger.writer(a0).openSession();
+    assert.equal(await pinned.latestSessionId(), 1);
+    release();
+    await inside;
+    // The reads of one tick travel together: fewer HTTP requests than JSON-RPC calls.
+    const posts = proxy.posts();
+    await pinned.readsAtOneBlock(() => Promise.all([pinned.getGovernance(), pinned.latestSessionId(), pinned.getMpk()]));
+    assert.equal(proxy.posts() - posts, 2, 'one request for the block, one batch for the three calls');
   });
 
   it('a writer needs the private key of its account', async () => {
