@@ -182,9 +182,6 @@ export function toApiError(err: unknown, ctx: ErrorMappingContext): ApiError {
   if (fe !== null && typeof fe === 'object' && Array.isArray(fe.validation)) {
     return new ApiError(400, 'bad-request', describeValidation(fe.validationContext, fe.validation));
   }
-  if (fe !== null && typeof fe === 'object' && fe.code === 'FST_ERR_HANDLER_TIMEOUT') {
-    return new ApiError(503, 'timeout', `the request was not answered within ${ctx.requestTimeoutMs} ms`);
-  }
   if (isFastifyRequestError(err)) {
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
