@@ -43,7 +43,7 @@ import { generateSealKeyPair } from '../crypto/seal.ts';
 import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import { LedgerError, type Address, type Hex, type Ledger, type LedgerErrorCode, type LedgerWriter, type Session } from '../protocol/ledger.ts';
 import { decodePoly } from '../protocol/round-outcome.ts';
-import { initRound, roundFinished, stepRound, type RoundState } from '../protocol/round-driver.ts';
+import { initRound, MissingSessionKeyError, roundFinished, stepRound, type RoundState, type StepResult } from '../protocol/round-driver.ts';
 import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
@@ -136,6 +136,8 @@ export class OperatorLoop {
   readonly #o: OperatorLoopOptions;
   readonly #polyCache = new Map<Hex, readonly G2[]>();
   #lastNotNow = '';
+  /** `session|phase` of the last missing-session-key warning (said once per phase). */
+  #missingKey = '';
   /**
    * Per session in progress: the `phase|outcome` at which its last step was a no-op, and how
    * many ticks have skipped it since (every `SETTLED_RECHECK_TICKS`th tick steps it anyway).
@@ -301,12 +303,26 @@ export class OperatorLoop {
 
     const steppedAt = this.#now();
     const cpuAt = this.#cpu();
-    const step = stepRound(
-      state,
-      { session, submissions, now: chainTime, sourcePoly, mpk },
-      { sourceShare, sessionSecret: sessionKey?.secretKey ?? null },
-      { rng: this.#o.rngFor(id, 'round'), domain: this.#o.domain, me, consentThreshold: this.#o.consentThreshold },
-    );
+    let step: StepResult;
+    try {
+      step = stepRound(
+        state,
+        { session, submissions, now: chainTime, sourcePoly, mpk },
+        { sourceShare, sessionSecret: sessionKey?.secretKey ?? null },
+        { rng: this.#o.rngFor(id, 'round'), domain: this.#o.domain, me, consentThreshold: this.#o.consentThreshold },
+      );
+    } catch (e) {
+      if (!(e instanceof MissingSessionKeyError)) throw e;
+      // This node's key store lacks the session key the snapshot lists for it (its data
+      // directory was lost or replaced after it published the key): it cannot open its deals,
+      // so it sits this session out — its state fails when the confirm window closes — and
+      // takes part again from the next one. Said once per phase, not at every tick; the
+      // other sessions of this tick are still stepped.
+      const key = `${id}|${phase}`;
+      if (this.#missingKey !== key) log.warn({ session: id, phase }, `${e.message}; this node sits the session out and rejoins at the next one`);
+      this.#missingKey = key;
+      return summarize(id, session.snapshot.kind, phase, state);
+    }
     const computedAt = this.#now();
     const computeCpuMs = Math.round((this.#cpu() - cpuAt) * 10) / 10;
     for (const t of step.transitions) {

@@ -169,6 +169,33 @@ describe('operator loop over the memory ledger', () => {
     assert.equal((await ledger.activeVersion())?.id, 2, 'and completed');
   });
 
+  it('a node that lost its session key sits the session out without failing its ticks, says so once per phase, and the others complete', async () => {
+    const { ledger, nodes } = await world();
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    // c's data directory is replaced: a fresh store, without the session key the registry lists.
+    const warnings: string[] = [];
+    const lost = new MemoryKeyStore({ chainId: 31337n, registry: REGISTRY, operator: c.address });
+    const cLoop = new OperatorLoop({
+      ledger, writer: ledger.writer(c.address), store: lost, me: c.address, domain: makeDomain({ chainId: 31337n, registry: REGISTRY }), consentThreshold: null,
+      rngFor: (s, p) => seededRng(`c ${s} ${p}`),
+      log: { debug() {}, info() {}, warn: (_o: unknown, msg?: string) => void warnings.push(String(msg)), error() {} },
+    });
+    for (let t = START + 1; t <= START + 40; t++) {
+      ledger.setTime(t);
+      for (let k = 0; k < 3; k++) {
+        await a.loop.tick();
+        await b.loop.tick();
+        await cLoop.tick(); // must not throw
+      }
+    }
+    assert.equal((await ledger.getSession(1))?.progress.outcome, 'completed', 'a and b completed the DKG');
+    assert.equal(a.store.activeVersion()?.id, 1);
+    assert.equal(lost.getVersion(1), null, 'c holds nothing of it');
+    const missing = warnings.filter((w) => /no secret for the session key/.test(w));
+    assert.ok(missing.length >= 1 && missing.length <= 3, `warned once per phase, not per tick (${missing.length})`);
+    assert.ok(missing.every((w) => /sits the session out/.test(w)));
+  });
+
   it('reports where each submission\'s time went, from the injected clocks', async () => {
     const { ledger, nodes } = await world();
     await run(ledger, nodes, START + 1, START + 2, 2);
