@@ -125,6 +125,11 @@ export interface ChainLedgerOptions {
   readonly onTransaction?: (info: TransactionInfo) => void;
   /** A viem chain definition for the wallet clients (default: a minimal one from chainId). */
   readonly chain?: Chain;
+  /**
+   * Send the calls made at once as one JSON-RPC batch (default true; `createChainLedger`
+   * switches it off for an endpoint that refuses batches).
+   */
+  readonly batch?: boolean;
 }
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
@@ -220,6 +225,8 @@ export class ChainLedger implements Ledger {
   readonly registry: Address;
   readonly blockTag: ReadTag;
   readonly client: PublicClient;
+  /** Calls made at once travel as one JSON-RPC batch (see `ChainLedgerOptions.batch`). */
+  readonly batching: boolean;
   readonly #rpcUrl: string;
   readonly #keys: KeySource;
   readonly #attempts: number;
@@ -259,7 +266,8 @@ export class ChainLedger implements Ledger {
     // and the latest session together, then the session and its submissions) go out as one
     // HTTP request per round trip. Per-request HTTP overhead was the largest CPU cost of a
     // node's tick in the cluster bench (docs/benchmarks.md §3).
-    this.#transport = http(options.rpcUrl, { retryCount: 2, timeout: 20_000, batch: { wait: 0 }, fetchFn: rpcFetch });
+    this.batching = options.batch !== false;
+    this.#transport = http(options.rpcUrl, { retryCount: 2, timeout: 20_000, batch: this.batching ? { wait: 0 } : false, fetchFn: rpcFetch });
     this.client = createPublicClient({ chain: this.#chain, transport: this.#transport, pollingInterval: this.#pollingIntervalMs });
   }
 
@@ -701,5 +709,25 @@ export async function createChainLedger(params: CreateChainLedgerParameters): Pr
   if (!code || code === '0x') {
     throw new ChainRequestError('No contract is deployed at the registry address.', { metaMessages: [...meta, `Chain: ${chainId}`] });
   }
-  return new ChainLedger({ ...params, chainId: params.chainId ?? chainId });
+  return new ChainLedger({ ...params, chainId: params.chainId ?? chainId, batch: params.batch ?? (await acceptsBatch(params.rpcUrl)) });
+}
+
+/**
+ * Whether the endpoint answers a JSON-RPC batch (a one-call batch, `eth_chainId`). Some
+ * gateways refuse batches; the ledger then sends every call on its own (slower, same answers).
+ */
+async function acceptsBatch(rpcUrl: string): Promise<boolean> {
+  try {
+    const res = await rpcFetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }]),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) return false;
+    const body: unknown = await res.json();
+    return Array.isArray(body) && body.length === 1 && typeof (body[0] as { result?: unknown } | null)?.result === 'string';
+  } catch {
+    return false;
+  }
 }

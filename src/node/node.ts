@@ -115,6 +115,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   } catch (e) {
     throw new StartupError(`cannot reach the registry: ${(e as Error).message}`, { cause: e });
   }
+  if (!ledger.batching) log.warn('the RPC endpoint refuses JSON-RPC batches: every chain read goes on its own (slower ticks; same answers)');
   const domain = makeDomain({ chainId: ledger.chainId, registry: cfg.registry });
   let store: KeyStore;
   try {

@@ -9,7 +9,7 @@ import { createPublicClient, http, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startAnvil } from '../../src/chain/anvil.ts';
-import { ChainLedger } from '../../src/chain/chain-ledger.ts';
+import { ChainLedger, createChainLedger } from '../../src/chain/chain-ledger.ts';
 import { AnvilError, ChainRequestError, ContractRefusalError, redactRpcUrl } from '../../src/chain/errors.ts';
 import { makeDomain, toHex } from '../../src/crypto/domain.ts';
 import { createOperatorSigner, generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
@@ -38,7 +38,7 @@ async function registerAll(ledger: ChainLedger, owner: Address, ops: readonly Ad
  * A JSON-RPC proxy in front of anvil that counts the methods asked (single and batched) and
  * can hide the last log of the next `drop` eth_getLogs answers.
  */
-function logDroppingProxy(target: string): Promise<{ url: string; server: Server; drop: (n: number) => void; dropped: () => number; calls: Map<string, number>; posts: () => number }> {
+function logDroppingProxy(target: string, opts: { refuseBatches?: boolean } = {}): Promise<{ url: string; server: Server; drop: (n: number) => void; dropped: () => number; calls: Map<string, number>; posts: () => number }> {
   let toDrop = 0;
   let count = 0;
   let posts = 0;
@@ -51,6 +51,12 @@ function logDroppingProxy(target: string): Promise<{ url: string; server: Server
       const body = Buffer.concat(chunks).toString();
       posts++;
       const asked = JSON.parse(body) as RpcMessage | RpcMessage[];
+      if (opts.refuseBatches && Array.isArray(asked)) {
+        // What some gateways answer to a batch.
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'batch requests are not supported' } }));
+        return;
+      }
       const list = Array.isArray(asked) ? asked : [asked];
       for (const m of list) calls.set(m.method ?? '?', (calls.get(m.method ?? '?') ?? 0) + 1);
       void fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async (r) => {
@@ -205,6 +211,28 @@ describe('chain ledger: errors and complete views', () => {
     const posts = proxy.posts();
     await pinned.readsAtOneBlock(() => Promise.all([pinned.getGovernance(), pinned.latestSessionId(), pinned.getMpk()]));
     assert.equal(proxy.posts() - posts, 2, 'one request for the block, one batch for the three calls');
+  });
+
+  it('an endpoint that refuses JSON-RPC batches gets every call on its own, with the same answers', async () => {
+    const ledger = await deployLedger(chain, CONFIG);
+    const [owner, a0] = chain.addresses as [Address, Address];
+    await ledger.writer(owner).allowOperator(a0, true);
+    const strict = await logDroppingProxy(chain.anvil.rpcUrl, { refuseBatches: true });
+    const lenient = await logDroppingProxy(chain.anvil.rpcUrl);
+    after(() => {
+      strict.server.close();
+      lenient.server.close();
+    });
+    const viaStrict = await createChainLedger({ rpcUrl: strict.url, registry: ledger.registry, keys: chain.keys });
+    const viaLenient = await createChainLedger({ rpcUrl: lenient.url, registry: ledger.registry });
+    assert.equal(viaStrict.batching, false);
+    assert.equal(viaLenient.batching, true);
+    const read = (l: ChainLedger) => l.readsAtOneBlock(() => Promise.all([l.getGovernance(), l.isAllowed(a0), l.latestSessionId()]));
+    assert.deepEqual(await read(viaStrict), await read(viaLenient));
+    assert.equal((await read(viaStrict))[1], true);
+    // Writes work too.
+    await viaStrict.writer(owner).allowOperator(a0, false);
+    assert.equal(await viaLenient.isAllowed(a0), false);
   });
 
   it('a writer needs the private key of its account', async () => {
