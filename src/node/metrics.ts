@@ -25,6 +25,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SessionKind } from '../protocol/ledger.ts';
 import type { Phase } from '../protocol/session-rules.ts';
+import type { SubmissionParts } from './operator-loop.ts';
 
 export const ROUND_PHASES: readonly Phase[] = Object.freeze(['deal', 'ack', 'confirm', 'closed']);
 
@@ -70,16 +71,6 @@ export interface ApiMetrics {
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
 
-/** Where one submission's time went, in seconds (see `SubmissionTiming` in operator-loop.ts). */
-export interface RoundStepSeconds {
-  readonly read: number;
-  readonly compute: number;
-  /** CPU time of `compute` (the rest of it was waiting for a core). */
-  readonly compute_cpu: number;
-  readonly persist: number;
-  readonly chain: number;
-}
-
 export type SubmissionPhase = 'deal' | 'ack' | 'confirm';
 
 /** What the scheduler and the key-release handlers record, plus the HTTP part. */
@@ -88,8 +79,8 @@ export interface NodeMetrics extends ApiMetrics {
   roundPhase(session: number, phase: Phase | null): void;
   roundOutcome(kind: SessionKind, outcome: RoundOutcomeLabel): void;
   observePartialSign(seconds: number): void;
-  /** One submission of this node in a round: its read, compute and chain time. */
-  observeRoundStep(phase: SubmissionPhase, seconds: RoundStepSeconds): void;
+  /** One submission of this node in a round: its read, compute and chain time (ms). */
+  observeRoundStep(phase: SubmissionPhase, parts: SubmissionParts): void;
   /** null: no active version. */
   activeVersion(id: number | null): void;
   threshold(t: number): void;
@@ -185,10 +176,10 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     observePartialSign(seconds) {
       if (Number.isFinite(seconds) && seconds >= 0) partialSign.observe(seconds);
     },
-    observeRoundStep(p, seconds) {
+    observeRoundStep(p, parts) {
       for (const part of ['read', 'compute', 'compute_cpu', 'persist', 'chain'] as const) {
-        const v = seconds[part];
-        if (Number.isFinite(v) && v >= 0) roundStep.observe({ phase: p, part }, v);
+        const v = parts[part];
+        if (Number.isFinite(v) && v >= 0) roundStep.observe({ phase: p, part }, v / 1000);
       }
     },
     activeVersion(id) {

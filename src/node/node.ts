@@ -38,7 +38,7 @@ import { buildApi, type AppReleaseHandler } from './http/app.ts';
 import type { NodeStatus, PubkeyInfo } from './http/schemas.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
-import { ensureSessionKey, OperatorLoop, type TickReport } from './operator-loop.ts';
+import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { openSqliteKeyStore } from './sqlite-key-store.ts';
 
 export interface NodeConfig {
@@ -152,10 +152,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     log,
     observer: {
       roundDone: (_id, kind, status) => metrics.roundOutcome(kind, status === 'active' ? 'completed' : status === 'declined' ? 'declined' : 'failed'),
-      submitted: (_id, kind, t) => metrics.observeRoundStep(kind, {
-        read: (t.steppedAt - t.tickAt) / 1000, compute: (t.computedAt - t.steppedAt) / 1000, compute_cpu: t.computeCpuMs / 1000,
-        persist: (t.sentAt - t.computedAt) / 1000, chain: (t.minedAt - t.sentAt) / 1000,
-      }),
+      submitted: (_id, kind, t) => metrics.observeRoundStep(kind, submissionParts(t)),
     },
   });
 

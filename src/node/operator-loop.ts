@@ -90,6 +90,23 @@ export interface SubmissionTiming {
   readonly resend: boolean;
 }
 
+/** One submission's time by part, in ms: what its log line and `kms_round_step_seconds` report. */
+export interface SubmissionParts {
+  readonly read: number;
+  readonly compute: number;
+  /** CPU time of `compute` (the rest of it was waiting for a core). */
+  readonly compute_cpu: number;
+  readonly persist: number;
+  readonly chain: number;
+}
+
+export function submissionParts(t: SubmissionTiming): SubmissionParts {
+  return {
+    read: t.steppedAt - t.tickAt, compute: t.computedAt - t.steppedAt, compute_cpu: t.computeCpuMs,
+    persist: t.sentAt - t.computedAt, chain: t.minedAt - t.sentAt,
+  };
+}
+
 export interface OperatorLoopOptions {
   readonly ledger: Ledger;
   /** The writer for this operator's transaction account. */
@@ -379,9 +396,10 @@ export class OperatorLoop {
         else if (o.kind === 'ack') await writer.submitAck(o.body);
         else await writer.submitConfirmation(o.body);
         const timing: SubmissionTiming = { ...t, sentAt, minedAt: this.#now() };
+        const parts = submissionParts(timing);
         log.info({
           session: id, kind: o.kind, ...timing,
-          readMs: timing.steppedAt - timing.tickAt, computeMs: timing.computedAt - timing.steppedAt, persistMs: sentAt - timing.computedAt, chainMs: timing.minedAt - sentAt,
+          readMs: parts.read, computeMs: parts.compute, persistMs: parts.persist, chainMs: parts.chain,
         }, `submitted ${o.kind}`);
         this.#o.observer?.submitted?.(id, o.kind, timing);
       } catch (e) {

@@ -501,7 +501,7 @@ describe('http api: /healthz, /status, /metrics', () => {
     t.metrics.roundOutcome('reshare', 'completed');
     t.metrics.roundOutcome('dkg', 'declined');
     t.metrics.observePartialSign(0.0011);
-    t.metrics.observeRoundStep('ack', { read: 0.04, compute: 0.012, compute_cpu: 0.01, persist: 0.003, chain: Number.NaN });
+    t.metrics.observeRoundStep('ack', { read: 40, compute: 12, compute_cpu: 10, persist: 3, chain: Number.NaN });
     t.metrics.activeVersion(7);
     t.metrics.threshold(3);
     t.metrics.operatorCount(4);
