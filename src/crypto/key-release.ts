@@ -615,8 +615,8 @@ export interface KeyRequestTypedDataParams {
   readonly keyTime?: number | undefined;
 }
 
-/** What the owner signs: pass it to viem's `signTypedData` / `account.signTypedData`. */
-export function keyRequestTypedData(p: KeyRequestTypedDataParams) {
+/** The argument checks `keyRequestTypedData` and `keyRequestDigest` share; the nonce's bytes and the chain id. */
+function checkTypedDataParams(p: KeyRequestTypedDataParams): { nonce: Uint8Array; chainId: bigint } {
   if (typeof p !== 'object' || p === null) throw new TypeError(`typed data params: expected object, got ${p === null ? 'null' : typeof p}`);
   const nonce = bytesOf(p.nonce, undefined, 'nonce');
   if (nonce.length < NONCE_MIN_BYTES || nonce.length > NONCE_MAX_BYTES) {
@@ -624,6 +624,12 @@ export function keyRequestTypedData(p: KeyRequestTypedDataParams) {
   }
   if (p.version !== undefined && p.keyTime !== undefined) throw new RangeError('typed data: give version or keyTime, not both');
   const chainId = typeof p.chainId === 'bigint' ? p.chainId : BigInt(aUint64(p.chainId, 'chainId'));
+  return { nonce, chainId };
+}
+
+/** What the owner signs: pass it to viem's `signTypedData` / `account.signTypedData`. */
+export function keyRequestTypedData(p: KeyRequestTypedDataParams) {
+  const { nonce, chainId } = checkTypedDataParams(p);
   return {
     domain: { name: EIP712_NAME, version: EIP712_VERSION, chainId, verifyingContract: toHex(addressBytes(p.registry, 'registry')) },
     types: KEY_REQUEST_TYPES,
@@ -678,13 +684,7 @@ function domainSeparator(chainId: bigint, registry: Uint8Array): Uint8Array {
  * same argument checks as `keyRequestTypedData`.
  */
 export function keyRequestDigest(p: KeyRequestTypedDataParams): Uint8Array {
-  if (typeof p !== 'object' || p === null) throw new TypeError(`typed data params: expected object, got ${p === null ? 'null' : typeof p}`);
-  const nonce = bytesOf(p.nonce, undefined, 'nonce');
-  if (nonce.length < NONCE_MIN_BYTES || nonce.length > NONCE_MAX_BYTES) {
-    throw new RangeError(`nonce: expected ${NONCE_MIN_BYTES} to ${NONCE_MAX_BYTES} bytes, got ${nonce.length}`);
-  }
-  if (p.version !== undefined && p.keyTime !== undefined) throw new RangeError('typed data: give version or keyTime, not both');
-  const chainId = typeof p.chainId === 'bigint' ? p.chainId : BigInt(aUint64(p.chainId, 'chainId'));
+  const { nonce, chainId } = checkTypedDataParams(p);
   const registry = addressBytes(p.registry, 'registry');
   const structHash = keccak_256(concatBytes(
     KEY_REQUEST_TYPE_HASH,
