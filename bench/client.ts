@@ -87,22 +87,26 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`bench client: setup check failed: ${what}`);
 }
 
+/** [wall ms, CPU ms of this process] per op over one run of at least `minMs` (at least one op). */
+function perOp(f: () => unknown, minMs: number): [number, number] {
+  let k = 0;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  do {
+    f();
+    k++;
+  } while (performance.now() - t0 < minMs);
+  const wall = (performance.now() - t0) / k;
+  const c = process.cpuUsage(c0);
+  return [wall, (c.user + c.system) / 1000 / k];
+}
+
 /**
  * Median CPU time of this process per op (ms, user + system) over `runs` runs of at least
  * `minMs` wall time each (at least one op), after one warm-up run.
  */
 function cpuMs(f: () => unknown, runs: number, minMs: number): number {
-  const run = (): number => {
-    let k = 0;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    do {
-      f();
-      k++;
-    } while (performance.now() - t0 < minMs);
-    const c = process.cpuUsage(c0);
-    return (c.user + c.system) / 1000 / k;
-  };
+  const run = (): number => perOp(f, minMs)[1];
   run();
   const v = Array.from({ length: runs }, run).sort((a, b) => a - b);
   return v[Math.floor(v.length / 2)] as number;
@@ -114,19 +118,7 @@ function cpuMs(f: () => unknown, runs: number, minMs: number): number {
  * less sensitive than wall time to other processes taking the core on a shared machine).
  */
 function interleaved(a: () => unknown, b: () => unknown, runs: number, minMs: number): { a: number; b: number; ratio: number; aCpu: number; bCpu: number; cpuRatio: number } {
-  /** [wall ms, cpu ms] per op over one run of at least minMs (at least one op). */
-  const run = (f: () => unknown): [number, number] => {
-    let k = 0;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    do {
-      f();
-      k++;
-    } while (performance.now() - t0 < minMs);
-    const wall = (performance.now() - t0) / k;
-    const c = process.cpuUsage(c0);
-    return [wall, (c.user + c.system) / 1000 / k];
-  };
+  const run = (f: () => unknown): [number, number] => perOp(f, minMs);
   const wa: number[] = [];
   const wb: number[] = [];
   const ca: number[] = [];
