@@ -106,6 +106,25 @@ function tryDecodeG1(curve: Bls12381, bytes: Uint8Array): G1 | undefined {
   }
 }
 
+/**
+ * Each partial decoded once (strict: on curve, in G1, not the identity): the indices that do
+ * not decode (`bad`), and the points of the others with their indices (`idx`, ascending).
+ */
+function decodePartials(curve: Bls12381, items: readonly { readonly partial: Uint8Array }[]): { bad: number[]; idx: number[]; sigmas: G1[] } {
+  const bad: number[] = [];
+  const idx: number[] = [];
+  const sigmas: G1[] = [];
+  items.forEach((it, i) => {
+    const s = tryDecodeG1(curve, it.partial);
+    if (s === undefined) bad.push(i);
+    else {
+      idx.push(i);
+      sigmas.push(s);
+    }
+  });
+  return { bad, idx, sigmas };
+}
+
 /** e(σ, −G2)·e(Q, PK) == 1, i.e. e(σ, G2) == e(Q, PK); never throws. */
 function pairingEq(curve: Bls12381, sigma: G1, q: G1, pk: G2): boolean {
   try {
@@ -163,20 +182,9 @@ export function batchVerifyPartials(
     aBytes(it.partial, undefined, `items[${i}].partial`);
   });
 
-  const bad: number[] = [];
-  const idx: number[] = [];
-  const sigmas: G1[] = [];
-  const pks: G2[] = [];
-  items.forEach((it, i) => {
-    const s = tryDecodeG1(curve, it.partial);
-    if (s === undefined) bad.push(i);
-    else {
-      idx.push(i);
-      sigmas.push(s);
-      pks.push(it.publicShare);
-    }
-  });
+  const { bad, idx, sigmas } = decodePartials(curve, items);
   if (idx.length === 0) return bad;
+  const pks = idx.map((i) => (items[i] as PartialToVerify).publicShare);
 
   const q = appIdPoint(appId, curve);
   const rho = randomWeights(rng, idx.length);
@@ -283,18 +291,7 @@ export function verifyAndCombinePartials(
   aXs(items.map((it) => it.x), 'items[].x', 0);
   const t = publicPoly.length;
 
-  // Decode each partial once (strict: on curve, in G1, not the identity).
-  const bad: number[] = [];
-  const idx: number[] = [];
-  const sigmas: G1[] = [];
-  items.forEach((it, i) => {
-    const s = tryDecodeG1(curve, it.partial);
-    if (s === undefined) bad.push(i);
-    else {
-      idx.push(i);
-      sigmas.push(s);
-    }
-  });
+  const { bad, idx, sigmas } = decodePartials(curve, items);
   const none = (b: number[]): VerifiedCombination => ({ bad: b.sort((x, y) => x - y), used: [], appKeyValid: false });
   if (idx.length === 0) return none(bad);
 
