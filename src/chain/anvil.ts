@@ -31,6 +31,12 @@ export interface StartAnvilParameters {
   readonly accounts?: number;
   /** Genesis timestamp (seconds). */
   readonly timestamp?: number;
+  /**
+   * Finality lag in blocks: the `finalized` tag trails the head by this many blocks (anvil's
+   * `--slots-in-an-epoch` is half of it: `safe` = head − slots, `finalized` = head − 2·slots;
+   * an odd number is rounded up). Default: anvil's (32 slots, 64 blocks).
+   */
+  readonly finalityBlocks?: number;
   /** Block gas limit (default: anvil's). */
   readonly gasLimit?: bigint;
   /** Path of the anvil binary; default: the one shipped by `@foundry-rs/anvil-<platform>`. */
@@ -148,6 +154,12 @@ export async function startAnvil(params: StartAnvilParameters = {}): Promise<Anv
     args.push('--block-time', String(params.blockTime));
   }
   if (params.timestamp !== undefined) args.push('--timestamp', String(params.timestamp));
+  if (params.finalityBlocks !== undefined) {
+    if (!Number.isSafeInteger(params.finalityBlocks) || params.finalityBlocks < 1) {
+      throw new AnvilError('finalityBlocks must be a positive whole number of blocks.', { metaMessages: [`finalityBlocks: ${params.finalityBlocks}`] });
+    }
+    args.push('--slots-in-an-epoch', String(Math.ceil(params.finalityBlocks / 2)));
+  }
   if (params.gasLimit !== undefined) args.push('--gas-limit', params.gasLimit.toString());
   args.push(...(params.extraArgs ?? []));
 

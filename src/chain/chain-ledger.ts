@@ -64,6 +64,7 @@ import {
   type VersionRecord,
 } from '../protocol/ledger.ts';
 import { rpcFetch } from './http-fetch.ts';
+import { chainProfile, checkReadPoint, type Finality } from './profiles.ts';
 import { ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
 import { kmsRegistryAbi } from './kms-registry-artifact.ts';
 import {
@@ -85,6 +86,13 @@ import {
 } from './registry-reads.ts';
 
 export type ReadTag = 'latest' | 'safe' | 'finalized';
+/** Where a ledger's reads resolve their block: a tag, or the head minus N confirmations. */
+export type ReadPoint = ReadTag | { readonly confirmations: number };
+
+/** `latest`, `finalized`, `head − 12`: for messages. */
+export function describeReadPoint(p: ReadPoint): string {
+  return typeof p === 'string' ? p : `head − ${p.confirmations}`;
+}
 
 /** A private key per account, or a function that finds one (undefined: unknown account). */
 export type KeySource = Readonly<Record<string, Hex>> | ((account: Address) => Hex | undefined);
@@ -107,8 +115,18 @@ export interface ChainLedgerOptions {
   readonly registry: Address;
   /** EIP-155 chain id (checked against the node by `createChainLedger`). */
   readonly chainId: bigint | number;
-  /** Block tag every read resolves first (default `latest`). */
-  readonly blockTag?: ReadTag;
+  /**
+   * Block tag every read resolves first (default `latest`: SPEC 4 v3, a node acts on the
+   * latest block). Ignored when `readPoint` is given.
+   */
+  readonly blockTag?: ReadTag | undefined;
+  /** Where reads resolve their block, tag or confirmations (default: `blockTag`). */
+  readonly readPoint?: ReadPoint;
+  /**
+   * How this chain's finality is read, for `finalView()` (default the `finalized` tag); the
+   * chain profiles (`profiles.ts`) give it per chain id.
+   */
+  readonly finality?: Finality;
   /** Private keys for `writer(account)`. */
   readonly keys?: KeySource;
   /** Attempts for a provably complete submission log before `IncompleteView` (default 4). */
@@ -223,7 +241,8 @@ interface WriteContext {
 export class ChainLedger implements Ledger {
   readonly chainId: bigint;
   readonly registry: Address;
-  readonly blockTag: ReadTag;
+  /** Where this ledger's reads resolve their block (`latest` unless this is a final view). */
+  readonly readPoint: ReadPoint;
   readonly client: PublicClient;
   /** Calls made at once travel as one JSON-RPC batch (see `ChainLedgerOptions.batch`). */
   readonly batching: boolean;
@@ -241,13 +260,21 @@ export class ChainLedger implements Ledger {
   readonly #wallets = new Map<Address, WalletClient<Transport, Chain, Account>>();
   /** Inside `readsAtOneBlock`: the block every read of that call sees (fetched at the first read). */
   readonly #scope = new AsyncLocalStorage<{ pin: Promise<ReadContext> | null }>();
+  readonly #options: ChainLedgerOptions;
+  #lastHead: { readonly number: bigint; readonly hash: Hex } | null = null;
+  #reorgCount = 0;
+  /** How this chain's finality is read (`finalView()`). */
+  readonly finality: Finality;
+  #final: ChainLedger | undefined;
   /** Snapshots are immutable: keyed by session id and the stored snapshot hash. */
   readonly #snapshots = new Map<string, SessionSnapshot>();
 
   constructor(options: ChainLedgerOptions) {
     this.chainId = BigInt(options.chainId);
     this.registry = anAddress(options.registry, 'registry');
-    this.blockTag = options.blockTag ?? 'latest';
+    this.readPoint = checkReadPoint(options.readPoint ?? options.blockTag ?? 'latest');
+    this.finality = checkReadPoint(options.finality ?? 'finalized');
+    this.#options = options;
     this.#rpcUrl = options.rpcUrl;
     this.#keys = options.keys ?? {};
     this.#attempts = Math.max(1, options.attempts ?? 4);
@@ -306,9 +333,66 @@ export class ChainLedger implements Ledger {
   }
 
   async #pinNow(): Promise<ReadContext> {
-    const block = await this.#rpc('getBlock', () => this.client.getBlock({ blockTag: this.blockTag }));
-    if (block.number === null) throw new ChainRequestError('The node returned a block without a number.', { metaMessages: [`Tag: ${this.blockTag}`] });
-    return { client: this.client, registry: this.registry, blockNumber: block.number, timestamp: Number(block.timestamp) };
+    const point = this.readPoint;
+    const block = await this.#rpc('getBlock', async () => {
+      if (typeof point === 'string') return this.client.getBlock({ blockTag: point });
+      // N confirmations: the block N below the head (the genesis block while the chain is shorter).
+      const head = await this.client.getBlockNumber({ cacheTime: 0 });
+      const n = head > BigInt(point.confirmations) ? head - BigInt(point.confirmations) : 0n;
+      return this.client.getBlock({ blockNumber: n });
+    });
+    if (block.number === null || block.hash === null) {
+      throw new ChainRequestError('The node returned a block without a number or hash.', { metaMessages: [`Read point: ${describeReadPoint(point)}`] });
+    }
+    const pinned = { number: block.number, hash: lc(block.hash) as Hex };
+    if (point === 'latest') await this.#noticeReorg(pinned, lc(block.parentHash) as Hex);
+    return { client: this.client, registry: this.registry, blockNumber: block.number, blockHash: pinned.hash, timestamp: Number(block.timestamp) };
+  }
+
+  /**
+   * Counts a reorganisation when the head just pinned does not descend from the head pinned
+   * before (same height with another hash, a parent that is not the previous head, or the
+   * previous head's height now holding another block). One extra call only when the head
+   * moved by more than one block since the last pin.
+   */
+  async #noticeReorg(head: { number: bigint; hash: Hex }, parentHash: Hex): Promise<void> {
+    const prev = this.#lastHead;
+    if (prev === null || head.hash === prev.hash) {
+      this.#lastHead = head;
+      return;
+    }
+    const blockHashAt = async (n: bigint): Promise<Hex | null> => {
+      const b = await this.client.getBlock({ blockNumber: n }).catch(() => null);
+      return b?.hash ? (lc(b.hash) as Hex) : null;
+    };
+    if (head.number < prev.number) {
+      // An older head than one already seen: a read that overtook another (the HTTP API reads
+      // beside the ticks), unless the block seen before has gone.
+      if ((await blockHashAt(prev.number)) === prev.hash) return;
+      this.#reorgCount++;
+      this.#lastHead = head;
+      return;
+    }
+    const descends = head.number === prev.number + 1n
+      ? parentHash === prev.hash
+      : head.number > prev.number && (await blockHashAt(prev.number)) === prev.hash;
+    if (!descends) this.#reorgCount++;
+    this.#lastHead = head;
+  }
+
+  /** Reorganisations noticed so far by this ledger's reads of the latest block (`LedgerReader.reorgs`). */
+  get reorgs(): number {
+    return this.#reorgCount;
+  }
+
+  /**
+   * The registry as of the last final block (`Ledger.finalView`): a ledger over the same
+   * endpoint whose reads resolve the chain's finality (`finality` option) instead of the head.
+   * Irreversible local steps read only this (SPEC 4, v3).
+   */
+  finalView(): ChainLedger {
+    this.#final ??= new ChainLedger({ ...this.#options, blockTag: undefined, readPoint: this.finality, finality: this.finality });
+    return this.#final;
   }
 
   async #read<T>(what: string, f: (ctx: ReadContext) => Promise<T>): Promise<T> {
@@ -329,7 +413,7 @@ export class ChainLedger implements Ledger {
         metaMessages: [
           `Contract: KmsRegistry at ${this.registry}`,
           `RPC: ${redactRpcUrl(this.#rpcUrl)}`,
-          ...(ctx ? [`Block: ${ctx.blockNumber}`] : [`Tag: ${this.blockTag}`]),
+          ...(ctx ? [`Block: ${ctx.blockNumber} (${ctx.blockHash})`] : [`Read point: ${describeReadPoint(this.readPoint)}`]),
         ],
       });
     }
@@ -372,7 +456,7 @@ export class ChainLedger implements Ledger {
         this.#snapshots.set(key, snapshot);
         if (this.#snapshots.size > 16) this.#snapshots.delete(this.#snapshots.keys().next().value as string);
       }
-      return { snapshot, progress: toProgress(state, ctx.timestamp) };
+      return { snapshot, snapshotHash: lc(state.snapshotHash), progress: toProgress(state, ctx.timestamp) };
     });
   }
 
@@ -709,7 +793,13 @@ export async function createChainLedger(params: CreateChainLedgerParameters): Pr
   if (!code || code === '0x') {
     throw new ChainRequestError('No contract is deployed at the registry address.', { metaMessages: [...meta, `Chain: ${chainId}`] });
   }
-  return new ChainLedger({ ...params, chainId: params.chainId ?? chainId, batch: params.batch ?? (await acceptsBatch(params.rpcUrl)) });
+  return new ChainLedger({
+    ...params,
+    chainId: params.chainId ?? chainId,
+    batch: params.batch ?? (await acceptsBatch(params.rpcUrl)),
+    // Finality by chain id (the profile), never by the URL; `finalized` for a chain without one.
+    finality: params.finality ?? chainProfile(chainId)?.finality ?? 'finalized',
+  });
 }
 
 /**

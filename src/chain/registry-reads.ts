@@ -1,7 +1,11 @@
 /**
  * @module
- * Reading the registry, as plain functions over a viem public client, every one pinned to a
- * block number (the caller resolves its read tag once, so one ledger read sees one block).
+ * Reading the registry, as plain functions over a viem public client, every one pinned to one
+ * block by its **hash** (EIP-1898, `requireCanonical`): the caller resolves the head (or the
+ * final block) once, and a reorg between two calls of one view can never mix two forks — a
+ * call on a block that left the canonical chain fails instead of answering from the other
+ * fork. Event logs are read by block-number range (no node serves ranges by hash); what they
+ * return is proven against the counter and digest read at the pinned hash.
  *
  * The contract stores hashes and counters; the data lives in events:
  * - a session's snapshot is the `SessionOpened` event at `openedBlock`, checked against the
@@ -48,8 +52,10 @@ import { ContractRefusalError } from './errors.ts';
 export interface ReadContext {
   readonly client: PublicClient;
   readonly registry: Address;
-  /** The block every call of one ledger read is pinned to. */
+  /** The block every call of one ledger read is pinned to: its number (log ranges) … */
   readonly blockNumber: bigint;
+  /** … and its hash (every `eth_call`, EIP-1898). */
+  readonly blockHash: Hex;
   /** Timestamp of that block (chain time of the read). */
   readonly timestamp: number;
 }
@@ -59,6 +65,11 @@ export const LOG_RANGE = 5_000n;
 
 const lc = (a: string): Address => a.toLowerCase() as Address;
 const num = (v: bigint | number): number => Number(v);
+
+/** The block parameter of every call: the pinned hash, refused by the node if it left the canonical chain. */
+function at(ctx: ReadContext): { blockHash: Hex; requireCanonical: true } {
+  return { blockHash: ctx.blockHash, requireCanonical: true };
+}
 
 function meta(ctx: ReadContext, extra: string[] = []): string[] {
   return [`Contract: KmsRegistry at ${ctx.registry}`, ...extra, `Block: ${ctx.blockNumber}`];
@@ -75,7 +86,7 @@ export type ReadGovernanceReturnType = Governance;
 
 export async function readGovernance(ctx: ReadContext): Promise<Governance> {
   const g = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getGovernance', blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getGovernance', ...at(ctx),
   });
   return {
     owner: lc(g.owner),
@@ -92,7 +103,7 @@ export async function readGovernance(ctx: ReadContext): Promise<Governance> {
 
 export async function readIsAllowed(ctx: ReadContext, operator: Address): Promise<boolean> {
   return ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'isAllowed', args: [operator as ViemAddress], blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'isAllowed', args: [operator as ViemAddress], ...at(ctx),
   });
 }
 
@@ -121,14 +132,14 @@ function toOperatorRecord(v: OperatorView): OperatorRecord {
 /** All registered operators (active and leaving) in registration order. */
 export async function readOperators(ctx: ReadContext): Promise<OperatorRecord[]> {
   const list = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getOperators', blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getOperators', ...at(ctx),
   });
   return list.map(toOperatorRecord);
 }
 
 export async function readOperator(ctx: ReadContext, operator: Address): Promise<OperatorRecord | null> {
   const v = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getOperator', args: [operator as ViemAddress], blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getOperator', args: [operator as ViemAddress], ...at(ctx),
   });
   return v.status === 0 ? null : toOperatorRecord(v);
 }
@@ -169,7 +180,7 @@ export interface SessionState {
 
 export async function readLatestSessionId(ctx: ReadContext): Promise<number> {
   return num(await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'latestSessionId', blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'latestSessionId', ...at(ctx),
   }));
 }
 
@@ -177,7 +188,7 @@ export async function readLatestSessionId(ctx: ReadContext): Promise<number> {
 export async function readSessionState(ctx: ReadContext, id: number): Promise<SessionState | null> {
   if (!Number.isSafeInteger(id) || id < 1) return null;
   const s = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getSessionState', args: [BigInt(id)], blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getSessionState', args: [BigInt(id)], ...at(ctx),
   });
   return s.openedBlock === 0n ? null : s;
 }
@@ -345,12 +356,12 @@ function toSubmission(session: number, log: SubmissionLog): RecordedSubmission {
 // Versions and the MPK
 
 export async function readMpk(ctx: ReadContext): Promise<Hex | null> {
-  const mpk = await ctx.client.readContract({ address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getMpk', blockNumber: ctx.blockNumber });
+  const mpk = await ctx.client.readContract({ address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getMpk', ...at(ctx) });
   return mpk === '0x' ? null : lc(mpk);
 }
 
 export async function readActiveVersionId(ctx: ReadContext): Promise<number> {
-  return num(await ctx.client.readContract({ address: ctx.registry, abi: kmsRegistryAbi, functionName: 'activeVersionId', blockNumber: ctx.blockNumber }));
+  return num(await ctx.client.readContract({ address: ctx.registry, abi: kmsRegistryAbi, functionName: 'activeVersionId', ...at(ctx) }));
 }
 
 /** Version `id` (the session that produced it), or null if that session has not completed. */
@@ -360,7 +371,7 @@ export async function readVersion(ctx: ReadContext, id: number): Promise<Version
   const snapshot = await readSnapshot(ctx, id, state);
   const hash = lc(state.completedPolyHash);
   const info = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getPolyInfo', args: [BigInt(id), hash], blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getPolyInfo', args: [BigInt(id), hash], ...at(ctx),
   });
   const logs = info.publishedBlock === 0n ? [] : await ctx.client.getContractEvents({
     address: ctx.registry,
@@ -396,7 +407,7 @@ export function methodsFromBits(bits: number): AttestationMethod[] {
 
 export async function readApp(ctx: ReadContext, appId: Hex): Promise<AppRecord | null> {
   const a = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getApp', args: [appId], blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getApp', args: [appId], ...at(ctx),
   });
   if (/^0x0{40}$/.test(a.owner)) return null;
   return { id: lc(appId), owner: lc(a.owner), methods: methodsFromBits(a.methods), releaseCount: a.releaseCount };
@@ -412,7 +423,7 @@ const RELEASE_PARAM = (() => {
 export async function readRelease(ctx: ReadContext, appId: Hex, index: number): Promise<Release | null> {
   if (!Number.isSafeInteger(index) || index < 0) return null;
   const ref = await ctx.client.readContract({
-    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getReleaseRef', args: [appId, BigInt(index)], blockNumber: ctx.blockNumber,
+    address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getReleaseRef', args: [appId, BigInt(index)], ...at(ctx),
   });
   if (ref.blockNumber === 0n) return null;
   const logs = await ctx.client.getContractEvents({

@@ -538,7 +538,7 @@ async function statusAction(ctx: CliContext, opts: Opts): Promise<void> {
   // One block for every read: the report is one consistent picture of the registry.
   const rc = await rpcStep('Reading the registry', target, async (): Promise<ReadContext> => {
     const block = await ledger.client.getBlock({ blockTag: 'latest' });
-    return { client: ledger.client, registry: ledger.registry, blockNumber: block.number, timestamp: Number(block.timestamp) };
+    return { client: ledger.client, registry: ledger.registry, blockNumber: block.number, blockHash: block.hash, timestamp: Number(block.timestamp) };
   });
   const now = rc.timestamp;
   const [gov, operators, latestId, mpk, activeId] = await rpcStep('Reading the registry', target, () =>
@@ -547,7 +547,7 @@ async function statusAction(ctx: CliContext, opts: Opts): Promise<void> {
     if (latestId === 0) return null;
     const state = await readSessionState(rc, latestId);
     if (!state) return null;
-    return { snapshot: await readSnapshot(rc, latestId, state), progress: toProgress(state, now) };
+    return { snapshot: await readSnapshot(rc, latestId, state), snapshotHash: state.snapshotHash, progress: toProgress(state, now) };
   });
   const version = activeId === 0 ? null : await rpcStep('Reading the active version', target, () => readVersion(rc, activeId));
 

@@ -9,7 +9,7 @@
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import type { ReadTag } from '../chain/chain-ledger.ts';
+import { parseFinality, type Finality } from '../chain/profiles.ts';
 import type { OperatorKeyType } from '../crypto/operator-sig.ts';
 import type { AppReleaseHandler } from '../node/http/app.ts';
 import { startNode, StartupError, type NodeParts, type RunningNode } from '../node/node.ts';
@@ -61,7 +61,7 @@ Example:
     .addOption(new Option('--sig-type <type>', 'type of the signing key registered on-chain').choices(['bn254', 'ecdsa']).default('bn254').env('KMS_SIG_TYPE'))
     .addOption(new Option('--rpc <url>', 'JSON-RPC URL of the chain').env('KMS_RPC_URL'))
     .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
-    .addOption(new Option('--block-tag <tag>', 'block tag every read uses: latest on a local chain (31337), safe or finalized on public chains (default: latest on 31337, else safe)').choices(['latest', 'safe', 'finalized']).env('KMS_BLOCK_TAG'))
+    .addOption(new Option('--finality <finalized|safe|N>', 'how this chain\'s finality is read: a block tag, or N confirmations. The node acts on the latest block and waits for finality only before irreversible steps (retiring or deleting a version, deleting a session secret). Default: the chain profile for the RPC\'s chain id (docs/operations.md); required on a chain id without one').env('KMS_FINALITY'))
     .addOption(new Option('--host <host>', 'address the HTTP API listens on').default('127.0.0.1').env('KMS_HOST'))
     .addOption(new Option('--port <port>', 'port of the HTTP API').default('8080').env('KMS_PORT'))
     .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
@@ -93,12 +93,19 @@ Example:
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
       const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
       const jwt = jwtConfig(opts);
-      const blockTag = (opts.blockTag as ReadTag | undefined) ?? (rpcUrl.includes('127.0.0.1') || rpcUrl.includes('localhost') ? 'latest' : 'safe');
+      let finality: Finality | null = null;
+      if (opts.finality !== undefined) {
+        try {
+          finality = parseFinality(String(opts.finality));
+        } catch (e) {
+          throw new UsageError(`--finality: ${(e as Error).message}`);
+        }
+      }
       if (consent !== null) log.warn({ threshold: consent }, `threshold consent: this node takes part only in sessions with threshold ${consent}`);
       let node: RunningNode;
       try {
         node = await startNode({
-          operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, blockTag, registry,
+          operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, finality, registry,
           host: String(opts.host), port, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs, headPollMs,
           appRelease: hooks.appRelease ?? ((parts) => createAppRelease(parts, { jwt })),
         }, log);

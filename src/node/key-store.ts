@@ -120,9 +120,10 @@ export interface KeyStore {
   versionAt(t: number): StoredVersion | null;
   /**
    * Moves a version along pending → active → retired (pending → retired is allowed for a
-   * node that learns late that its pending version was both activated and superseded; never
-   * backwards). Becoming active or retired needs `activatedAt` (given now or set before).
-   * Missing id → not-found.
+   * node that learns late that its pending version was both activated and superseded;
+   * active → pending when a reorg took its completion back, which clears `activatedAt`;
+   * nothing leaves retired). Becoming active or retired needs `activatedAt` (given now or set
+   * before). Missing id → not-found.
    */
   setVersionStatus(id: number, status: VersionStatus, activatedAt?: number): void;
   deleteVersion(id: number): void;
@@ -142,6 +143,8 @@ export interface KeyStore {
   putRoundState(session: number, state: unknown): void;
   /** The stored round state, or null when there is none. */
   getRoundState(session: number): unknown;
+  /** Sessions that have a stored round state, ascending. */
+  listRoundStates(): number[];
   deleteRoundState(session: number): void;
 
   /** Small public metadata (e.g. lastProcessedBoundary); stored in clear. */
@@ -167,10 +170,15 @@ export const SESSION_SECRET_KEY_BYTES = 32;
 export const META_KEY_MAX = 200;
 
 const STATUSES: readonly VersionStatus[] = ['pending', 'active', 'retired'];
-/** Allowed status moves (a version never goes back; the same status again is a no-op). */
+/**
+ * Allowed status moves (the same status again is a no-op). `active → pending` is the one step
+ * back: a version becomes active when its session completes at the latest block, and a reorg
+ * can take that completion back (SPEC 4, v3). Retiring waits for the successor's completion to
+ * be final, so nothing ever comes back from `retired`.
+ */
 const NEXT_STATUS: Readonly<Record<VersionStatus, readonly VersionStatus[]>> = {
   pending: ['pending', 'active', 'retired'],
-  active: ['active', 'retired'],
+  active: ['active', 'pending', 'retired'],
   retired: ['retired'],
 };
 
@@ -251,11 +259,12 @@ export function checkStatusChange(current: StoredVersion, status: VersionStatus,
   if (!NEXT_STATUS[current.status].includes(next)) {
     throw bad(`version ${current.id} is ${current.status} and cannot become ${next}`);
   }
-  const at = activatedAt === undefined ? current.activatedAt : checkUint(activatedAt, `version ${current.id}: activatedAt`);
   if (next === 'pending') {
-    if (at !== null) throw bad(`version ${current.id}: a pending version has no activatedAt`);
+    // Back to pending (a reorg took its completion back) forgets when it was activated.
+    if (activatedAt !== undefined) throw bad(`version ${current.id}: a pending version has no activatedAt`);
     return null;
   }
+  const at = activatedAt === undefined ? current.activatedAt : checkUint(activatedAt, `version ${current.id}: activatedAt`);
   if (at === null) throw bad(`version ${current.id}: becoming ${next} needs activatedAt (the chain time its session completed)`);
   return at;
 }

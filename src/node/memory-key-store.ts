@@ -152,6 +152,10 @@ export class MemoryKeyStore implements KeyStore {
     return json === undefined ? null : (JSON.parse(json) as unknown);
   }
 
+  listRoundStates(): number[] {
+    return [...this.#live().roundStates.keys()].sort((a, b) => a - b);
+  }
+
   deleteRoundState(session: number): void {
     this.#live().roundStates.delete(checkUint(session, 'session'));
   }

@@ -30,7 +30,8 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { makeDomain } from '../crypto/domain.ts';
 import { operatorPublicKey, type OperatorKeyType } from '../crypto/operator-sig.ts';
 import { systemRng } from '../crypto/rng.ts';
-import { createChainLedger, type ChainLedger, type ReadTag } from '../chain/chain-ledger.ts';
+import { createChainLedger, type ChainLedger } from '../chain/chain-ledger.ts';
+import { chainProfile, describeFinality, type Finality } from '../chain/profiles.ts';
 import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import type { Address, Hex, OperatorRecord } from '../protocol/ledger.ts';
 import type { Phase } from '../protocol/session-rules.ts';
@@ -48,7 +49,11 @@ export interface NodeConfig {
   /** Private signing key (BN254 or secp256k1 scalar). */
   readonly sigKey: Hex;
   readonly rpcUrl: string;
-  readonly blockTag: ReadTag;
+  /**
+   * How this chain's finality is read (`--finality`); null: the chain profile's for the chain
+   * id the RPC answers with (an unknown chain id then refuses to start).
+   */
+  readonly finality: Finality | null;
   readonly registry: Address;
   readonly host: string;
   readonly port: number;
@@ -109,12 +114,20 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   let ledger: ChainLedger;
   try {
     ledger = await createChainLedger({
-      rpcUrl: cfg.rpcUrl, registry: cfg.registry, keys: { [me]: cfg.operatorKey }, blockTag: cfg.blockTag,
+      rpcUrl: cfg.rpcUrl, registry: cfg.registry, keys: { [me]: cfg.operatorKey },
       gasMarginPercent: SUBMISSION_GAS_MARGIN_PERCENT,
+      ...(cfg.finality !== null ? { finality: cfg.finality } : {}),
     });
   } catch (e) {
     throw new StartupError(`cannot reach the registry: ${(e as Error).message}`, { cause: e });
   }
+  // Chain profile by chain id (never by the URL's text): how finality is read here.
+  const profile = chainProfile(ledger.chainId);
+  if (cfg.finality === null && profile === null) {
+    throw new StartupError(`chain id ${ledger.chainId} has no built-in profile: say how finality is read there with --finality finalized|safe|<confirmations>`);
+  }
+  const finality: Finality = ledger.finality;
+  log.info({ chainId: String(ledger.chainId), chain: profile?.name ?? 'unknown', finality: describeFinality(finality) }, `reads act on the latest block; irreversible steps wait for ${describeFinality(finality)}`);
   if (!ledger.batching) log.warn('the RPC endpoint refuses JSON-RPC batches: every chain read goes on its own (slower ticks; same answers)');
   const domain = makeDomain({ chainId: ledger.chainId, registry: cfg.registry });
   let store: KeyStore;

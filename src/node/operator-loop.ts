@@ -1,49 +1,67 @@
 /**
  * @module
- * One operator's work, one tick at a time (SPEC 4). Each tick reads the ledger at one point
- * in chain time and:
+ * One operator's work, one tick at a time (SPEC 4). **Act on the latest block, commit on
+ * finality** (SPEC 4, v3): a tick reads the latest block (one block hash for the whole tick
+ * where the ledger can pin) and acts on it — opening a session, dealing, acking, confirming,
+ * making a completed version servable — because the contract checks every submission at
+ * inclusion. Only irreversible local steps wait until the ledger's final view shows the facts
+ * that justify them: retiring a version, deleting a share or a session secret, forgetting a
+ * round, binding the store to the MPK.
  *
- * 1. binds the key store to the pinned MPK once there is one;
- * 2. at a new interval boundary, opens the session if nobody has (refusals such as
- *    `PreviousSessionOpen` or `GenesisNotArmed` are normal answers, not errors); the boundary
- *    is then marked processed, so it is handled once;
- * 3. for every session this node has unfinished business in (the latest one, and any older
- *    one whose outcome it has not yet seen), feeds the round machines through `stepRound`,
- *    then — in this order — persists the new round state together with any key material it
- *    produced (pending version, next session key) in one transaction, and only then submits
- *    the outbox. A failed persist submits nothing (the next tick retries from the old state);
- *    a failed submit is retried by the next tick, because `stepRound` resends whatever the
- *    ledger does not show yet;
- * 4. applies the retention rules — only while this node has no round in progress, so that
- *    their reads never lengthen a tick on a round's critical path, and only when the latest
- *    session or the stored versions changed since the last time.
+ * Each tick:
  *
- * A session whose last step was a no-op (no transition, nothing to send or resend) is not
- * stepped again, and its submissions are not read again, until its phase or outcome changes:
- * with the same phase and outcome the machines would get the same inputs, and the
- * submissions only grow, so the step would be a no-op again (every 10th tick steps it anyway,
- * in case a reorg dropped a submission of this node). On a busy machine re-reading
- * (and re-decoding) every submission of the session at every block was the largest CPU cost
- * of a node in a round (`npm run bench -- cluster`, profiled).
+ * 1. at a new interval boundary — the latest session on-chain belongs to an earlier one —
+ *    tries to open the session (refusals such as `PreviousSessionOpen` or `GenesisNotArmed`
+ *    are normal answers, said once per boundary and reason). Whether a boundary was handled is
+ *    read from the chain every tick, never remembered: a reorg that drops the session's opening
+ *    makes the node open it again (`lastProcessedBoundary` is the latest session's boundary as
+ *    the latest block shows it);
+ * 2. steps every round it has business in — the latest session, and every older one whose
+ *    outcome is not yet final — through `stepRound`, then, in this order, persists the new
+ *    round state together with the key material the step produced (a pending version, the
+ *    next session key) in one transaction, and only then submits the outbox. A failed persist
+ *    submits nothing (the next tick retries from the old state); a failed or dropped submission
+ *    is sent again by a later tick, because `stepRound` resends whatever the latest block does
+ *    not show while its window is open. A round's state belongs to (session id, snapshot hash):
+ *    when a reorg reopens the id with another snapshot, the old round is abandoned and a fresh
+ *    one starts;
+ * 3. between rounds, settles what has become final (`#settleFinal`) and applies retention on
+ *    the final view (`#retention`).
+ *
+ * Versions: a confirmation stores the new share as `pending`; the session's completion at the
+ * latest block makes it `active` (servable: `activeVersion()` is the newest active one); a
+ * reorg that takes the completion back makes it `pending` again, while the previous version —
+ * still `active`, because retiring waits for finality — keeps being served. Once the
+ * completion is final the older active versions are retired; once a discard or failure is
+ * final the pending share is deleted. Round states never hold a share or a session secret
+ * (`produced` travels beside the state), and a round's state is deleted once its outcome is
+ * final and a newer session exists.
+ *
+ * Caches. A session whose last step was a no-op is not stepped again, and its submissions are
+ * not read again, until its phase or outcome changes (every 10th tick steps it anyway): on a
+ * busy machine re-reading every submission at every block was a node's largest cost in a
+ * round (`npm run bench -- cluster`). When the ledger reports a reorg (`reorgs` grew), every
+ * cache is dropped and every open round is stepped at once, so a submission a reorg dropped is
+ * sent again within the same block.
  *
  * Nothing here decides by a wall clock or talks to a peer: the only inputs are the ledger, the
- * key store and the rng handed in. `kms-server` calls `tick()` every 500 ms; the simulator calls
- * it on virtual time. The wall clock (`clock`) is read for timing telemetry only: every
- * submission reports when its tick began reading the chain, when the machines were stepped,
- * when it was sent and when its receipt arrived (`SubmissionTiming`, on the log line
- * `submitted …` and to the observer), which is what `npm run bench -- cluster` splits a
- * round's critical path with.
+ * key store and the rng handed in. `kms-server` calls `tick()` on every new block (and every
+ * 500 ms while something waits for a retry); the simulator calls it on virtual time. The wall
+ * clock (`clock`) is read for timing telemetry only: every submission reports when its tick
+ * began reading the chain, when the machines were stepped, when it was sent and when its
+ * receipt arrived (`SubmissionTiming`, on the log line `submitted …` and to the observer),
+ * which is what `npm run bench -- cluster` splits a round's critical path with.
  */
 import { keccak256 } from 'viem';
 import { bls } from '../crypto/bls12381/index.ts';
 import type { G2 } from '../crypto/bls12381/types.ts';
-import * as fr from '../crypto/fr.ts';
 import type { Rng } from '../crypto/rng.ts';
 import { generateSealKeyPair } from '../crypto/seal.ts';
 import { bytesToHex, mustHex } from '../protocol/hex.ts';
-import { LedgerError, type Address, type Hex, type Ledger, type LedgerErrorCode, type LedgerWriter, type Session } from '../protocol/ledger.ts';
+import { LedgerError, ZERO_HASH, type Address, type Hex, type Ledger, type LedgerErrorCode, type LedgerWriter, type Session } from '../protocol/ledger.ts';
 import { decodePoly } from '../protocol/round-outcome.ts';
 import { initRound, MissingSessionKeyError, roundFinished, stepRound, type RoundState, type StepResult } from '../protocol/round-driver.ts';
+import { encodeRoundState, isLegacyRoundState, parseRoundState } from '../protocol/round-state-codec.ts';
 import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
@@ -136,13 +154,13 @@ export interface TickReport {
 }
 
 /** Errors that mean "the ledger says not now", never a fault of this node. */
-const NOT_NOW: ReadonlySet<LedgerErrorCode> = new Set(['BoundaryNotReached', 'PreviousSessionOpen', 'GenesisNotArmed', 'NotEnoughOperators', 'ThresholdOutOfBounds', 'NotRegistered']);
+const NOT_NOW: ReadonlySet<LedgerErrorCode> = new Set(['BoundaryNotReached', 'PreviousSessionOpen', 'GenesisNotArmed', 'NotEnoughOperators', 'NotRegistered']);
 /** Submission refusals that mean the ledger already has it or the window moved on. */
 const STALE_SUBMIT: ReadonlySet<LedgerErrorCode> = new Set(['AlreadySubmitted', 'WrongPhase']);
 
 /**
- * A settled session is still stepped every this many ticks: if a reorg dropped this node's
- * submission from the chain, the step resends it within the phase.
+ * A settled session is still stepped every this many ticks (a belt to the reorg detector's
+ * braces: a ledger that cannot report reorgs still gets a dropped submission resent).
  */
 const SETTLED_RECHECK_TICKS = 10;
 
@@ -160,11 +178,15 @@ export class OperatorLoop {
    * many ticks have skipped it since (every `SETTLED_RECHECK_TICKS`th tick steps it anyway).
    */
   readonly #settled = new Map<number, { readonly key: string; skips: number }>();
-  /** Sessions in which this node has no role (not persisted: nothing to resume). */
-  readonly #noRole = new Set<number>();
-  /** What the last retention run saw (latest session, its phase, the stored versions). */
-  #retentionKey = '';
+  /** `id|snapshotHash` of sessions in which this node has no role (not persisted: nothing to resume). */
+  readonly #noRole = new Set<string>();
+  /** `id|snapshotHash|status` already reported to the observer as done. */
+  readonly #reported = new Set<string>();
+  /** What the last finality pass saw; it runs again when this changes. */
+  #finalKey = '';
   #idleTicks = 0;
+  /** The ledger's reorg count at the last tick. */
+  #reorgs = 0;
   #mpk: { readonly hex: Hex; readonly point: G2 } | null = null;
   /** Set when a submission or an open failed in the current tick (reported as `retry`). */
   #retry = false;
@@ -173,6 +195,7 @@ export class OperatorLoop {
     this.#o = options;
   }
 
+  /** The boundary of the latest session the latest block shows (-1 before the first). */
   get lastProcessedBoundary(): number {
     return Number(this.#o.store.getMeta(META_BOUNDARY) ?? '-1');
   }
@@ -184,40 +207,58 @@ export class OperatorLoop {
   }
 
   async #tick(): Promise<TickReport> {
-    const { ledger, store } = this.#o;
+    const { ledger, store, log } = this.#o;
     const tickAt = this.#now();
     this.#retry = false;
     // The head's time is the tick's chain time; every later read sees that block (a ledger
     // that pins a tick's reads) or a later one. Reads that do not depend on each other run in
     // parallel: a tick's chain reads are its largest cost on a busy machine.
     const chainTime = await ledger.now();
-    // Once pinned the MPK never changes (SPEC 1.2), and the store is bound to it.
-    const bound = store.mpk();
-    const [gov, mpkHex, latestBefore] = await Promise.all([ledger.getGovernance(), bound ?? ledger.getMpk(), ledger.latestSessionId()]);
-    if (mpkHex !== null && store.mpk() !== mpkHex) store.bindMpk(mpkHex);
+    const reorgs = ledger.reorgs ?? 0;
+    if (reorgs !== this.#reorgs) {
+      // The chain this node acted on was replaced: what the caches remember may be gone.
+      if (this.#reorgs !== 0 || reorgs > 0) log.warn({ reorgs }, 'the chain reorganised: every open round is stepped again and whatever a dropped block held is resent');
+      this.#reorgs = reorgs;
+      this.#settled.clear();
+      this.#noRole.clear();
+      this.#finalKey = '';
+    }
+    const [gov, mpkHex, latestBefore] = await Promise.all([ledger.getGovernance(), ledger.getMpk(), ledger.latestSessionId()]);
 
     const boundary = boundaryOf(chainTime, gov.interval);
     let opened: number | null = null;
     let latestId = latestBefore;
-    if (boundary > this.lastProcessedBoundary) {
+    let latest = latestId > 0 ? await ledger.getSession(latestId) : null;
+    if (boundary > (latest?.snapshot.boundary ?? -1)) {
       opened = await this.#maybeOpen(boundary);
       // Opened by this node or, just before, by another: step the new session in this tick.
-      latestId = await ledger.latestSessionId();
+      if (opened !== null || this.#retry) {
+        latestId = await ledger.latestSessionId();
+        latest = latestId > 0 ? await ledger.getSession(latestId) : null;
+      }
     }
+    const handled = String(latest?.snapshot.boundary ?? -1);
+    if (store.getMeta(META_BOUNDARY) !== handled) store.setMeta(META_BOUNDARY, handled);
+
     const ids = new Set(this.#openRounds());
     if (latestId > 0) ids.add(latestId);
     const sessions: TickReport['sessions'][number][] = [];
+    let inProgress = false;
     for (const id of [...ids].sort((a, b) => a - b)) {
       const report = await this.#stepSession(id, chainTime, mpkHex, tickAt);
-      if (report) sessions.push(report);
+      if (report) {
+        sessions.push(report.summary);
+        if (!report.finished) inProgress = true;
+      }
     }
-    if (this.#openRounds().length === 0) {
-      const latest = sessions.find((x) => x.id === latestId);
-      const key = `${latestId}|${latest?.phase ?? ''}|${store.listVersions().map((v) => `${v.id}:${v.status}`).join(',')}`;
-      // A fallback run every 120 idle ticks catches what the key does not show (a key rotation).
-      if (key !== this.#retentionKey || ++this.#idleTicks >= 120) {
+    // Between rounds only: these reads never lengthen a tick on a round's critical path.
+    if (!inProgress) {
+      const key = `${latestId}|${this.#openRounds().join(',')}|${store.listVersions().map((v) => `${v.id}:${v.status}`).join(',')}|${store.listSessionKeys().length}`;
+      // While something waits for finality, look again every few idle ticks; else when the key moves.
+      if (key !== this.#finalKey || ++this.#idleTicks >= (this.#openRounds().length > 0 || store.listSessionKeys().length > 1 ? 4 : 120)) {
+        await this.#settleFinal(latestId);
         await this.#retention(latestId);
-        this.#retentionKey = key;
+        this.#finalKey = key;
         this.#idleTicks = 0;
       }
     }
@@ -225,23 +266,23 @@ export class OperatorLoop {
   }
 
   async #maybeOpen(boundary: number): Promise<number | null> {
-    const { writer, store, log } = this.#o;
+    const { writer, log } = this.#o;
     const sentAt = this.#now();
     try {
       const id = await writer.openSession();
-      store.setMeta(META_BOUNDARY, String(boundary));
       log.info({ session: id, boundary, sentAt, minedAt: this.#now() }, 'opened session');
       return id;
     } catch (e) {
-      if (e instanceof LedgerError && NOT_NOW.has(e.code)) {
-        // Definitive for this boundary only when its session exists (someone else opened it):
-        // a session of an earlier boundary still running means "later", not "never" — the
-        // session of this boundary opens (late) once that one has closed.
-        if (e.code === 'BoundaryNotReached' || (e.code === 'PreviousSessionOpen' && (await this.#latestBoundary()) >= boundary)) {
-          store.setMeta(META_BOUNDARY, String(boundary));
-        }
+      if (e instanceof LedgerError && (NOT_NOW.has(e.code) || e.code === 'ThresholdOutOfBounds')) {
         const key = `${boundary}:${e.code}`;
-        if (key !== this.#lastNotNow) log.info({ boundary, reason: e.code }, `no session opened: ${e.message}`);
+        if (key !== this.#lastNotNow) {
+          if (e.code === 'ThresholdOutOfBounds') {
+            // Not a normal "later": no session can open until governance changes the override.
+            log.error({ boundary, reason: e.code }, `no session can open: ${e.message}. The governance threshold override does not fit the operators this session would have; governance must change it (kms-admin governance)`);
+          } else {
+            log.info({ boundary, reason: e.code }, `no session opened: ${e.message}`);
+          }
+        }
         this.#lastNotNow = key;
         return null;
       }
@@ -251,19 +292,15 @@ export class OperatorLoop {
     }
   }
 
-  /** The boundary of the latest session (-1: none, or the read failed — which retries). */
-  async #latestBoundary(): Promise<number> {
-    try {
-      const id = await this.#o.ledger.latestSessionId();
-      return id > 0 ? (await this.#o.ledger.getSession(id))?.snapshot.boundary ?? -1 : -1;
-    } catch {
-      return -1;
-    }
-  }
-
   #openRounds(): number[] {
     const raw = this.#o.store.getMeta(META_OPEN);
     return raw ? (JSON.parse(raw) as number[]) : [];
+  }
+
+  #setOpenRounds(ids: Iterable<number>): void {
+    const list = [...new Set(ids)].sort((a, b) => a - b);
+    const text = JSON.stringify(list);
+    if (this.#o.store.getMeta(META_OPEN) !== text) this.#o.store.setMeta(META_OPEN, text);
   }
 
   #now(): number {
@@ -276,39 +313,54 @@ export class OperatorLoop {
     return (u.user + u.system) / 1000;
   }
 
-  async #stepSession(id: number, chainTime: number, mpkHex: Hex | null, tickAt: number): Promise<TickReport['sessions'][number] | null> {
+  async #stepSession(id: number, chainTime: number, mpkHex: Hex | null, tickAt: number): Promise<{ summary: TickReport['sessions'][number]; finished: boolean } | null> {
     const { ledger, store, me, log } = this.#o;
-    let state = store.getRoundState(id) as RoundState | null;
+    const raw = store.getRoundState(id);
+    let state = parseRoundState(raw, id, ZERO_HASH);
     // A round in progress (or about to start here) needs the session and its submissions:
-    // read both at once, unless the round is settled (see the module comment) or this node
-    // has no role in it. The submissions must include everything the session's progress
-    // counts (they would, read after it); a view older than that, or a failed read, is read
-    // again.
+    // read both at once, unless the round is settled (see the module comment) or finished.
+    // The submissions must include everything the session's progress counts (they would, read
+    // after it); a view older than that, or a failed read, is read again.
     const settled = this.#settled.get(id);
-    const wanted = state === null ? !this.#noRole.has(id) : !roundFinished(state) && (settled === undefined || settled.skips + 1 >= SETTLED_RECHECK_TICKS);
+    const wanted = state === null || (!roundFinished(state) && (settled === undefined || settled.skips + 1 >= SETTLED_RECHECK_TICKS));
     const [session, early] = await Promise.all([ledger.getSession(id), wanted ? ledger.getSubmissions(id).catch(() => null) : null]);
+    // Gone from the latest block (a reorg dropped its opening): nothing to act on until it is back.
     if (!session) return null;
+    // Written before rounds knew their snapshot: it was written for the one the chain shows.
+    if (state !== null && isLegacyRoundState(raw)) state = { ...state, snapshotHash: session.snapshotHash };
+    if (state !== null && state.snapshotHash !== session.snapshotHash) {
+      this.#abandon(id, state, session.snapshotHash);
+      state = null;
+    }
+    const roleKey = `${id}|${session.snapshotHash}`;
     if (state === null) {
+      if (this.#noRole.has(roleKey)) return null;
       const fresh = initRound(session, me, this.#o.consentThreshold);
       if (!fresh.dealer && !fresh.recipient) {
-        this.#noRole.add(id);
-        if (this.#noRole.size > 8) this.#noRole.delete(Math.min(...this.#noRole));
-        return { id, kind: session.snapshot.kind, phase: phaseAt(session, chainTime) };
+        this.#noRole.add(roleKey);
+        if (this.#noRole.size > 8) this.#noRole.delete(this.#noRole.values().next().value as string);
+        return null;
       }
       if (fresh.recipient?.status === 'declined') log.warn({ session: id, reason: fresh.recipient.reason }, 'declining session (threshold consent)');
       state = fresh;
+      const init = state;
       store.transaction(() => {
-        store.putRoundState(id, state);
-        store.setMeta(META_OPEN, JSON.stringify([...new Set([...this.#openRounds(), id])]));
+        store.putRoundState(id, encodeRoundState(init));
+        this.#setOpenRounds([...this.#openRounds(), id]);
       });
     }
     const phase = phaseAt(session, chainTime);
-    if (roundFinished(state)) {
-      this.#closeRound(id);
-      return summarize(id, session.snapshot.kind, phase, state);
+    const outcome = session.progress.outcome;
+    // A round the latest block shows as done needs a step only when that block's outcome no
+    // longer matches it (a reorg): then the step reopens it and may have to resend.
+    if (roundFinished(state) && !reopens(state, session)) {
+      this.#report(id, session, state);
+      return { summary: summarize(id, session.snapshot.kind, phase, state), finished: true };
     }
-    const settleKey = `${phase}|${session.progress.outcome}`;
-    if (settled?.key === settleKey && ++settled.skips < SETTLED_RECHECK_TICKS) return summarize(id, session.snapshot.kind, phase, state);
+    const settleKey = `${phase}|${outcome}|${session.progress.completedPolyHash ?? ''}`;
+    if (settled?.key === settleKey && ++settled.skips < SETTLED_RECHECK_TICKS) {
+      return { summary: summarize(id, session.snapshot.kind, phase, state), finished: roundFinished(state) };
+    }
     const submissions = early !== null && early.length >= session.progress.counter ? early : await ledger.getSubmissions(id);
     const snapshot = session.snapshot;
     const sourcePoly = snapshot.kind === 'reshare' ? await this.#sourcePoly(session) : null;
@@ -338,7 +390,7 @@ export class OperatorLoop {
       const key = `${id}|${phase}`;
       if (this.#missingKey !== key) log.warn({ session: id, phase }, `${e.message}; this node sits the session out and rejoins at the next one`);
       this.#missingKey = key;
-      return summarize(id, session.snapshot.kind, phase, state);
+      return { summary: summarize(id, session.snapshot.kind, phase, state), finished: false };
     }
     const computedAt = this.#now();
     const computeCpuMs = Math.round((this.#cpu() - cpuAt) * 10) / 10;
@@ -349,41 +401,72 @@ export class OperatorLoop {
     if (step.transitions.length > 0) {
       const activated = step.state.recipient?.status === 'active' && state.recipient?.status !== 'active';
       const completedAt = activated ? (await ledger.getVersion(id))?.completedAt ?? chainTime : chainTime;
-      this.#persist(session, state, step.state, chainTime, completedAt);
+      this.#persist(session, state, step, chainTime, completedAt);
     }
     await this.#submit(id, step.outbox, { tickAt, steppedAt, computedAt, computeCpuMs, resend: step.transitions.length === 0 });
     if (step.transitions.length === 0 && step.outbox.length === 0) this.#settled.set(id, { key: settleKey, skips: 0 });
     else this.#settled.delete(id);
-    if (roundFinished(step.state)) {
-      this.#closeRound(id);
-      this.#o.observer?.roundDone?.(id, snapshot.kind, step.state.recipient?.status ?? step.state.dealer?.status ?? 'none');
-    }
-    return summarize(id, snapshot.kind, phase, step.state);
+    const finished = roundFinished(step.state);
+    if (finished) this.#report(id, session, step.state);
+    return { summary: summarize(id, snapshot.kind, phase, step.state), finished };
   }
 
-  /** Transition → persist: the round state and any key material it produced, atomically. */
-  #persist(session: Session, before: RoundState, after: RoundState, chainTime: number, completedAt: number): void {
+  /** Tells the observer once per (round, verdict) that the round is done, as the latest block shows it. */
+  #report(id: number, session: Session, state: RoundState): void {
+    const status = state.recipient?.status ?? state.dealer?.status ?? 'none';
+    const key = `${id}|${session.snapshotHash}|${status}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    if (this.#reported.size > 64) this.#reported.delete(this.#reported.values().next().value as string);
+    this.#o.observer?.roundDone?.(id, session.snapshot.kind, status);
+  }
+
+  /**
+   * Transition → persist, atomically: the round state and the key material the step produced
+   * (the new share as a pending version and the next session key, never inside the state),
+   * and what the latest block's outcome means for the version: servable once completed, not
+   * servable again when a reorg took the completion back. Nothing irreversible happens here:
+   * retiring older versions and deleting a discarded share wait for finality (`#settleFinal`).
+   */
+  #persist(session: Session, before: RoundState, step: StepResult, chainTime: number, completedAt: number): void {
     const { store } = this.#o;
     const s = session.snapshot;
+    const after = step.state;
     const r = after.recipient;
     const was = before.recipient?.status;
-    // One step may take a recipient through `confirmed` to `active` (a late node whose
-    // session a quorum of others completed meanwhile): it keeps the version all the same.
-    const holds = (status: string | undefined) => status === 'confirmed' || status === 'active';
+    const produced = step.produced;
     store.transaction(() => {
-      store.putRoundState(s.id, after);
-      if (r && holds(r.status) && !holds(was) && r.share && r.publicPoly && r.publicPolyHash && r.nextSessionKey) {
+      store.putRoundState(s.id, encodeRoundState(after));
+      if (produced && r?.publicPoly && r.publicPolyHash) {
         store.putVersion({
-          id: s.id, status: 'pending', share: fr.fromBytes(mustHex(r.share, 'share')), publicPoly: r.publicPoly,
+          id: s.id, status: 'pending', share: produced.share, publicPoly: r.publicPoly,
           publicPolyHash: r.publicPolyHash, threshold: s.tNew, holders: [...s.recipients], confirmedAt: chainTime, activatedAt: null,
         });
-        store.putSessionKey({ publicKey: r.nextSessionKey.public, secretKey: mustHex(r.nextSessionKey.secret, 'session key'), createdAt: chainTime });
+        store.putSessionKey({ publicKey: produced.nextSessionKey.publicKey, secretKey: produced.nextSessionKey.secretKey, createdAt: chainTime });
       }
-      if (r && r.status === 'active' && was !== 'active') {
-        for (const v of store.listVersions()) if (v.status === 'active' && v.id !== s.id) store.setVersionStatus(v.id, 'retired');
-        store.setVersionStatus(s.id, 'active', completedAt);
+      const v = store.getVersion(s.id);
+      if (v && v.publicPolyHash === r?.publicPolyHash) {
+        // One step may take a late recipient through `confirmed` to `active`.
+        if (r.status === 'active' && v.status === 'pending') store.setVersionStatus(s.id, 'active', completedAt);
+        if (r.status !== 'active' && was === 'active' && v.status === 'active') store.setVersionStatus(s.id, 'pending');
       }
-      if (r && (r.status === 'discarded' || r.status === 'failed') && store.getVersion(s.id)?.status === 'pending') store.deleteVersion(s.id);
+    });
+  }
+
+  /**
+   * A round whose session id the latest block now shows with another snapshot (a reorg
+   * reopened it): its state and any version it produced belong to a chain that is gone. The
+   * version was never final (a final completion cannot be reorged), and the version it would
+   * have replaced is still active here, since retiring waits for finality.
+   */
+  #abandon(id: number, state: RoundState, now: Hex): void {
+    const { store, log } = this.#o;
+    log.warn({ session: id, was: state.snapshotHash, now }, 'a reorg reopened this session with another snapshot: the old round is abandoned and a fresh one starts');
+    this.#settled.delete(id);
+    store.transaction(() => {
+      const v = store.getVersion(id);
+      if (v && v.status !== 'retired') store.deleteVersion(id);
+      store.deleteRoundState(id);
     });
   }
 
@@ -420,12 +503,6 @@ export class OperatorLoop {
     return this.#mpk.point;
   }
 
-  #closeRound(id: number): void {
-    this.#settled.delete(id);
-    const open = this.#openRounds();
-    if (open.includes(id)) this.#o.store.setMeta(META_OPEN, JSON.stringify(open.filter((x) => x !== id)));
-  }
-
   /**
    * The source version's public polynomial, checked against the snapshot's hash: from the key
    * store when this node holds that version (no chain read), else from the ledger.
@@ -444,23 +521,113 @@ export class OperatorLoop {
     return poly;
   }
 
+  /**
+   * The irreversible half of every round, on facts the final view shows (SPEC 4, v3):
+   * - a round whose outcome is final is closed: a final completion with this node's hash
+   *   retires every older active version; a final failure, or another hash's completion,
+   *   deletes the share this node confirmed; a round whose session id the final chain holds
+   *   with another snapshot is gone for good;
+   * - the store is bound to the MPK once the genesis that pinned it is final;
+   * - round states of closed rounds are deleted once a newer session exists (the latest
+   *   session's state stays: it tells the next tick the round was already played).
+   */
+  async #settleFinal(latestId: number): Promise<void> {
+    const { ledger, store, log } = this.#o;
+    const final = ledger.finalView();
+    const open = this.#openRounds();
+    const [finalMpk, finalLatest] = await Promise.all([store.mpk() === null ? final.getMpk() : null, final.latestSessionId()]);
+    if (finalMpk !== null && store.mpk() === null) {
+      store.bindMpk(finalMpk);
+      log.info({ mpk: finalMpk }, 'the genesis is final: the key store is bound to the master public key');
+    }
+    const closed: number[] = [];
+    for (const id of open) {
+      const raw = store.getRoundState(id);
+      const parsed = parseRoundState(raw, id, ZERO_HASH);
+      if (parsed === null) {
+        closed.push(id);
+        continue;
+      }
+      if (!roundFinished(parsed) || id > finalLatest) continue;
+      const fs = await final.getSession(id);
+      if (fs === null) continue;
+      const state = isLegacyRoundState(raw) ? { ...parsed, snapshotHash: fs.snapshotHash } : parsed;
+      if (fs.snapshotHash !== state.snapshotHash) {
+        // The final chain opened this id with another snapshot: the latest block's step
+        // abandons the state when it sees it; nothing of this round can come back.
+        continue;
+      }
+      if (fs.progress.outcome === 'pending') continue;
+      const r = state.recipient;
+      const mine = r?.publicPolyHash ?? null;
+      const completedMine = fs.progress.outcome === 'completed' && mine !== null && fs.progress.completedPolyHash === mine;
+      // The state must agree with the final outcome (the latest block is never behind the final one).
+      if (r && completedMine !== (r.status === 'active')) continue;
+      store.transaction(() => {
+        if (completedMine) {
+          for (const old of store.listVersions()) if (old.id < id && old.status === 'active') store.setVersionStatus(old.id, 'retired');
+        } else {
+          const v = store.getVersion(id);
+          if (v && v.status !== 'retired' && v.publicPolyHash === mine) store.deleteVersion(id);
+        }
+        closed.push(id);
+      });
+      log.info({ session: id, outcome: fs.progress.outcome, verdict: r?.status ?? state.dealer?.status }, 'the round\'s outcome is final');
+    }
+    if (closed.length > 0) {
+      this.#setOpenRounds(open.filter((x) => !closed.includes(x)));
+      for (const id of closed) this.#settled.delete(id);
+    }
+    const stillOpen = new Set(this.#openRounds());
+    for (const id of store.listRoundStates()) {
+      if (!stillOpen.has(id) && id < latestId) store.deleteRoundState(id);
+    }
+  }
+
+  /**
+   * Deletes what no final fact needs any more (`retention.ts` has the rules): versions older
+   * than the newest version that was the source of a reshare whose completion is final, and
+   * session secrets older than the key the final view publishes for this operator that no
+   * session still in play lists.
+   */
   async #retention(latestId: number): Promise<void> {
     const { store, ledger, me } = this.#o;
+    const final = ledger.finalView();
     const versions = store.listVersions();
     if (versions.length > 1) {
       const completedSources = new Set<number>();
       for (const v of versions) {
-        const s = await ledger.getSession(v.id);
+        const s = await final.getSession(v.id);
         if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') completedSources.add(s.snapshot.sourceVersion);
       }
       for (const id of versionsToDelete(versions, completedSources)) store.deleteVersion(id);
     }
-    const rec = await ledger.getOperator(me);
-    const inUse = new Set<Hex>();
-    const latest = latestId > 0 ? await ledger.getSession(latestId) : null;
-    if (latest && latest.progress.outcome === 'pending') for (const k of latest.snapshot.recipientKeys) inUse.add(k);
-    for (const k of sessionKeysToDelete(store.listSessionKeys(), rec?.sessionKey ?? null, inUse)) store.deleteSessionKey(k);
+    const keys = store.listSessionKeys();
+    if (keys.length > 1) {
+      const rec = await final.getOperator(me);
+      const inUse = new Set<Hex>();
+      // Keys a session still in play lists (at the latest block or in an open round).
+      const inPlay = new Set(this.#openRounds());
+      if (latestId > 0) inPlay.add(latestId);
+      for (const id of inPlay) {
+        const s = await ledger.getSession(id);
+        if (s && s.progress.outcome === 'pending') for (const k of s.snapshot.recipientKeys) inUse.add(k);
+        const f = await final.getSession(id);
+        if (f && f.progress.outcome === 'pending') for (const k of f.snapshot.recipientKeys) inUse.add(k);
+      }
+      for (const k of sessionKeysToDelete(keys, rec?.sessionKey ?? null, inUse)) store.deleteSessionKey(k);
+    }
   }
+}
+
+/** Whether the latest block's outcome no longer matches a finished round (a reorg reopened it). */
+function reopens(state: RoundState, session: Session): boolean {
+  const r = state.recipient;
+  if (!r) return false;
+  const { outcome, completedPolyHash } = session.progress;
+  if (r.status === 'active') return outcome !== 'completed' || completedPolyHash !== r.publicPolyHash;
+  if (r.status === 'discarded') return outcome === 'pending' || (outcome === 'completed' && completedPolyHash === r.publicPolyHash);
+  return false;
 }
 
 /**

@@ -314,6 +314,7 @@ export class SqliteKeyStore implements KeyStore {
       putRoundState: db.prepare<[number, Buffer]>('INSERT OR REPLACE INTO round_states (session, state) VALUES (?, ?)'),
       getRoundState: db.prepare<[number], { state: Uint8Array }>('SELECT state FROM round_states WHERE session = ?'),
       deleteRoundState: db.prepare<[number]>('DELETE FROM round_states WHERE session = ?'),
+      listRoundStates: db.prepare<[], { session: number }>('SELECT session FROM round_states ORDER BY session'),
       getKv: db.prepare<[string], { value: string }>('SELECT value FROM kv WHERE key = ?'),
       setKv: db.prepare<[string, string]>('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -467,6 +468,11 @@ export class SqliteKeyStore implements KeyStore {
     } catch (cause) {
       throw new KeyStoreError('corrupt', `${what} is not valid JSON`, { cause });
     }
+  }
+
+  listRoundStates(): number[] {
+    this.#live();
+    return this.#s.listRoundStates.all().map((r) => r.session);
   }
 
   deleteRoundState(session: number): void {

@@ -117,6 +117,11 @@ export interface SessionProgress {
 
 export interface Session {
   readonly snapshot: SessionSnapshot;
+  /**
+   * keccak256(abi.encode(snapshot)) (`snapshot-hash.ts`), as the contract stores it. A reorg can
+   * reopen a session id with another snapshot; (id, snapshotHash) names one session for good.
+   */
+  readonly snapshotHash: Hex;
   readonly progress: SessionProgress;
 }
 
@@ -215,12 +220,17 @@ export interface RegisterParams {
   readonly sessionKey: Hex;
 }
 
-/** Read side of the registry. Reads are consistent with one block (the configured tag). */
+/**
+ * Read side of the registry. A ledger's own reads see the latest block (SPEC 4, v3: a node
+ * acts on the latest block, the contract checks every submission at inclusion); `Ledger.finalView`
+ * gives the reads of the last final block. Reads are consistent with one block each, and with
+ * one block across calls inside `readsAtOneBlock`.
+ */
 export interface LedgerReader {
   readonly chainId: bigint;
   /** Registry address (domain separation: SPEC 2). */
   readonly registry: Address;
-  /** Chain time of the latest block at the read tag. */
+  /** Chain time of the block this reader reads (the latest one, or the final one for `finalView`). */
   now(): Promise<number>;
   getGovernance(): Promise<Governance>;
   isAllowed(operator: Address): Promise<boolean>;
@@ -244,6 +254,11 @@ export interface LedgerReader {
   activeVersion(): Promise<VersionRecord | null>;
   getApp(appId: Hex): Promise<AppRecord | null>;
   getRelease(appId: Hex, index: number): Promise<Release | null>;
+  /**
+   * Optional: how many reorganisations this reader has noticed so far (its latest block did
+   * not descend from the one it read before). A node drops its caches when it grows.
+   */
+  readonly reorgs?: number;
   /**
    * Optional: runs `f` with every read inside it seeing one block (until a write through this
    * ledger), for a consistent view at fewer requests. Ledgers without it read live.
@@ -335,6 +350,14 @@ export interface LedgerWriter {
 export interface Ledger extends LedgerReader {
   /** A writer sending transactions from `account` (its key must be known to the implementation). */
   writer(account: Address): LedgerWriter;
+  /**
+   * The registry as of the last **final** block (the chain's `finalized` tag, or the head minus
+   * N confirmations, per chain profile): what no reorg can undo. A node takes irreversible
+   * local steps — retiring or deleting a version, deleting a session secret, forgetting a
+   * round — only on facts this view shows (SPEC 4, v3: act on latest, commit on finality). A
+   * ledger without reorgs (the plain in-memory ledger) is its own final view.
+   */
+  finalView(): LedgerReader;
 }
 
 /**

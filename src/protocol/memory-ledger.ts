@@ -34,6 +34,7 @@ import {
   type Hex,
   type Ledger,
   type LedgerErrorCode,
+  type LedgerReader,
   type LedgerWriter,
   type OperatorRecord,
   type RecordedSubmission,
@@ -46,6 +47,7 @@ import {
   type VersionRecord,
 } from './ledger.ts';
 import { operatorsToRemove, phaseAt, phaseEnds, planSession, SIZES, thresholdInBounds, windowsFit } from './session-rules.ts';
+import { snapshotHash } from './snapshot-hash.ts';
 import { nextDigest } from './submission-digest.ts';
 
 export interface MemoryLedgerOptions {
@@ -81,6 +83,7 @@ interface OperatorState {
 
 interface SessionState {
   readonly snapshot: SessionSnapshot;
+  readonly snapshotHash: Hex;
   dealClosedAt: number | null;
   ackClosedAt: number | null;
   confirmClosedAt: number | null;
@@ -271,6 +274,11 @@ export class MemoryLedger implements Ledger {
     return r && Number.isInteger(index) ? { ...r } : null;
   }
 
+  /** No reorgs here: every block is final as soon as it exists. */
+  finalView(): LedgerReader {
+    return this;
+  }
+
   // ---------------------------------------------------------------------------------------
   // Writes
 
@@ -453,6 +461,7 @@ export class MemoryLedger implements Ledger {
       : s.snapshot;
     const base: Session = {
       snapshot,
+      snapshotHash: s.snapshotHash,
       progress: {
         dealClosedAt: s.dealClosedAt,
         ackClosedAt: s.ackClosedAt,
@@ -468,7 +477,7 @@ export class MemoryLedger implements Ledger {
     };
     // The outcome is lazy, as on chain: a session fails by the passing of time, not by a write.
     const outcome = s.completedPolyHash !== null ? 'completed' : this.#time >= phaseEnds(base).confirmEnd ? 'failed' : 'pending';
-    return { snapshot, progress: { ...base.progress, outcome } };
+    return { snapshot, snapshotHash: s.snapshotHash, progress: { ...base.progress, outcome } };
   }
 
   #sessionOrFail(id: number): SessionState {
@@ -504,6 +513,7 @@ export class MemoryLedger implements Ledger {
     });
     this.#sessions.push({
       snapshot,
+      snapshotHash: snapshotHash(snapshot),
       dealClosedAt: null,
       ackClosedAt: null,
       confirmClosedAt: null,

@@ -9,11 +9,25 @@
  *   confirmed       the ack window closed; the chain-derived outcome is ok, its
  *                   combined share passes s_j·G2 == PK_j and A_0 == MPK; it keeps
  *                   the share as pending and confirms publicPolyHash (outbox)        no
- *   active          the session completed on-chain with its hash                     yes
+ *   active          the session completed on-chain with its hash                     at latest
  *   failed          it cannot confirm (outcome failed, a QUAL dealer's share to it
  *                   is bad, self-check failed, window missed): it never activates    yes
- *   discarded       it confirmed, but the session failed or another hash won         yes
+ *   discarded       it confirmed, but the session failed or another hash won         at latest
  *   declined        its --threshold-override differs from the session's threshold   yes
+ *
+ * `active` and `discarded` are what the **latest** block says (SPEC 4, v3: act on latest); a
+ * reorg can take either back. They have edges out: the outcome becomes pending again
+ * (`outcome-pending` → confirmed: it resends its confirmation while the window is open), the
+ * completion turns out to be another hash or a failure (active → discarded), or its own hash
+ * completes after all (discarded → active). That is why a confirmed recipient's share is not
+ * dropped when it is discarded: the runtime keeps the pending version until the outcome is
+ * final, and only then deletes it (an irreversible step). `failed` never confirmed, so it
+ * holds nothing to come back with.
+ *
+ * No state holds a share or a session secret beyond the round's own work: the opened shares
+ * (`shares`, between ack and confirm) are cleared at every exit from `acked`; the combined
+ * share and the next session key's secret are returned beside the state (`produced`), never
+ * in it, and the runtime stores them encrypted in their own tables in the same transaction.
  *
  * Shares are checked in one batch (random linear combination) and per dealer only when the
  * batch fails. Complaints reveal K = x_j·E for that deal alone, with a Chaum–Pedersen proof.
@@ -45,7 +59,9 @@ export type RecipientInput =
     }
   | { readonly type: 'confirm-window-closed' }
   | { readonly type: 'completed'; readonly polyHash: Hex }
-  | { readonly type: 'session-failed' };
+  | { readonly type: 'session-failed' }
+  /** The latest block shows the session pending again (a reorg undid its completion or failure). */
+  | { readonly type: 'outcome-pending' };
 export type RecipientInputType = RecipientInput['type'];
 
 export interface RecipientState {
@@ -56,14 +72,21 @@ export interface RecipientState {
   readonly shares?: Readonly<Record<Address, Hex>>;
   /** Acked: the complaints sent (public evidence), kept to resend after a restart. */
   readonly complaints?: readonly Complaint[];
-  /** Confirmed: this node's new share (hex scalar). Secret. */
-  readonly share?: Hex;
+  /** Confirmed: the publicPolyHash it confirmed. */
   readonly publicPolyHash?: Hex;
   /** Confirmed: the public polynomial it confirmed (hex, 96 bytes per point). */
   readonly publicPoly?: Hex;
-  /** The session key published in the confirmation: its secret half (secret) and public half. */
-  readonly nextSessionKey?: { readonly secret: Hex; readonly public: Hex };
+  /** Confirmed: the public half of the session key its confirmation publishes (the secret is `produced`). */
+  readonly nextSessionKey?: Hex;
   readonly reason?: string;
+}
+
+/** Key material a confirmation produces: returned beside the state, never inside it. */
+export interface RecipientProduced {
+  /** This node's share of the new version. Secret. */
+  readonly share: bigint;
+  /** The session key the confirmation publishes. The secret half is secret. */
+  readonly nextSessionKey: { readonly secretKey: Uint8Array; readonly publicKey: Hex };
 }
 
 export interface RecipientContext {
@@ -80,9 +103,9 @@ export const RECIPIENT_TRANSITIONS: Readonly<Record<RecipientStatus, readonly Re
   'awaiting-deals': ['deals-final', 'acks-final', 'confirm-window-closed', 'session-failed', 'completed'],
   acked: ['acks-final', 'confirm-window-closed', 'session-failed', 'completed'],
   confirmed: ['completed', 'session-failed'],
-  active: [],
+  active: ['completed', 'session-failed', 'outcome-pending'],
   failed: [],
-  discarded: [],
+  discarded: ['completed', 'outcome-pending'],
   declined: [],
 };
 
@@ -97,12 +120,15 @@ export function initRecipient(snapshot: SessionSnapshot, me: Address, consentThr
   return { machine: 'recipient', session: snapshot.id, status: 'awaiting-deals' };
 }
 
-export function recipientTransition(state: RecipientState, input: RecipientInput, ctx: RecipientContext): TransitionResult<RecipientState> {
+export function recipientTransition(state: RecipientState, input: RecipientInput, ctx: RecipientContext): TransitionResult<RecipientState, RecipientProduced> {
   const bad = checkEdge('recipient', RECIPIENT_TRANSITIONS, state.status, input.type);
   if (bad) return { ok: false, error: bad };
-  const to = (status: RecipientStatus, extra: Partial<RecipientState> = {}): TransitionResult<RecipientState> => ({
-    ok: true, state: { ...state, ...extra, status }, outbox: [],
-  });
+  const to = (status: RecipientStatus, extra: Partial<RecipientState> = {}): TransitionResult<RecipientState, RecipientProduced> => {
+    const { reason: _reason, ...rest } = state;
+    return { ok: true, state: { ...rest, ...extra, status }, outbox: [] };
+  };
+  // Did this node confirm (it holds a pending share of the hash it confirmed)?
+  const confirmedOnce = state.status === 'confirmed' || state.status === 'active' || state.status === 'discarded';
   switch (input.type) {
     case 'deals-final': {
       const review = reviewDeals(ctx, input.submissions);
@@ -118,14 +144,16 @@ export function recipientTransition(state: RecipientState, input: RecipientInput
     case 'confirm-window-closed':
       return to('failed', { reason: 'the confirm window closed before this node could confirm', shares: {} });
     case 'session-failed':
-      return state.status === 'confirmed'
-        ? to('discarded', { reason: 'the session failed on-chain', share: undefined, shares: {} })
+      return confirmedOnce
+        ? to('discarded', { reason: 'the session failed on-chain', shares: {} })
         : to('failed', { reason: 'the session failed on-chain', shares: {} });
     case 'completed':
-      if (state.status !== 'confirmed') return to('failed', { reason: 'the session completed before this node confirmed', shares: {} });
+      if (!confirmedOnce) return to('failed', { reason: 'the session completed before this node confirmed', shares: {} });
       return input.polyHash === state.publicPolyHash
         ? to('active', { shares: {} })
-        : to('discarded', { reason: `the session completed with ${input.polyHash}, not ${state.publicPolyHash}`, share: undefined, shares: {} });
+        : to('discarded', { reason: `the session completed with ${input.polyHash}, not ${state.publicPolyHash}`, shares: {} });
+    case 'outcome-pending':
+      return to('confirmed', { shares: {} });
   }
 }
 
@@ -182,9 +210,9 @@ function confirm(
   state: RecipientState,
   input: Extract<RecipientInput, { type: 'acks-final' }>,
   ctx: RecipientContext,
-): TransitionResult<RecipientState> {
+): TransitionResult<RecipientState, RecipientProduced> {
   const { snapshot, me } = ctx;
-  const fail = (reason: string): TransitionResult<RecipientState> => ({ ok: true, state: { ...state, status: 'failed', reason, shares: {} }, outbox: [] });
+  const fail = (reason: string): TransitionResult<RecipientState, RecipientProduced> => ({ ok: true, state: { ...state, status: 'failed', reason, shares: {} }, outbox: [] });
   const outcome = computeRoundOutcome({ domain: ctx.domain, snapshot, submissions: input.submissions, sourcePoly: input.sourcePoly });
   if (!outcome.ok) return fail(`only ${outcome.qual.length} dealers qualified, ${outcome.need} needed`);
 
@@ -207,16 +235,17 @@ function confirm(
   );
   const polyHex = bytesToHex(outcome.publicPolyBytes);
   const next = generateSealKeyPair(ctx.rng);
-  const nextSessionKey = { secret: bytesToHex(next.secretKey), public: bytesToHex(next.publicKey) };
+  const nextSessionKey = bytesToHex(next.publicKey);
   return {
     ok: true,
     state: {
-      ...state, status: 'confirmed', shares: {}, share: bytesToHex(fr.toBytes(share)),
+      ...state, status: 'confirmed', shares: {},
       publicPolyHash: outcome.publicPolyHash, publicPoly: polyHex, nextSessionKey,
     },
     outbox: [{
       kind: 'confirm',
-      body: { session: snapshot.id, publicPolyHash: outcome.publicPolyHash, publicPoly: alreadyPublished ? '0x' : polyHex, nextSessionKey: nextSessionKey.public },
+      body: { session: snapshot.id, publicPolyHash: outcome.publicPolyHash, publicPoly: alreadyPublished ? '0x' : polyHex, nextSessionKey },
     }],
+    produced: { share, nextSessionKey: { secretKey: next.secretKey, publicKey: nextSessionKey } },
   };
 }

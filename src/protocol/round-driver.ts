@@ -10,18 +10,29 @@
  * Inputs are derived from the phase alone, so a node that sees the chain late acts late but
  * never acts on a partial view: deals are final once the deal window has closed, acks once
  * the ack window has closed.
+ *
+ * The view is the **latest** block (SPEC 4, v3), which a reorg can take back. So the driver
+ * is idempotent over views: whatever this node has produced (its deal, its ack, its
+ * confirmation) is sent again whenever its window is open and the view does not show it —
+ * after a crash, and after a reorg dropped it — and a recipient whose completion or failure
+ * the latest block no longer shows goes back to `confirmed` (see recipient.ts).
+ *
+ * A round state belongs to one snapshot: `snapshotHash` is checked against the view, so a
+ * session id that a reorg reopened with another snapshot is never fed to the old state.
  */
 import type { G2 } from '../crypto/bls12381/types.ts';
 import type { Rng } from '../crypto/rng.ts';
 import { dealerTransition, initDealer, type DealerInputType, type DealerState } from './dealer.ts';
-import type { Address, RecordedSubmission, Session } from './ledger.ts';
-import { initRecipient, recipientTransition, type RecipientInput, type RecipientState } from './recipient.ts';
+import type { Address, Hex, RecordedSubmission, Session } from './ledger.ts';
+import { initRecipient, recipientTransition, type RecipientInput, type RecipientProduced, type RecipientState } from './recipient.ts';
 import { phaseAt } from './session-rules.ts';
 import type { Outgoing } from './transition.ts';
 import { TransitionError } from './transition.ts';
 
 export interface RoundState {
   readonly session: number;
+  /** The snapshot this state was built for (`Session.snapshotHash`): (session, snapshotHash) names the round. */
+  readonly snapshotHash: Hex;
   readonly dealer: DealerState | null;
   readonly recipient: RecipientState | null;
 }
@@ -56,6 +67,11 @@ export interface StepResult {
   readonly outbox: readonly Outgoing[];
   /** Human-readable transitions for the log ("recipient: awaiting-deals → acked"). */
   readonly transitions: readonly string[];
+  /**
+   * Key material this step created (a confirmation's share and next session key), to be
+   * stored with the new state in one transaction and never inside it.
+   */
+  readonly produced: RecipientProduced | null;
 }
 
 export class MissingSessionKeyError extends Error {
@@ -64,10 +80,14 @@ export class MissingSessionKeyError extends Error {
 
 export function initRound(session: Session, me: Address, consentThreshold: number | null): RoundState {
   const s = session.snapshot;
-  return { session: s.id, dealer: initDealer(s, me), recipient: initRecipient(s, me, consentThreshold) };
+  return { session: s.id, snapshotHash: session.snapshotHash, dealer: initDealer(s, me), recipient: initRecipient(s, me, consentThreshold) };
 }
 
-/** True when neither role has anything left to do in this session. */
+/**
+ * True when neither role has anything left to do in this session **as the latest block
+ * shows it**. `active` and `discarded` count as finished here, but a reorg can reopen them:
+ * the runtime keeps stepping a finished round until its outcome is final.
+ */
 export function roundFinished(state: RoundState): boolean {
   const dealerDone = state.dealer === null || state.dealer.status !== 'waiting';
   const r = state.recipient?.status;
@@ -78,9 +98,13 @@ export function roundFinished(state: RoundState): boolean {
 export function stepRound(state: RoundState, view: RoundView, keys: RoundKeys, ctx: RoundContext): StepResult {
   const snapshot = view.session.snapshot;
   if (snapshot.id !== state.session) throw new TransitionError('round', String(state.session), `view of session ${snapshot.id}`);
+  if (view.session.snapshotHash !== state.snapshotHash) {
+    throw new TransitionError('round', `${state.session}@${state.snapshotHash}`, `view of snapshot ${view.session.snapshotHash}`, `session ${snapshot.id}: this round state belongs to snapshot ${state.snapshotHash}, the view shows ${view.session.snapshotHash} (a reorg reopened the session)`);
+  }
   const phase = phaseAt(view.session, view.now);
   const outbox: Outgoing[] = [];
   const transitions: string[] = [];
+  let produced: RecipientProduced | null = null;
   let { dealer, recipient } = state;
 
   if (dealer && dealer.status === 'waiting') {
@@ -107,11 +131,14 @@ export function stepRound(state: RoundState, view: RoundView, keys: RoundKeys, c
     if (!r.ok) throw r.error;
     transitions.push(`recipient: ${recipient.status} → ${r.state.status}${r.state.reason ? ` (${r.state.reason})` : ''}`);
     recipient = r.state;
+    if (r.produced) produced = r.produced;
     // An ack produced after the ack window closed would be refused: skip sending it.
     outbox.push(...r.outbox.filter((o) => o.kind !== 'ack' || phase === 'ack'));
   }
-  if (recipient && transitions.length === 0) outbox.push(...resends(recipient, view, phase, ctx.me));
-  return { state: { session: state.session, dealer, recipient }, outbox, transitions };
+  // Whatever this node produced earlier and the view does not show, within its window: a
+  // restart, or a reorg that dropped it (never twice in one step).
+  if (recipient) for (const o of resends(recipient, view, phase, ctx.me)) if (!outbox.some((x) => x.kind === o.kind)) outbox.push(o);
+  return { state: { session: state.session, snapshotHash: state.snapshotHash, dealer, recipient }, outbox, transitions, produced };
 }
 
 function recipientInput(r: RecipientState, view: RoundView, phase: ReturnType<typeof phaseAt>): RecipientInput | null {
@@ -127,9 +154,17 @@ function recipientInput(r: RecipientState, view: RoundView, phase: ReturnType<ty
       if (phase === 'closed') return { type: 'confirm-window-closed' };
       return null;
     case 'confirmed':
-      if (outcome === 'completed') return { type: 'completed', polyHash: view.session.progress.completedPolyHash as `0x${string}` };
+      if (outcome === 'completed') return { type: 'completed', polyHash: view.session.progress.completedPolyHash as Hex };
       if (outcome === 'failed') return { type: 'session-failed' };
       return null;
+    // A reorg can take back what the latest block showed.
+    case 'active':
+      if (outcome === 'pending') return { type: 'outcome-pending' };
+      if (outcome === 'failed') return { type: 'session-failed' };
+      return view.session.progress.completedPolyHash !== r.publicPolyHash ? { type: 'completed', polyHash: view.session.progress.completedPolyHash as Hex } : null;
+    case 'discarded':
+      if (outcome === 'pending') return { type: 'outcome-pending' };
+      return outcome === 'completed' && view.session.progress.completedPolyHash === r.publicPolyHash ? { type: 'completed', polyHash: r.publicPolyHash } : null;
     default:
       return null;
   }
@@ -139,15 +174,17 @@ function submitted(view: RoundView, me: Address, type: RecordedSubmission['type'
   return view.submissions.some((s) => s.from === me && s.type === type);
 }
 
+/** What this recipient already sent and the view does not show, in the window where it still counts. */
 function resends(r: RecipientState, view: RoundView, phase: ReturnType<typeof phaseAt>, me: Address): Outgoing[] {
-  if (r.status === 'acked' && phase === 'ack' && !submitted(view, me, 'ack')) {
-    return [{ kind: 'ack', body: { session: view.session.snapshot.id, complaints: r.complaints ?? [] } }];
+  const acked = r.status === 'acked' || r.status === 'confirmed' || r.status === 'active' || r.status === 'discarded';
+  if (acked && r.complaints !== undefined && phase === 'ack' && !submitted(view, me, 'ack')) {
+    return [{ kind: 'ack', body: { session: view.session.snapshot.id, complaints: r.complaints } }];
   }
   if (r.status === 'confirmed' && phase === 'confirm' && !submitted(view, me, 'confirm') && r.publicPolyHash && r.nextSessionKey) {
     const published = view.submissions.some((s) => s.type === 'confirm' && s.publicPolyHash === r.publicPolyHash && s.publicPoly !== '0x');
     return [{
       kind: 'confirm',
-      body: { session: view.session.snapshot.id, publicPolyHash: r.publicPolyHash, publicPoly: published ? '0x' : (r.publicPoly ?? '0x'), nextSessionKey: r.nextSessionKey.public },
+      body: { session: view.session.snapshot.id, publicPolyHash: r.publicPolyHash, publicPoly: published ? '0x' : (r.publicPoly ?? '0x'), nextSessionKey: r.nextSessionKey },
     }];
   }
   return [];

@@ -12,8 +12,14 @@ export type Outgoing =
   | { readonly kind: 'ack'; readonly body: Omit<AckSubmission, 'type' | 'from'> }
   | { readonly kind: 'confirm'; readonly body: Omit<ConfirmSubmission, 'type' | 'from'> };
 
-export type TransitionResult<S> =
-  | { readonly ok: true; readonly state: S; readonly outbox: readonly Outgoing[] }
+/**
+ * A transition's result. `produced` is key material the transition created (a recipient's new
+ * share and next session key): it is **never** part of the state — the runtime stores it in
+ * its own encrypted tables, in the same transaction as the new state, so that no round state,
+ * finished or not, ever holds a share or a session secret (SPEC 4, v3).
+ */
+export type TransitionResult<S, P = never> =
+  | { readonly ok: true; readonly state: S; readonly outbox: readonly Outgoing[]; readonly produced?: P }
   | { readonly ok: false; readonly error: TransitionError };
 
 export class TransitionError extends Error {

@@ -47,6 +47,7 @@ import { nextDigest } from '../protocol/submission-digest.ts';
 
 interface SessionMirror {
   readonly snapshot: SessionSnapshot;
+  readonly snapshotHash: Hex;
   /** Progress as last read at the head (closedAt fields, never outcome: that is recomputed per T). */
   progress: SessionProgress;
   submissions: RecordedSubmission[];
@@ -85,7 +86,7 @@ export class LedgerMirror {
       const subs = await l.getSubmissions(id);
       let m = this.#sessions[id - 1];
       if (!m) {
-        m = { snapshot: s.snapshot, progress: s.progress, submissions: [], prefix: [ZERO_HASH] };
+        m = { snapshot: s.snapshot, snapshotHash: s.snapshotHash, progress: s.progress, submissions: [], prefix: [ZERO_HASH] };
         this.#sessions[id - 1] = m;
       }
       // The log is append-only: keep the objects already mirrored (so per-object caches, like
@@ -193,9 +194,9 @@ export class LedgerView {
       outcome: 'pending',
       completedPolyHash: version ? version.publicPolyHash : null,
     };
-    const session: Session = { snapshot: m.snapshot, progress: base };
+    const session: Session = { snapshot: m.snapshot, snapshotHash: m.snapshotHash, progress: base };
     const outcome = version ? 'completed' : this.now >= phaseEnds(session).confirmEnd ? 'failed' : 'pending';
-    return { snapshot: m.snapshot, progress: { ...base, outcome } };
+    return { snapshot: m.snapshot, snapshotHash: m.snapshotHash, progress: { ...base, outcome } };
   }
 
   version(id: number): VersionRecord | null {

@@ -24,8 +24,9 @@ import { makeDomain } from '../crypto/domain.ts';
 import * as fr from '../crypto/fr.ts';
 import type { OperatorSigner } from '../crypto/operator-sig.ts';
 import type { Rng } from '../crypto/rng.ts';
-import { mustHex } from '../protocol/hex.ts';
+import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import type { Address, Hex, Session, SessionSnapshot } from '../protocol/ledger.ts';
+import type { RecipientProduced } from '../protocol/recipient.ts';
 import { initRound, roundFinished, stepRound, type RoundState, type StepResult } from '../protocol/round-driver.ts';
 import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { ChainMemo, LedgerView } from './ledger-mirror.ts';
@@ -210,7 +211,7 @@ export class SimNode {
       { rng, domain: this.domain, me: this.address, consentThreshold: this.consentThreshold },
     );
     if (result.transitions.length === 0 && result.outbox.length === 0) return null;
-    this.#applyStores(state, result.state, snapshot);
+    this.#applyStores(state, result.state, snapshot, result.produced);
     mem.rounds[snapshot.id] = roundFinished(result.state) ? wipe(result.state) : result.state;
     return { session: snapshot.id, snapshot, result, sourceShare, sessionSecret, rng };
   }
@@ -220,14 +221,17 @@ export class SimNode {
    * several transitions (acked → confirmed → active when the quorum is already on-chain), so
    * this looks at the resulting state, not at the last edge.
    */
-  #applyStores(before: RoundState, after: RoundState, snapshot: SessionSnapshot): void {
+  #applyStores(before: RoundState, after: RoundState, snapshot: SessionSnapshot, produced: RecipientProduced | null): void {
     const mem = this.mem as NodeStore;
     const r = after.recipient;
     if (!r || r.status === before.recipient?.status) return;
     // The confirmation publishes the next session key: keep its secret before sending.
-    if (r.nextSessionKey && !(r.nextSessionKey.public in mem.sessionKeys)) mem.sessionKeys[r.nextSessionKey.public] = r.nextSessionKey.secret;
-    if ((r.status === 'confirmed' || r.status === 'active') && r.share && r.publicPolyHash && !mem.versions[snapshot.id]) {
-      mem.versions[snapshot.id] = { id: snapshot.id, share: r.share, publicPolyHash: r.publicPolyHash, threshold: snapshot.tNew, status: 'pending' };
+    if (produced) {
+      const k = produced.nextSessionKey;
+      if (!(k.publicKey in mem.sessionKeys)) mem.sessionKeys[k.publicKey] = bytesToHex(k.secretKey);
+      if (r.publicPolyHash && !mem.versions[snapshot.id]) {
+        mem.versions[snapshot.id] = { id: snapshot.id, share: bytesToHex(fr.toBytes(produced.share)), publicPolyHash: r.publicPolyHash, threshold: snapshot.tNew, status: 'pending' };
+      }
     }
     if (r.status === 'active') {
       const v = mem.versions[snapshot.id];
@@ -251,7 +255,7 @@ export class SimNode {
       const s = view.session(Number(id));
       const j = s ? s.snapshot.recipients.indexOf(this.address) : -1;
       if (s && j >= 0) needed.add(s.snapshot.recipientKeys[j] as Hex);
-      if (st.recipient?.nextSessionKey) needed.add(st.recipient.nextSessionKey.public);
+      if (st.recipient?.nextSessionKey) needed.add(st.recipient.nextSessionKey);
     }
     // Keys published but not yet visible in a lagged view are still needed: keep every key
     // newer than the on-chain one (insertion order is publication order).
@@ -268,10 +272,6 @@ function wipe(state: RoundState): RoundState {
   // The deal was kept only to resend it within the deal window.
   const dealer = state.dealer ? { machine: state.dealer.machine, session: state.dealer.session, status: state.dealer.status, ...(state.dealer.reason ? { reason: state.dealer.reason } : {}) } : null;
   if (!state.recipient) return { ...state, dealer };
-  const { share: _share, shares: _shares, nextSessionKey, publicPoly: _poly, ...rest } = state.recipient;
-  return {
-    ...state,
-    dealer,
-    recipient: { ...rest, ...(nextSessionKey ? { nextSessionKey: { secret: '0x' as Hex, public: nextSessionKey.public } } : {}) },
-  };
+  const { shares: _shares, publicPoly: _poly, ...rest } = state.recipient;
+  return { ...state, dealer, recipient: rest };
 }

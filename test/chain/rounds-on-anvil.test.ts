@@ -7,7 +7,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain } from '../../src/crypto/domain.ts';
-import * as fr from '../../src/crypto/fr.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
 import { createOperatorSigner, generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
 import { seededRng, type Rng } from '../../src/crypto/rng.ts';
@@ -31,6 +30,8 @@ interface Node {
   round: RoundState | null;
   /** Share of the active version this node holds. */
   share: bigint | null;
+  /** The share a confirmation produced, until the session completes. */
+  pendingShare: bigint | null;
 }
 
 /** Chain time control: every transaction goes into its own block one second after the last. */
@@ -79,8 +80,10 @@ async function runSession(
         { rng: node.rng, domain, me: node.me, consentThreshold: null },
       );
       node.round = step.state;
-      const r = step.state.recipient;
-      if (r?.nextSessionKey) node.sessionSecrets.set(r.nextSessionKey.public, mustHex(r.nextSessionKey.secret, 'key'));
+      if (step.produced) {
+        node.sessionSecrets.set(step.produced.nextSessionKey.publicKey, step.produced.nextSessionKey.secretKey);
+        node.pendingShare = step.produced.share;
+      }
       for (const out of step.outbox) {
         const w = ledger.writer(node.me);
         await clock.tx();
@@ -99,7 +102,8 @@ async function runSession(
 function finish(nodes: readonly Node[]): void {
   for (const n of nodes) {
     const r = n.round?.recipient;
-    if (r?.status === 'active' && r.share) n.share = fr.fromBytes(mustHex(r.share, 'share'));
+    if (r?.status === 'active' && n.pendingShare !== null) n.share = n.pendingShare;
+    n.pendingShare = null;
     n.round = null;
   }
 }
@@ -111,7 +115,7 @@ describe('DKG and reshare through the registry on anvil', () => {
     const domain = makeDomain({ chainId: ledger.chainId, registry: ledger.registry });
     const [owner, ...accounts] = chain.addresses as [Address, ...Address[]];
     const gov = ledger.writer(owner);
-    const nodes: Node[] = accounts.slice(0, 5).map((me, i) => ({ me, rng: seededRng(`rounds-on-anvil/${i}`), sessionSecrets: new Map(), round: null, share: null }));
+    const nodes: Node[] = accounts.slice(0, 5).map((me, i) => ({ me, rng: seededRng(`rounds-on-anvil/${i}`), sessionSecrets: new Map(), round: null, share: null, pendingShare: null }));
     const register = async (n: Node, type: 'bn254' | 'ecdsa') => {
       const signer = createOperatorSigner(type, generateOperatorSecretKey(type, n.rng), domain);
       const key = generateSealKeyPair(n.rng);

@@ -90,6 +90,14 @@ export interface ClusterOptions {
    */
   readonly mining?: 'block-time' | 'mixed';
   /**
+   * Blocks from the head to the `finalized` tag (default 4: retention and the other
+   * irreversible steps trail the head by ~4 s). The nodes read finality through the tag, as
+   * their chain profile says.
+   */
+  readonly finalityBlocks?: number;
+  /** Chain id of the anvil (default 31337; e.g. 11155111 to run on Sepolia's profile). */
+  readonly chainId?: number;
+  /**
    * Extra environment of every node start, e.g. the `jwt` attestation method's
    * KMS_JWT_JWKS / KMS_JWT_ISSUER / KMS_JWT_AUDIENCE; a start's own `env` wins over it.
    */
@@ -307,7 +315,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   let anvil: AnvilInstance;
   try {
-    anvil = await startAnvil({ blockTime: 1, accounts: 20, ...(options.mining === 'mixed' ? { extraArgs: ['--mixed-mining'] } : {}) });
+    anvil = await startAnvil({
+      blockTime: 1, accounts: 20, finalityBlocks: options.finalityBlocks ?? 4,
+      ...(options.chainId !== undefined ? { chainId: options.chainId } : {}),
+      ...(options.mining === 'mixed' ? { extraArgs: ['--mixed-mining'] } : {}),
+    });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -408,7 +420,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         KMS_SIG_TYPE: sigType,
         KMS_RPC_URL: proxies.get(i)?.url ?? anvil.rpcUrl,
         KMS_REGISTRY: dep.address,
-        KMS_BLOCK_TAG: 'latest',
         KMS_HOST: '127.0.0.1',
         KMS_PORT: String(node.port),
         KMS_DATA_DIR: node.dataDir,

@@ -66,6 +66,7 @@ import {
   type Submission,
 } from '../../src/protocol/ledger.ts';
 import { SIZES, windowsFit } from '../../src/protocol/session-rules.ts';
+import { snapshotHash } from '../../src/protocol/snapshot-hash.ts';
 import { digestOf } from '../../src/protocol/submission-digest.ts';
 
 export interface LedgerHarnessConfig {
@@ -216,6 +217,8 @@ class Run {
   async session(id: number): Promise<Session> {
     const s = await this.l.getSession(id);
     assert.ok(s, `session ${id} should exist`);
+    // Both ledgers name a session's snapshot by the contract's hash (reorg-safe round keys).
+    assert.equal(s.snapshotHash, snapshotHash(s.snapshot), `session ${id}: snapshotHash is keccak256(abi.encode(snapshot))`);
     return s;
   }
 

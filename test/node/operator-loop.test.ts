@@ -24,20 +24,54 @@ const OPS: readonly Address[] = [1, 2, 3].map((i) => `0x${String(i).padStart(40,
 const START = 1_000_000;
 const INTERVAL = 60;
 
-/** Counts the calls of every ledger read (a Proxy over the memory ledger). */
-function counting(ledger: MemoryLedger): { ledger: Ledger; calls: Map<string, number> } {
+/**
+ * Counts the calls of every ledger read (a Proxy over the memory ledger); reads through the
+ * final view (the memory ledger is its own) are counted as `final:<name>`.
+ */
+function counting(ledger: MemoryLedger, prefix = ''): { ledger: Ledger; calls: Map<string, number> } {
   const calls = new Map<string, number>();
+  let final: Ledger | null = null;
   const proxy = new Proxy(ledger, {
     get(target, prop, receiver) {
+      if (prop === 'finalView' && prefix === '') {
+        final ??= countingInto(ledger, calls, 'final:');
+        return () => final;
+      }
       const v: unknown = Reflect.get(target, prop, receiver);
       if (typeof v !== 'function' || typeof prop !== 'string' || prop === 'writer') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       return (...args: unknown[]) => {
-        calls.set(prop, (calls.get(prop) ?? 0) + 1);
+        calls.set(prefix + prop, (calls.get(prefix + prop) ?? 0) + 1);
         return (v as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   });
   return { ledger: proxy, calls };
+}
+
+function countingInto(ledger: MemoryLedger, calls: Map<string, number>, prefix: string): Ledger {
+  const inner = counting(ledger, prefix);
+  const proxy = new Proxy(inner.ledger, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && !['writer', 'finalView', 'chainId', 'registry'].includes(prop)) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v === 'function') {
+          return (...args: unknown[]) => {
+            calls.set(prefix + prop, (calls.get(prefix + prop) ?? 0) + 1);
+            return (v as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  return proxy;
+}
+
+/** Reads through the final view (retention and finality work). */
+function finalReads(calls: Map<string, number>): number {
+  let n = 0;
+  for (const [k, v] of calls) if (k.startsWith('final:')) n += v;
+  return n;
 }
 
 interface TestNode {
@@ -209,25 +243,29 @@ describe('operator loop over the memory ledger', () => {
     }
   });
 
-  it('runs retention only between rounds, and only when something changed', async () => {
+  it('runs finality work and retention only between rounds, and only when something changed', async () => {
     const { ledger, nodes } = await world(false);
     const n = nodes[0] as TestNode;
-    // Before genesis nothing changes between ticks: retention reads once.
+    // Before genesis nothing changes between ticks: the final view is read in one pass only.
     ledger.setTime(START + 1);
-    for (let k = 0; k < 10; k++) await n.loop.tick();
-    assert.equal(n.calls.get('getOperator') ?? 0, 1, 'one retention run for ten idle ticks');
-    // During a round: none; after it (the round closed, a version appeared): once more.
+    await n.loop.tick();
+    const first = finalReads(n.calls);
+    assert.ok(first > 0, 'the first tick looks at the final view');
+    for (let k = 0; k < 9; k++) await n.loop.tick();
+    assert.equal(finalReads(n.calls), first, 'no more final-view reads in nine idle ticks');
+    // During a round: none; after it (the round closed, a version appeared): more.
     await ledger.writer(OWNER).armGenesis(3);
     const during: number[] = [];
     for (let t = START + 2; t <= START + 4; t++) {
       ledger.setTime(t);
       for (let k = 0; k < 3; k++) {
         for (const m of nodes) await m.loop.tick();
-        if ((await ledger.activeVersion()) === null) during.push(n.calls.get('getOperator') ?? 0);
+        if ((await ledger.activeVersion()) === null) during.push(finalReads(n.calls));
       }
     }
-    assert.ok(during.length > 0 && during.every((c) => c === 1), `no retention run while the DKG ran (${during.join(' ')})`);
+    assert.ok(during.length > 0 && during.every((c) => c === first), `no final-view reads while the DKG ran (${during.join(' ')})`);
     assert.equal((await ledger.activeVersion())?.id, 1);
-    assert.equal(n.calls.get('getOperator'), 2, 'one run once the round was over');
+    assert.ok(finalReads(n.calls) > first, 'the finished round was settled on the final view');
+    assert.equal(n.store.mpk(), await ledger.getMpk(), 'the store is bound to the MPK once the genesis is final');
   });
 });
