@@ -283,9 +283,11 @@ function checkSigningKey(rec: OperatorRecord, cfg: NodeConfig): void {
 
 function pubkeyInfo(store: KeyStore, operators: readonly OperatorRecord[], version?: number): PubkeyInfo | null {
   const v = version === undefined ? store.activeVersion() : store.getVersion(version);
-  const mpk = store.mpk();
-  if (!v || v.status === 'pending' || !mpk) return null;
+  if (!v || v.status === 'pending') return null;
   const poly = v.publicPoly.slice(2);
+  // A_0 of every version is the MPK (a version whose A_0 differs is never stored); the store is
+  // bound to it only once the genesis is final, and serving need not wait for that.
+  const mpk = store.mpk() ?? (`0x${poly.slice(0, 192)}` as Hex);
   const points: Hex[] = [];
   for (let i = 0; i < poly.length; i += 192) points.push(`0x${poly.slice(i, i + 192)}`);
   const sockets = new Map(operators.map((o) => [o.address.toLowerCase(), o.socket]));
