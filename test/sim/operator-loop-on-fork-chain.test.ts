@@ -1,0 +1,106 @@
+// The production operator loop on a chain that behaves like one (issue 13 item 2, SPEC 4 v3):
+// four OperatorLoops with in-memory key stores, one block per simulated second, a finality
+// depth of three blocks, two nodes whose endpoints lag the head by one and two blocks — and
+// reorgs that drop submissions in every phase of a round. After every block the cluster
+// checks the invariants (`loop-cluster.ts`: MPK fixed, every stored share valid against the
+// chain's public polynomial, every holder of the final active version holds it, nothing
+// retired or deleted before the facts that justify it are final, no share lost).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Address } from '../../src/protocol/ledger.ts';
+import type { ChainTx, ReorgReport, WriteMethod } from '../../src/sim/fork-chain.ts';
+import { LoopCluster } from './loop-cluster.ts';
+
+const LAGS = [0, 0, 1, 2];
+/** An address that only reads (for looking at past blocks). */
+const OBSERVER: Address = '0x00000000000000000000000000000000000000ee';
+
+type Phase = 'deal' | 'ack' | 'confirm' | 'completed';
+
+function sessionOf(tx: ChainTx): number | undefined {
+  return (tx.args[0] as { session?: number } | undefined)?.session;
+}
+
+const METHOD: Record<Exclude<Phase, 'completed'>, WriteMethod> = { deal: 'submitDeal', ack: 'submitAck', confirm: 'submitConfirmation' };
+
+/**
+ * Runs until the oldest of the last `depth` blocks holds `phase` submissions of session `id`
+ * (for `completed`: is the block that completed it) — so the nodes have seen that block and
+ * ticked on it and on any later ones — then replaces the last `depth` blocks with empty ones.
+ */
+async function reorgIn(c: LoopCluster, id: number, phase: Phase, depth: number): Promise<ReorgReport> {
+  const [before, at] = [c.chain.ledgerFor(OBSERVER, { lag: depth }), c.chain.ledgerFor(OBSERVER, { lag: depth - 1 })];
+  await c.runUntil(`session ${id}: ${phase} submissions to drop`, async () => {
+    const oldest = c.chain.head.number - depth + 1;
+    if (phase !== 'completed') return c.txsIn(oldest, METHOD[phase], id).length > 0;
+    return (await before.getSession(id))?.progress.outcome === 'pending' && (await at.getSession(id))?.progress.outcome === 'completed';
+  }, 120);
+  const s = await c.session(id);
+  assert.ok(s && s.progress.outcome !== 'failed', `session ${id} is still open or completed when the reorg hits it`);
+  const report = await c.chain.reorg({ depth, reinclude: 'none' });
+  const dropped = report.dropped.filter((tx) => sessionOf(tx) === id);
+  const method = phase === 'completed' ? 'submitConfirmation' : METHOD[phase];
+  assert.ok(dropped.some((tx) => tx.method === method), `the reorg dropped ${method} submissions of session ${id}`);
+  return report;
+}
+
+/** Runs until session `id`'s outcome is final (and the next boundary's session may open). */
+async function untilFinal(c: LoopCluster, id: number): Promise<void> {
+  await c.runUntil(`session ${id}: outcome final`, async () => {
+    const s = await c.finalView.getSession(id);
+    return s !== null && s.progress.outcome !== 'pending';
+  }, 200);
+}
+
+describe('operator loop on the fork chain', () => {
+  it('genesis and three reshares complete with a block every second, finality three blocks deep and lagging endpoints', async () => {
+    const c = await LoopCluster.create({ seed: 'loop/no reorgs', lags: LAGS });
+    for (let id = 1; id <= 4; id++) {
+      await c.runUntil(`session ${id} opens`, async () => (await c.chain.latestSessionId()) >= id, 90);
+      await untilFinal(c, id);
+    }
+    for (let i = 0; i < 6; i++) await c.second();
+    const { completed, failed } = await c.checkSettled();
+    assert.equal(completed, 4, 'genesis and three reshares completed');
+    assert.equal(failed, 0);
+    for (const n of c.nodes) assert.deepEqual(n.store.listVersions().map((v) => v.id), [3, 4], 'retention kept the newest version and its source');
+  });
+
+  for (const depth of [1, 2, 3]) {
+    it(`reorgs of depth ${depth} in the deal, ack and confirm phases and right after completion: every dropped submission is resent at the next tick, every round ends, the MPK holds, no share is lost or retired early`, async () => {
+      const c = await LoopCluster.create({ seed: `loop/reorg depth ${depth}`, lags: LAGS });
+      // Rotate which round gets which phase, so DKG and reshare both meet each kind of reorg.
+      const phases: Phase[] = ['deal', 'ack', 'confirm', 'completed'];
+      const order = [...phases.slice(depth - 1), ...phases.slice(0, depth - 1)];
+      const dropped: { tx: ChainTx; headAfter: number }[] = [];
+      for (const [i, phase] of order.entries()) {
+        const id = i + 1;
+        await c.runUntil(`session ${id} opens`, async () => (await c.chain.latestSessionId()) >= id, 90);
+        const report = await reorgIn(c, id, phase, depth);
+        const headAfter = c.chain.head.number;
+        dropped.push(...report.dropped.filter((tx) => sessionOf(tx) === id).map((tx) => ({ tx, headAfter })));
+        await c.check();
+        await untilFinal(c, id);
+      }
+      for (let i = 0; i < 6; i++) await c.second();
+      const { completed, failed } = await c.checkSettled();
+      assert.equal(completed + failed, 4);
+      assert.equal(c.chain.reorgs, 4);
+      // Every submission a reorg dropped was sent again and mined (the reorgs keep the blocks'
+      // times, so every window was still open): a later transaction of the same kind, sender
+      // and session id (a reopened session's new snapshot included) succeeded on the chain —
+      // at the sender's first tick on the new blocks, so in the second block after the reorg
+      // (its endpoint's lag later at most), not at the next periodic recheck of a settled round.
+      const records = c.chain.transactions();
+      const resend = (d: ChainTx) => records.find((r) => r.status === 'mined' && r.outcome?.ok === true && r.tx.id > d.id
+        && r.tx.from === d.from && r.tx.method === d.method && sessionOf(r.tx) === sessionOf(d));
+      const late = dropped.filter(({ tx }) => tx.method !== 'openSession').flatMap(({ tx, headAfter }) => {
+        const lag = LAGS[c.nodes.findIndex((n) => n.address === tx.from)] ?? 0;
+        const delay = (resend(tx)?.block ?? Infinity) - headAfter;
+        return delay <= 2 + lag ? [] : [`${tx.from} ${tx.method} session ${sessionOf(tx)}: ${delay === Infinity ? 'never resent' : `resent ${delay} blocks after the reorg`}`];
+      });
+      assert.ok(dropped.length >= 4);
+      assert.deepEqual(late, [], 'every dropped submission was resent at the sender\'s first tick on the new blocks');
+    });
+  }
+});
