@@ -57,6 +57,7 @@ export class LoopCluster {
   /** The loops' last log lines (info and up), shown when an invariant fails. */
   readonly log: string[];
   readonly #watch: Watch = { mpk: null, held: new Map(), deletedUnfinal: [], validShares: new Set() };
+  readonly #seen = new Map<Address, ChainView>();
   /** Blocks checked so far. */
   checks = 0;
 
@@ -140,13 +141,25 @@ export class LoopCluster {
     return this.chain.block(n).txs.filter((tx) => tx.method === method && (tx.args[0] as { session?: number } | undefined)?.session === session);
   }
 
+  /** What `node`'s endpoint showed at its last ticks: its view one block before the head. */
+  #seenBefore(node: ClusterNode): ChainView {
+    let v = this.#seen.get(node.address);
+    if (!v) {
+      v = this.chain.ledgerFor(node.address);
+      this.#seen.set(node.address, v);
+    }
+    v.setLag(node.view.lag + 1);
+    return v;
+  }
+
   /**
    * The invariants, after every block:
    * 1. the MPK never changes once a final block pinned it (head and final views agree);
    * 2. every share a node stores is valid for its version: s·G2 == PK_j = Σ A_k·x_j^k, and
    *    the polynomial matches its hash and, once pinned, the MPK;
-   * 3. once genesis is final, every node always holds an active version with a valid share,
-   *    and every holder of the version the final block says is active holds it, active;
+   * 3. once genesis is final, every node always holds an active version with a valid share;
+   *    every holder of the version the final block says is active holds it, active; and so
+   *    does every holder of the version its own endpoint showed active when it last ticked;
    * 4. a node retires a version only once a later completion is final, and deletes a
    *    version whose completion (with its hash) is final only once a later version was the
    *    source of a reshare whose completion is final (SPEC 4 retention);
@@ -186,6 +199,15 @@ export class LoopCluster {
         const v = node.store.getVersion(finalActive.id);
         if (!v || v.publicPolyHash !== finalActive.publicPolyHash || v.status !== 'active') {
           fail(`node ${node.address} is a holder of the final active version ${finalActive.id} but holds ${v ? `it as ${v.status} (${v.publicPolyHash})` : 'nothing of it'}`);
+        }
+      }
+      // The version its endpoint showed as active when it last ticked (the block before this
+      // one, its lag behind the head): a holder serves it.
+      const seen = await this.#seenBefore(node).activeVersion();
+      if (seen && seen.holders.includes(node.address)) {
+        const v = node.store.getVersion(seen.id);
+        if (!v || v.publicPolyHash !== seen.publicPolyHash || v.status !== 'active') {
+          fail(`node ${node.address} ticked on a block whose active version is ${seen.id}, of which it is a holder, but holds ${v ? `it as ${v.status} (${v.publicPolyHash})` : 'nothing of it'}`);
         }
       }
 
