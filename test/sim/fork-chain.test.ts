@@ -147,6 +147,27 @@ describe('fork chain: mempool', () => {
     assert.equal((await chain.getSession(1))?.progress.dealCount, 0);
   });
 
+  it('an estimate on latest refuses a write that needs a queued one; on pending it passes and the block runs both in order', async () => {
+    for (const estimate of ['latest', 'pending'] as const) {
+      const { chain, ops } = await world({ n: 3, mode: 'blocks', chain: { estimate } });
+      const [a, b] = ops as [Address, Address];
+      const opened = chain.writer(a).openSession();
+      const snapshot = { id: 1, tNew: 2, recipients: ops } as unknown as Parameters<typeof fillerDeal>[0];
+      const deal = chain.writer(b).submitDeal(fillerDeal(snapshot, seededRng(estimate)));
+      if (estimate === 'latest') await refuses(deal, 'UnknownSession');
+      else deal.catch(() => undefined);
+      await chain.mine({ time: START + 1 });
+      assert.equal(await opened, 1);
+      if (estimate === 'pending') {
+        await deal;
+        assert.deepEqual(chain.head.txs.map((tx) => tx.method), ['openSession', 'submitDeal']);
+        assert.equal((await chain.getSession(1))?.progress.dealCount, 1);
+      } else {
+        assert.deepEqual(chain.head.txs.map((tx) => tx.method), ['openSession']);
+      }
+    }
+  });
+
   it('a dropped transaction is never mined and its sender\'s call rejects after the receipt timeout', async () => {
     const { chain, ops } = await world({ n: 3, mode: 'blocks', chain: { receiptTimeoutBlocks: 2 } });
     const [a, b] = ops as [Address, Address];
@@ -260,6 +281,7 @@ describe('fork chain: finality and reorgs', () => {
       for (const [n, hash] of finalHashes) if (n <= f.number) assert.equal(chain.block(n).hash, hash, `final block ${n} was replaced`);
       for (let n = 0; n <= f.number; n++) if (!finalHashes.has(n)) finalHashes.set(n, chain.block(n).hash);
       const state = await dump(chain.finalView(), []);
+      assert.equal(state, await dump(await replayed(chain, f.number), []), `the final view reads block ${f.number} (head − finality depth)`);
       const seen = finalStates.get(f.number);
       if (seen === undefined) finalStates.set(f.number, state);
       else {

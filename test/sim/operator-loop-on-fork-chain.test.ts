@@ -9,7 +9,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../src/protocol/ledger.ts';
 import type { ChainTx, ReorgReport, WriteMethod } from '../../src/sim/fork-chain.ts';
-import { LoopCluster } from './loop-cluster.ts';
+import { seededRng } from '../../src/crypto/rng.ts';
+import { randomFaults } from '../../src/sim/rpc-faults.ts';
+import { LoopCluster, type ClusterNode } from './loop-cluster.ts';
 
 const LAGS = [0, 0, 1, 2];
 /** An address that only reads (for looking at past blocks). */
@@ -53,18 +55,20 @@ async function untilFinal(c: LoopCluster, id: number): Promise<void> {
 }
 
 describe('operator loop on the fork chain', () => {
-  it('genesis and three reshares complete with a block every second, finality three blocks deep and lagging endpoints', async () => {
-    const c = await LoopCluster.create({ seed: 'loop/no reorgs', lags: LAGS });
-    for (let id = 1; id <= 4; id++) {
-      await c.runUntil(`session ${id} opens`, async () => (await c.chain.latestSessionId()) >= id, 90);
-      await untilFinal(c, id);
-    }
-    for (let i = 0; i < 6; i++) await c.second();
-    const { completed, failed } = await c.checkSettled();
-    assert.equal(completed, 4, 'genesis and three reshares completed');
-    assert.equal(failed, 0);
-    for (const n of c.nodes) assert.deepEqual(n.store.listVersions().map((v) => v.id), [3, 4], 'retention kept the newest version and its source');
-  });
+  for (const estimate of ['latest', 'pending'] as const) {
+    it(`genesis and three reshares complete with a block every second, finality three blocks deep and lagging endpoints (writes estimated on ${estimate})`, async () => {
+      const c = await LoopCluster.create({ seed: 'loop/no reorgs', lags: LAGS, estimate });
+      for (let id = 1; id <= 4; id++) {
+        await c.runUntil(`session ${id} opens`, async () => (await c.chain.latestSessionId()) >= id, 90);
+        await untilFinal(c, id);
+      }
+      for (let i = 0; i < 6; i++) await c.second();
+      const { completed, failed } = await c.checkSettled();
+      assert.equal(completed, 4, 'genesis and three reshares completed');
+      assert.equal(failed, 0);
+      for (const n of c.nodes) assert.deepEqual(n.store.listVersions().map((v) => v.id), [3, 4], 'retention kept the newest version and its source');
+    });
+  }
 
   for (const depth of [1, 2, 3]) {
     it(`reorgs of depth ${depth} in the deal, ack and confirm phases and right after completion: every dropped submission is resent at the next tick, every round ends, the MPK holds, no share is lost or retired early`, async () => {
@@ -103,4 +107,81 @@ describe('operator loop on the fork chain', () => {
       assert.deepEqual(late, [], 'every dropped submission was resent at the sender\'s first tick on the new blocks');
     });
   }
+});
+
+describe('operator loop on the fork chain: RPC faults and dropped transactions', () => {
+  it('rounds complete while one node\'s reads time out, another loses receipts, a third has its transactions evicted and the fourth\'s endpoint goes stale', async () => {
+    const seed = process.env.SOAK_SEED ?? 'loop/faults';
+    const c = await LoopCluster.create({ seed, lags: LAGS });
+    const [flaky, lossy, evicted, stale] = c.nodes as [ClusterNode, ClusterNode, ClusterNode, ClusterNode];
+    flaky.view.setFaults(randomFaults(seededRng(`${seed}/flaky`), { read: 0.03 }));
+    lossy.view.setFaults(randomFaults(seededRng(`${seed}/lossy`), { lostReceipt: 0.3 }));
+    const evictions: ChainTx[] = [];
+    let seconds = 0;
+    const step = async () => {
+      await c.second();
+      seconds++;
+      // Every 5th second the mempool loses what `evicted` sent since the last block.
+      if (seconds % 5 === 0) evictions.push(...(await c.chain.drop(evicted.address)));
+      // For 6 of every 40 seconds, `stale`'s endpoint falls 4 blocks behind (its time goes back).
+      stale.view.setLag(seconds % 40 < 6 ? 4 : 2);
+    };
+    for (let id = 1; id <= 4; id++) {
+      for (let i = 0; i < 200 && (await c.chain.latestSessionId()) < id; i++) await step();
+      for (let i = 0; i < 300; i++) {
+        const s = await c.finalView.getSession(id);
+        if (s !== null && s.progress.outcome !== 'pending') break;
+        await step();
+      }
+    }
+    for (let i = 0; i < 6; i++) await step();
+    const { completed, failed } = await c.checkSettled({ tickErrorsFrom: [flaky.address] });
+    assert.equal(completed + failed, 4);
+    assert.equal(completed, 4, 'every round completed');
+    assert.ok(flaky.tickErrors.length > 0, 'the flaky node\'s ticks failed sometimes');
+    assert.ok(evictions.length > 0, 'some transactions were evicted');
+    const records = c.chain.transactions();
+    assert.ok(records.some((r) => r.tx.from === lossy.address && r.status === 'mined'));
+  });
+});
+
+describe('operator loop on the fork chain: random reorgs', () => {
+  it('seeded reorgs of random depth that drop, reorder and move transactions at random moments never break an invariant, and every round ends', async () => {
+    const seed = process.env.SOAK_SEED ?? 'loop/random reorgs';
+    const c = await LoopCluster.create({ seed, lags: LAGS });
+    const rng = seededRng(`${seed}/plan`);
+    const byte = () => rng(1)[0] as number;
+    let reorgs = 0;
+    const step = async () => {
+      await c.second();
+      // About one block in eight is reorganised, 1..3 deep, into as many or more blocks.
+      if (byte() < 32 && c.chain.head.number > 12) {
+        const depth = 1 + (byte() % 3);
+        const into = (['same-blocks', 'first', 'last'] as const)[byte() % 3];
+        const replaced = [...Array(depth).keys()].map((k) => c.chain.block(c.chain.head.number - k).time).reverse();
+        const extra = byte() % 2;
+        await c.chain.reorg({
+          depth, blocks: depth + extra, into, reinclude: 'some', order: 'shuffle',
+          time: [...replaced, ...Array(extra).fill(replaced.at(-1))],
+        });
+        reorgs++;
+        await c.check();
+        // The new head arrives like any block: the nodes tick on it before the next one.
+        await c.ticks();
+      }
+    };
+    for (let id = 1; id <= 4; id++) {
+      for (let i = 0; i < 200 && (await c.chain.latestSessionId()) < id; i++) await step();
+      for (let i = 0; i < 300; i++) {
+        const s = await c.finalView.getSession(id);
+        if (s !== null && s.progress.outcome !== 'pending') break;
+        await step();
+      }
+    }
+    for (let i = 0; i < 6; i++) await c.second();
+    const { completed, failed } = await c.checkSettled();
+    assert.equal(completed + failed, await c.chain.latestSessionId());
+    assert.ok(completed >= 4, `genesis and the reshares completed (${completed} completed, ${failed} failed)`);
+    assert.ok(reorgs >= 10, `the run reorganised often (${reorgs})`);
+  });
 });
