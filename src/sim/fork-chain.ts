@@ -267,9 +267,9 @@ export class ForkChain implements Ledger {
 
   constructor(options: ForkChainOptions) {
     // The memory ledger validates the deployment (windows, addresses) and names the genesis time.
-    const probe = new MemoryLedger(options.ledger);
-    this.chainId = probe.chainId;
-    this.registry = probe.registry;
+    const genesis = new MemoryLedger(options.ledger);
+    this.chainId = genesis.chainId;
+    this.registry = genesis.registry;
     this.#ledgerOptions = { ...options.ledger };
     this.finalityDepth = anInteger(options.finalityDepth, 'finalityDepth', 0);
     this.receiptTimeoutBlocks = anInteger(options.receiptTimeoutBlocks ?? 3, 'receiptTimeoutBlocks', 0);
@@ -280,7 +280,7 @@ export class ForkChain implements Ledger {
     if (estimate !== 'latest' && estimate !== 'pending') throw new RangeError(`estimate must be latest or pending, got ${String(estimate)}`);
     this.estimate = estimate;
     this.#rng = options.rng;
-    this.#genesis = this.#newBlock(null, probe.time, []);
+    this.#genesis = this.#newBlock(null, genesis.time, []);
     this.#access = {
       chainId: this.chainId,
       registry: this.registry,
@@ -297,7 +297,7 @@ export class ForkChain implements Ledger {
       send: (from, method, args) => this.#send(from, method, args),
     };
     this.#headCursor = new Cursor(this.#access, this.#ledgerOptions);
-    this.#main = new ChainView(this.#access, probe.registry, {}, { head: this.#headCursor, final: new Cursor(this.#access, this.#ledgerOptions) });
+    this.#main = new ChainView(this.#access, genesis.registry, {}, { head: this.#headCursor, final: new Cursor(this.#access, this.#ledgerOptions) });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -462,14 +462,14 @@ export class ForkChain implements Ledger {
       if (order !== 'same' && order !== 'reverse' && order !== 'shuffle') throw new RangeError(`order must be same, reverse or shuffle, got ${String(order)}`);
       const arranged = groups.map((g) => keepSenderOrder(order === 'reverse' ? [...g].reverse() : order === 'shuffle' ? shuffled(g, this.#needRng('order: shuffle')) : g));
 
+      const rest = options.dropped ?? 'vanish';
+      if (rest !== 'vanish' && rest !== 'mempool') throw new RangeError(`dropped must be vanish or mempool, got ${String(rest)}`);
+
+      // Everything is checked: only now does the chain change.
       this.#canonical.length = fork.number + 1;
       const blocks: ChainBlock[] = [];
       for (const [i, txs] of arranged.entries()) blocks.push(this.#newBlock(this.head, times[i] as number, txs));
-      if ((options.dropped ?? 'vanish') === 'mempool') {
-        this.#mempool = [...dropped.map((tx) => ({ tx, settle: null })), ...this.#mempool];
-      } else if (options.dropped !== undefined && options.dropped !== 'vanish') {
-        throw new RangeError(`dropped must be vanish or mempool, got ${String(options.dropped)}`);
-      }
+      if (rest === 'mempool') this.#mempool = [...dropped.map((tx) => ({ tx, settle: null })), ...this.#mempool];
       this.#reorgs++;
       this.#probe = null;
       await this.#headCursor.at(this.head, () => undefined);

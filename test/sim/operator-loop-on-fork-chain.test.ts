@@ -64,6 +64,7 @@ describe('operator loop on the fork chain', () => {
       }
       for (let i = 0; i < 6; i++) await c.second();
       const { completed, failed } = await c.checkSettled();
+      assert.deepEqual([...c.missedConfirmations], [], 'every recipient confirmed');
       assert.equal(completed, 4, 'genesis and three reshares completed');
       assert.equal(failed, 0);
       for (const n of c.nodes) assert.deepEqual(n.store.listVersions().map((v) => v.id), [3, 4], 'retention kept the newest version and its source');
@@ -88,6 +89,7 @@ describe('operator loop on the fork chain', () => {
       }
       for (let i = 0; i < 6; i++) await c.second();
       const { completed, failed } = await c.checkSettled();
+      assert.deepEqual([...c.missedConfirmations], [], 'every recipient confirmed');
       assert.equal(completed + failed, 4);
       assert.equal(c.chain.reorgs, 4);
       // Every submission a reorg dropped was sent again and mined (the reorgs keep the blocks'
@@ -136,6 +138,7 @@ describe('operator loop on the fork chain: RPC faults and dropped transactions',
     }
     for (let i = 0; i < 6; i++) await step();
     const { completed, failed } = await c.checkSettled({ tickErrorsFrom: [flaky.address] });
+    assert.deepEqual([...c.missedConfirmations], [], 'every recipient confirmed');
     assert.equal(completed + failed, 4);
     assert.equal(completed, 4, 'every round completed');
     assert.ok(flaky.tickErrors.length > 0, 'the flaky node\'s ticks failed sometimes');
@@ -165,9 +168,9 @@ describe('operator loop on the fork chain: random reorgs', () => {
           time: [...replaced, ...Array(extra).fill(replaced.at(-1))],
         });
         reorgs++;
-        await c.check();
-        // The new head arrives like any block: the nodes tick on it before the next one.
+        // The new head arrives like any block: the nodes tick on it, then the invariants hold.
         await c.ticks();
+        await c.check();
       }
     };
     for (let id = 1; id <= 4; id++) {
@@ -180,6 +183,7 @@ describe('operator loop on the fork chain: random reorgs', () => {
     }
     for (let i = 0; i < 6; i++) await c.second();
     const { completed, failed } = await c.checkSettled();
+    assert.deepEqual([...c.missedConfirmations], [], 'every recipient confirmed');
     assert.equal(completed + failed, await c.chain.latestSessionId());
     assert.ok(completed >= 4, `genesis and the reshares completed (${completed} completed, ${failed} failed)`);
     assert.ok(reorgs >= 10, `the run reorganised often (${reorgs})`);
