@@ -176,7 +176,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     metrics,
     appRelease: cfg.appRelease ? cfg.appRelease(parts) : null,
     pubkey: (version) => pubkeyInfo(store, operators.list, version),
-    status: (): NodeStatus => status(me, store, loop, last, lastError),
+    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality) }),
     health: () => (Date.now() - lastOk < HEALTHY_WITHIN_MS ? { ok: true } : { ok: false, reason: `no successful tick for ${Math.round((Date.now() - lastOk) / 1000)} s` }),
   });
   const url = await api.listen({ host: cfg.host, port: cfg.port });
@@ -307,6 +307,7 @@ function status(me: Address, store: KeyStore, loop: OperatorLoop, last: TickRepo
       ...(current.dealer ? { dealer: current.dealer } : {}), ...(current.recipient ? { recipient: current.recipient } : {}),
     } : null,
     lastProcessedBoundary: loop.lastProcessedBoundary >= 0 ? loop.lastProcessedBoundary : null,
+    versions: store.listVersions().map((v) => ({ id: v.id, status: v.status })),
     chainHead: last ? { time: last.chainTime } : null,
     lastError,
   };
