@@ -13,7 +13,7 @@
  *
  * Pure: it compares the round state before and after one step, so each warning is said once.
  */
-import type { Hex } from '../protocol/ledger.ts';
+import type { Address, Hex } from '../protocol/ledger.ts';
 import { UNUSABLE_OWN_KEY_REASON } from '../protocol/recipient.ts';
 import type { RoundState } from '../protocol/round-driver.ts';
 
@@ -25,7 +25,7 @@ export interface SessionKeyWarning {
 /** Warnings due for the step `before` → `after` of `session` (recipient keys from its snapshot). */
 export function sessionKeyWarnings(
   session: number,
-  recipients: readonly string[],
+  recipients: readonly Address[],
   recipientKeys: readonly Hex[],
   before: RoundState,
   after: RoundState,
