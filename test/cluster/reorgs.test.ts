@@ -89,13 +89,12 @@ describe('reorgs in every phase of a reshare, on anvil with real nodes', { timeo
   }
 
   async function reorg(depth: number): Promise<void> {
-    await c.anvil.rpcUrl && fetch(c.anvil.rpcUrl, {
+    const r = await fetch(c.anvil.rpcUrl, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'anvil_reorg', params: [depth, []] }),
-    }).then(async (r) => {
-      const body = (await r.json()) as { error?: { message: string } };
-      if (body.error) throw new Error(`anvil_reorg: ${body.error.message}`);
     });
+    const body = (await r.json()) as { error?: { message: string } };
+    if (body.error) throw new Error(`anvil_reorg: ${body.error.message}`);
   }
 
   /** Waits for the moment in session `id` when the reorg should strike (a submission of that phase is in a block). */
