@@ -68,9 +68,9 @@ are 32 bytes of hex; give them through the environment or a 0600 file.
 
 Two listeners. The public API (--host, --port: /pubkey, /app/sign, /secrets, /healthz) is
 for apps and clients. The operations listener (--ops-host, --ops-port: /healthz, /status,
-/metrics) is for you and your monitoring: it has no authentication, so it listens on
-127.0.0.1:${DEFAULT_OPS_PORT} by default, and another host needs --ops-public (or
-KMS_OPS_PUBLIC=1) as a conscious choice. --ops-port off turns it off.
+/metrics) is for you and your monitoring. It has no authentication, so it listens on
+127.0.0.1:${DEFAULT_OPS_PORT} by default; any other host needs --ops-public (or KMS_OPS_PUBLIC=1),
+a conscious choice. --ops-port off turns it off. Both URLs are logged at start-up.
 
 Example:
   KMS_OPERATOR_KEY=0x… KMS_OPERATOR_SIG_KEY=0x… KMS_STORE_KEY=0x… \\
@@ -84,11 +84,11 @@ Example:
     .addOption(new Option('--rpc <url>', 'JSON-RPC URL of the chain').env('KMS_RPC_URL'))
     .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
     .addOption(new Option('--block-tag <tag>', 'block tag every read uses: latest on a local chain (31337), safe or finalized on public chains (default: latest on 31337, else safe)').choices(['latest', 'safe', 'finalized']).env('KMS_BLOCK_TAG'))
-    .addOption(new Option('--host <host>', 'address the HTTP API listens on').default('127.0.0.1').env('KMS_HOST'))
-    .addOption(new Option('--port <port>', 'port of the HTTP API').default('8080').env('KMS_PORT'))
+    .addOption(new Option('--host <host>', 'address the public HTTP API (/pubkey, /app/sign, /secrets, /healthz) listens on').default('127.0.0.1').env('KMS_HOST'))
+    .addOption(new Option('--port <port>', 'port of the public HTTP API').default('8080').env('KMS_PORT'))
     .addOption(new Option('--ops-host <host>', 'address the operations listener (/healthz, /status, /metrics) listens on; anything but loopback needs --ops-public').default('127.0.0.1').env('KMS_OPS_HOST'))
     .addOption(new Option('--ops-port <port|off>', 'port of the operations listener (0: any free port; off: no operations listener)').default(String(DEFAULT_OPS_PORT)).env('KMS_OPS_PORT'))
-    .addOption(new Option('--ops-public', 'consent to an --ops-host that is not loopback: /status and /metrics have no authentication, so expose them only to your monitoring network [env: KMS_OPS_PUBLIC=1]'))
+    .addOption(new Option('--ops-public', 'consent to an --ops-host that is not loopback: /status and /metrics have no authentication, so expose them only to your monitoring network (env: KMS_OPS_PUBLIC=1)'))
     .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
     .addOption(new Option('--threshold-override <n>', 'explicit consent to a governance threshold: take part only in sessions whose threshold is n (SPEC 6)').env('KMS_THRESHOLD_OVERRIDE'))
     .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
