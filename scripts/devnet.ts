@@ -65,7 +65,7 @@ function clearPreviousRun(dir: string): void {
 /** `count` free ports from `base` on, skipping those in `taken`. */
 async function freePorts(base: number, count: number, taken: readonly number[] = []): Promise<number[]> {
   const ports: number[] = [];
-  for (let p = base; ports.length < count && p < base + 1000; p++) {
+  for (let p = base; ports.length < count && p < base + 1000 && p <= 65_535; p++) {
     if (!taken.includes(p) && (await portIsFree(p))) ports.push(p);
   }
   if (ports.length < count) throw new Error(`no ${count} free TCP ports from ${base} on 127.0.0.1`);
