@@ -11,9 +11,10 @@
  *
  * Then it publishes a session key it holds the secret of (if the registry lists another),
  * starts its two HTTP listeners (the public API, and the operations listener for /status and
- * /metrics, loopback-only unless the operator consents: `http/app.ts`) and runs the operator loop, one tick at a time (a tick starts after the
- * previous one ended, so ticks never overlap). Between ticks the node polls the head's number
- * every `headPollMs` (100 ms; one cheap `eth_blockNumber`):
+ * /metrics, loopback-only unless the operator consents: `http/app.ts`) and runs the operator
+ * loop, one tick at a time (a tick starts after the previous one ended, so ticks never
+ * overlap). Between ticks the node polls the head's number every `headPollMs` (100 ms; one
+ * cheap `eth_blockNumber`):
  *
  * - a new block starts a tick at once, so a phase that another operator's transaction closed
  *   is acted on within ~0.1 s instead of up to a whole tick later;
@@ -226,7 +227,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   }
   if (cfg.ops === null) log.info('the operations listener is off (--ops-port off): /status and /metrics are not served');
   else if (opsApi !== null && boundAddresses(opsApi).some((a) => !isLoopbackAddress(a))) {
-    log.warn({ opsUrl }, 'the operations listener (/status, /metrics) is reachable from other machines (--ops-public): it has no authentication, so let only your monitoring hosts reach it');
+    log.warn({ opsUrl, bound: boundAddresses(opsApi) }, 'the operations listener (/status, /metrics) is reachable from other machines (--ops-public): it has no authentication, so let only your monitoring hosts reach it');
   }
 
   let stopped = false;
