@@ -112,8 +112,8 @@ function hasTaskset(): boolean {
   return spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts the server child (pinned to core 0 when possible); resolves with its port. */
-async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; appId: string }> {
+/** Starts the server child (pinned to core 0 when possible); resolves with its ports (public API, operations listener). */
+async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; opsPort: number; appId: string }> {
   const script = new URL('./app-sign-server.ts', import.meta.url).pathname;
   const profDir = process.env['KMS_BENCH_CPU_PROF'];
   const node = [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${keyType}`] : []), '--import', 'tsx', script, SEED, keyType];
@@ -128,8 +128,8 @@ async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ ch
     });
     child.once('exit', (code) => reject(new Error(`app-sign server exited (${code})`)));
   });
-  const info = JSON.parse(first) as { port: number; appId: string };
-  return { child, port: info.port, appId: info.appId };
+  const info = JSON.parse(first) as { port: number; opsPort: number; appId: string };
+  return { child, port: info.port, opsPort: info.opsPort, appId: info.appId };
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
@@ -141,8 +141,9 @@ async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function partialSignCount(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/** kms_partial_sign_seconds_count from the operations listener's /metrics. */
+async function partialSignCount(opsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
   const m = /^kms_partial_sign_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(text);
   return m ? Number(m[1]) : NaN;
 }
@@ -200,9 +201,9 @@ async function loadSuite(n: number, connections: number): Promise<{ results: Loa
         const reqs = await attestedRequests(world.owner, world.appId, warm + n);
         const bodies = reqs.map((q) => JSON.stringify(q));
         await load(autocannon, server.port, route, bodies.slice(0, warm), connections);
-        const before = await partialSignCount(server.port);
+        const before = await partialSignCount(server.opsPort);
         const { r, seconds } = await load(autocannon, server.port, route, bodies.slice(warm), connections);
-        const after = await partialSignCount(server.port);
+        const after = await partialSignCount(server.opsPort);
         const ok = r['2xx'];
         results.push({
           route, operatorKey: keyType, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,

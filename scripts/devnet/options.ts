@@ -16,6 +16,8 @@ export const MIN_INTERVAL = 20;
 export const DEFAULT_OPERATORS = 4;
 export const MAX_OPERATORS = 16;
 export const DEFAULT_BASE_PORT = 18081;
+/** Each operator's operations listener (/status, /metrics) takes a port this far above the public ones. */
+export const OPS_PORT_OFFSET = 100;
 
 export interface DevnetOptions {
   readonly operators: number;
@@ -43,7 +45,7 @@ export function parseOptions(argv: readonly string[], write: (s: string) => void
     .option('--operators <n>', `number of operators (2..${MAX_OPERATORS})`, intOption(2, MAX_OPERATORS, '--operators'), DEFAULT_OPERATORS)
     .option('--interval <seconds>', `reshare interval in seconds (>= ${MIN_INTERVAL}); windows are min(15, interval/4) s each`, intOption(MIN_INTERVAL, 86_400, '--interval'), DEFAULT_INTERVAL)
     .option('--dir <path>', 'state directory (keys, key stores, logs, devnet.json, lock)', DEFAULT_DIR)
-    .option('--base-port <port>', 'first HTTP port of the operators (the next free ones are used)', intOption(1024, 65_000, '--base-port'), DEFAULT_BASE_PORT)
+    .option('--base-port <port>', `first HTTP port of the operators (the next free ones are used); their operations listeners (/status, /metrics) start ${OPS_PORT_OFFSET} above`, intOption(1024, 65_000, '--base-port'), DEFAULT_BASE_PORT)
     .addHelpText('after', `
 Files (in --dir, default .devnet/ in the checkout, git-ignored): devnet.json (what the CLIs'
 --devnet flag reads), keys/ (0600 key files), op1…opN/ (key stores), logs/ (anvil and

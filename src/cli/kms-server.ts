@@ -3,8 +3,13 @@
  * `kms-server`: runs one operator node (SPEC 5, 7). Every flag can also be given as a
  * `KMS_*` environment variable (secrets preferably so, or as files, never on the command
  * line of a shared machine). It refuses to start — exit 1, one line — when the chain, the
- * key store, the storage key, the MPK or the on-chain registration do not match; bad flags
- * exit 2. It stops cleanly on SIGINT/SIGTERM.
+ * key store, the storage key, the MPK or the on-chain registration do not match, or when a
+ * listener cannot bind; bad flags exit 2, among them an operations listener on a host that is
+ * not loopback without `--ops-public`. It stops cleanly on SIGINT/SIGTERM.
+ *
+ * Two listeners: the public API (`--host`/`--port`: /pubkey, /app/sign, /secrets, /healthz)
+ * and the operations listener (`--ops-host`/`--ops-port`: /healthz, /status, /metrics), see
+ * `src/node/http/app.ts` and docs/operations.md.
  */
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
@@ -12,7 +17,8 @@ import pino from 'pino';
 import { parseFinality, type Finality } from '../chain/profiles.ts';
 import type { OperatorKeyType } from '../crypto/operator-sig.ts';
 import type { AppReleaseHandler } from '../node/http/app.ts';
-import { startNode, StartupError, type NodeParts, type RunningNode } from '../node/node.ts';
+import { isLoopbackHost } from '../node/http/loopback.ts';
+import { startNode, StartupError, type NodeParts, type OpsListenerConfig, type RunningNode } from '../node/node.ts';
 import { createAppRelease, type JwtMethodConfig } from '../node/release/handler.ts';
 import { jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
 import { parseStorageKey } from '../node/store-crypto.ts';
@@ -26,6 +32,7 @@ import {
   processIo,
   readSecret,
   runCli,
+  show,
   UsageError,
   type CliContext,
   type CliIo,
@@ -35,6 +42,15 @@ import {
 const OPERATOR_KEY: SecretSpec = { flag: 'operator-key', env: 'KMS_OPERATOR_KEY', what: 'operator\'s transaction key' };
 const SIG_KEY: SecretSpec = { flag: 'sig-key', env: 'KMS_OPERATOR_SIG_KEY', what: 'operator\'s signing secret key' };
 const STORE_KEY: SecretSpec = { flag: 'store-key', env: 'KMS_STORE_KEY', what: 'key-store encryption key' };
+
+/**
+ * The operations listener's default port. Fixed, not "any free port": Prometheus identifies a
+ * target by host:port, so a port that changed at every restart would start new series each
+ * time. Not 8081 (the port a second node on the same host typically takes for its public API),
+ * not 9090–9999 (Prometheus itself, its Pushgateway and Alertmanager, and the range the
+ * Prometheus project hands out to exporters), and it mirrors the public 8080.
+ */
+export const DEFAULT_OPS_PORT = 9080;
 
 export interface ServerHooks {
   /** Called with the running node (tests); the default waits for a signal. */
@@ -50,9 +66,15 @@ export function buildProgram(ctx: CliContext, hooks: ServerHooks = {}): Command 
 Every option can be set through its environment variable instead (shown in brackets). Keys
 are 32 bytes of hex; give them through the environment or a 0600 file.
 
+Two listeners. The public API (--host, --port: /pubkey, /app/sign, /secrets, /healthz) is
+for apps and clients. The operations listener (--ops-host, --ops-port: /healthz, /status,
+/metrics) is for you and your monitoring. It has no authentication, so it listens on
+127.0.0.1:${DEFAULT_OPS_PORT} by default; any other host needs --ops-public (or KMS_OPS_PUBLIC=1),
+a conscious choice. --ops-port off turns it off. Both URLs are logged at start-up.
+
 Example:
   KMS_OPERATOR_KEY=0x… KMS_OPERATOR_SIG_KEY=0x… KMS_STORE_KEY=0x… \\
-    kms-server --rpc http://127.0.0.1:8545 --registry 0x… --port 8081 --data-dir ./op1
+    kms-server --rpc http://127.0.0.1:8545 --registry 0x… --port 8081 --ops-port 9081 --data-dir ./op1
 `);
   addSecretOptions(program, OPERATOR_KEY);
   addSecretOptions(program, SIG_KEY);
@@ -62,8 +84,11 @@ Example:
     .addOption(new Option('--rpc <url>', 'JSON-RPC URL of the chain').env('KMS_RPC_URL'))
     .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
     .addOption(new Option('--finality <finalized|safe|N>', 'how this chain\'s finality is read: a block tag, or N confirmations. The node acts on the latest block and waits for finality only before irreversible steps (retiring or deleting a version, deleting a session secret). Default: the chain profile for the RPC\'s chain id (docs/operations.md); required on a chain id without one').env('KMS_FINALITY'))
-    .addOption(new Option('--host <host>', 'address the HTTP API listens on').default('127.0.0.1').env('KMS_HOST'))
-    .addOption(new Option('--port <port>', 'port of the HTTP API').default('8080').env('KMS_PORT'))
+    .addOption(new Option('--host <host>', 'address the public HTTP API (/pubkey, /app/sign, /secrets, /healthz) listens on').default('127.0.0.1').env('KMS_HOST'))
+    .addOption(new Option('--port <port>', 'port of the public HTTP API').default('8080').env('KMS_PORT'))
+    .addOption(new Option('--ops-host <host>', 'address the operations listener (/healthz, /status, /metrics) listens on; anything but loopback needs --ops-public').default('127.0.0.1').env('KMS_OPS_HOST'))
+    .addOption(new Option('--ops-port <port|off>', 'port of the operations listener (0: any free port; off: no operations listener)').default(String(DEFAULT_OPS_PORT)).env('KMS_OPS_PORT'))
+    .addOption(new Option('--ops-public', 'consent to an --ops-host that is not loopback: /status and /metrics have no authentication, so expose them only to your monitoring network (env: KMS_OPS_PUBLIC=1)'))
     .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
     .addOption(new Option('--threshold-override <n>', 'explicit consent to a governance threshold: take part only in sessions whose threshold is n (SPEC 6)').env('KMS_THRESHOLD_OVERRIDE'))
     .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
@@ -88,6 +113,7 @@ Example:
       if (typeof opts.registry !== 'string') throw new UsageError('missing the registry: give --registry ADDRESS (or set KMS_REGISTRY)');
       const registry = parseAddressArg(opts.registry, '--registry');
       const port = parseIntegerArg(opts.port, '--port', { min: 0, max: 65535 });
+      const ops = opsListenerConfig(ctx, opts, (name) => program.getOptionValueSource(name) === 'env', String(opts.host), port);
       const tickMs = parseIntegerArg(opts.tickMs, '--tick-ms', { min: 50, max: 60_000 });
       const headPollMs = parseIntegerArg(opts.headPollMs, '--head-poll-ms', { min: 0, max: 60_000 });
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
@@ -106,7 +132,7 @@ Example:
       try {
         node = await startNode({
           operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, finality, registry,
-          host: String(opts.host), port, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs, headPollMs,
+          host: String(opts.host), port, ops, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs, headPollMs,
           appRelease: hooks.appRelease ?? ((parts) => createAppRelease(parts, { jwt })),
         }, log);
       } catch (e) {
@@ -129,6 +155,41 @@ Example:
       });
     });
   return program;
+}
+
+/**
+ * The operations listener from --ops-host, --ops-port and --ops-public (or their KMS_OPS_*
+ * variables); null for `--ops-port off`. A host that is not loopback without the consent flag
+ * is bad usage: exposing unauthenticated /status and /metrics must be a conscious act (issue 12).
+ */
+function opsListenerConfig(ctx: CliContext, opts: Record<string, unknown>, fromEnv: (option: string) => boolean, host: string, port: number): OpsListenerConfig | null {
+  const portFlag = fromEnv('opsPort') ? 'KMS_OPS_PORT' : '--ops-port';
+  const hostFlag = fromEnv('opsHost') ? 'KMS_OPS_HOST' : '--ops-host';
+  const rawPort = String(opts.opsPort).trim();
+  if (rawPort.toLowerCase() === 'off') return null;
+  if (!/^\d{1,5}$/.test(rawPort) || Number(rawPort) > 65535) {
+    throw new UsageError(`${portFlag}: expected a port from 0 to 65535 (0: any free port) or off, got ${show(rawPort)}`);
+  }
+  const opsPort = Number(rawPort);
+  const opsHost = String(opts.opsHost).trim();
+  if (opsHost === '') throw new UsageError(`${hostFlag}: expected an address to listen on, e.g. 127.0.0.1`);
+  const consent = opts.opsPublic === true || envFlag(ctx, 'KMS_OPS_PUBLIC');
+  if (!consent && !isLoopbackHost(opsHost)) {
+    throw new UsageError(`${hostFlag} ${show(opsHost)} is not a loopback address, and the operations listener (/status, /metrics) has no authentication: add --ops-public (or KMS_OPS_PUBLIC=1) to expose it on purpose, or listen on 127.0.0.1`);
+  }
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::' || h === '[::]';
+  if (opsPort !== 0 && opsPort === port && (opsHost.toLowerCase() === host.toLowerCase() || wildcard(opsHost) || wildcard(host))) {
+    throw new UsageError(`${portFlag} ${opsPort} is also the public API's port (--port): give the operations listener a port of its own`);
+  }
+  return { host: opsHost, port: opsPort, public: consent };
+}
+
+/** A yes/no environment variable: 1/true or 0/false (or unset, empty); anything else is bad usage. */
+function envFlag(ctx: CliContext, name: string): boolean {
+  const v = ctx.io.env[name]?.trim().toLowerCase();
+  if (v === undefined || v === '' || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new UsageError(`${name}: expected 1 or 0 (true or false), got ${show(v)}`);
 }
 
 /**

@@ -15,7 +15,7 @@
  *   kms_threshold                             t of the active version
  *   kms_operators                             operators in the active version's set
  *   kms_refusals_total{reason}                requests refused, by a closed set of reasons
- *   kms_http_requests_total{route,method,status}
+ *   kms_http_requests_total{listener,route,method,status}   listener: public | ops
  *
  * Every label value comes from a closed set or from our own route table, never from request
  * input, so a client cannot blow up the series count, and nothing secret can become a label.
@@ -62,10 +62,13 @@ export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
+/** The node's two HTTP listeners: the public API and the operations listener (/status, /metrics). */
+export type HttpListener = 'public' | 'ops';
+
 /** What the HTTP layer records. */
 export interface ApiMetrics {
   /** `route` is a route template from our table or `unmatched`; never a raw URL. */
-  httpRequest(route: string, method: string, status: number): void;
+  httpRequest(listener: HttpListener, route: string, method: string, status: number): void;
   refusal(reason: RefusalReason): void;
   /** The exposition text and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
@@ -140,8 +143,8 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
   });
   const http = new Counter({
     name: 'kms_http_requests_total',
-    help: 'HTTP requests answered, by route template, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
+    help: 'HTTP requests answered, by listener (public, ops), route template, method and status.',
+    labelNames: ['listener', 'route', 'method', 'status'] as const,
     registers: [registry],
   });
 
@@ -195,8 +198,8 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
       // The type already restricts it; the runtime check keeps a cast-through value out.
       refusals.inc({ reason: reasons.has(reason) ? reason : 'other' });
     },
-    httpRequest(route, method, status) {
-      http.inc({ route, method: HTTP_METHODS.has(method) ? method : 'other', status: String(status) });
+    httpRequest(listener, route, method, status) {
+      http.inc({ listener, route, method: HTTP_METHODS.has(method) ? method : 'other', status: String(status) });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

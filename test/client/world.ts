@@ -300,7 +300,6 @@ export async function buildWorld(opts: WorldOptions): Promise<World> {
       logger: pino({ level: 'silent' }),
       rateLimit: { perClientPerSecond: 10_000, burst: 10_000 },
       pubkey,
-      status: () => ({ operator: op.address, activeVersion: null, session: null, lastProcessedBoundary: null, chainHead: null, lastError: null }),
       health: () => ({ ok: true }),
       metrics: createNodeMetrics(),
       appRelease: { sign: (r, c) => answer('sign', r, c), secrets: (r, c) => answer('secrets', r, c) },

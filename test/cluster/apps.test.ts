@@ -169,7 +169,7 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
   };
 
   const metrics = async (i: number): Promise<string> => {
-    const res = await fetch(`${c.nodes[i]!.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${c.nodes[i]!.opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(res.status, 200);
     return res.text();
   };

@@ -164,7 +164,6 @@ async function world(opts: { sigKeyType?: OperatorKeyType; jwt?: boolean; config
     logger: pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) }),
     rateLimit: { perClientPerSecond: 1000, burst: 100_000 },
     pubkey: () => null,
-    status: () => ({ operator: me, activeVersion: 5, session: null, lastProcessedBoundary: null, chainHead: null, lastError: null }),
     health: () => ({ ok: true }),
     metrics,
     appRelease: createAppRelease({ ledger, store, me, domain: DOMAIN, sigKeyType, sigKey, metrics }, config),
