@@ -24,6 +24,7 @@ import { createPublicClient, createWalletClient, http, type Hex as ViemHex } fro
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createChainLedger } from '../src/chain/chain-ledger.ts';
 import { deployRegistry } from '../src/chain/deploy.ts';
+import { chainProfile } from '../src/chain/profiles.ts';
 import { makeDomain } from '../src/crypto/domain.ts';
 import { createOperatorSigner } from '../src/crypto/operator-sig.ts';
 import { generateSealKeyPair } from '../src/crypto/seal.ts';
@@ -196,8 +197,10 @@ class Devnet {
     out.line();
 
     // 1. chain and registry
-    const anvil = await this.step('anvil', () => startDevnetAnvil(this.sup, { logFile: join(opts.dir, 'logs', 'anvil.log'), accounts: Math.max(20, opts.operators + 2), blockTime: 1 }),
-      (a) => `${a.rpcUrl} (chain ${a.chainId}, one block per second, log ${dirShown}/logs/anvil.log)`);
+    const anvil = await this.step('anvil', () => startDevnetAnvil(this.sup, {
+      logFile: join(opts.dir, 'logs', 'anvil.log'), accounts: Math.max(20, opts.operators + 2), blockTime: opts.blockTime, chainId: opts.chainId, finalityBlocks: opts.finalityBlocks,
+    }),
+      (a) => `${a.rpcUrl} (chain ${a.chainId}${chainProfile(a.chainId) ? ` as ${chainProfile(a.chainId)?.name}` : ''}, a block every ${opts.blockTime} s, finalized ${opts.finalityBlocks} blocks behind the head, log ${dirShown}/logs/anvil.log)`);
     this.#anvilUp = true;
     this.lock.update({ rpc: anvil.rpcUrl });
     this.#recordChildren();

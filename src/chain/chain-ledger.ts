@@ -151,6 +151,8 @@ export interface ChainLedgerOptions {
 }
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+/** Longest wait for a sent transaction's receipt (a pending transaction holds the account's queue). */
+const RECEIPT_TIMEOUT_MS = 60_000;
 const HEX_RE = /^0x(?:[0-9a-fA-F]{2})*$/;
 const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
 const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`;
@@ -600,7 +602,7 @@ export class ChainLedger implements Ledger {
       }
       let receipt: TransactionReceipt;
       try {
-        receipt = await this.client.waitForTransactionReceipt({ hash, pollingInterval: this.#pollingIntervalMs });
+        receipt = await this.#awaitReceipt(hash);
       } catch (err) {
         throw this.#requestError(`${ctx.functionName} was sent but no receipt arrived.`, ctx, err, [`Transaction: ${hash}`]);
       }
@@ -627,6 +629,26 @@ export class ChainLedger implements Ledger {
       });
       return receipt;
     });
+  }
+
+  /**
+   * The receipt of a sent transaction. A transaction the node no longer knows (a reorg dropped
+   * it from a block and the pool, as anvil does, or the pool evicted it) fails at once instead
+   * of waiting for a receipt that never comes: the writer's queue must not stall a node's
+   * ticks, and the loop resends whatever the chain does not show while its window is open.
+   */
+  async #awaitReceipt(hash: Hash): Promise<TransactionReceipt> {
+    const deadline = Date.now() + RECEIPT_TIMEOUT_MS;
+    let missing = 0;
+    for (;;) {
+      const receipt = await this.client.getTransactionReceipt({ hash }).catch(() => null);
+      if (receipt) return receipt;
+      const tx = await this.client.getTransaction({ hash }).catch(() => null);
+      missing = tx === null ? missing + 1 : 0;
+      if (missing >= 3) throw new Error(`transaction ${hash} was dropped: the node no longer knows it (a reorg or an evicted transaction)`);
+      if (Date.now() > deadline) throw new Error(`no receipt for transaction ${hash} after ${RECEIPT_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, this.#pollingIntervalMs));
+    }
   }
 
   writer(account: Address): LedgerWriter {
