@@ -10,20 +10,21 @@ import { seededRng } from '../../src/crypto/rng.ts';
 import { LedgerError, type Address, type Hex, type LedgerErrorCode } from '../../src/protocol/ledger.ts';
 import { MemoryLedger, type MemoryLedgerOptions } from '../../src/protocol/memory-ledger.ts';
 import { SIZES } from '../../src/protocol/session-rules.ts';
-import { ledgerConformance, type LedgerHarness, type LedgerHarnessConfig } from './conformance.ts';
+import { ledgerConformance, type LedgerHarness, type LedgerHarnessConfig, type LedgerHarnessOverrides } from './conformance.ts';
 
 /** Deterministic account addresses, checksummed so the suite also exercises case normalisation. */
 const account = (label: string): Address => getAddress(`0x${keccak256(stringToHex(label)).slice(-40)}`) as Address;
 
-const CONFIG: LedgerHarnessConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5 };
+const CONFIG: LedgerHarnessConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5, governanceDelay: 0 };
 const START = 1_764_000_000;
 
 function options(): MemoryLedgerOptions {
   return { chainId: 31337n, registry: account('registry'), owner: account('owner'), ...CONFIG, startTime: START };
 }
 
-async function memoryHarness(): Promise<LedgerHarness> {
-  const ledger = new MemoryLedger(options());
+async function memoryHarness(overrides: LedgerHarnessOverrides = {}): Promise<LedgerHarness> {
+  const config = { ...CONFIG, ...overrides };
+  const ledger = new MemoryLedger({ ...options(), governanceDelay: config.governanceDelay });
   // Held to anvil's rule (a new block is strictly later than the latest one) so that the
   // suite's schedule is checked here before it runs on a real chain.
   const advance = (t: number) => {
@@ -37,7 +38,7 @@ async function memoryHarness(): Promise<LedgerHarness> {
     txAt: async (t) => advance(t),
     mineAt: async (t) => advance(t),
     now: async () => ledger.time,
-    config: CONFIG,
+    config,
     close: async () => {},
   };
 }
