@@ -315,8 +315,9 @@ async function setThresholdAction(ctx: CliContext, n: string, opts: Opts): Promi
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).setThresholdOverride(t);
   const when = await whenEffective(conn, (c) => c.kind === 'thresholdOverride' && c.value === t);
+  const done = when.json.queued ? 'queued' : 'set';
   printWrite(ctx, conn, { thresholdOverride: t, ...when.json },
-    t === 0 ? 'Threshold override cleared: new sessions use the default ceil(2n/3)' : `Threshold override set to ${t}: every new session uses it (nodes started with --threshold-override ${t} consent to it)`,
+    t === 0 ? `Threshold override 0 ${done}: new sessions use the default ceil(2n/3)` : `Threshold override ${t} ${done}: every new session uses it (nodes started with --threshold-override ${t} consent to it)`,
     [when.line]);
 }
 
@@ -327,7 +328,7 @@ async function setIntervalAction(ctx: CliContext, seconds: string, opts: Opts): 
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).setInterval(s);
   const when = await whenEffective(conn, (c) => c.kind === 'schedule' && c.interval === s);
-  printWrite(ctx, conn, { interval: s, ...when.json }, `Reshare interval set to ${s} s`, [when.line]);
+  printWrite(ctx, conn, { interval: s, ...when.json }, `Reshare interval ${s} s ${when.json.queued ? 'queued' : 'set'}`, [when.line]);
 }
 
 /** The schedule in effect once the queued one (if any) applies: what omitted windows keep. */
@@ -353,7 +354,7 @@ async function setWindowsAction(ctx: CliContext, opts: Opts): Promise<void> {
   await conn.ledger.writer(gov.address).setWindows(next.dealWindow, next.ackWindow, next.confirmWindow);
   const when = await whenEffective(conn, (c) => c.kind === 'schedule' && c.dealWindow === next.dealWindow && c.ackWindow === next.ackWindow && c.confirmWindow === next.confirmWindow);
   printWrite(ctx, conn, { ...next, ...when.json },
-    `Windows set to deal ${next.dealWindow} s, ack ${next.ackWindow} s, confirm ${next.confirmWindow} s (interval ${base.interval} s, inclusion margin ${g.inclusionMargin} s)`,
+    `Windows ${when.json.queued ? 'queued' : 'set'}: deal ${next.dealWindow} s, ack ${next.ackWindow} s, confirm ${next.confirmWindow} s (interval ${base.interval} s, inclusion margin ${g.inclusionMargin} s)`,
     [when.line]);
 }
 
@@ -364,9 +365,10 @@ async function setChurnCapAction(ctx: CliContext, n: string, opts: Opts): Promis
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).setChurnCap(cap);
   const when = await whenEffective(conn, (c) => c.kind === 'churnCap' && c.value === cap);
+  const done = when.json.queued ? 'queued' : 'set';
   printWrite(ctx, conn, { churnCap: cap, ...when.json }, cap === 0
-    ? 'Churn cap cleared: each session admits at most max(1, floor(old holders / 3)) newcomers'
-    : `Churn cap set: each session admits at most min(${cap}, max(1, floor(old holders / 3))) newcomers`, [when.line]);
+    ? `Churn cap 0 ${done}: each session admits at most max(1, floor(old holders / 3)) newcomers`
+    : `Churn cap ${cap} ${done}: each session admits at most min(${cap}, max(1, floor(old holders / 3))) newcomers`, [when.line]);
 }
 
 async function transferOwnershipAction(ctx: CliContext, newOwner: string, opts: Opts): Promise<void> {

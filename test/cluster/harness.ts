@@ -67,7 +67,7 @@ export interface ClusterOptions {
   readonly n: number;
   /** Reshare interval in seconds. */
   readonly interval: number;
-  /** Window lengths in seconds; must fit in the interval (`windowsFit`, finality lag 0). */
+  /** Window lengths in seconds; must fit in the interval (`windowsFit`, inclusion margin 0). */
   readonly windows: { readonly deal: number; readonly ack: number; readonly confirm: number };
   /** Signing-key type of every operator (default bn254). */
   readonly sigType?: OperatorKeyType;
