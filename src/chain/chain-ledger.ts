@@ -171,8 +171,11 @@ function describeRefusal(errorName: string, args: readonly unknown[]): string {
   switch (errorName) {
     case 'WrongPhase':
       return `session ${a[0]} is in phase ${phaseName(Number(args[1]))}, not ${phaseName(Number(args[2]))}`;
-    case 'BadLength':
-      return `${reasonText(LENGTH_FIELDS, args[0])} must be ${a[1]} bytes, got ${a[2]}`;
+    case 'BadLength': {
+      const field = reasonText(LENGTH_FIELDS, args[0]);
+      // SealedShares counts shares (one per recipient); every other field counts bytes.
+      return `${field} must be ${a[1]} ${field === 'sealedShares' ? 'shares (one per recipient)' : 'bytes'}, got ${a[2]}`;
+    }
     case 'BadComplaint':
       return `complaint ${a[0]}: ${reasonText(COMPLAINT_PROBLEMS, args[1])}`;
     case 'BadKey':

@@ -44,7 +44,7 @@ export const COMPLAINT_PROBLEMS = [
 export const LENGTH_FIELDS = [
   ['Commitments', 'commitments'],
   ['EphemeralKey', 'ephemeralKey'],
-  ['SealedShares', 'sealedShares (one per recipient)'],
+  ['SealedShares', 'sealedShares'],
   ['SealedShare', 'sealedShare'],
   ['PublicPoly', 'publicPoly'],
   ['ImageDigest', 'imageDigest'],

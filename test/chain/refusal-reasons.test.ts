@@ -35,7 +35,7 @@ describe('refusal reasons', () => {
       chain = await sharedChain();
     });
 
-    it('read as sentences: a session key off the curve, x ≥ p, a churn cap above the limit, nothing to cancel', async () => {
+    it('read as sentences: a session key off the curve, x ≥ p, a churn cap above the limit, nothing to cancel, a wrong length', async () => {
       const ledger = await deployLedger(chain, { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0 });
       const [owner, a0] = chain.addresses as [Address, Address];
       const rng = seededRng('refusal-reasons');
@@ -57,6 +57,20 @@ describe('refusal reasons', () => {
       await refused(ledger.writer(owner).setChurnCap(257), 'BadParameter', 'setChurnCap refused: a churn cap is at most 256 (the registry\'s operator limit)');
       await refused(ledger.writer(owner).cancelGovernanceChange('schedule'), 'NothingQueued', 'cancelGovernanceChange refused: no schedule change is waiting to take effect (it may already be in effect)');
       await refused(ledger.writer(a0).acceptOwnership(), 'NotPendingOwner', `acceptOwnership refused: ${a0} is not the proposed owner (or no transfer is proposed)`);
+
+      // Lengths: bytes for every field but the share count.
+      await register(`0x02${bytesToHex(numberToBytesBE(1n, 32))}`);
+      const a1 = chain.addresses[2] as Address;
+      const s1 = createOperatorSigner('ecdsa', generateOperatorSecretKey('ecdsa', rng), makeDomain({ chainId: ledger.chainId, registry: ledger.registry }));
+      await ledger.writer(owner).allowOperator(a1, true);
+      await ledger.writer(a1).register({
+        socket: 'https://op1.example', sigKeyType: 'ecdsa', sigPublicKey: toHex(s1.publicKey), proofOfPossession: toHex(s1.proofOfPossession(a1)), sessionKey: x(2n),
+      });
+      await ledger.writer(owner).armGenesis(2);
+      const id = await ledger.writer(a0).openSession();
+      const deal = { session: id, commitments: toHex(rng(2 * 96)), ephemeralKey: x(3n), sealedShares: [] };
+      await refused(ledger.writer(a0).submitDeal({ ...deal, commitments: '0x' }), 'BadLength', 'submitDeal refused: commitments must be 192 bytes, got 0');
+      await refused(ledger.writer(a0).submitDeal(deal), 'BadLength', 'submitDeal refused: sealedShares must be 2 shares (one per recipient), got 0');
     });
   });
 });
