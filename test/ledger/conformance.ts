@@ -34,9 +34,9 @@
  *   every governance change applies at once, which the other cases rely on).
  *
  * Session tests set the interval to 1000 s and every window to 100 s (skipped when already
- * so), so the harness's inclusion margin must be at most 100 s. In total about 150 accepted
- * writes, 105 refused ones, 90 `txAt` and 3 `mineAt` (a harness whose config already is
- * 1000/100/100/100 saves ~14 governance writes).
+ * so), so the harness's inclusion margin must be at most 100 s. In total about 285
+ * accepted writes, 150 refused ones, 165 `txAt` and 8 `mineAt` (a harness whose config
+ * already is 1000/100/100/100 saves ~20 governance writes).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
