@@ -53,7 +53,7 @@ export async function releaseWorld(seed: string, sigKeyType: OperatorKeyType): P
   const gov = newAccount();
   const startTime = Math.floor(Date.now() / 1000) - 3600;
   const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0, startTime,
+    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime,
   });
   const me = addr(newAccount());
   const sigKey = generateOperatorSecretKey(sigKeyType, rng);

@@ -211,7 +211,7 @@ class Devnet {
     const registry = await this.step('registry', async () => {
       const pc = createPublicClient({ transport: http(anvil.rpcUrl) });
       const wc = createWalletClient({ account: gov, transport: http(anvil.rpcUrl) });
-      return deployRegistry(wc, pc, { interval: opts.interval, ...windows, finalityLag: 0 });
+      return deployRegistry(wc, pc, { interval: opts.interval, ...windows, inclusionMargin: 0 });
     }, (d) => `${d.address} (interval ${d.config.interval} s, windows ${d.config.dealWindow}/${d.config.ackWindow}/${d.config.confirmWindow} s)`);
 
     // 2. keys

@@ -275,12 +275,12 @@ export class OperatorLoop {
       log.info({ session: id, boundary, sentAt, minedAt: this.#now() }, 'opened session');
       return id;
     } catch (e) {
-      if (e instanceof LedgerError && (NOT_NOW.has(e.code) || e.code === 'ThresholdOutOfBounds')) {
+      if (e instanceof LedgerError && (NOT_NOW.has(e.code) || e.code === 'ThresholdOverrideNoLongerFits')) {
         const key = `${boundary}:${e.code}`;
         if (key !== this.#lastNotNow) {
-          if (e.code === 'ThresholdOutOfBounds') {
+          if (e.code === 'ThresholdOverrideNoLongerFits') {
             // Not a normal "later": no session can open until governance changes the override.
-            log.error({ boundary, reason: e.code }, `no session can open: ${e.message}. The governance threshold override does not fit the operators this session would have; governance must change it (kms-admin governance)`);
+            log.error({ boundary, reason: e.code }, `no session can open: ${e.message}. The governance threshold override does not fit the operators this session would have; governance must change it (kms-admin set-threshold N, or 0 for the default)`);
           } else {
             log.info({ boundary, reason: e.code }, `no session opened: ${e.message}`);
           }

@@ -99,7 +99,7 @@ export function memoryChain(seed = 'client-world'): Chainish {
   const label = (s: string): Address => lc(getAddress(`0x${keccak256(stringToHex(`${seed}/${s}`)).slice(-40)}`));
   const owner = label('owner');
   const ledger = new MemoryLedger({
-    chainId: 31337n, registry: label('registry'), owner, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5,
+    chainId: 31337n, registry: label('registry'), owner, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5,
     startTime: 1_764_000_000,
   });
   const accounts = Array.from({ length: 12 }, () => {

@@ -69,7 +69,7 @@ export interface ClusterOptions {
   readonly n: number;
   /** Reshare interval in seconds. */
   readonly interval: number;
-  /** Window lengths in seconds; must fit in the interval (`windowsFit`, finality lag 0). */
+  /** Window lengths in seconds; must fit in the interval (`windowsFit`, inclusion margin 0). */
   readonly windows: { readonly deal: number; readonly ack: number; readonly confirm: number };
   /** Signing-key type of every operator (default bn254). */
   readonly sigType?: OperatorKeyType;
@@ -341,7 +341,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const owner = addresses[0] as Address;
     const pc = createPublicClient({ transport: http(anvil.rpcUrl) });
     const wc = createWalletClient({ account: privateKeyToAccount(anvil.accounts[0] as Hex), transport: http(anvil.rpcUrl) });
-    const dep = await deployRegistry(wc, pc, { interval, dealWindow: windows.deal, ackWindow: windows.ack, confirmWindow: windows.confirm, finalityLag: 0 });
+    const dep = await deployRegistry(wc, pc, { interval, dealWindow: windows.deal, ackWindow: windows.ack, confirmWindow: windows.confirm, inclusionMargin: 0 });
     const ledger = await createChainLedger({ rpcUrl: anvil.rpcUrl, registry: dep.address, keys, pollingIntervalMs: 100 });
     const gov = ledger.writer(owner);
     const domain = makeDomain({ chainId: ledger.chainId, registry: dep.address });

@@ -60,7 +60,7 @@ interface Node {
 }
 
 async function world(badKey: Hex) {
-  const ledger = new MemoryLedger({ chainId: 31337, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: 10, ackWindow: 10, confirmWindow: 10, finalityLag: 0, startTime: START });
+  const ledger = new MemoryLedger({ chainId: 31337, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: 10, ackWindow: 10, confirmWindow: 10, inclusionMargin: 0, startTime: START });
   const gov = ledger.writer(OWNER);
   const nodes: Node[] = [];
   for (const [i, address] of OPS.entries()) {

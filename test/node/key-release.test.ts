@@ -99,7 +99,7 @@ async function world(opts: { sigKeyType?: OperatorKeyType; jwt?: boolean; config
   const sigKeyType = opts.sigKeyType ?? 'ecdsa';
   const gov = newAccount();
   const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0, startTime: T_V3 - 100,
+    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime: T_V3 - 100,
   });
   // The operator, registered on-chain with a real signing key.
   const me = addr(newAccount());

@@ -44,7 +44,7 @@ const addr = (a: PrivateKeyAccount): Address => a.address.toLowerCase() as Addre
 async function world() {
   const gov = account();
   const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0, startTime: NOW_S - 1000,
+    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime: NOW_S - 1000,
   });
   const me = addr(account());
   const sigKey = generateOperatorSecretKey('ecdsa', rng);
