@@ -211,7 +211,8 @@ class Devnet {
     const registry = await this.step('registry', async () => {
       const pc = createPublicClient({ transport: http(anvil.rpcUrl) });
       const wc = createWalletClient({ account: gov, transport: http(anvil.rpcUrl) });
-      return deployRegistry(wc, pc, { interval: opts.interval, ...windows, inclusionMargin: 0 });
+      // A devnet: governance changes apply at once, whatever chain id it emulates.
+      return deployRegistry(wc, pc, { interval: opts.interval, ...windows, inclusionMargin: 0, governanceDelay: 0 });
     }, (d) => `${d.address} (interval ${d.config.interval} s, windows ${d.config.dealWindow}/${d.config.ackWindow}/${d.config.confirmWindow} s)`);
 
     // 2. keys

@@ -341,7 +341,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const owner = addresses[0] as Address;
     const pc = createPublicClient({ transport: http(anvil.rpcUrl) });
     const wc = createWalletClient({ account: privateKeyToAccount(anvil.accounts[0] as Hex), transport: http(anvil.rpcUrl) });
-    const dep = await deployRegistry(wc, pc, { interval, dealWindow: windows.deal, ackWindow: windows.ack, confirmWindow: windows.confirm, inclusionMargin: 0 });
+    const dep = await deployRegistry(wc, pc, { interval, dealWindow: windows.deal, ackWindow: windows.ack, confirmWindow: windows.confirm, inclusionMargin: 0, governanceDelay: 0 });
     const ledger = await createChainLedger({ rpcUrl: anvil.rpcUrl, registry: dep.address, keys, pollingIntervalMs: 100 });
     const gov = ledger.writer(owner);
     const domain = makeDomain({ chainId: ledger.chainId, registry: dep.address });
