@@ -337,3 +337,16 @@ export function assertSync(result: unknown): void {
     throw bad('transaction: the function must be synchronous (it returned a promise)');
   }
 }
+
+/** `activeVersion`'s rule, in both stores: the newest version whose status is active. */
+export function isActiveVersion(status: VersionStatus): boolean {
+  return status === 'active';
+}
+
+/**
+ * `versionAt(t)`'s rule, in both stores: the newest version activated by chain time t,
+ * retired included; a pending version never was active.
+ */
+export function wasActiveAt(status: VersionStatus, activatedAt: number | null, t: number): boolean {
+  return status !== 'pending' && activatedAt !== null && activatedAt <= t;
+}

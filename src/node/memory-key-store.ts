@@ -24,7 +24,9 @@ import {
   checkVersion,
   copySessionKey,
   copyVersion,
+  isActiveVersion,
   roundStateJson,
+  wasActiveAt,
   type KeyStore,
   type StoreScope,
   type StoredSessionKey,
@@ -94,12 +96,12 @@ export class MemoryKeyStore implements KeyStore {
   }
 
   activeVersion(): StoredVersion | null {
-    return this.#newest((v) => v.status === 'active');
+    return this.#newest((v) => isActiveVersion(v.status));
   }
 
   versionAt(t: number): StoredVersion | null {
     if (typeof t !== 'number' || !Number.isFinite(t)) throw new KeyStoreError('bad-argument', 'versionAt: t must be a finite number');
-    return this.#newest((v) => v.status !== 'pending' && v.activatedAt !== null && v.activatedAt <= t);
+    return this.#newest((v) => wasActiveAt(v.status, v.activatedAt, t));
   }
 
   #newest(pred: (v: StoredVersion) => boolean): StoredVersion | null {
