@@ -183,4 +183,30 @@ export class MemoryKeyStore implements KeyStore {
   close(): void {
     this.#closed = true;
   }
+
+  /**
+   * Every value this store holds, secrets included, as copies: for tests and forensic checks
+   * (`test/node/store-forensics.ts`: "no retired share is left anywhere"). Works after close,
+   * like reading a closed SQLite file.
+   */
+  dumpState(): MemoryStoreState {
+    const s = this.#state;
+    return {
+      mpk: s.mpk,
+      versions: [...s.versions.values()].map(copyVersion),
+      sessionKeys: [...s.sessionKeys.values()].map(copySessionKey),
+      roundStates: [...s.roundStates].map(([session, json]) => ({ session, json })),
+      meta: [...s.meta].map(([key, value]) => ({ key, value })),
+    };
+  }
+}
+
+/** What `MemoryKeyStore.dumpState` returns. */
+export interface MemoryStoreState {
+  readonly mpk: Hex | null;
+  readonly versions: StoredVersion[];
+  readonly sessionKeys: StoredSessionKey[];
+  /** Round states as the JSON text the store keeps. */
+  readonly roundStates: { readonly session: number; readonly json: string }[];
+  readonly meta: { readonly key: string; readonly value: string }[];
 }

@@ -300,7 +300,7 @@ export class StoreRows {
     if (!this.dirty) return;
     const value = encodeManifest(this.#manifest);
     const mac = this.#mac(TABLES.meta, [MANIFEST_KEY, value]);
-    this.#stmt('put:manifest', 'INSERT OR REPLACE INTO meta (key, value, mac) VALUES (?, ?, ?)').run(MANIFEST_KEY, value, mac);
+    this.#stmt('put:manifest', `INSERT OR REPLACE INTO meta (key, value, mac) VALUES ('${MANIFEST_KEY}', ?, ?)`).run(value, mac);
     this.dirty = false;
   }
 
@@ -470,7 +470,7 @@ export function checkSchema(db: Database.Database, path: string, ddl: string, ve
   const have = new Map(listObjects(db).map((o) => [describe(o), o]));
   for (const [d, o] of have) {
     const w = want.get(d);
-    if (w === undefined) throw damaged(path, `it has a ${d} that key store version ${version} does not have (added by hand?)`);
+    if (w === undefined) throw damaged(path, `it has a schema object key store version ${version} does not have: ${d} (added by hand?)`);
     if (w.sql !== o.sql || w.tbl_name !== o.tbl_name) throw damaged(path, `the definition of ${d} is not that of key store version ${version}`);
   }
   for (const d of want.keys()) if (!have.has(d)) throw damaged(path, `missing ${d}`);
