@@ -1,15 +1,21 @@
 /**
  * @module
  * Benchmark of the SQLite key store (`src/node/sqlite-key-store.ts`) on the calls the node
- * makes: the release path's version lookups (every `POST /app/sign`, `/secrets`), the round
- * state persisted before every submission, the confirmation transaction, retention's deletes,
+ * makes: the release path's version lookups (every `POST /app/sign`, `/secrets`), reading
+ * and persisting the round state (before every submission), a kv write, retention's deletes,
  * and opening the store at start-up.
  *
- * The store holds what a node holds in steady state at t = 20 of n = 30: three versions
- * (public polynomial 20 × 96 bytes, 30 holders), three session keys, `KMS_BENCH_ROUNDS`
- * (default 50) round states of 4 KiB, and a few kv rows. The file lives in the OS temporary
- * directory (here on the same disk as the data directory would be): every write is a real
- * `synchronous=FULL` commit, so write figures are dominated by fsync and vary with the disk.
+ * It measures the current store (schema 2: every row MAC'd and listed in a manifest; a WAL
+ * checkpoint after every write that deletes or replaces a secret) against the schema-1 code
+ * it replaced (frozen in `test/node/fixtures/key-store-v1`), both holding the same contents,
+ * interleaved run by run (v1, v2, v1, v2, …) so that the load of a shared machine hits both
+ * alike; the ratio v2/v1 is the median of the per-pair ratios.
+ *
+ * Contents, what a node holds in steady state at t = 20 of n = 30: three versions (public
+ * polynomial 20 × 96 bytes, 30 holders), three session keys, `KMS_BENCH_ROUNDS` (default 50)
+ * round states of 4 KiB, a few kv rows. The files live in the OS temporary directory (here on
+ * the same disk as a data directory would be): every write is a real `synchronous=FULL`
+ * commit, so write figures are dominated by fsync and vary with the disk and the load.
  */
 import { createECDH, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,8 +24,9 @@ import { join } from 'node:path';
 import { R } from '../src/crypto/fr.ts';
 import type { Address, Hex } from '../src/protocol/ledger.ts';
 import type { StoredSessionKey, StoredVersion } from '../src/node/key-store.ts';
-import { openSqliteKeyStore, type SqliteKeyStore } from '../src/node/sqlite-key-store.ts';
-import { measure, type BenchOptions } from './timing.ts';
+import { openSqliteKeyStore } from '../src/node/sqlite-key-store.ts';
+import { openSqliteKeyStoreV1 } from '../test/node/fixtures/key-store-v1/sqlite-key-store-v1.ts';
+import type { BenchOptions } from './timing.ts';
 
 const T = 20;
 const N = 30;
@@ -55,71 +62,124 @@ function sessionKey(createdAt: number): StoredSessionKey {
 
 const roundState = (): unknown => ({ phase: 'acked', blob: randomBytes(2048).toString('hex') });
 
+/** The calls measured; both store versions have them with these signatures. */
+interface BenchStore {
+  getVersion(id: number): unknown;
+  activeVersion(): unknown;
+  versionAt(t: number): unknown;
+  getRoundState(session: number): unknown;
+  putRoundState(session: number, state: unknown): void;
+  setMeta(key: string, value: string): void;
+  putSessionKey(k: StoredSessionKey): void;
+  deleteSessionKey(publicKey: Hex): void;
+  bindMpk(mpk: Hex): void;
+  putVersion(v: StoredVersion): void;
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}
+
+interface Subject {
+  store: BenchStore;
+  readonly open: () => BenchStore;
+}
+
 export interface KeyStoreBenchResult {
   readonly op: string;
-  readonly msPerOp: number;
+  readonly v1Ms: number;
+  readonly v2Ms: number;
+  /** Median of the per-pair ratios v2/v1. */
+  readonly ratio: number;
+}
+
+const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+
+/** Milliseconds per call of `f`, repeated for at least `minMs`. */
+function msPerCall(f: () => unknown, minMs: number): number {
+  let n = 0;
+  const t0 = performance.now();
+  let dt = 0;
+  do {
+    f();
+    n++;
+    dt = performance.now() - t0;
+  } while (dt < minMs);
+  return dt / n;
 }
 
 export async function benchKeyStore(opts: BenchOptions): Promise<KeyStoreBenchResult[]> {
   const rounds = Number(process.env['KMS_BENCH_ROUNDS'] ?? '50');
-  const runs = opts.runs ?? 5;
-  const minMs = opts.minMs ?? 300;
-  const dir = mkdtempSync(join(tmpdir(), 'kms-bench-store-'));
-  const path = join(dir, 'keystore.sqlite');
-  const open = (): SqliteKeyStore => openSqliteKeyStore({ path, storageKey: STORAGE_KEY, scope: SCOPE });
+  const runs = opts.runs ?? 7;
+  const minMs = opts.minMs ?? 250;
+  const dirs: string[] = [];
+  const versions = [version(1, 'retired'), version(2, 'active'), version(3, 'pending')];
+  const keys = [sessionKey(100), sessionKey(101), sessionKey(102)];
+  const states = Array.from({ length: rounds }, roundState);
+  const subject = (which: 'v1' | 'v2'): Subject => {
+    const dir = mkdtempSync(join(tmpdir(), `kms-bench-store-${which}-`));
+    dirs.push(dir);
+    const path = join(dir, 'keystore.sqlite');
+    const open = (): BenchStore => (which === 'v1' ? openSqliteKeyStoreV1 : openSqliteKeyStore)({ path, storageKey: STORAGE_KEY, scope: SCOPE });
+    const store = open();
+    store.transaction(() => {
+      store.bindMpk(MPK);
+      for (const v of versions) store.putVersion(v);
+      for (const k of keys) store.putSessionKey(k);
+      states.forEach((s, i) => store.putRoundState(i + 1, s));
+      store.setMeta('lastProcessedBoundary', '120');
+      store.setMeta('openRounds', '[3]');
+    });
+    return { store, open };
+  };
   const results: KeyStoreBenchResult[] = [];
   try {
-    let store = open();
-    store.bindMpk(MPK);
-    store.putVersion(version(1, 'retired'));
-    store.putVersion(version(2, 'active'));
-    store.putVersion(version(3, 'pending'));
-    for (let i = 0; i < 3; i++) store.putSessionKey(sessionKey(100 + i));
-    for (let s = 1; s <= rounds; s++) store.putRoundState(s, roundState());
-    store.setMeta('lastProcessedBoundary', '120');
-    store.setMeta('openRounds', '[3]');
-
+    const v1 = subject('v1');
+    const v2 = subject('v2');
     const extra = sessionKey(1);
     const state = roundState();
     let n = 0;
-    const ops: [string, () => unknown][] = [
-      ['getVersion (release path)', () => store.getVersion(2)],
-      ['activeVersion (release path)', () => store.activeVersion()],
-      ['versionAt (release path)', () => store.versionAt(1200)],
-      ['getRoundState (4 KiB)', () => store.getRoundState(3)],
-      ['putRoundState, replacing (persist)', () => store.putRoundState(rounds, state)],
-      [
-        'transaction: round state + meta (persist)',
-        () =>
-          store.transaction(() => {
-            store.putRoundState(rounds, state);
-            store.setMeta('openRounds', `[${n++}]`);
-          }),
-      ],
-      ['setMeta (kv)', () => store.setMeta('lastProcessedBoundary', String(n++))],
-      ['putSessionKey new + deleteSessionKey', () => (store.putSessionKey(extra), store.deleteSessionKey(extra.publicKey))],
+    const ops: [string, (x: Subject) => unknown][] = [
+      ['getVersion (release path)', (x) => x.store.getVersion(2)],
+      ['activeVersion (release path)', (x) => x.store.activeVersion()],
+      ['versionAt (release path)', (x) => x.store.versionAt(1200)],
+      ['getRoundState (4 KiB)', (x) => x.store.getRoundState(3)],
+      ['putRoundState, replacing (persist)', (x) => x.store.putRoundState(rounds, state)],
+      ['setMeta (kv; frees no secret)', (x) => x.store.setMeta('lastProcessedBoundary', String(n++))],
+      ['putSessionKey new + deleteSessionKey', (x) => (x.store.putSessionKey(extra), x.store.deleteSessionKey(extra.publicKey))],
       [
         `close + open (${rounds} round states)`,
-        () => {
-          store.close();
-          store = open();
+        (x) => {
+          x.store.close();
+          x.store = x.open();
         },
       ],
     ];
     for (const [op, f] of ops) {
-      const opsPerSec = measure(f, runs, minMs);
-      results.push({ op, msPerOp: 1000 / opsPerSec });
+      msPerCall(() => f(v1), minMs); // warm-up
+      msPerCall(() => f(v2), minMs);
+      const a: number[] = [];
+      const b: number[] = [];
+      const ratios: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const x = msPerCall(() => f(v1), minMs);
+        const y = msPerCall(() => f(v2), minMs);
+        a.push(x);
+        b.push(y);
+        ratios.push(y / x);
+      }
+      results.push({ op, v1Ms: median(a), v2Ms: median(b), ratio: median(ratios) });
     }
-    store.close();
+    v1.store.close();
+    v2.store.close();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   if (opts.json) {
     console.log(JSON.stringify({ suite: 'key-store', rounds, results }));
   } else {
-    console.log(`key store (SQLite, t = ${T}, n = ${N}, ${rounds} round states; ms per call, median of ${runs} runs)`);
+    console.log(`key store (SQLite, t = ${T}, n = ${N}, ${rounds} round states; ms per call, median of ${runs} interleaved runs)`);
     const width = Math.max(...results.map((r) => r.op.length)) + 2;
-    for (const r of results) console.log(`${r.op.padEnd(width)}${r.msPerOp.toFixed(3).padStart(10)}`);
+    console.log(`${'call'.padEnd(width)}${'schema 1'.padStart(10)}${'schema 2'.padStart(10)}${'2 / 1'.padStart(8)}`);
+    for (const r of results) console.log(`${r.op.padEnd(width)}${r.v1Ms.toFixed(3).padStart(10)}${r.v2Ms.toFixed(3).padStart(10)}${`${r.ratio.toFixed(2)}×`.padStart(8)}`);
   }
   return results;
 }

@@ -350,24 +350,32 @@ export class SqliteKeyStore implements KeyStore {
 
   activeVersion(): StoredVersion | null {
     this.#live();
-    return this.#newest((r) => isActiveVersion(r['status'] as VersionStatus));
+    return this.#newest((status) => isActiveVersion(status));
   }
 
   versionAt(t: number): StoredVersion | null {
     this.#live();
     if (typeof t !== 'number' || !Number.isFinite(t)) throw new KeyStoreError('bad-argument', 'versionAt: t must be a finite number');
-    return this.#newest((r) => wasActiveAt(r['status'] as VersionStatus, r['activated_at'] as number | null, t));
+    return this.#newest((status, activatedAt) => wasActiveAt(status, activatedAt, t));
   }
 
   /**
-   * The newest version whose public columns satisfy `pred`, chosen among all (checked) rows
-   * rather than by an SQL filter: a row an attacker altered cannot hide by no longer
-   * matching the filter. Only the chosen share is decrypted.
+   * The newest version satisfying the rule both stores share (`key-store.ts`): chosen from
+   * the status columns of every version, then read (and checked) alone, so the release path
+   * pays one row MAC, not one per version.
    */
-  #newest(pred: (r: Row) => boolean): StoredVersion | null {
-    let best: Row | null = null;
-    for (const r of this.#rows.all(VERSIONS, 'id')) if (pred(r)) best = r; // ascending id: the last match is the newest
-    return best === null ? null : this.#version(best);
+  #newest(rule: (status: VersionStatus, activatedAt: number | null) => boolean): StoredVersion | null {
+    let id: number | null = null;
+    for (const r of this.#rows.peek(VERSIONS, ['id', 'status', 'activated_at'], 'id')) {
+      if (rule(r['status'] as VersionStatus, r['activated_at'] as number | null)) id = r['id'] as number; // ascending: the last match is the newest
+    }
+    if (id === null) return null;
+    const row = this.#rows.get(VERSIONS, id);
+    // The checked row must agree with what chose it.
+    if (row === null || !rule(row['status'] as VersionStatus, row['activated_at'] as number | null)) {
+      throw new KeyStoreError('corrupt', `${this.path} is damaged: versions row ${id} changed while it was read`);
+    }
+    return this.#version(row);
   }
 
   #version(row: Row): StoredVersion {

@@ -233,6 +233,15 @@ export class StoreRows {
     return rows;
   }
 
+  /**
+   * Some columns of every row, in the given order, NOT checked: only for choosing which row
+   * to read with `get` (which checks it). Every row was checked when the store opened, and
+   * the node holds the file exclusively since.
+   */
+  peek(spec: TableSpec, columns: readonly string[], orderBy: string): Row[] {
+    return this.#stmt(`peek:${spec.name}:${columns.join(',')}:${orderBy}`, `SELECT ${columns.join(', ')} FROM ${spec.name} ORDER BY ${orderBy}`).all() as Row[];
+  }
+
   /** Whether the manifest lists this row. */
   has(spec: TableSpec, key: string | number): boolean {
     return this.#entries(spec).has(rowKeyOf(key));
