@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { KeyStoreErrorCode } from '../../src/node/key-store.ts';
+import { TABLES, openRows } from '../../src/node/sqlite-store-rows.ts';
 import { SCHEMA_V1 } from '../../src/node/sqlite-store-v1.ts';
+import { deriveStoreKeys } from '../../src/node/store-crypto.ts';
 import { openSqliteKeyStoreV1 } from './fixtures/key-store-v1/sqlite-key-store-v1.ts';
 import {
   MPK,
@@ -256,6 +258,34 @@ describe('key store (sqlite): every row is authenticated', () => {
     }
     raw.close();
     expectRefused(forged, 'corrupt', new RegExp(`^${esc(forged)} is damaged: versions row 1 \\(could not decrypt the share of version 1`));
+  });
+
+  it('a row altered, deleted or rolled back after the open is refused when it is read', () => {
+    // The node holds its file exclusively, so this drives the row layer over an ordinary
+    // connection and tampers through a second one, between the open's check and the reads.
+    const base = populated();
+    const old = rows(copyStore(base.path), 'kv').find((r) => r['key'] === 'lastProcessedBoundary');
+    const s = openAt(base.path);
+    s.setMeta('lastProcessedBoundary', '180');
+    s.close();
+    const db = new Database(base.path);
+    try {
+      const r = openRows(db, base.path, SCOPE, deriveStoreKeys(STORAGE_KEY));
+      assert.equal(r.get(TABLES.versions, 1)?.['status'], 'retired');
+      tamper(base.path, (raw) => {
+        raw.prepare("UPDATE versions SET status = 'active' WHERE id = 1").run();
+        raw.prepare('DELETE FROM round_states WHERE session = 3').run();
+        raw.prepare('UPDATE kv SET value = ?, mac = ? WHERE key = ?').run(old?.['value'], old?.['mac'], 'lastProcessedBoundary');
+      });
+      const p = base.path;
+      expectKsError(() => r.get(TABLES.versions, 1), 'corrupt', `${p} is damaged: versions row 1 was altered or copied from another store (its contents do not match its authentication tag)`);
+      expectKsError(() => r.all(TABLES.versions, 'id'), 'corrupt', /versions row 1 was altered/);
+      expectKsError(() => r.get(TABLES.round_states, 3), 'corrupt', `${p} is damaged: round_states row 3 is missing (deleted outside the node)`);
+      expectKsError(() => r.all(TABLES.round_states, 'session'), 'corrupt', `${p} is damaged: round_states row 3 is missing (deleted outside the node)`);
+      expectKsError(() => r.get(TABLES.kv, 'lastProcessedBoundary'), 'corrupt', `${p} is damaged: kv row "lastProcessedBoundary" is an older copy of that row, not the one last written (restored from a backup?)`);
+    } finally {
+      db.close();
+    }
   });
 
   it('after rolled-back transactions and savepoints the store still opens and holds exactly what was committed', () => {
