@@ -2,7 +2,8 @@
  * @module
  * In-memory `KeyStore` for tests and the simulator. Same validation, ordering, errors and
  * transaction semantics as the SQLite store (one suite runs against both); nothing is
- * encrypted because nothing is at rest.
+ * encrypted or MAC'd because nothing is at rest: there is no file to alter, and the
+ * SQLite store's refusals of altered rows have no counterpart here.
  *
  * Stored values are frozen private copies and every read returns a fresh copy, so callers
  * can never reach stored state through a reference. Transactions are copy-on-write at the

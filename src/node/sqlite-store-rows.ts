@@ -152,7 +152,7 @@ export class StoreRows {
   readonly #statements = new Map<string, Database.Statement>();
   /** The manifest changed since the last `saveManifest`. */
   dirty = false;
-  /** A sealed secret was deleted or replaced since the last `clearFreedSecret`. */
+  /** A sealed secret was deleted or replaced since the WAL was last emptied (the caller resets it). */
   freedSecret = false;
 
   private constructor(db: Database.Database, path: string, keys: StoreKeys, ctx: RowContext, manifest: Manifest) {
