@@ -43,7 +43,7 @@ import type { NodeStatus, PubkeyInfo } from './http/schemas.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
-import { openSqliteKeyStore } from './sqlite-key-store.ts';
+import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
 
 export interface NodeConfig {
   /** Private key of the operator's Ethereum account (sends its transactions). */
@@ -167,7 +167,9 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const domain = makeDomain({ chainId: ledger.chainId, registry: cfg.registry });
   let store: KeyStore;
   try {
-    store = openSqliteKeyStore({ path: join(cfg.dataDir, 'keystore.sqlite'), storageKey: cfg.storageKey, scope: { chainId: ledger.chainId, registry: cfg.registry.toLowerCase() as Address, operator: me } });
+    const sqlite = openSqliteKeyStore({ path: join(cfg.dataDir, 'keystore.sqlite'), storageKey: cfg.storageKey, scope: { chainId: ledger.chainId, registry: cfg.registry.toLowerCase() as Address, operator: me } });
+    if (sqlite.upgradedFrom !== null) log.info({ path: sqlite.path, from: sqlite.upgradedFrom, to: SCHEMA_VERSION }, `key store upgraded from schema version ${sqlite.upgradedFrom} to ${SCHEMA_VERSION} (every row now authenticated); older builds refuse it from now on`);
+    store = sqlite;
   } catch (e) {
     if (e instanceof KeyStoreError) throw new StartupError(`key store refused: ${e.message}`, { cause: e });
     throw e;

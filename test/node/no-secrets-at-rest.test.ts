@@ -27,7 +27,12 @@ import { openSqliteKeyStore } from '../../src/node/sqlite-key-store.ts';
 import { bytesToHex } from '../../src/protocol/hex.ts';
 import type { Address, Hex } from '../../src/protocol/ledger.ts';
 import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
-import { dumpStore, findSecrets, type Needle } from './store-forensics.ts';
+import { dumpMemoryStore, dumpSqliteStore, findSecrets } from './store-forensics.ts';
+
+interface Needle {
+  readonly label: string;
+  readonly bytes: Uint8Array;
+}
 
 const REGISTRY: Address = '0x00000000000000000000000000000000000000aa';
 const OWNER: Address = '0x00000000000000000000000000000000000000ff';
@@ -112,15 +117,27 @@ describe('secrets at rest after the rounds that used them', () => {
       // Retention keeps the active version and its predecessor, and the published session key.
       assert.ok(retired.filter((x) => x.label.startsWith('share')).length >= 3, `${n.address}: at least versions 1–3 retired (${retired.length} needles)`);
       assert.ok(retired.some((x) => x.label.startsWith('session secret')), `${n.address}: old session secrets retired`);
-      const dump = dumpStore(n.store, n.path === null ? null : { path: n.path, storageKey: STORAGE_KEY });
-      const found = findSecrets(dump, retired);
-      assert.deepEqual(found, [], `${n.address} (${n.path ? 'SQLite' : 'memory'} store) still holds retired secrets: ${found.map((f) => `${f.needle} in ${f.where}`).join('; ')}`);
-      // And no round state holds a share or a session secret at all, retired or not.
+      // No round state holds a share or a session secret at all, retired or not.
       for (const id of n.store.listRoundStates()) {
         const text = JSON.stringify(n.store.getRoundState(id));
         assert.ok(!/"share"|"secret"/.test(text), `${n.address}: round state ${id} names a secret field: ${text.slice(0, 200)}`);
       }
+      // The attacker: every value decrypted, the files' bytes, and plaintext carved from stale ciphertext.
+      const kept = n.store.activeVersion();
+      assert.ok(kept, 'the node holds the active version');
+      const control = fr.toBytes(kept.share);
+      let dump;
+      if (n.path !== null) {
+        n.store.close();
+        dump = dumpSqliteStore(n.path, STORAGE_KEY);
+      } else {
+        dump = dumpMemoryStore(n.store as MemoryKeyStore);
+      }
+      const found = findSecrets(dump, retired.map((r) => r.bytes));
+      assert.deepEqual(found.map((f) => `${retired[f.needle]?.label} (${f.form}) in ${f.where}`), [], `${n.address} (${n.path ? 'SQLite' : 'memory'} store) still holds retired secrets`);
+      // Control: the search does find the share the store legitimately keeps.
+      assert.ok(findSecrets(dump, [control]).length > 0, 'the search finds the active version\'s share');
     }
-    for (const n of nodes) n.store.close();
+    for (const n of nodes) if (n.path === null) n.store.close();
   });
 });
