@@ -86,7 +86,7 @@ describe('reorgs in every phase of a reshare, on anvil with real nodes', { timeo
     }, { timeoutMs: 4 * INTERVAL * 1000, pollMs: 500 });
   }
 
-  it('genesis, then reshares survive reorgs of depth 1–5 in the deal, ack and confirm phases and right after completion', async () => {
+  it('genesis, then reshares survive reorgs of depth 1–5 in the deal, ack and confirm phases and right after completion', async (t) => {
     await c.waitForRoom(10);
     await c.armGenesis();
     await c.waitForVersion(1);
@@ -106,6 +106,7 @@ describe('reorgs in every phase of a reshare, on anvil with real nodes', { timeo
       assert.equal(await c.ledger.getMpk(), mpk, `the MPK never changes (after the reorg in session ${id})`);
       last = id;
     }
+    for (const o of outcomes) t.diagnostic(o);
     // The network goes on: a session after the last reorg completes and every node serves it.
     const v = await c.waitForVersion(last + 1, { timeoutMs: 4 * INTERVAL * 1000 });
     assert.ok(v.id > last, `a version after the reorgs (${outcomes.join('; ')})`);
