@@ -6,6 +6,8 @@
 // before anything is sent (request counters prove it).
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { makeDomain } from '../../src/crypto/domain.ts';
 import { eatNonceHex } from '../../src/crypto/key-release.ts';
 import { appMnemonic as mnemonicOf } from '../../src/crypto/mnemonic.ts';
@@ -103,6 +105,45 @@ describe('requestAppKey against four operators (t = 3)', () => {
       assert.equal(r.partials.filter((p) => p.valid).length, 3);
     });
   }
+
+  test('an operator socket that answers 302 is refused, never followed: the redirect target gets nothing, the operator is named', async () => {
+    // The socket an operator registered answers with a redirect (to a host that would happily
+    // take the attestation and response key). The client must not send the request on.
+    const listen = async (server: Server): Promise<string> => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    let trapHits = 0;
+    const trap = createServer((_req, res) => {
+      trapHits++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    const trapUrl = await listen(trap);
+    const redirector = createServer((_req, res) => {
+      res.writeHead(302, { location: `${trapUrl}/stolen?x=1` }).end();
+    });
+    const redirectorUrl = await listen(redirector);
+    try {
+      const bad = w.ops[2];
+      assert.ok(bad);
+      // Operator 2's on-chain socket now leads to the redirecting server.
+      const viaRedirector = client().fetch;
+      const c = w.client({ onWarning: (f) => warnings.push(...f), fetch: (input, init) => viaRedirector(input.replace(bad.url, redirectorUrl), init) });
+      const r = await c.requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key });
+      assert.equal(r.appKey, w.appKey(), 'combined from the three other operators');
+      assert.deepEqual(kinds(r.faults), [`${bad.address}:redirect`]);
+      const [f] = r.faults as [OperatorFault];
+      assert.equal(f.status, 302);
+      assert.match(f.reason, new RegExp(`^answered HTTP 302 with a redirect to ${trapUrl.replace(/[.]/g, '\\.')}, which is refused: an operator must answer at the socket it registered on-chain$`));
+      assert.ok(!f.reason.includes('stolen'), 'only the origin of the target is shown');
+      // GET /pubkey goes through the same path.
+      const pk = await c.getPublicKey();
+      assert.equal(pk.mpk, w.mpk);
+      assert.equal(trapHits, 0, 'the redirect target was never contacted');
+    } finally {
+      await Promise.all([trap, redirector].map((s) => new Promise((resolve) => s.close(resolve))));
+    }
+  });
 
   test('an answer replayed from an earlier request does not open: bad-seal', async () => {
     const op = w.ops[3];
