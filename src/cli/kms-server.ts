@@ -14,7 +14,7 @@ import type { OperatorKeyType } from '../crypto/operator-sig.ts';
 import type { AppReleaseHandler } from '../node/http/app.ts';
 import { startNode, StartupError, type NodeParts, type RunningNode } from '../node/node.ts';
 import { createAppRelease, type JwtMethodConfig } from '../node/release/handler.ts';
-import { jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
+import { DEFAULT_JWKS_MAX_AGE_MS, jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
 import { parseStorageKey } from '../node/store-crypto.ts';
 import {
   addSecretOptions,
@@ -24,6 +24,7 @@ import {
   parseIntegerArg,
   parseUrlArg,
   processIo,
+  show,
   readSecret,
   runCli,
   UsageError,
@@ -69,6 +70,7 @@ Example:
     .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
     .addOption(new Option('--jwt-issuer <iss>', 'the exact token issuer (iss) accepted, e.g. https://confidentialcomputing.googleapis.com').env('KMS_JWT_ISSUER'))
     .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
+    .addOption(new Option('--jwt-jwks-max-age <duration>', 'with a JWKS URL: how long its keys stay trusted after the last successful fetch when refreshes fail; beyond that jwt requests are refused (503 attestation-unavailable). e.g. 24h, 90m, 3600s').default(`${DEFAULT_JWKS_MAX_AGE_MS / 3600_000}h`).env('KMS_JWT_JWKS_MAX_AGE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
     .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
     .addOption(new Option('--head-poll-ms <ms>', 'milliseconds between head polls between ticks; a new block starts a tick at once (0: off)').default('100').env('KMS_HEAD_POLL_MS').hideHelp())
@@ -131,6 +133,7 @@ Example:
  */
 function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
   const { jwtJwks, jwtIssuer, jwtAudience } = opts;
+  const maxAgeMs = parseDurationArg(opts.jwtJwksMaxAge, '--jwt-jwks-max-age', { minMs: 60_000 });
   if (jwtJwks === undefined) {
     if (jwtIssuer !== undefined || jwtAudience !== undefined) throw new UsageError('--jwt-issuer and --jwt-audience need --jwt-jwks FILE|URL');
     return null;
@@ -144,7 +147,7 @@ function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
     const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
     // Over plain http anyone on the path could substitute the keys that authorize key release.
     if (url.protocol !== 'https:' && !local) throw new UsageError('--jwt-jwks: a JWKS URL must be https (http only for localhost)');
-    jwks = jwksFromUrl(url.href);
+    jwks = jwksFromUrl(url.href, { maxAgeMs });
   } else {
     try {
       jwks = jwksFromFile(jwtJwks);
@@ -154,6 +157,17 @@ function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
     }
   }
   return { jwks, issuer: jwtIssuer, audience: typeof jwtAudience === 'string' ? jwtAudience : undefined };
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+
+/** `90s`, `15m`, `24h`, `7d` (or plain seconds) → milliseconds, at least `minMs`. */
+function parseDurationArg(value: unknown, what: string, range: { minMs: number }): number {
+  const m = typeof value === 'string' ? /^\s*(\d{1,9})\s*([smhd]?)\s*$/.exec(value) : null;
+  if (m === null) throw new UsageError(`${what}: expected a duration such as 90s, 15m, 24h or 7d, got ${show(String(value))}`);
+  const ms = Number(m[1]) * (DURATION_UNITS_MS[m[2] || 's'] as number);
+  if (ms < range.minMs) throw new UsageError(`${what}: expected at least ${range.minMs / 1000} s, got ${show(String(value))}`);
+  return ms;
 }
 
 export async function main(argv: readonly string[], io: CliIo = processIo(), hooks: ServerHooks = {}): Promise<number> {

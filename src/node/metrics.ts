@@ -15,6 +15,8 @@
  *   kms_threshold                             t of the active version
  *   kms_operators                             operators in the active version's set
  *   kms_refusals_total{reason}                requests refused, by a closed set of reasons
+ *   kms_jwt_keys_age_seconds                  age of the jwt method's JWKS (since its last successful
+ *                                             fetch; absent for a JWKS file or before the first fetch)
  *   kms_http_requests_total{route,method,status}
  *
  * Every label value comes from a closed set or from our own route table, never from request
@@ -56,6 +58,8 @@ export const REFUSAL_REASONS = Object.freeze([
   'wrong-launch-policy',
   'no-release',
   'jwks-unavailable',
+  // jwt: the JWKS could not be refreshed within its maximum age (answered 503 attestation-unavailable).
+  'jwks-stale',
   'other',
 ] as const);
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -83,6 +87,8 @@ export interface NodeMetrics extends ApiMetrics {
   observeRoundStep(phase: SubmissionPhase, parts: SubmissionParts): void;
   /** null: no active version. */
   activeVersion(id: number | null): void;
+  /** Where `kms_jwt_keys_age_seconds` reads its value at each scrape (ms; null: no series). */
+  watchJwksAge(ageMs: () => number | null): void;
   threshold(t: number): void;
   operatorCount(n: number): void;
   /** For tests and for a process that wants to merge registries; callers should not add metrics. */
@@ -138,6 +144,17 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  let jwksAgeMs: (() => number | null) | null = null;
+  new Gauge({
+    name: 'kms_jwt_keys_age_seconds',
+    help: 'Seconds since the jwt method\'s JWKS was last fetched successfully (beyond --jwt-jwks-max-age jwt requests are refused).',
+    registers: [registry],
+    collect() {
+      const ms = jwksAgeMs?.() ?? null;
+      if (ms === null) this.reset();
+      else this.set(ms / 1000);
+    },
+  });
   const http = new Counter({
     name: 'kms_http_requests_total',
     help: 'HTTP requests answered, by route template, method and status.',
@@ -184,6 +201,9 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     },
     activeVersion(id) {
       activeVersion.set(id ?? 0);
+    },
+    watchJwksAge(ageMs) {
+      jwksAgeMs = ageMs;
     },
     threshold(t) {
       threshold.set(t);

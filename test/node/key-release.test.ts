@@ -214,15 +214,16 @@ async function refusalCount(w: World, reason: string): Promise<number> {
   return refusalCountIn((await w.metrics.render()).body, reason);
 }
 
-/** Asserts the refusal: status, code, and one more count under the same metrics reason. */
-async function refused(w: World, path: '/app/sign' | '/secrets', body: KeyReleaseRequest, status: number, code: string): Promise<void> {
-  const before = await refusalCount(w, code);
+/** Asserts the refusal: status, code, and one more count under its metrics reason (default: the code); returns the message. */
+async function refused(w: World, path: '/app/sign' | '/secrets', body: KeyReleaseRequest, status: number, code: string, reason = code): Promise<string> {
+  const before = await refusalCount(w, reason);
   const res = await w.post(path, body);
   assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.body}`);
   const err = res.json.error as { code: string; message: string };
   assert.equal(err.code, code, res.body);
   assert.deepEqual(Object.keys(res.json), ['error']);
-  assert.equal(await refusalCount(w, code), before + 1, `refusal ${code} not counted`);
+  assert.equal(await refusalCount(w, reason), before + 1, `refusal ${reason} not counted`);
+  return err.message;
 }
 
 /** Checks an accepted answer completely; returns it. */
@@ -602,6 +603,61 @@ describe('JWKS', () => {
     state.down = true;
     now = 700_000;
     assert.equal((await p.keysFor('rsa-1', 'RS256')).length, 1);
+  });
+
+  it('a key the issuer removed is gone at the next successful refresh: its tokens are refused', async () => {
+    let now = 0;
+    const { state, fetchFn } = endpoint();
+    state.current = { keys: [RSA.jwk, EC.jwk] };
+    const p = jwksFromUrl('https://issuer.example/jwks', { fetch: fetchFn, clock: () => now, minRefetchMs: 30_000, refreshMs: 600_000 });
+    const w = await world({ config: { jwt: { jwks: p, issuer: ISSUER } } });
+    const q = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q))), q, 5);
+    // The issuer withdraws the RSA key; the next scheduled refresh picks that up.
+    state.current = { keys: [EC.jwk] };
+    now = 600_001;
+    assert.equal((await p.keysFor('ec-1', 'ES256')).length, 1); // due: starts the refresh in the background
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(state.calls, 2);
+    assert.deepEqual(await p.keysFor('rsa-1', 'RS256'), []);
+    const q2 = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q2, signJwt(RSA, claims(w, w.app, q2))), 403, 'attestation-bad-signature');
+    const q3 = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q3, signJwt(EC, claims(w, w.app, q3))), q3, 5);
+  });
+
+  it('keys not refreshed within --jwt-jwks-max-age are refused: 503 attestation-unavailable, counted as jwks-stale, age on /metrics', async () => {
+    let now = 0;
+    const { state, fetchFn } = endpoint();
+    const maxAgeMs = 24 * 3600_000;
+    const p = jwksFromUrl('https://issuer.example/jwks', { fetch: fetchFn, clock: () => now, minRefetchMs: 30_000, refreshMs: 600_000, maxAgeMs });
+    const w = await world({ config: { jwt: { jwks: p, issuer: ISSUER } } });
+    const q = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q))), q, 5);
+    // The issuer's endpoint (or the path to it) fails from now on; the keys still serve until their maximum age.
+    state.down = true;
+    now = maxAgeMs;
+    const q2 = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q2, signJwt(RSA, claims(w, w.app, q2))), q2, 5);
+    now = maxAgeMs + 3600_000;
+    const q3 = requester();
+    const message = await refused(w, '/app/sign', jwtRequest(w.app, q3, signJwt(RSA, claims(w, w.app, q3))), 503, 'attestation-unavailable', 'jwks-stale');
+    assert.equal(message, 'the token issuer\'s keys could not be refreshed for 25 h (this node trusts them for at most 24 h): jwt attestations are refused until they can be fetched again');
+    assert.match((await w.metrics.render()).body, /^kms_jwt_keys_age_seconds 90000$/m);
+    // Refusing made one fetch attempt, not one per request.
+    const calls = state.calls;
+    const q4 = requester();
+    await refused(w, '/app/sign', jwtRequest(w.app, q4, signJwt(RSA, claims(w, w.app, q4))), 503, 'attestation-unavailable', 'jwks-stale');
+    assert.equal(state.calls, calls);
+    // ecdsa is not affected.
+    const r = requester();
+    await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r), r, 5);
+    // The endpoint recovers: the next request (after the refetch pause) fetches and is answered.
+    state.down = false;
+    now += 30_001;
+    const q5 = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q5, signJwt(RSA, claims(w, w.app, q5))), q5, 5);
+    assert.match((await w.metrics.render()).body, /^kms_jwt_keys_age_seconds 0$/m);
   });
 
   it('a URL source that never loaded: jwt requests are refused with 503 jwks-unavailable', async () => {

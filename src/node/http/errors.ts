@@ -39,6 +39,8 @@
  * | 503    | unhealthy                | /healthz when the node loop has not ticked recently    |
  * | 503    | timeout                  | the handler did not answer within the request timeout  |
  * | 503    | jwks-unavailable         | jwt: the JWKS URL could not be fetched                 |
+ * | 503    | attestation-unavailable  | jwt: the JWKS could not be refreshed within its maximum|
+ * |        |                          | age (--jwt-jwks-max-age)                               |
  * | 503    | chain-unavailable        | key release: reading the registry failed               |
  *
  * Messages are ours: a message never echoes a thrown error's text (which may carry anything)

@@ -19,7 +19,8 @@
  *      anything else reusing the pair
  *   5. ecdsa: EIP-712 signature recovers …                                      403 attestation-bad-signature
  *             … to the app's on-chain owner                                     403 not-app-owner
- *      jwt:   JWS verifies under a JWKS key                                     403 attestation-bad-signature
+ *      jwt:   JWKS keys fetched within their maximum age                        503 attestation-unavailable
+ *             JWS verifies under a JWKS key                                     403 attestation-bad-signature
  *             iss = configured issuer                                           403 wrong-issuer
  *             aud ∋ this deployment's audience                                  403 wrong-audience
  *             eat_nonce = eatNonce(domain, appId, responseKey)                  403 wrong-eat-nonce
@@ -65,7 +66,7 @@ import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse 
 import type { KeyStore, StoredVersion } from '../key-store.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
-import { decodeJwt, JwksError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
+import { decodeJwt, formatDuration, JwksError, JwksStaleError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
 
 /** What the handler needs from the node (`NodeParts` satisfies it). */
 export interface ReleaseParts {
@@ -77,7 +78,7 @@ export interface ReleaseParts {
   readonly domain: Uint8Array;
   readonly sigKeyType: OperatorKeyType;
   readonly sigKey: Uint8Array;
-  readonly metrics: Pick<NodeMetrics, 'observePartialSign'>;
+  readonly metrics: Pick<NodeMetrics, 'observePartialSign' | 'watchJwksAge'>;
 }
 
 export interface JwtMethodConfig {
@@ -159,6 +160,8 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   const jwt = config.jwt ?? null;
   const audience = jwt === null ? null : (jwt.audience ?? defaultAudience(chainId, registry));
   const skewS = jwt?.skewSeconds ?? DEFAULT_SKEW_S;
+  const jwksAge = jwt?.jwks.ageMs?.bind(jwt.jwks);
+  if (jwksAge !== undefined) parts.metrics.watchJwksAge(jwksAge);
   const signer = createOperatorSigner(parts.sigKeyType, parts.sigKey, domain);
   const operator = parseHex(me, 20, 'operator');
   const cache = new LedgerCache(ledger, { appTtlMs: config.appCacheMs ?? 5_000, clock });
@@ -280,6 +283,10 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     try {
       keys = await jwt.jwks.keysFor(token.kid, token.alg);
     } catch (e) {
+      if (e instanceof JwksStaleError) {
+        ctx.log.warn({ err: e.message }, 'JWKS too old: jwt attestations are refused until it can be fetched again');
+        throw new ApiError(503, 'attestation-unavailable', `the token issuer's keys could not be refreshed for ${formatDuration(e.ageMs)} (this node trusts them for at most ${formatDuration(e.maxAgeMs)}): jwt attestations are refused until they can be fetched again`, { refusal: 'jwks-stale', cause: e });
+      }
       if (!(e instanceof JwksError)) throw e;
       ctx.log.warn({ err: e.message }, 'JWKS unavailable');
       throw refuse(503, 'jwks-unavailable', 'the token signing keys (JWKS) could not be loaded; try again later');
