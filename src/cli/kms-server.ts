@@ -14,6 +14,7 @@ import type { OperatorKeyType } from '../crypto/operator-sig.ts';
 import type { AppReleaseHandler } from '../node/http/app.ts';
 import { startNode, StartupError, type NodeParts, type RunningNode } from '../node/node.ts';
 import { createAppRelease, type JwtMethodConfig } from '../node/release/handler.ts';
+import { ClaimPolicyError, CONFIDENTIAL_SPACE_POLICY, parseClaimPolicy, parseRequiredClaim, withRules, type ClaimPolicy } from '../node/release/claim-policy.ts';
 import { DEFAULT_JWKS_MAX_AGE_MS, jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
 import { parseStorageKey } from '../node/store-crypto.ts';
 import {
@@ -24,6 +25,7 @@ import {
   parseIntegerArg,
   parseUrlArg,
   processIo,
+  readInputFile,
   show,
   readSecret,
   runCli,
@@ -70,6 +72,8 @@ Example:
     .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
     .addOption(new Option('--jwt-issuer <iss>', 'the exact token issuer (iss) accepted, e.g. https://confidentialcomputing.googleapis.com').env('KMS_JWT_ISSUER'))
     .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
+    .addOption(new Option('--jwt-require-claim <name=value>', 'with --jwt-jwks: a token claim that must hold, on top of the claim policy (repeatable); NAME a dotted path (submods.confidential_space.support_attributes), VALUE JSON or a string; an array claim may contain it').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).env('KMS_JWT_REQUIRE_CLAIM'))
+    .addOption(new Option('--jwt-claim-policy <file>', 'with --jwt-jwks: replace the default claim policy (Confidential Space production: no debug images, secure boot, confidential hardware) by the rules of this JSON file, for another TEE issuer (docs/client.md)').env('KMS_JWT_CLAIM_POLICY'))
     .addOption(new Option('--jwt-jwks-max-age <duration>', 'with a JWKS URL: how long its keys stay trusted after the last successful fetch when refreshes fail; beyond that jwt requests are refused (503 attestation-unavailable). e.g. 24h, 90m, 3600s').default(`${DEFAULT_JWKS_MAX_AGE_MS / 3600_000}h`).env('KMS_JWT_JWKS_MAX_AGE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
     .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
@@ -94,9 +98,13 @@ Example:
       const headPollMs = parseIntegerArg(opts.headPollMs, '--head-poll-ms', { min: 0, max: 60_000 });
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
       const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
-      const jwt = jwtConfig(opts);
+      const jwt = jwtConfig(ctx, opts);
       const blockTag = (opts.blockTag as ReadTag | undefined) ?? (rpcUrl.includes('127.0.0.1') || rpcUrl.includes('localhost') ? 'latest' : 'safe');
       if (consent !== null) log.warn({ threshold: consent }, `threshold consent: this node takes part only in sessions with threshold ${consent}`);
+      if (jwt?.claimPolicy !== undefined) {
+        log.info({ policy: jwt.claimPolicy.source, rules: jwt.claimPolicy.rules.map((r) => r.claim) }, 'jwt claim policy');
+        if (jwt.claimPolicy.rules.length === 0) log.warn('the jwt claim policy requires no claims: tokens from debug enclaves are accepted');
+      }
       let node: RunningNode;
       try {
         node = await startNode({
@@ -129,15 +137,19 @@ Example:
 /**
  * The jwt method's settings from --jwt-*: none of them → jwt is refused; --jwt-jwks needs
  * --jwt-issuer (a token from any issuer whose keys happen to be listed must not pass). A JWKS
- * file is read now, so a bad one stops the node before it serves; a URL is fetched on first use.
+ * file and a claim policy file are read now, so a bad one stops the node before it serves; a
+ * JWKS URL is fetched on first use.
  */
-function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
+function jwtConfig(ctx: CliContext, opts: Record<string, unknown>): JwtMethodConfig | null {
   const { jwtJwks, jwtIssuer, jwtAudience } = opts;
   const maxAgeMs = parseDurationArg(opts.jwtJwksMaxAge, '--jwt-jwks-max-age', { minMs: 60_000 });
   if (jwtJwks === undefined) {
-    if (jwtIssuer !== undefined || jwtAudience !== undefined) throw new UsageError('--jwt-issuer and --jwt-audience need --jwt-jwks FILE|URL');
+    if (jwtIssuer !== undefined || jwtAudience !== undefined || opts.jwtRequireClaim !== undefined || opts.jwtClaimPolicy !== undefined) {
+      throw new UsageError('--jwt-issuer, --jwt-audience, --jwt-require-claim and --jwt-claim-policy need --jwt-jwks FILE|URL');
+    }
     return null;
   }
+  const claimPolicy = claimPolicyOf(ctx, opts);
   if (typeof jwtJwks !== 'string' || jwtJwks.length === 0) throw new UsageError('--jwt-jwks: expected a file path or an https URL');
   if (typeof jwtIssuer !== 'string' || jwtIssuer.length === 0) throw new UsageError('--jwt-jwks needs --jwt-issuer ISS (the exact iss of accepted tokens)');
   if (jwtAudience !== undefined && (typeof jwtAudience !== 'string' || jwtAudience.length === 0)) throw new UsageError('--jwt-audience: expected a non-empty string');
@@ -156,7 +168,33 @@ function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
       throw e;
     }
   }
-  return { jwks, issuer: jwtIssuer, audience: typeof jwtAudience === 'string' ? jwtAudience : undefined };
+  return { jwks, issuer: jwtIssuer, audience: typeof jwtAudience === 'string' ? jwtAudience : undefined, claimPolicy };
+}
+
+const MAX_POLICY_BYTES = 64 * 1024;
+
+/** --jwt-claim-policy FILE (or the default), plus every --jwt-require-claim; a bad one is a usage error. */
+function claimPolicyOf(ctx: CliContext, opts: Record<string, unknown>): ClaimPolicy {
+  try {
+    let policy = CONFIDENTIAL_SPACE_POLICY;
+    if (opts.jwtClaimPolicy !== undefined) {
+      const path = String(opts.jwtClaimPolicy);
+      const text = readInputFile(ctx, path, '--jwt-claim-policy');
+      if (text.length > MAX_POLICY_BYTES) throw new UsageError(`--jwt-claim-policy: ${show(path)} is larger than ${MAX_POLICY_BYTES} bytes`);
+      let json: unknown;
+      try {
+        json = JSON.parse(text.toString('utf8'));
+      } catch {
+        throw new UsageError(`--jwt-claim-policy: ${show(path)} is not JSON`);
+      }
+      policy = parseClaimPolicy(json, `--jwt-claim-policy ${path}`);
+    }
+    const flags = opts.jwtRequireClaim === undefined ? [] : Array.isArray(opts.jwtRequireClaim) ? opts.jwtRequireClaim : [opts.jwtRequireClaim];
+    return withRules(policy, flags.map((f) => parseRequiredClaim(String(f), '--jwt-require-claim')));
+  } catch (e) {
+    if (e instanceof ClaimPolicyError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };

@@ -53,6 +53,12 @@ export const REFUSAL_REASONS = Object.freeze([
   'not-app-owner',
   'wrong-issuer',
   'wrong-audience',
+  // jwt claim policy (src/node/release/claim-policy.ts)
+  'debug-enclave',
+  'wrong-tee-software',
+  'secure-boot-off',
+  'wrong-tee-hardware',
+  'wrong-claim',
   'wrong-eat-nonce',
   'wrong-image-digest',
   'wrong-launch-policy',

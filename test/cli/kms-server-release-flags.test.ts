@@ -1,8 +1,11 @@
 // kms-server's key-release flags (--jwt-*): every malformed value stops the server before it
 // touches the chain, with exit code 2 and one line naming the flag; well-formed values get past
 // the flags to the chain connection (which fails here, exit 1: no chain listens on port 1).
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { main } from '../../src/cli/kms-server.ts';
 import type { CliIo } from '../../src/cli/common.ts';
 
@@ -47,5 +50,39 @@ describe('kms-server --jwt-jwks-max-age', () => {
     await usage([...JWKS_URL, '--jwt-jwks-max-age', 'soon'], '--jwt-jwks-max-age', /expected a duration such as 90s, 15m, 24h or 7d, got "soon"/);
     await usage([...JWKS_URL, '--jwt-jwks-max-age', '-5m'], '--jwt-jwks-max-age', /expected a duration/);
     await usage([...JWKS_URL, '--jwt-jwks-max-age', '30s'], '--jwt-jwks-max-age', /expected at least 60 s, got "30s"/);
+  });
+});
+
+describe('kms-server --jwt-claim-policy and --jwt-require-claim', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kms-policy-'));
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const good = file('good.json', JSON.stringify({ rules: [{ claim: 'tdx.debuggable', equals: false, code: 'debug-enclave' }] }));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('accepts a valid policy file and NAME=VALUE requirements (repeatable)', async () => {
+    await pastFlags([...JWKS_URL, '--jwt-claim-policy', good]);
+    await pastFlags([...JWKS_URL, '--jwt-require-claim', 'submods.confidential_space.support_attributes=STABLE', '--jwt-require-claim', 'secboot=true']);
+    await pastFlags([...JWKS_URL, '--jwt-claim-policy', good, '--jwt-require-claim', 'google_service_accounts=["a@b"]']);
+  });
+
+  it('refuses a bad policy file at start-up with exit 2 and one line', async () => {
+    await usage([...JWKS_URL, '--jwt-claim-policy', join(dir, 'missing.json')], '--jwt-claim-policy', /missing\.json": no such file/);
+    await usage([...JWKS_URL, '--jwt-claim-policy', file('notjson.json', '{rules:')], '--jwt-claim-policy', /is not JSON$/m);
+    await usage([...JWKS_URL, '--jwt-claim-policy', file('shape.json', '{"rules": {}}')], '--jwt-claim-policy', /expected \{"rules": \[ … \]\}/);
+    await usage([...JWKS_URL, '--jwt-claim-policy', file('rule.json', '{"rules": [{"claim": "dbgstat"}]}')], '--jwt-claim-policy', /rules\[0\]: give exactly one of equals, oneOf/);
+    await usage([...JWKS_URL, '--jwt-claim-policy', file('code.json', '{"rules": [{"claim": "a", "equals": 1, "code": "teapot"}]}')], '--jwt-claim-policy', /code must be one of/);
+  });
+
+  it('refuses a malformed --jwt-require-claim with exit 2 and one line', async () => {
+    await usage([...JWKS_URL, '--jwt-require-claim', 'secboot'], '--jwt-require-claim', /expected NAME=VALUE/);
+    await usage([...JWKS_URL, '--jwt-require-claim', 'a..b=1'], '--jwt-require-claim', /empty path segment/);
+  });
+
+  it('needs --jwt-jwks', async () => {
+    await usage(['--jwt-require-claim', 'secboot=true'], '--jwt-issuer, --jwt-audience, --jwt-require-claim and --jwt-claim-policy need --jwt-jwks', /need --jwt-jwks FILE\|URL/);
   });
 });

@@ -26,6 +26,14 @@ import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
 import { createNodeMetrics } from '../../src/node/metrics.ts';
 import { createAppRelease, defaultAudience, type AppReleaseConfig } from '../../src/node/release/handler.ts';
 import { jwksFromUrl, JwksError, parseJwks, staticJwks } from '../../src/node/release/jwt.ts';
+import {
+  checkClaims,
+  ClaimPolicyError,
+  CONFIDENTIAL_SPACE_POLICY,
+  parseClaimPolicy,
+  parseRequiredClaim,
+  withRules,
+} from '../../src/node/release/claim-policy.ts';
 import { ReplayCache } from '../../src/node/release/caches.ts';
 import type { Address, AttestationMethod, Release } from '../../src/protocol/ledger.ts';
 import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
@@ -39,6 +47,7 @@ import {
   refusalCountIn,
   signJwt,
   teeClaims,
+  withoutClaims,
   type Requester,
 } from './release-fixtures.ts';
 
@@ -504,6 +513,117 @@ describe('key release: jwt', () => {
     const w = await world();
     const q = requester();
     await refused(w, '/app/sign', jwtRequest(h('ab', 32), q, signJwt(RSA, claims(w, h('ab', 32), q))), 404, 'unknown-app');
+  });
+});
+
+describe('key release: jwt claim policy (the workload must run in a production enclave)', () => {
+  /** A token for a fresh request with `claims` edited by `edit`. */
+  function tokenRequest(w: World, edit: (c: Record<string, unknown>) => Record<string, unknown>): KeyReleaseRequest {
+    const q = requester();
+    return jwtRequest(w.app, q, signJwt(RSA, edit(claims(w, w.app, q))));
+  }
+
+  it('the attack: the app\'s public image on a debug Confidential Space image, with the attacker\'s own eat_nonce, is refused (debug-enclave)', async () => {
+    const w = await world();
+    // Everything about the token is right — issuer's signature, audience, eat_nonce of the
+    // attacker's own request, the app's image digest and launch policy — except that the
+    // enclave runs a debug image, whose memory its operator can read.
+    const message = await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, dbgstat: 'enabled' })), 403, 'debug-enclave');
+    assert.equal(message, 'the token\'s dbgstat claim is not "disabled-since-boot": the token does not come from a production enclave image (a debug image lets its operator read the workload\'s memory)');
+    await refused(w, '/secrets', tokenRequest(w, (c) => ({ ...c, dbgstat: 'enabled' })), 403, 'debug-enclave');
+  });
+
+  it('refused: dbgstat missing (debug-enclave)', async () => {
+    const w = await world();
+    const message = await refused(w, '/app/sign', tokenRequest(w, (c) => withoutClaims(c, 'dbgstat')), 403, 'debug-enclave');
+    assert.match(message, /^the token's dbgstat claim is missing \(required: "disabled-since-boot"\)/);
+  });
+
+  it('refused: swname is not CONFIDENTIAL_SPACE (a plain GCE image) (wrong-tee-software)', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, swname: 'GCE' })), 403, 'wrong-tee-software');
+    await refused(w, '/app/sign', tokenRequest(w, (c) => withoutClaims(c, 'swname')), 403, 'wrong-tee-software');
+  });
+
+  it('refused: secboot false, missing, or the string "true" (secure-boot-off)', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, secboot: false })), 403, 'secure-boot-off');
+    await refused(w, '/app/sign', tokenRequest(w, (c) => withoutClaims(c, 'secboot')), 403, 'secure-boot-off');
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, secboot: 'true' })), 403, 'secure-boot-off');
+  });
+
+  it('refused: an hwmodel that is no confidential hardware (GCP_SHIELDED_VM, unknown, missing) (wrong-tee-hardware)', async () => {
+    const w = await world();
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, hwmodel: 'GCP_SHIELDED_VM' })), 403, 'wrong-tee-hardware');
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, hwmodel: 'GCP_AMD_SEV_SNP_TEST' })), 403, 'wrong-tee-hardware');
+    await refused(w, '/app/sign', tokenRequest(w, (c) => withoutClaims(c, 'hwmodel')), 403, 'wrong-tee-hardware');
+    // Every documented confidential model is accepted.
+    for (const hwmodel of ['GCP_AMD_SEV', 'GCP_AMD_SEV_ES', 'GCP_INTEL_TDX']) {
+      const q = requester();
+      await accepted(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, { hwmodel }))), q, 5);
+    }
+  });
+
+  it('refused: a claim the operator requires (--jwt-require-claim), missing or wrong (wrong-claim); accepted when it holds', async () => {
+    const required = [
+      parseRequiredClaim('submods.confidential_space.support_attributes=STABLE', '--jwt-require-claim'),
+      parseRequiredClaim('google_service_accounts=["app@p.iam.gserviceaccount.com"]', '--jwt-require-claim'),
+    ];
+    const w = await world({ config: { jwt: { jwks: staticJwks({ keys: [RSA.jwk] }), issuer: ISSUER, claimPolicy: withRules(CONFIDENTIAL_SPACE_POLICY, required) } } });
+    const sa = { google_service_accounts: ['app@p.iam.gserviceaccount.com'] };
+    const submods = (attrs: string[]) => (c: Record<string, unknown>) => ({ ...c, ...sa, submods: { ...(c.submods as object), confidential_space: { support_attributes: attrs } } });
+    // Missing.
+    const m1 = await refused(w, '/app/sign', tokenRequest(w, (c) => c), 403, 'wrong-claim');
+    assert.match(m1, /^the token's google_service_accounts claim is missing \(required: \["app@p\.iam\.gserviceaccount\.com"\]\): this node's claim policy requires it$/);
+    const m2 = await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, ...sa, submods: { container: (c.submods as { container: unknown }).container } })), 403, 'wrong-claim');
+    assert.match(m2, /^the token's submods\.confidential_space\.support_attributes claim is missing/);
+    // Wrong: an EXPERIMENTAL image, another service account.
+    await refused(w, '/app/sign', tokenRequest(w, submods(['EXPERIMENTAL'])), 403, 'wrong-claim');
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...submods(['STABLE'])(c), google_service_accounts: ['evil@x.iam.gserviceaccount.com'] })), 403, 'wrong-claim');
+    // The default rules still apply before them.
+    await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...submods(['STABLE'])(c), dbgstat: 'enabled' })), 403, 'debug-enclave');
+    const q = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, submods(['LATEST', 'STABLE'])(claims(w, w.app, q)))), q, 5);
+  });
+
+  it('a replacement policy (--jwt-claim-policy) for another issuer: its rules only, with their codes', async () => {
+    const policy = parseClaimPolicy({
+      description: 'a TDX attestation service',
+      rules: [
+        { claim: 'tdx.debuggable', equals: false, code: 'debug-enclave' },
+        { claim: 'tdx.tcb_status', oneOf: ['UpToDate', 'SWHardeningNeeded'], code: 'wrong-tee-hardware' },
+      ],
+    }, 'policy.json');
+    const w = await world({ config: { jwt: { jwks: staticJwks({ keys: [RSA.jwk] }), issuer: ISSUER, claimPolicy: policy } } });
+    const tdx = (debuggable: unknown, status: string) => (c: Record<string, unknown>) => ({ ...withoutClaims(c, 'dbgstat', 'swname', 'secboot', 'hwmodel'), tdx: { debuggable, tcb_status: status } });
+    await refused(w, '/app/sign', tokenRequest(w, tdx(true, 'UpToDate')), 403, 'debug-enclave');
+    await refused(w, '/app/sign', tokenRequest(w, tdx(false, 'OutOfDate')), 403, 'wrong-tee-hardware');
+    const q = requester();
+    await accepted(w, '/app/sign', jwtRequest(w.app, q, signJwt(RSA, tdx(false, 'UpToDate')(claims(w, w.app, q)))), q, 5);
+  });
+
+  it('policy files and flags are validated: every malformed one is refused with its source and the problem', () => {
+    const bad: [unknown, RegExp][] = [
+      [[], /expected \{"rules": \[ … \]\}/],
+      [{ rules: [], extra: 1 }, /unexpected field "extra"/],
+      [{ rules: [{ claim: 'a' }] }, /give exactly one of equals, oneOf/],
+      [{ rules: [{ claim: 'a', equals: 1, oneOf: [1] }] }, /give exactly one of equals, oneOf/],
+      [{ rules: [{ claim: 'a', oneOf: [] }] }, /oneOf must be a non-empty array/],
+      [{ rules: [{ claim: '', equals: 1 }] }, /claim name must be a non-empty string/],
+      [{ rules: [{ claim: 'a..b', equals: 1 }] }, /empty path segment/],
+      [{ rules: [{ claim: 'a', equals: 1, code: 'nope' }] }, /code must be one of debug-enclave, wrong-tee-software, secure-boot-off, wrong-tee-hardware, wrong-claim/],
+      [{ rules: [{ claim: 'a', equals: 1, why: 'x' }] }, /unexpected field "why"/],
+      [{ rules: ['dbgstat'] }, /rules\[0\]: expected an object/],
+    ];
+    for (const [json, why] of bad) assert.throws(() => parseClaimPolicy(json, 'p.json'), (e: unknown) => e instanceof ClaimPolicyError && why.test(e.message) && e.message.startsWith('p.json'));
+    for (const flag of ['secboot', '=true', 'secboot=', 'a..b=1']) assert.throws(() => parseRequiredClaim(flag, '--jwt-require-claim'), ClaimPolicyError);
+    // Values: JSON when it parses, else the text.
+    assert.deepEqual(parseRequiredClaim('secboot=true', 'f').equals, true);
+    assert.deepEqual(parseRequiredClaim('n="7"', 'f').equals, '7');
+    assert.deepEqual(parseRequiredClaim('hwmodel=GCP_INTEL_TDX', 'f').equals, 'GCP_INTEL_TDX');
+    assert.deepEqual(parseRequiredClaim('a.b=x=y', 'f'), { claim: 'a.b', path: ['a', 'b'], equals: 'x=y', code: 'wrong-claim' });
+    // A claim inherited from Object.prototype is not a claim.
+    assert.equal(checkClaims(withRules({ source: 's', rules: [] }, [parseRequiredClaim('constructor.name=Object', 'f')]), {})?.rule.code, 'wrong-claim');
   });
 });
 

@@ -74,7 +74,11 @@ export interface TeeClaimsParams {
   readonly over?: Record<string, unknown>;
 }
 
-/** The claims a Confidential-Space-style token carries for one request. */
+/**
+ * The claims a Confidential Space token of a production image carries for one request (the
+ * platform claims as documented in
+ * https://cloud.google.com/confidential-computing/confidential-space/docs/reference/token-claims).
+ */
 export function teeClaims(p: TeeClaimsParams): Record<string, unknown> {
   return {
     iss: p.issuer,
@@ -84,10 +88,24 @@ export function teeClaims(p: TeeClaimsParams): Record<string, unknown> {
     nbf: p.now - 5,
     exp: p.now + 3600,
     eat_nonce: eatNonceHex(p.domain, p.appId, p.responseKey),
-    submods: { container: { image_digest: `sha256:${p.release.imageDigest.slice(2)}` } },
+    dbgstat: 'disabled-since-boot',
+    swname: 'CONFIDENTIAL_SPACE',
+    swversion: ['250301'],
+    secboot: true,
+    hwmodel: 'GCP_INTEL_TDX',
+    oemid: 11129,
+    submods: {
+      container: { image_digest: `sha256:${p.release.imageDigest.slice(2)}` },
+      confidential_space: { support_attributes: ['LATEST', 'STABLE', 'USABLE'] },
+    },
     launch_policy: p.release.launchPolicy,
     ...p.over,
   };
+}
+
+/** `claims` without the named top-level claims (a token that lacks them). */
+export function withoutClaims(claims: Record<string, unknown>, ...names: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(claims).filter(([k]) => !names.includes(k)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@
  * |        |                          | app's on-chain owner                                   |
  * | 403    | wrong-issuer             | jwt: iss is not the configured issuer                  |
  * | 403    | wrong-audience           | jwt: aud does not name this deployment                 |
+ * | 403    | debug-enclave            | jwt claim policy: dbgstat: not a production image      |
+ * | 403    | wrong-tee-software       | jwt claim policy: swname is not the required TEE image |
+ * | 403    | secure-boot-off          | jwt claim policy: secboot is not true                  |
+ * | 403    | wrong-tee-hardware       | jwt claim policy: hwmodel is no accepted TEE hardware  |
+ * | 403    | wrong-claim              | jwt claim policy: a claim the operator requires        |
  * | 403    | wrong-eat-nonce          | jwt: eat_nonce does not bind (domain, appId, respKey)  |
  * | 403    | wrong-image-digest       | jwt: image digest is not the latest release's          |
  * | 403    | wrong-launch-policy      | jwt: launch_policy is not the latest release's         |
@@ -75,6 +80,11 @@ export type ApiErrorCode =
   | 'not-app-owner'
   | 'wrong-issuer'
   | 'wrong-audience'
+  | 'debug-enclave'
+  | 'wrong-tee-software'
+  | 'secure-boot-off'
+  | 'wrong-tee-hardware'
+  | 'wrong-claim'
   | 'wrong-eat-nonce'
   | 'wrong-image-digest'
   | 'wrong-launch-policy'

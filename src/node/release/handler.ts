@@ -23,6 +23,11 @@
  *             JWS verifies under a JWKS key                                     403 attestation-bad-signature
  *             iss = configured issuer                                           403 wrong-issuer
  *             aud ∋ this deployment's audience                                  403 wrong-audience
+ *             the claim policy (claim-policy.ts; default: Confidential Space     403 debug-enclave,
+ *             production — dbgstat, swname, secboot, hwmodel; plus the           wrong-tee-software,
+ *             operator's --jwt-require-claim rules)                              secure-boot-off,
+ *                                                                                wrong-tee-hardware,
+ *                                                                                wrong-claim
  *             eat_nonce = eatNonce(domain, appId, responseKey)                  403 wrong-eat-nonce
  *             submods.container.image_digest = latest release's                 403 wrong-image-digest
  *             launch_policy = latest release's                                  403 wrong-launch-policy
@@ -66,6 +71,7 @@ import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse 
 import type { KeyStore, StoredVersion } from '../key-store.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
+import { checkClaims, CONFIDENTIAL_SPACE_POLICY, type ClaimPolicy } from './claim-policy.ts';
 import { decodeJwt, formatDuration, JwksError, JwksStaleError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
 
 /** What the handler needs from the node (`NodeParts` satisfies it). */
@@ -90,6 +96,8 @@ export interface JwtMethodConfig {
   readonly audience?: string | undefined;
   /** Clock skew allowed on exp and nbf, seconds (default 60). */
   readonly skewSeconds?: number;
+  /** Claims that must hold (default `CONFIDENTIAL_SPACE_POLICY`: no debug images; see claim-policy.ts). */
+  readonly claimPolicy?: ClaimPolicy;
 }
 
 export interface AppReleaseConfig {
@@ -160,6 +168,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   const jwt = config.jwt ?? null;
   const audience = jwt === null ? null : (jwt.audience ?? defaultAudience(chainId, registry));
   const skewS = jwt?.skewSeconds ?? DEFAULT_SKEW_S;
+  const claimPolicy = jwt?.claimPolicy ?? CONFIDENTIAL_SPACE_POLICY;
   const jwksAge = jwt?.jwks.ageMs?.bind(jwt.jwks);
   if (jwksAge !== undefined) parts.metrics.watchJwksAge(jwksAge);
   const signer = createOperatorSigner(parts.sigKeyType, parts.sigKey, domain);
@@ -298,6 +307,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (c.iss !== jwt.issuer) throw refuse(403, 'wrong-issuer', `the token's issuer (iss) is not ${JSON.stringify(jwt.issuer)}`);
     const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
     if (!aud.includes(audience)) throw refuse(403, 'wrong-audience', `the token's audience (aud) must include ${JSON.stringify(audience)}`);
+    // Where the workload runs: a production enclave, not a debug image of the same container.
+    const violation = checkClaims(claimPolicy, c);
+    if (violation !== null) throw refuse(403, violation.rule.code, violation.message);
     const want = eatNonceHex(domain, req.appId, req.responseKey);
     const nonces = typeof c.eat_nonce === 'string' ? [c.eat_nonce] : Array.isArray(c.eat_nonce) ? c.eat_nonce : [];
     if (!nonces.some((n) => typeof n === 'string' && n.toLowerCase() === want)) {
