@@ -35,6 +35,7 @@ import {
   withRules,
 } from '../../src/node/release/claim-policy.ts';
 import { ReplayCache } from '../../src/node/release/caches.ts';
+import { freshRead } from '../../src/node/release/app-reads.ts';
 import type { Address, AttestationMethod, Release } from '../../src/protocol/ledger.ts';
 import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
 import {
@@ -671,6 +672,28 @@ describe('key release: no secret in errors and logs', () => {
     await w.post('/app/sign', jwtRequest(w.app, q, signJwt(RSA, claims(w, w.app, q, { aud: 'x' }))));
     assert.ok(w.errors.length >= 4);
     assertNoLeak(w);
+  });
+});
+
+describe('freshRead (the head read of a key release)', () => {
+  it('a caller never gets a read that started before it called: callers during a read in flight share the next one', async () => {
+    const started: ((v: number) => void)[] = [];
+    const read = freshRead(() => new Promise<number>((resolve) => void started.push(resolve)));
+    const a = read();
+    const b = read(); // arrives while read 1 is in flight: read 1 may predate what b must see
+    const c = read();
+    assert.equal(started.length, 1);
+    started[0]?.(1);
+    assert.equal(await a, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(started.length, 2, 'one more read for b and c together');
+    started[1]?.(2);
+    assert.deepEqual([await b, await c], [2, 2]);
+    // Idle again: the next caller starts a read at once.
+    const d = read();
+    assert.equal(started.length, 3);
+    started[2]?.(3);
+    assert.equal(await d, 3);
   });
 });
 

@@ -2,10 +2,13 @@
  * @module
  * The two caches of the key-release handler.
  *
- * `LedgerCache`: app records for a few seconds (every request needs one, and a chain read per
- * request would let any client turn this node into an RPC amplifier), unknown apps included
- * (a flood of random ids costs one read per id per TTL); releases for good (a release is
- * immutable once published, so (appId, index) → release never goes stale).
+ * `LedgerCache`: app records and releases, memoized per block (`AppView.block`, a block hash;
+ * see ./app-reads.ts). Every request reads at a block that was the head after it arrived, so a
+ * record never outlives the block it was read at: a method the owner disabled is refused from
+ * the next block on. Within one block, concurrent and later requests for the same app share one
+ * read (so a flood of requests costs one chain read per app per block, unknown apps included);
+ * the entries of the few most recent blocks are kept, older ones dropped. Views without a block
+ * (a live in-memory ledger) are not cached.
  *
  * `ReplayCache`: (nonce, responseKey) → the request hash and kind that used it first, and the
  * answer given. An identical retry (same hash, same route) gets the same sealed answer; any
@@ -21,74 +24,65 @@
  * oldest answers are dropped but their records stay: a retry of such a request is answered
  * afresh — same partial, new seal — and a different request is still refused).
  */
-import type { AppRecord, Hex, LedgerReader, Release } from '../../protocol/ledger.ts';
+import type { AppRecord, Hex, Release } from '../../protocol/ledger.ts';
 import type { SignResponse as SealedResponse } from '../http/schemas.ts';
-
-type AppReads = Pick<LedgerReader, 'getApp' | 'getRelease'>;
+import type { AppView } from './app-reads.ts';
 
 export interface LedgerCacheOptions {
-  readonly appTtlMs?: number;
+  /** Apps remembered per block. */
   readonly maxApps?: number;
-  readonly maxReleases?: number;
-  readonly clock?: () => number;
+  /** Blocks whose reads are kept (the newest; a request may still be reading at the previous head). */
+  readonly maxBlocks?: number;
+}
+
+interface BlockEntries {
+  readonly apps: Map<string, Promise<AppRecord | null>>;
+  readonly releases: Map<string, Promise<Release | null>>;
 }
 
 export class LedgerCache {
-  readonly #ledger: AppReads;
-  readonly #ttl: number;
   readonly #maxApps: number;
-  readonly #maxReleases: number;
-  readonly #clock: () => number;
-  readonly #apps = new Map<string, { at: number; value: Promise<AppRecord | null> }>();
-  readonly #releases = new Map<string, Release>();
+  readonly #maxBlocks: number;
+  readonly #blocks = new Map<string, BlockEntries>();
 
-  constructor(ledger: AppReads, options: LedgerCacheOptions = {}) {
-    this.#ledger = ledger;
-    this.#ttl = options.appTtlMs ?? 5_000;
+  constructor(options: LedgerCacheOptions = {}) {
     this.#maxApps = options.maxApps ?? 10_000;
-    this.#maxReleases = options.maxReleases ?? 1_000;
-    this.#clock = options.clock ?? Date.now;
+    this.#maxBlocks = options.maxBlocks ?? 3;
   }
 
-  /** The app record (null: no such app), at most `appTtlMs` old. Concurrent reads share one call. */
-  app(appId: Hex): Promise<AppRecord | null> {
-    const key = appId.toLowerCase();
-    const now = this.#clock();
-    const hit = this.#apps.get(key);
-    if (hit !== undefined && now - hit.at <= this.#ttl) return hit.value;
-    const value = this.#ledger.getApp(key as Hex);
-    this.#apps.delete(key);
-    this.#apps.set(key, { at: now, value });
-    // A failed read is not cached: the next request tries again.
-    value.catch(() => {
-      if (this.#apps.get(key)?.value === value) this.#apps.delete(key);
-    });
-    while (this.#apps.size > this.#maxApps) {
-      const oldest = this.#apps.keys().next().value;
-      if (oldest === undefined) break;
-      this.#apps.delete(oldest);
+  #entries(block: string): BlockEntries {
+    let e = this.#blocks.get(block);
+    if (e === undefined) {
+      e = { apps: new Map(), releases: new Map() };
+      this.#blocks.set(block, e);
+      while (this.#blocks.size > this.#maxBlocks) this.#blocks.delete(this.#blocks.keys().next().value as string);
     }
+    return e;
+  }
+
+  /** One read per key and block; a failed read is not kept (the next request tries again). */
+  #memo<T>(map: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
+    const hit = map.get(key);
+    if (hit !== undefined) return hit;
+    const value = read();
+    map.set(key, value);
+    value.catch(() => {
+      if (map.get(key) === value) map.delete(key);
+    });
+    if (map.size > this.#maxApps) map.delete(map.keys().next().value as string);
     return value;
   }
 
-  /** Release `index` of an app (immutable once published: cached without expiry, LRU-bounded). */
-  async release(appId: Hex, index: number): Promise<Release | null> {
-    const key = `${appId.toLowerCase()}:${index}`;
-    const hit = this.#releases.get(key);
-    if (hit !== undefined) {
-      this.#releases.delete(key);
-      this.#releases.set(key, hit);
-      return hit;
-    }
-    const r = await this.#ledger.getRelease(appId.toLowerCase() as Hex, index);
-    if (r === null) return null; // not cached: it may be published a moment later
-    this.#releases.set(key, r);
-    while (this.#releases.size > this.#maxReleases) {
-      const oldest = this.#releases.keys().next().value;
-      if (oldest === undefined) break;
-      this.#releases.delete(oldest);
-    }
-    return r;
+  /** The app record (null: no such app) as of the view's block. */
+  app(view: AppView, appId: Hex): Promise<AppRecord | null> {
+    if (view.block === null) return view.getApp(appId);
+    return this.#memo(this.#entries(view.block).apps, appId.toLowerCase(), () => view.getApp(appId));
+  }
+
+  /** Release `index` of an app as of the view's block. */
+  release(view: AppView, appId: Hex, index: number): Promise<Release | null> {
+    if (view.block === null) return view.getRelease(appId, index);
+    return this.#memo(this.#entries(view.block).releases, `${appId.toLowerCase()}:${index}`, () => view.getRelease(appId, index));
   }
 }
 

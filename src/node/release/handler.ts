@@ -9,7 +9,7 @@
  * Checks, cheapest first; the first that fails refuses with its own code (and metrics reason):
  *
  *   0. request shape beyond the schema: responseKey of small order, time = 0   400 bad-request
- *   1. the app exists on-chain (record cached a few seconds)                    404 unknown-app
+ *   1. the app exists on-chain, read at the newest block (app-reads.ts)         404 unknown-app
  *   2. the app enabled the method                                               403 method-not-enabled
  *      jwt configured on this node                                              403 attestation-unavailable
  *      a release exists (jwt: to compare the image; /secrets: to return it)     404 no-release
@@ -70,6 +70,7 @@ import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/releas
 import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
 import type { KeyStore, StoredVersion } from '../key-store.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
+import { appReaderFor } from './app-reads.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
 import { checkClaims, CONFIDENTIAL_SPACE_POLICY, type ClaimPolicy } from './claim-policy.ts';
 import { decodeJwt, formatDuration, JwksError, JwksStaleError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
@@ -107,8 +108,6 @@ export interface AppReleaseConfig {
   readonly windowSeconds?: number;
   /** Wall clock in milliseconds (default Date.now); see the module header for why not chain time. */
   readonly clock?: () => number;
-  /** How long an app record is cached, ms (default 5000). */
-  readonly appCacheMs?: number;
   readonly replay?: { readonly maxEntries?: number; readonly maxAnswerBytes?: number };
   /** Randomness for sealing (default the OS CSPRNG). */
   readonly rng?: Rng;
@@ -173,7 +172,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   if (jwksAge !== undefined) parts.metrics.watchJwksAge(jwksAge);
   const signer = createOperatorSigner(parts.sigKeyType, parts.sigKey, domain);
   const operator = parseHex(me, 20, 'operator');
-  const cache = new LedgerCache(ledger, { appTtlMs: config.appCacheMs ?? 5_000, clock });
+  // App records and releases at the newest block (app-reads.ts), memoized per block.
+  const apps = appReaderFor(ledger);
+  const cache = new LedgerCache();
   // 2 × window: see caches.ts (an attestation passes the time check for 2W at most); + skew for exp.
   const replay = new ReplayCache({ ttlMs: (2 * windowS + skewS) * 1000, clock, ...config.replay });
 
@@ -209,7 +210,8 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
 
   /** Steps 1–2: the app, the method, and (when needed) its latest release. */
   async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null }> {
-    const app = await chainRead('app', () => cache.app(req.appId), ctx);
+    const view = await chainRead('latest block', () => apps.latest(), ctx);
+    const app = await chainRead('app', () => cache.app(view, req.appId), ctx);
     if (app === null) throw refuse(404, 'unknown-app', 'no app with this id exists on the registry');
     const method = req.attestation.method;
     if (!app.methods.includes(method)) {
@@ -222,7 +224,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (kind === 'secrets' || method === 'jwt') {
       if (app.releaseCount === 0) throw refuse(404, 'no-release', 'the app has published no release yet');
       const index = app.releaseCount - 1;
-      const release = await chainRead('release', () => cache.release(app.id, index), ctx);
+      const release = await chainRead('release', () => cache.release(view, app.id, index), ctx);
       if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
       return { app, release };
     }
