@@ -52,9 +52,9 @@ import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, createP
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { recoverTypedDataAddress } from 'viem';
 import { ADDRESS_BYTES, aBytes, aDomain, addressBytes, parseHex, toHex, uint256ToBytes, type AddressLike, type Hex } from './domain.ts';
 import { OPERATOR_KEY_LENGTHS, verifyOperatorSignature, type OperatorKeyType } from './operator-sig.ts';
+import { EcdsaSignatureError, ecdsaRecoverAddressFromDigest } from './operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from './rng.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -700,17 +700,20 @@ export function keyRequestDigest(p: KeyRequestTypedDataParams): Uint8Array {
 
 /**
  * The address that signed the typed data (lowercase), or null when the signature is not a
- * valid secp256k1 signature at all. A well-formed signature over other data recovers to some
- * other address: compare the result with the app owner.
+ * canonical secp256k1 signature from which a key recovers: r, s in [1, n), low s (s ≤ n/2) and
+ * v ∈ {27, 28} — `parseEcdsaSignature`, the one check operator signatures use too. Every ECDSA
+ * signature has a high-s twin (n − s, the other v) and encodings of v as 0/1 that recover to
+ * the same signer; accepting them would give whoever sees one request three different
+ * "identical" ones. A well-formed signature over other data recovers to some other address:
+ * compare the result with the app owner.
  */
-export async function recoverKeyRequestSigner(p: KeyRequestTypedDataParams, signature: Uint8Array | Hex): Promise<Hex | null> {
+export function recoverKeyRequestSigner(p: KeyRequestTypedDataParams, signature: Uint8Array | Hex): Hex | null {
   const sig = bytesOf(signature, 65, 'signature');
-  const typed = keyRequestTypedData(p);
   try {
-    const addr = await recoverTypedDataAddress({ ...typed, signature: toHex(sig) });
-    return addr.toLowerCase() as Hex;
-  } catch {
-    return null;
+    return toHex(ecdsaRecoverAddressFromDigest(keyRequestDigest(p), sig));
+  } catch (e) {
+    if (e instanceof EcdsaSignatureError) return null;
+    throw e;
   }
 }
 

@@ -262,7 +262,7 @@ export async function buildWorld(opts: WorldOptions): Promise<World> {
       const att = req.attestation;
       if (att.method !== 'ecdsa' || !app.methods.includes('ecdsa')) throw new ApiError(403, 'attestation-method' as ApiErrorCode, 'method not enabled');
       if (Math.abs(att.time - Date.now() / 1000) > 300) throw new ApiError(403, 'attestation-expired' as ApiErrorCode, 'ecdsa: time is not within 5 minutes');
-      const signerAddr = await recoverKeyRequestSigner({
+      const signerAddr = recoverKeyRequestSigner({
         chainId: ledger.chainId, registry: ledger.registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce,
         time: att.time, version: req.version, keyTime: req.time,
       }, att.signature);

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { privateKeyToAccount } from 'viem/accounts';
-import { hashTypedData } from 'viem';
+import { hashTypedData, recoverTypedDataAddress } from 'viem';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { makeDomain, toHex, type Hex } from '../../src/crypto/domain.ts';
 import {
@@ -37,6 +37,7 @@ import {
 } from '../../src/crypto/key-release.ts';
 import { createOperatorSigner, generateOperatorSecretKey, OPERATOR_KEY_TYPES } from '../../src/crypto/operator-sig.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
+import { flippedV, highSTwin } from '../node/release-fixtures.ts';
 
 const rng = seededRng('key-release.test');
 const h = (byte: string, n: number) => `0x${byte.repeat(n)}` as Hex;
@@ -317,6 +318,16 @@ describe('EIP-712 KeyRequest', () => {
       { ...params, keyTime: 1 },
     ];
     for (const o of others) assert.notEqual(await recoverKeyRequestSigner(o, sig), owner.address.toLowerCase());
+  });
+
+  it('only the canonical signature recovers: its high-s twin and its v = 0/1 copies give null (same signer, refused)', async () => {
+    const sig = await owner.signTypedData(keyRequestTypedData(params));
+    assert.equal(await recoverKeyRequestSigner(params, sig), owner.address.toLowerCase());
+    // The copies are valid signatures by the same key under lax rules (viem recovers them all).
+    for (const copy of [highSTwin(sig), flippedV(sig), flippedV(highSTwin(sig))]) {
+      assert.equal((await recoverTypedDataAddress({ ...keyRequestTypedData(params), signature: copy })).toLowerCase(), owner.address.toLowerCase());
+      assert.equal(await recoverKeyRequestSigner(params, copy), null);
+    }
   });
 
   it('a signature that is no secp256k1 signature recovers to null', async () => {

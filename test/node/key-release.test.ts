@@ -46,6 +46,8 @@ import {
   newRequester,
   openReleaseAnswer,
   refusalCountIn,
+  flippedV,
+  highSTwin,
   signJwt,
   teeClaims,
   withoutClaims,
@@ -369,6 +371,18 @@ describe('key release: ecdsa', () => {
   it('refused: a key that is not the app owner\'s', async () => {
     const w = await world();
     await refused(w, '/app/sign', await ecdsaRequest(w, w.app, requester(), { signer: w.stranger }), 403, 'not-app-owner');
+  });
+
+  it('refused: the high-s twin and the v = 0/1 copy of the owner\'s genuine signature, sent first by an observer; the genuine request is still answered', async () => {
+    const w = await world();
+    const r = requester();
+    const genuine = await ecdsaRequest(w, w.app, r);
+    const att = genuine.attestation as { method: 'ecdsa'; signature: Hex; time: number };
+    for (const signature of [highSTwin(att.signature), flippedV(att.signature), flippedV(highSTwin(att.signature))]) {
+      const message = await refused(w, '/app/sign', { ...genuine, attestation: { ...att, signature } }, 403, 'attestation-bad-signature');
+      assert.match(message, /not a canonical secp256k1 signature \(r and s in range, low s, v = 27 or 28\)/);
+    }
+    await accepted(w, '/app/sign', genuine, r, 5);
   });
 
   it('refused: a signature that is no signature', async () => {

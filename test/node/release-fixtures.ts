@@ -25,6 +25,7 @@ import {
   type KeyReleaseAnswer,
   type KeyReleaseRequestFields,
 } from '../../src/crypto/key-release.ts';
+import { encodeEcdsaSignature, SECP256K1_N } from '../../src/crypto/operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from '../../src/crypto/rng.ts';
 import type { KeyReleaseRequest } from '../../src/node/http/schemas.ts';
 import type { Address, Release } from '../../src/protocol/ledger.ts';
@@ -163,6 +164,26 @@ export function jwtKeyRequest(appId: Hex, r: Requester, token: string, version?:
 /** Opens a node's `sealed` answer to `req` with the requester's response secret. */
 export function openReleaseAnswer(r: Requester, req: KeyReleaseRequest, sealed: string): KeyReleaseAnswer {
   return openAnswer(r.secretKey, requestHash(req as KeyReleaseRequestFields), parseHex(sealed, undefined, 'sealed'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malleated copies of a genuine ECDSA signature (what an observer of a request can make)
+
+/** The high-s twin of a 65-byte r ‖ s ‖ v signature: (r, n − s, the other v) — same signer. */
+export function highSTwin(signature: Hex): Hex {
+  const { r, s, v } = splitSignature(signature);
+  return toHex(encodeEcdsaSignature({ r, s: SECP256K1_N - s, v: v === 27 ? 28 : 27 }));
+}
+
+/** The same signature with v written as the recovery bit (0/1) instead of 27/28 — same signer. */
+export function flippedV(signature: Hex): Hex {
+  const { r, s, v } = splitSignature(signature);
+  return toHex(encodeEcdsaSignature({ r, s, v: v - 27 }));
+}
+
+function splitSignature(signature: Hex): { r: bigint; s: bigint; v: number } {
+  const b = parseHex(signature, 65, 'signature');
+  return { r: BigInt(toHex(b.subarray(0, 32))), s: BigInt(toHex(b.subarray(32, 64))), v: b[64] as number };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,7 +53,6 @@ import {
   eatNonceHex,
   encodeAnswer,
   isLowOrderX25519,
-  keyRequestDigest,
   partialPayload,
   recoverKeyRequestSigner,
   requestHash,
@@ -62,7 +61,6 @@ import {
 } from '../../crypto/key-release.ts';
 import { parseHex, toHex } from '../../crypto/domain.ts';
 import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
-import { EcdsaSignatureError, ecdsaRecoverAddressFromDigest } from '../../crypto/operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from '../../crypto/rng.ts';
 import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
 import { ApiError, type ApiErrorCode } from '../http/errors.ts';
@@ -262,7 +260,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   }
 
   /** Step 5 for ecdsa. */
-  async function verifyEcdsa(req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): Promise<void> {
+  function verifyEcdsa(req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): void {
     // The typed data is rebuilt from this request: a signature over any other request (app,
     // response key, nonce, time, key version) recovers to some other address.
     const params: KeyRequestParams = {
@@ -270,18 +268,13 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       version: req.version, keyTime: req.time,
     };
     const sigBytes = parseHex(req.attestation.signature, 65, 'attestation.signature');
-    // Digest and recovery on the fast path (hand-packed EIP-712 bytes, libsecp256k1): the same
-    // digest as viem's hashTypedData and the same recovery math, so a canonical signature
-    // (v ∈ {27, 28}, low s) recovers to the address viem would give. Any other signature goes
-    // to viem, as before, so what is accepted does not change.
-    let signer712: string | null;
-    try {
-      signer712 = toHex(ecdsaRecoverAddressFromDigest(keyRequestDigest(params), sigBytes));
-    } catch (e) {
-      if (!(e instanceof EcdsaSignatureError)) throw e;
-      signer712 = await recoverKeyRequestSigner(params, sigBytes);
+    // Canonical signatures only (low s, v ∈ {27, 28}): the high-s twin or a v = 0/1 copy of
+    // the owner's signature would otherwise be a second, different request with the same
+    // nonce that anyone who saw the first could make.
+    const signer712 = recoverKeyRequestSigner(params, sigBytes);
+    if (signer712 === null) {
+      throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a canonical secp256k1 signature (r and s in range, low s, v = 27 or 28) from which a key recovers');
     }
-    if (signer712 === null) throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a valid secp256k1 signature');
     if (signer712 !== app.owner.toLowerCase()) {
       throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another app, response key, nonce, time or key version)`);
     }
@@ -372,7 +365,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (seen.status === 'conflict') throw nonceReused();
 
     // 5.
-    if (att.method === 'ecdsa') await verifyEcdsa({ ...req, attestation: att }, app);
+    if (att.method === 'ecdsa') verifyEcdsa({ ...req, attestation: att }, app);
     else await verifyJwt(token as DecodedJwt, req, latest as Release, ctx);
 
     // 6–7.
