@@ -2,7 +2,7 @@
  * @module
  * The node's Prometheus metrics (SPEC 5, issue 5) behind a small typed facade, so that the
  * scheduler and the HTTP handlers record facts ("session 7 is in its ack phase", "a release
- * was refused: nonce-reused") without touching prom-client or choosing label values.
+ * was refused: not-app-owner") without touching prom-client or choosing label values.
  *
  *   kms_round_phase{session,phase}            1 for the phase a session is in, 0 for the others
  *   kms_round_outcomes_total{kind,outcome}    completed | failed | declined, per dkg | reshare
@@ -47,7 +47,6 @@ export const REFUSAL_REASONS = Object.freeze([
   'unknown-app',
   'bad-attestation',
   'attestation-expired',
-  'nonce-reused',
   // Key release (src/node/release): one reason per check, named like the error code.
   'attestation-bad-signature',
   'not-app-owner',

@@ -344,20 +344,22 @@ describe('key release: ecdsa', () => {
     await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { signedResponseKey: requester().responseKey }), 403, 'not-app-owner');
   });
 
-  it('refused: a reused nonce with another request (409), or with another response key (the signature binds it)', async () => {
+  it('a different, validly attested request with the same (nonce, responseKey) is answered too, each sealed to its own request; an identical retry gets the identical bytes', async () => {
     const w = await world();
     const r = requester();
     const req = await ecdsaRequest(w, w.app, r);
-    await accepted(w, '/app/sign', req, r, 5);
-    // Same (nonce, responseKey), different request: a fresh signature, or another key version.
-    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { time: NOW_S + 1 }), 409, 'nonce-reused');
-    await refused(w, '/app/sign', await ecdsaRequest(w, w.app, r, { version: 3 }), 409, 'nonce-reused');
-    // The identical request on the other route is another request too.
-    await refused(w, '/secrets', req, 409, 'nonce-reused');
-    // The old signature with the nonce and a new response key.
+    const first = await w.post('/app/sign', req);
+    assert.equal(first.status, 200, first.body);
+    // Same (nonce, responseKey), different requests the owner signed: a later signing time, another key version.
+    const later = await ecdsaRequest(w, w.app, r, { time: NOW_S + 1 });
+    await accepted(w, '/app/sign', later, r, 5);
+    await accepted(w, '/app/sign', await ecdsaRequest(w, w.app, r, { version: 3 }), r, 3);
+    // The old signature with the nonce and a new response key is not the owner's request.
     await refused(w, '/app/sign', { ...req, responseKey: requester().responseKey }, 403, 'not-app-owner');
-    // The original still gets its answer.
-    assert.equal((await w.post('/app/sign', req)).status, 200);
+    // Retries get what they got the first time, byte for byte.
+    assert.equal((await w.post('/app/sign', req)).body, first.body);
+    const laterAgain = await w.post('/app/sign', later);
+    assert.equal((await w.post('/app/sign', later)).body, laterAgain.body);
   });
 
   it('refused: an expired (or future-dated) attestation', async () => {
@@ -448,13 +450,12 @@ describe('key release: jwt', () => {
     await refused(w, '/app/sign', jwtRequest(w.app, r, signJwt(RSA, claims(w, w.app, requester()))), 403, 'wrong-eat-nonce');
   });
 
-  it('refused: a reused nonce with another request (409), or with another response key (eat_nonce binds it)', async () => {
+  it('another valid token for the same (nonce, responseKey) is answered too; with another response key it is refused (eat_nonce binds it)', async () => {
     const w = await world();
     const r = requester();
     const req = jwtRequest(w.app, r, signJwt(RSA, claims(w, w.app, r)));
     await accepted(w, '/app/sign', req, r, 5);
-    await refused(w, '/app/sign', jwtRequest(w.app, r, signJwt(EC, claims(w, w.app, r))), 409, 'nonce-reused');
-    await refused(w, '/app/sign', { ...req, version: 3 }, 409, 'nonce-reused');
+    await accepted(w, '/app/sign', jwtRequest(w.app, r, signJwt(EC, claims(w, w.app, r))), r, 5);
     await refused(w, '/app/sign', { ...req, responseKey: requester().responseKey }, 403, 'wrong-eat-nonce');
   });
 
@@ -680,6 +681,7 @@ describe('key release: no secret in errors and logs', () => {
     const req = await ecdsaRequest(w, w.app, r);
     await accepted(w, '/app/sign', req, r, 5);
     await w.post('/app/sign', await ecdsaRequest(w, w.app, r, { version: 3 }));
+    await w.post('/app/sign', await ecdsaRequest(w, w.app, requester(), { time: NOW_S - 1000 }));
     await w.post('/app/sign', await ecdsaRequest(w, w.app, requester(), { signer: w.stranger }));
     await w.post('/app/sign', await ecdsaRequest(w, w.app, requester(), { version: 6 }));
     const q = requester();
@@ -712,22 +714,34 @@ describe('freshRead (the head read of a key release)', () => {
 });
 
 describe('ReplayCache', () => {
-  it('expires records after the TTL and keeps records whose answers were dropped for space', () => {
+  const ans = (n: number) => ({ operator: h('11', 20), version: 1, sealed: h('aa', n) });
+
+  it('an identical request (route and request hash) gets the recorded answer; another route or hash is a miss, never a refusal', () => {
     let now = 0;
-    const c = new ReplayCache({ ttlMs: 1000, clock: () => now, maxAnswerBytes: 300 });
-    const ans = (n: number) => ({ operator: h('11', 20), version: 1, sealed: h('aa', n) });
-    const k1 = ReplayCache.key(h('01', 16), h('02', 32));
-    const k2 = ReplayCache.key(h('03', 16), h('02', 32));
-    assert.equal(c.record(k1, 'h1', 'sign', ans(100)).status, 'hit');
-    assert.equal(c.lookup(k1, 'h1', 'sign').status, 'hit');
-    assert.equal(c.lookup(k1, 'h2', 'sign').status, 'conflict');
-    assert.equal(c.lookup(k1, 'h1', 'secrets').status, 'conflict');
-    c.record(k2, 'h3', 'sign', ans(100)); // over budget: k1's answer is dropped, its record stays
-    assert.equal(c.lookup(k1, 'h1', 'sign').status, 'recompute');
-    assert.equal(c.lookup(k1, 'h9', 'sign').status, 'conflict');
+    const c = new ReplayCache({ ttlMs: 1000, clock: () => now });
+    const k = ReplayCache.key('sign', h('01', 32));
+    const a = ans(100);
+    assert.equal(c.record(k, a), a);
+    assert.deepEqual(c.lookup(k), { status: 'hit', answer: a });
+    assert.equal(c.lookup(ReplayCache.key('secrets', h('01', 32))).status, 'miss');
+    assert.equal(c.lookup(ReplayCache.key('sign', h('02', 32))).status, 'miss');
+    // A concurrent identical request that finished second sends the first one's bytes.
+    assert.equal(c.record(k, ans(100)), a);
     now = 1001;
-    assert.equal(c.lookup(k1, 'h9', 'sign').status, 'miss');
+    assert.equal(c.lookup(k).status, 'miss');
     assert.equal(c.size, 0);
+  });
+
+  it('memory stays bounded: at most maxEntries records, at most maxAnswerBytes of answers (older answers are then recomputed)', () => {
+    const c = new ReplayCache({ ttlMs: 60_000, clock: () => 0, maxEntries: 100, maxAnswerBytes: 10 * 300 });
+    const keys = Array.from({ length: 250 }, (_, i) => ReplayCache.key('sign', toHex(Uint8Array.from({ length: 32 }, (_v, j) => (j === 0 ? i % 256 : j === 1 ? i >> 8 : 7)))));
+    for (const k of keys) c.record(k, ans(100));
+    assert.equal(c.size, 100);
+    assert.equal(c.lookup(keys[0] as string).status, 'miss', 'the oldest records were evicted');
+    const kept = keys.slice(150).map((k) => c.lookup(k).status);
+    assert.ok(kept.every((st) => st === 'hit' || st === 'recompute'));
+    assert.ok(kept.filter((st) => st === 'hit').length <= 11, 'answers beyond the byte budget were dropped');
+    assert.equal(c.lookup(keys[249] as string).status, 'hit', 'the newest answer is kept');
   });
 });
 

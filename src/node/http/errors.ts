@@ -34,7 +34,6 @@
  * | 403    | wrong-eat-nonce          | jwt: eat_nonce does not bind (domain, appId, respKey)  |
  * | 403    | wrong-image-digest       | jwt: image digest is not the latest release's          |
  * | 403    | wrong-launch-policy      | jwt: launch_policy is not the latest release's         |
- * | 409    | nonce-reused             | (nonce, responseKey) already answered another request  |
  * | 405    | method-not-allowed       | known path, wrong method (Allow header lists the right)|
  * | 413    | payload-too-large        | body larger than the limit                             |
  * | 415    | unsupported-media-type   | a body that is not application/json                    |
@@ -88,7 +87,6 @@ export type ApiErrorCode =
   | 'wrong-eat-nonce'
   | 'wrong-image-digest'
   | 'wrong-launch-policy'
-  | 'nonce-reused'
   | 'jwks-unavailable'
   | 'chain-unavailable';
 

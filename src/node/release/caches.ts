@@ -10,19 +10,22 @@
  * the entries of the few most recent blocks are kept, older ones dropped. Views without a block
  * (a live in-memory ledger) are not cached.
  *
- * `ReplayCache`: (nonce, responseKey) → the request hash and kind that used it first, and the
- * answer given. An identical retry (same hash, same route) gets the same sealed answer; any
- * other request with that pair is refused. Only *answered* requests are recorded, so a
- * stranger who sees a nonce in flight cannot burn it with a bogus request. Records live
- * `ttlMs`, which the handler sets to at least 2 × the attestation window: an attestation
- * dated T passes the time check only while now ∈ [T − W, T + W], so a record made when it
- * first passed outlives every moment it could pass again.
+ * `ReplayCache`: answered requests, by route and request hash → the sealed answer given. An
+ * identical retry (same route, same body: the request hash covers every field, the attestation
+ * included) gets the same bytes again without being signed or sealed again. Any *other* request
+ * is checked and answered on its own, even if it reuses a (nonce, responseKey) pair: its answer
+ * is sealed to the response key its valid attestation binds, so answering it harms nobody,
+ * while refusing it would let whoever sees a request (every operator does) make the genuine
+ * one fail by sending a modified copy first (issue 12, finding 5). Only *answered* requests
+ * are recorded. Records live `ttlMs`, which the handler sets to at least 2 × the attestation
+ * window: an attestation dated T passes the time check only while now ∈ [T − W, T + W], so a
+ * record made when it first passed outlives every moment its retry could pass again.
  *
  * Bounds: at most `maxEntries` records (oldest evicted first: only authorized callers add
- * records, so pressure comes from real traffic, and the answer it forgets was sealed to a key
- * only its requester holds) and at most `maxAnswerBytes` of cached answers (beyond that the
- * oldest answers are dropped but their records stay: a retry of such a request is answered
- * afresh — same partial, new seal — and a different request is still refused).
+ * records, so pressure comes from real traffic, and an evicted answer is simply computed again
+ * for a retry — same partial, new seal) and at most `maxAnswerBytes` of cached answers (beyond
+ * that the oldest answers are dropped but their records stay: a retry of such a request is
+ * answered afresh).
  */
 import type { AppRecord, Hex, Release } from '../../protocol/ledger.ts';
 import type { SignResponse as SealedResponse } from '../http/schemas.ts';
@@ -89,14 +92,12 @@ export class LedgerCache {
 export type ReplayKind = 'sign' | 'secrets';
 
 export type ReplayLookup =
-  /** Nothing recorded for this (nonce, responseKey): go on. */
+  /** This request was not answered (recently): check and answer it. */
   | { readonly status: 'miss' }
   /** The same request was answered: send this again. */
   | { readonly status: 'hit'; readonly answer: SealedResponse }
   /** The same request was answered but its answer was dropped (byte budget): answer afresh. */
-  | { readonly status: 'recompute' }
-  /** Another request used this (nonce, responseKey). */
-  | { readonly status: 'conflict' };
+  | { readonly status: 'recompute' };
 
 export interface ReplayCacheOptions {
   readonly ttlMs: number;
@@ -106,8 +107,6 @@ export interface ReplayCacheOptions {
 }
 
 interface ReplayRecord {
-  readonly hash: string;
-  readonly kind: ReplayKind;
   readonly expiresAt: number;
   answer: SealedResponse | null;
   bytes: number;
@@ -135,32 +134,32 @@ export class ReplayCache {
     return this.#records.size;
   }
 
-  static key(nonce: Hex, responseKey: Hex): string {
-    return `${nonce.toLowerCase()}/${responseKey.toLowerCase()}`;
+  /** The record key of a request: its route and its request hash (lowercase 0x-hex). */
+  static key(kind: ReplayKind, requestHash: Hex): string {
+    return `${kind}:${requestHash.toLowerCase()}`;
   }
 
-  lookup(key: string, hash: string, kind: ReplayKind): ReplayLookup {
+  lookup(key: string): ReplayLookup {
     this.#expire();
     const r = this.#records.get(key);
     if (r === undefined) return { status: 'miss' };
-    if (r.hash !== hash || r.kind !== kind) return { status: 'conflict' };
     return r.answer === null ? { status: 'recompute' } : { status: 'hit', answer: r.answer };
   }
 
   /**
-   * Records an answer. If a record appeared meanwhile (a concurrent identical request won the
-   * race), returns that one's outcome instead, so both callers send the same thing.
+   * Records an answer. If the same request was answered meanwhile (a concurrent identical
+   * request won the race), returns that answer instead, so both callers send the same bytes.
    */
-  record(key: string, hash: string, kind: ReplayKind, answer: SealedResponse): ReplayLookup {
-    const seen = this.lookup(key, hash, kind);
-    if (seen.status === 'hit' || seen.status === 'conflict') return seen;
+  record(key: string, answer: SealedResponse): SealedResponse {
+    const seen = this.lookup(key);
+    if (seen.status === 'hit') return seen.answer;
     const bytes = answer.sealed.length + answer.operator.length + 16;
     if (seen.status === 'recompute') {
       const r = this.#records.get(key) as ReplayRecord;
       r.answer = answer;
       r.bytes = bytes;
     } else {
-      this.#records.set(key, { hash, kind, expiresAt: this.#clock() + this.#ttl, answer, bytes });
+      this.#records.set(key, { expiresAt: this.#clock() + this.#ttl, answer, bytes });
     }
     this.#answerBytes += bytes;
     while (this.#records.size > this.#maxEntries) {
@@ -178,7 +177,7 @@ export class ReplayCache {
         }
       }
     }
-    return { status: 'hit', answer };
+    return answer;
   }
 
   #drop(key: string, r: ReplayRecord): void {

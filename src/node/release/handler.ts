@@ -15,8 +15,9 @@
  *      a release exists (jwt: to compare the image; /secrets: to return it)     404 no-release
  *   3. attestation time within ±window (ecdsa: signed time; jwt: iat, exp, nbf) 403 attestation-expired
  *      (jwt: the token decodes, alg RS256/ES256)                                403 bad-attestation
- *   4. replay cache on (nonce, responseKey): identical retry → same answer;     409 nonce-reused
- *      anything else reusing the pair
+ *   4. replay cache on (route, requestHash): an identical retry gets the same answer (same
+ *      bytes); a different request reusing (nonce, responseKey) is checked and answered on its
+ *      own (its answer is sealed to the key its attestation binds; see caches.ts)
  *   5. ecdsa: EIP-712 signature recovers …                                      403 attestation-bad-signature
  *             … to the app's on-chain owner                                     403 not-app-owner
  *      jwt:   JWKS keys fetched within their maximum age                        503 attestation-unavailable
@@ -358,11 +359,10 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (att.method === 'ecdsa') checkWindow(att.time, 'attestation.time', now);
     else token = jwtTimes(att, now);
 
-    // 4.
-    const replayKey = ReplayCache.key(req.nonce, req.responseKey);
-    const seen = replay.lookup(replayKey, rhHex, kind);
+    // 4. An identical retry gets the same bytes; any other request is checked on its own.
+    const replayKey = ReplayCache.key(kind, rhHex);
+    const seen = replay.lookup(replayKey);
     if (seen.status === 'hit') return seen.answer;
-    if (seen.status === 'conflict') throw nonceReused();
 
     // 5.
     if (att.method === 'ecdsa') verifyEcdsa({ ...req, attestation: att }, app);
@@ -387,19 +387,14 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const sealed = sealResponse(responseKey, rh, plain, rng);
     plain.fill(0);
     const response: SignResponse = { operator: me, version: version.id, sealed: toHex(sealed) };
-    const outcome = replay.record(replayKey, rhHex, kind, response);
-    if (outcome.status === 'conflict') throw nonceReused();
+    const sent = replay.record(replayKey, response);
     ctx.released({ appId: identity, method: att.method, kind, version: version.id });
-    return outcome.status === 'hit' ? outcome.answer : response;
+    return sent;
   }
 
   return {
     sign: (req, ctx) => release('sign', req, ctx),
     secrets: (req, ctx) => release('secrets', req, ctx),
   };
-}
-
-function nonceReused(): ApiError {
-  return new ApiError(409, 'nonce-reused', 'this (nonce, responseKey) pair already served another request: use a fresh nonce and response key', { refusal: 'nonce-reused' });
 }
 
