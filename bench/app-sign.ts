@@ -197,7 +197,7 @@ async function loadSuite(n: number, connections: number): Promise<{ results: Loa
       if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
       for (const route of ROUTES) {
         // Pre-generated and serialized before timing: distinct response keys, nonces, signatures.
-        const reqs = await attestedRequests(world.owner, world.appId, warm + n);
+        const reqs = await attestedRequests(world.owner, world.appId, warm + n, route);
         const bodies = reqs.map((q) => JSON.stringify(q));
         await load(autocannon, server.port, route, bodies.slice(0, warm), connections);
         const before = await partialSignCount(server.port);
@@ -271,7 +271,7 @@ async function profile(runs: number, minMs: number): Promise<ProfileRow[]> {
   });
   const signAnswer = answer('sign');
   const secretsAnswer = answer('secrets');
-  const params = { chainId: CHAIN_ID, registry: REGISTRY, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time };
+  const params = { chainId: CHAIN_ID, registry: REGISTRY, route: '/app/sign' as const, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time };
   const sigBytes = parseHex(req.attestation.signature, 65, 'signature');
   const digest = keyRequestDigest(params);
   if (recoverKeyRequestSigner(params, sigBytes) !== world.owner.address.toLowerCase()) throw new Error('app-sign profile: recover mismatch');

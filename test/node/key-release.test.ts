@@ -14,7 +14,7 @@ import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain, parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
 import * as fr from '../../src/crypto/fr.ts';
-import { appIdentity, partialPayload, requestHash, type KeyReleaseAnswer, type KeyReleaseRequestFields } from '../../src/crypto/key-release.ts';
+import { appIdentity, partialPayload, requestHash, type KeyReleaseAnswer, type KeyReleaseRequestFields, type KeyReleaseRoute } from '../../src/crypto/key-release.ts';
 import { createOperatorSigner, generateOperatorSecretKey, verifyOperatorSignature, type OperatorKeyType } from '../../src/crypto/operator-sig.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
@@ -200,6 +200,8 @@ function requester(): Requester {
 
 interface EcdsaOptions {
   readonly signer?: PrivateKeyAccount;
+  /** The route signed for (default /app/sign). */
+  readonly route?: KeyReleaseRoute;
   /** Sign for this app / response key / nonce instead of the request's. */
   readonly signedAppId?: Hex;
   readonly signedResponseKey?: Hex;
@@ -212,8 +214,9 @@ function ecdsaRequest(w: World, appId: Hex, r: Requester, o: EcdsaOptions = {}):
   return ecdsaKeyRequest({ ...o, chainId: CHAIN_ID, registry: REGISTRY, signer: o.signer ?? w.owner, appId, requester: r, time: o.time ?? NOW_S });
 }
 
-function claims(w: World, appId: Hex, r: Requester, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return teeClaims({ issuer: ISSUER, audience: AUDIENCE, domain: DOMAIN, appId, responseKey: r.responseKey, release: w.latest, now: NOW_S, over });
+/** Token claims for `r`'s request to `bind.route` (default /app/sign), with `over` replacing claims. */
+function claims(w: World, appId: Hex, r: Requester, over: Record<string, unknown> = {}, bind: { route?: KeyReleaseRoute; version?: number } = {}): Record<string, unknown> {
+  return teeClaims({ issuer: ISSUER, audience: AUDIENCE, domain: DOMAIN, appId, responseKey: r.responseKey, nonce: r.nonce, ...bind, release: w.latest, now: NOW_S, over });
 }
 
 const jwtRequest = (appId: Hex, r: Requester, token: string): KeyReleaseRequest => jwtKeyRequest(appId, r, token);
@@ -302,7 +305,7 @@ describe('key release: ecdsa', () => {
   it('/secrets: partial plus the latest release env', async () => {
     const w = await world();
     const r = requester();
-    const a = await accepted(w, '/secrets', await ecdsaRequest(w, w.app, r), r, 5);
+    const a = await accepted(w, '/secrets', await ecdsaRequest(w, w.app, r, { route: '/secrets' }), r, 5);
     assert.ok(a.env);
     assert.equal(a.env.releaseIndex, 1);
     assert.equal(toHex(a.env.encryptedEnv), w.latest.encryptedEnv);
@@ -311,7 +314,7 @@ describe('key release: ecdsa', () => {
 
   it('/secrets for an app with no release: 404 no-release', async () => {
     const w = await world();
-    await refused(w, '/secrets', await ecdsaRequest(w, w.bare, requester()), 404, 'no-release');
+    await refused(w, '/secrets', await ecdsaRequest(w, w.bare, requester(), { route: '/secrets' }), 404, 'no-release');
     // /app/sign needs no release.
     const r = requester();
     await accepted(w, '/app/sign', await ecdsaRequest(w, w.bare, r), r, 5);
@@ -326,7 +329,7 @@ describe('key release: ecdsa', () => {
     assert.equal(first.status, 200);
     assert.equal(again.body, first.body);
     const r2 = requester();
-    const req2 = await ecdsaRequest(w, w.app, r2);
+    const req2 = await ecdsaRequest(w, w.app, r2, { route: '/secrets' });
     const [x, y] = await Promise.all([w.post('/secrets', req2), w.post('/secrets', req2)]);
     assert.equal(x.status, 200, x.body);
     assert.equal(y.body, x.body);
@@ -387,6 +390,18 @@ describe('key release: ecdsa', () => {
     await accepted(w, '/app/sign', genuine, r, 5);
   });
 
+  it('the route is signed: a request the owner signed for /app/sign is refused on /secrets, and the reverse (not-app-owner)', async () => {
+    const w = await world();
+    const r = requester();
+    const forSign = await ecdsaRequest(w, w.app, r);
+    await refused(w, '/secrets', forSign, 403, 'not-app-owner');
+    await accepted(w, '/app/sign', forSign, r, 5);
+    const r2 = requester();
+    const forSecrets = await ecdsaRequest(w, w.app, r2, { route: '/secrets' });
+    await refused(w, '/app/sign', forSecrets, 403, 'not-app-owner');
+    await accepted(w, '/secrets', forSecrets, r2, 5);
+  });
+
   it('refused: a signature that is no signature', async () => {
     const w = await world();
     const req = await ecdsaRequest(w, w.app, requester());
@@ -422,7 +437,7 @@ describe('key release: jwt', () => {
       const req = jwtRequest(w.app, r, signJwt(key, claims(w, w.app, r)));
       await accepted(w, '/app/sign', req, r, 5);
       const r2 = requester();
-      const a = await accepted(w, '/secrets', jwtRequest(w.jwtOnly, r2, signJwt(key, claims(w, w.jwtOnly, r2))), r2, 5);
+      const a = await accepted(w, '/secrets', jwtRequest(w.jwtOnly, r2, signJwt(key, claims(w, w.jwtOnly, r2, {}, { route: '/secrets' }))), r2, 5);
       assert.equal(a.env?.publicEnv, w.latest.publicEnv);
     }
     assertNoLeak(w);
@@ -448,6 +463,22 @@ describe('key release: jwt', () => {
     const w = await world();
     const r = requester();
     await refused(w, '/app/sign', jwtRequest(w.app, r, signJwt(RSA, claims(w, w.app, requester()))), 403, 'wrong-eat-nonce');
+  });
+
+  it('eat_nonce binds the whole request: copies of a request on the other route, with another nonce or another key version are refused (wrong-eat-nonce)', async () => {
+    const w = await world();
+    const r = requester();
+    const genuine = jwtRequest(w.app, r, signJwt(RSA, claims(w, w.app, r)));
+    await refused(w, '/secrets', genuine, 403, 'wrong-eat-nonce');
+    await refused(w, '/app/sign', { ...genuine, nonce: requester().nonce }, 403, 'wrong-eat-nonce');
+    await refused(w, '/app/sign', { ...genuine, version: 3 }, 403, 'wrong-eat-nonce');
+    await refused(w, '/app/sign', { ...genuine, time: T_V3 + 1 }, 403, 'wrong-eat-nonce');
+    await accepted(w, '/app/sign', genuine, r, 5);
+    // Each of those requests gets its answer with a token made for it.
+    const r2 = requester();
+    await accepted(w, '/app/sign', jwtKeyRequest(w.app, r2, signJwt(RSA, claims(w, w.app, r2, {}, { version: 3 })), 3), r2, 3);
+    const r3 = requester();
+    await accepted(w, '/secrets', jwtRequest(w.app, r3, signJwt(RSA, claims(w, w.app, r3, {}, { route: '/secrets' }))), r3, 5);
   });
 
   it('another valid token for the same (nonce, responseKey) is answered too; with another response key it is refused (eat_nonce binds it)', async () => {
@@ -534,9 +565,9 @@ describe('key release: jwt', () => {
 
 describe('key release: jwt claim policy (the workload must run in a production enclave)', () => {
   /** A token for a fresh request with `claims` edited by `edit`. */
-  function tokenRequest(w: World, edit: (c: Record<string, unknown>) => Record<string, unknown>): KeyReleaseRequest {
+  function tokenRequest(w: World, edit: (c: Record<string, unknown>) => Record<string, unknown>, route: KeyReleaseRoute = '/app/sign'): KeyReleaseRequest {
     const q = requester();
-    return jwtRequest(w.app, q, signJwt(RSA, edit(claims(w, w.app, q))));
+    return jwtRequest(w.app, q, signJwt(RSA, edit(claims(w, w.app, q, {}, { route }))));
   }
 
   it('the attack: the app\'s public image on a debug Confidential Space image, with the attacker\'s own eat_nonce, is refused (debug-enclave)', async () => {
@@ -546,7 +577,7 @@ describe('key release: jwt claim policy (the workload must run in a production e
     // enclave runs a debug image, whose memory its operator can read.
     const message = await refused(w, '/app/sign', tokenRequest(w, (c) => ({ ...c, dbgstat: 'enabled' })), 403, 'debug-enclave');
     assert.equal(message, 'the token\'s dbgstat claim is not "disabled-since-boot": the token does not come from a production enclave image (a debug image lets its operator read the workload\'s memory)');
-    await refused(w, '/secrets', tokenRequest(w, (c) => ({ ...c, dbgstat: 'enabled' })), 403, 'debug-enclave');
+    await refused(w, '/secrets', tokenRequest(w, (c) => ({ ...c, dbgstat: 'enabled' }), '/secrets'), 403, 'debug-enclave');
   });
 
   it('refused: dbgstat missing (debug-enclave)', async () => {

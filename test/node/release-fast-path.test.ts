@@ -105,7 +105,7 @@ async function world() {
 async function attested(signer: PrivateKeyAccount, appId: Hex, version?: number) {
   const pair = generateResponseKeyPair(rng);
   const base = { appId, responseKey: toHex(pair.publicKey), nonce: toHex(rng(16)) };
-  const typed = keyRequestTypedData({ chainId: CHAIN_ID, registry: REGISTRY, ...base, time: NOW_S, version });
+  const typed = keyRequestTypedData({ chainId: CHAIN_ID, registry: REGISTRY, route: '/app/sign', ...base, time: NOW_S, version });
   const signature = await signer.signTypedData(typed);
   const req: KeyReleaseRequest = { ...base, ...(version !== undefined ? { version } : {}), attestation: { method: 'ecdsa', signature, time: NOW_S } };
   return { req, secretKey: pair.secretKey };

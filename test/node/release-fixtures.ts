@@ -5,7 +5,7 @@
  * acceptance tests (test/cluster/apps.test.ts, over real HTTP):
  *
  *   jwtKey(kid, alg) / signJwt(key, claims)     a test token issuer (RS256 or ES256) and its JWK
- *   teeClaims({ … })                            Confidential-Space-style claims binding one request
+ *   teeClaims({ … })                            Confidential Space claims (production image) binding one request
  *   newRequester(rng)                           a fresh X25519 response key and nonce
  *   ecdsaKeyRequest({ … })                      a request attested by an EIP-712 signature; every
  *                                               signed field can be made to differ from the request
@@ -24,6 +24,7 @@ import {
   requestHash,
   type KeyReleaseAnswer,
   type KeyReleaseRequestFields,
+  type KeyReleaseRoute,
 } from '../../src/crypto/key-release.ts';
 import { encodeEcdsaSignature, SECP256K1_N } from '../../src/crypto/operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from '../../src/crypto/rng.ts';
@@ -64,9 +65,15 @@ export interface TeeClaimsParams {
   readonly audience: string;
   /** The deployment's 65-byte signing domain (eat_nonce binds it). */
   readonly domain: Uint8Array;
-  /** The app and response key the token is made for (eat_nonce). */
+  /** The request the token is made for (its eat_nonce binds all of it). */
   readonly appId: Hex;
   readonly responseKey: Hex;
+  readonly nonce: Hex;
+  /** Default `/app/sign`. */
+  readonly route?: KeyReleaseRoute;
+  /** The request's key version or time, if it names one. */
+  readonly version?: number;
+  readonly keyTime?: number;
   /** The release the TEE runs (image digest and launch policy). */
   readonly release: Pick<Release, 'imageDigest' | 'launchPolicy'>;
   /** Unix seconds of issue. */
@@ -88,7 +95,7 @@ export function teeClaims(p: TeeClaimsParams): Record<string, unknown> {
     iat: p.now - 5,
     nbf: p.now - 5,
     exp: p.now + 3600,
-    eat_nonce: eatNonceHex(p.domain, p.appId, p.responseKey),
+    eat_nonce: eatNonceHex(p.domain, { route: p.route ?? '/app/sign', appId: p.appId, responseKey: p.responseKey, nonce: p.nonce, version: p.version, keyTime: p.keyTime }),
     dbgstat: 'disabled-since-boot',
     swname: 'CONFIDENTIAL_SPACE',
     swversion: ['250301'],
@@ -129,6 +136,8 @@ export interface EcdsaKeyRequestParams {
   readonly registry: Address;
   /** Who signs the EIP-712 KeyRequest (the app owner, or anyone else). */
   readonly signer: PrivateKeyAccount;
+  /** The route the owner signs for (default `/app/sign`). */
+  readonly route?: KeyReleaseRoute;
   /** The app id the request names. */
   readonly appId: Hex;
   readonly requester: Requester;
@@ -146,7 +155,7 @@ export interface EcdsaKeyRequestParams {
 export async function ecdsaKeyRequest(p: EcdsaKeyRequestParams): Promise<KeyReleaseRequest> {
   const r = p.requester;
   const typed = keyRequestTypedData({
-    chainId: p.chainId, registry: p.registry, appId: p.signedAppId ?? p.appId, responseKey: p.signedResponseKey ?? r.responseKey, nonce: r.nonce,
+    chainId: p.chainId, registry: p.registry, route: p.route ?? '/app/sign', appId: p.signedAppId ?? p.appId, responseKey: p.signedResponseKey ?? r.responseKey, nonce: r.nonce,
     time: p.time, version: p.version, keyTime: p.keyTime,
   });
   const signature = await p.signer.signTypedData(typed);

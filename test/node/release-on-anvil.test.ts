@@ -15,6 +15,7 @@ import { ChainLedger } from '../../src/chain/chain-ledger.ts';
 import { deployRegistry } from '../../src/chain/deploy.ts';
 import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain, toHex, type Hex } from '../../src/crypto/domain.ts';
+import type { KeyReleaseRoute } from '../../src/crypto/key-release.ts';
 import * as fr from '../../src/crypto/fr.ts';
 import { generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
@@ -78,9 +79,9 @@ describe('key release on anvil: app methods and releases take effect at the next
     await anvil?.stop();
   });
 
-  const request = async (appId: Hex): Promise<{ req: KeyReleaseRequest; r: ReturnType<typeof newRequester> }> => {
+  const request = async (appId: Hex, route: KeyReleaseRoute = '/app/sign'): Promise<{ req: KeyReleaseRequest; r: ReturnType<typeof newRequester> }> => {
     const r = newRequester(rng);
-    const req = await ecdsaKeyRequest({ chainId: ledger.chainId, registry: ledger.registry, signer: owner, appId, requester: r, time: Math.floor(Date.now() / 1000) });
+    const req = await ecdsaKeyRequest({ chainId: ledger.chainId, registry: ledger.registry, route, signer: owner, appId, requester: r, time: Math.floor(Date.now() / 1000) });
     return { req, r };
   };
   const post = async (path: '/app/sign' | '/secrets', req: KeyReleaseRequest) => {
@@ -119,13 +120,13 @@ describe('key release on anvil: app methods and releases take effect at the next
     const release = (n: number): Release => ({ imageDigest: toHex(rng(32)), launchPolicy: '0x01', encryptedEnv: toHex(rng(40)), publicEnv: `RELEASE=${n}` });
     await ownerWriter().publishRelease(appId, release(0));
     await mine(2 * SAFE_LAG);
-    const a = await request(appId);
+    const a = await request(appId, '/secrets');
     const first = await post('/secrets', a.req);
     assert.equal(first.status, 200, JSON.stringify(first.json));
     assert.equal(openReleaseAnswer(a.r, a.req, first.json.sealed as string).env?.publicEnv, 'RELEASE=0');
 
     await ownerWriter().publishRelease(appId, release(1));
-    const b = await request(appId);
+    const b = await request(appId, '/secrets');
     const second = await post('/secrets', b.req);
     assert.equal(second.status, 200, JSON.stringify(second.json));
     const env = openReleaseAnswer(b.r, b.req, second.json.sealed as string).env;

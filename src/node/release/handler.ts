@@ -18,7 +18,7 @@
  *   4. replay cache on (route, requestHash): an identical retry gets the same answer (same
  *      bytes); a different request reusing (nonce, responseKey) is checked and answered on its
  *      own (its answer is sealed to the key its attestation binds; see caches.ts)
- *   5. ecdsa: EIP-712 signature recovers …                                      403 attestation-bad-signature
+ *   5. ecdsa: EIP-712 signature over (route, request) is canonical, recovers …   403 attestation-bad-signature
  *             … to the app's on-chain owner                                     403 not-app-owner
  *      jwt:   JWKS keys fetched within their maximum age                        503 attestation-unavailable
  *             JWS verifies under a JWKS key                                     403 attestation-bad-signature
@@ -29,7 +29,8 @@
  *             operator's --jwt-require-claim rules)                              secure-boot-off,
  *                                                                                wrong-tee-hardware,
  *                                                                                wrong-claim
- *             eat_nonce = eatNonce(domain, appId, responseKey)                  403 wrong-eat-nonce
+ *             eat_nonce = eatNonce(domain, route, appId, responseKey, nonce,    403 wrong-eat-nonce
+ *                                  version | time)
  *             submods.container.image_digest = latest release's                 403 wrong-image-digest
  *             launch_policy = latest release's                                  403 wrong-launch-policy
  *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
@@ -51,8 +52,9 @@ import * as fr from '../../crypto/fr.ts';
 import { appIdPoint } from '../../crypto/threshold.ts';
 import {
   appIdentity,
-  eatNonceHex,
+  eatNonceOfRequest,
   encodeAnswer,
+  KEY_RELEASE_ROUTES,
   isLowOrderX25519,
   partialPayload,
   recoverKeyRequestSigner,
@@ -261,11 +263,11 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   }
 
   /** Step 5 for ecdsa. */
-  function verifyEcdsa(req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): void {
-    // The typed data is rebuilt from this request: a signature over any other request (app,
-    // response key, nonce, time, key version) recovers to some other address.
+  function verifyEcdsa(kind: ReplayKind, req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): void {
+    // The typed data is rebuilt from this request: a signature over any other request (route,
+    // app, response key, nonce, time, key version) recovers to some other address.
     const params: KeyRequestParams = {
-      chainId, registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
+      chainId, registry, route: KEY_RELEASE_ROUTES[kind], appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
       version: req.version, keyTime: req.time,
     };
     const sigBytes = parseHex(req.attestation.signature, 65, 'attestation.signature');
@@ -277,12 +279,12 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a canonical secp256k1 signature (r and s in range, low s, v = 27 or 28) from which a key recovers');
     }
     if (signer712 !== app.owner.toLowerCase()) {
-      throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another app, response key, nonce, time or key version)`);
+      throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another route, app, response key, nonce, time or key version)`);
     }
   }
 
   /** Step 5 for jwt. */
-  async function verifyJwt(token: DecodedJwt, req: KeyReleaseRequest, release: Release, ctx: KeyReleaseContext): Promise<void> {
+  async function verifyJwt(kind: ReplayKind, token: DecodedJwt, req: KeyReleaseRequest, release: Release, ctx: KeyReleaseContext): Promise<void> {
     if (jwt === null || audience === null) throw new Error('unreachable: jwt checked in step 2');
     let keys: readonly VerifierKey[];
     try {
@@ -306,10 +308,11 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     // Where the workload runs: a production enclave, not a debug image of the same container.
     const violation = checkClaims(claimPolicy, c);
     if (violation !== null) throw refuse(403, violation.rule.code, violation.message);
-    const want = eatNonceHex(domain, req.appId, req.responseKey);
+    // The token binds this whole request: another route, nonce or key version is another token.
+    const want = eatNonceOfRequest(domain, KEY_RELEASE_ROUTES[kind], req);
     const nonces = typeof c.eat_nonce === 'string' ? [c.eat_nonce] : Array.isArray(c.eat_nonce) ? c.eat_nonce : [];
     if (!nonces.some((n) => typeof n === 'string' && n.toLowerCase() === want)) {
-      throw refuse(403, 'wrong-eat-nonce', 'the token\'s eat_nonce does not bind this deployment, app id and response key (expected SHA-256(domain ‖ appId ‖ responseKey) as 0x-hex)');
+      throw refuse(403, 'wrong-eat-nonce', 'the token\'s eat_nonce does not bind this request (expected the 0x-hex eat_nonce of this deployment, route, app id, response key, nonce and key version or time: docs/formats.md)');
     }
     const submods = c.submods as { container?: { image_digest?: unknown } } | undefined;
     const digest = typeof submods === 'object' && submods !== null ? submods.container?.image_digest : undefined;
@@ -365,8 +368,8 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (seen.status === 'hit') return seen.answer;
 
     // 5.
-    if (att.method === 'ecdsa') verifyEcdsa({ ...req, attestation: att }, app);
-    else await verifyJwt(token as DecodedJwt, req, latest as Release, ctx);
+    if (att.method === 'ecdsa') verifyEcdsa(kind, { ...req, attestation: att }, app);
+    else await verifyJwt(kind, token as DecodedJwt, req, latest as Release, ctx);
 
     // 6–7.
     const version = pickVersion(req);
