@@ -20,7 +20,8 @@ import type { AppReleaseHandler } from '../node/http/app.ts';
 import { isLoopbackHost } from '../node/http/loopback.ts';
 import { startNode, StartupError, type NodeParts, type OpsListenerConfig, type RunningNode } from '../node/node.ts';
 import { createAppRelease, type JwtMethodConfig } from '../node/release/handler.ts';
-import { jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
+import { ClaimPolicyError, CONFIDENTIAL_SPACE_POLICY, parseClaimPolicy, parseRequiredClaim, withRules, type ClaimPolicy } from '../node/release/claim-policy.ts';
+import { DEFAULT_JWKS_MAX_AGE_MS, jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
 import { parseStorageKey } from '../node/store-crypto.ts';
 import {
   addSecretOptions,
@@ -30,6 +31,7 @@ import {
   parseIntegerArg,
   parseUrlArg,
   processIo,
+  readInputFile,
   readSecret,
   runCli,
   show,
@@ -94,6 +96,9 @@ Example:
     .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
     .addOption(new Option('--jwt-issuer <iss>', 'the exact token issuer (iss) accepted, e.g. https://confidentialcomputing.googleapis.com').env('KMS_JWT_ISSUER'))
     .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
+    .addOption(new Option('--jwt-require-claim <name=value>', 'with --jwt-jwks: a token claim that must hold, on top of the claim policy (repeatable); NAME a dotted path (submods.confidential_space.support_attributes), VALUE JSON or a string; an array claim may contain it').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).env('KMS_JWT_REQUIRE_CLAIM'))
+    .addOption(new Option('--jwt-claim-policy <file>', 'with --jwt-jwks: replace the default claim policy (Confidential Space production: no debug images, secure boot, confidential hardware) by the rules of this JSON file, for another TEE issuer (docs/client.md)').env('KMS_JWT_CLAIM_POLICY'))
+    .addOption(new Option('--jwt-jwks-max-age <duration>', 'with a JWKS URL: how long its keys stay trusted after the last successful fetch when refreshes fail; beyond that jwt requests are refused (503 attestation-unavailable). e.g. 24h, 90m, 3600s').default(`${DEFAULT_JWKS_MAX_AGE_MS / 3600_000}h`).env('KMS_JWT_JWKS_MAX_AGE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
     .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
     .addOption(new Option('--head-poll-ms <ms>', 'milliseconds between head polls between ticks; a new block starts a tick at once (0: off)').default('100').env('KMS_HEAD_POLL_MS').hideHelp())
@@ -118,7 +123,7 @@ Example:
       const headPollMs = parseIntegerArg(opts.headPollMs, '--head-poll-ms', { min: 0, max: 60_000 });
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
       const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
-      const jwt = jwtConfig(opts);
+      const jwt = jwtConfig(ctx, opts);
       let finality: Finality | null = null;
       if (opts.finality !== undefined) {
         try {
@@ -128,6 +133,10 @@ Example:
         }
       }
       if (consent !== null) log.warn({ threshold: consent }, `threshold consent: this node takes part only in sessions with threshold ${consent}`);
+      if (jwt?.claimPolicy !== undefined) {
+        log.info({ policy: jwt.claimPolicy.source, rules: jwt.claimPolicy.rules.map((r) => r.claim) }, 'jwt claim policy');
+        if (jwt.claimPolicy.rules.length === 0) log.warn('the jwt claim policy requires no claims: tokens from debug enclaves are accepted');
+      }
       let node: RunningNode;
       try {
         node = await startNode({
@@ -195,14 +204,19 @@ function envFlag(ctx: CliContext, name: string): boolean {
 /**
  * The jwt method's settings from --jwt-*: none of them → jwt is refused; --jwt-jwks needs
  * --jwt-issuer (a token from any issuer whose keys happen to be listed must not pass). A JWKS
- * file is read now, so a bad one stops the node before it serves; a URL is fetched on first use.
+ * file and a claim policy file are read now, so a bad one stops the node before it serves; a
+ * JWKS URL is fetched on first use.
  */
-function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
+function jwtConfig(ctx: CliContext, opts: Record<string, unknown>): JwtMethodConfig | null {
   const { jwtJwks, jwtIssuer, jwtAudience } = opts;
+  const maxAgeMs = parseDurationArg(opts.jwtJwksMaxAge, '--jwt-jwks-max-age', { minMs: 60_000 });
   if (jwtJwks === undefined) {
-    if (jwtIssuer !== undefined || jwtAudience !== undefined) throw new UsageError('--jwt-issuer and --jwt-audience need --jwt-jwks FILE|URL');
+    if (jwtIssuer !== undefined || jwtAudience !== undefined || opts.jwtRequireClaim !== undefined || opts.jwtClaimPolicy !== undefined) {
+      throw new UsageError('--jwt-issuer, --jwt-audience, --jwt-require-claim and --jwt-claim-policy need --jwt-jwks FILE|URL');
+    }
     return null;
   }
+  const claimPolicy = claimPolicyOf(ctx, opts);
   if (typeof jwtJwks !== 'string' || jwtJwks.length === 0) throw new UsageError('--jwt-jwks: expected a file path or an https URL');
   if (typeof jwtIssuer !== 'string' || jwtIssuer.length === 0) throw new UsageError('--jwt-jwks needs --jwt-issuer ISS (the exact iss of accepted tokens)');
   if (jwtAudience !== undefined && (typeof jwtAudience !== 'string' || jwtAudience.length === 0)) throw new UsageError('--jwt-audience: expected a non-empty string');
@@ -212,7 +226,7 @@ function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
     const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
     // Over plain http anyone on the path could substitute the keys that authorize key release.
     if (url.protocol !== 'https:' && !local) throw new UsageError('--jwt-jwks: a JWKS URL must be https (http only for localhost)');
-    jwks = jwksFromUrl(url.href);
+    jwks = jwksFromUrl(url.href, { maxAgeMs });
   } else {
     try {
       jwks = jwksFromFile(jwtJwks);
@@ -221,7 +235,44 @@ function jwtConfig(opts: Record<string, unknown>): JwtMethodConfig | null {
       throw e;
     }
   }
-  return { jwks, issuer: jwtIssuer, audience: typeof jwtAudience === 'string' ? jwtAudience : undefined };
+  return { jwks, issuer: jwtIssuer, audience: typeof jwtAudience === 'string' ? jwtAudience : undefined, claimPolicy };
+}
+
+const MAX_POLICY_BYTES = 64 * 1024;
+
+/** --jwt-claim-policy FILE (or the default), plus every --jwt-require-claim; a bad one is a usage error. */
+function claimPolicyOf(ctx: CliContext, opts: Record<string, unknown>): ClaimPolicy {
+  try {
+    let policy = CONFIDENTIAL_SPACE_POLICY;
+    if (opts.jwtClaimPolicy !== undefined) {
+      const path = String(opts.jwtClaimPolicy);
+      const text = readInputFile(ctx, path, '--jwt-claim-policy');
+      if (text.length > MAX_POLICY_BYTES) throw new UsageError(`--jwt-claim-policy: ${show(path)} is larger than ${MAX_POLICY_BYTES} bytes`);
+      let json: unknown;
+      try {
+        json = JSON.parse(text.toString('utf8'));
+      } catch {
+        throw new UsageError(`--jwt-claim-policy: ${show(path)} is not JSON`);
+      }
+      policy = parseClaimPolicy(json, `--jwt-claim-policy ${path}`);
+    }
+    const flags = opts.jwtRequireClaim === undefined ? [] : Array.isArray(opts.jwtRequireClaim) ? opts.jwtRequireClaim : [opts.jwtRequireClaim];
+    return withRules(policy, flags.map((f) => parseRequiredClaim(String(f), '--jwt-require-claim')));
+  } catch (e) {
+    if (e instanceof ClaimPolicyError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+
+/** `90s`, `15m`, `24h`, `7d` (or plain seconds) → milliseconds, at least `minMs`. */
+function parseDurationArg(value: unknown, what: string, range: { minMs: number }): number {
+  const m = typeof value === 'string' ? /^\s*(\d{1,9})\s*([smhd]?)\s*$/.exec(value) : null;
+  if (m === null) throw new UsageError(`${what}: expected a duration such as 90s, 15m, 24h or 7d, got ${show(String(value))}`);
+  const ms = Number(m[1]) * (DURATION_UNITS_MS[m[2] || 's'] as number);
+  if (ms < range.minMs) throw new UsageError(`${what}: expected at least ${range.minMs / 1000} s, got ${show(String(value))}`);
+  return ms;
 }
 
 export async function main(argv: readonly string[], io: CliIo = processIo(), hooks: ServerHooks = {}): Promise<number> {

@@ -2,7 +2,7 @@
  * @module
  * The node's Prometheus metrics (SPEC 5, issue 5) behind a small typed facade, so that the
  * scheduler and the HTTP handlers record facts ("session 7 is in its ack phase", "a release
- * was refused: nonce-reused") without touching prom-client or choosing label values.
+ * was refused: not-app-owner") without touching prom-client or choosing label values.
  *
  *   kms_round_phase{session,phase}            1 for the phase a session is in, 0 for the others
  *   kms_round_outcomes_total{kind,outcome}    completed | failed | declined, per dkg | reshare
@@ -15,6 +15,8 @@
  *   kms_threshold                             t of the active version
  *   kms_operators                             operators in the active version's set
  *   kms_refusals_total{reason}                requests refused, by a closed set of reasons
+ *   kms_jwt_keys_age_seconds                  age of the jwt method's JWKS (since its last successful
+ *                                             fetch; absent for a JWKS file or before the first fetch)
  *   kms_http_requests_total{listener,route,method,status}   listener: public | ops
  *
  * Every label value comes from a closed set or from our own route table, never from request
@@ -45,17 +47,24 @@ export const REFUSAL_REASONS = Object.freeze([
   'unknown-app',
   'bad-attestation',
   'attestation-expired',
-  'nonce-reused',
   // Key release (src/node/release): one reason per check, named like the error code.
   'attestation-bad-signature',
   'not-app-owner',
   'wrong-issuer',
   'wrong-audience',
+  // jwt claim policy (src/node/release/claim-policy.ts)
+  'debug-enclave',
+  'wrong-tee-software',
+  'secure-boot-off',
+  'wrong-tee-hardware',
+  'wrong-claim',
   'wrong-eat-nonce',
   'wrong-image-digest',
   'wrong-launch-policy',
   'no-release',
   'jwks-unavailable',
+  // jwt: the JWKS could not be refreshed within its maximum age (answered 503 attestation-unavailable).
+  'jwks-stale',
   'other',
 ] as const);
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -86,6 +95,8 @@ export interface NodeMetrics extends ApiMetrics {
   observeRoundStep(phase: SubmissionPhase, parts: SubmissionParts): void;
   /** null: no active version. */
   activeVersion(id: number | null): void;
+  /** Where `kms_jwt_keys_age_seconds` reads its value at each scrape (ms; null: no series). */
+  watchJwksAge(ageMs: () => number | null): void;
   threshold(t: number): void;
   operatorCount(n: number): void;
   /** For tests and for a process that wants to merge registries; callers should not add metrics. */
@@ -141,6 +152,17 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  let jwksAgeMs: (() => number | null) | null = null;
+  new Gauge({
+    name: 'kms_jwt_keys_age_seconds',
+    help: 'Seconds since the jwt method\'s JWKS was last fetched successfully (beyond --jwt-jwks-max-age jwt requests are refused).',
+    registers: [registry],
+    collect() {
+      const ms = jwksAgeMs?.() ?? null;
+      if (ms === null) this.reset();
+      else this.set(ms / 1000);
+    },
+  });
   const http = new Counter({
     name: 'kms_http_requests_total',
     help: 'HTTP requests answered, by listener (public, ops), route template, method and status.',
@@ -187,6 +209,9 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     },
     activeVersion(id) {
       activeVersion.set(id ?? 0);
+    },
+    watchJwksAge(ageMs) {
+      jwksAgeMs = ageMs;
     },
     threshold(t) {
       threshold.set(t);

@@ -39,6 +39,7 @@ import { makeDomain, toHex } from '../../src/crypto/domain.ts';
 import * as fr from '../../src/crypto/fr.ts';
 import { encryptToApp } from '../../src/crypto/ibe.ts';
 import {
+  KEY_RELEASE_ROUTES,
   encodeAnswer,
   partialPayload,
   recoverKeyRequestSigner,
@@ -262,8 +263,8 @@ export async function buildWorld(opts: WorldOptions): Promise<World> {
       const att = req.attestation;
       if (att.method !== 'ecdsa' || !app.methods.includes('ecdsa')) throw new ApiError(403, 'attestation-method' as ApiErrorCode, 'method not enabled');
       if (Math.abs(att.time - Date.now() / 1000) > 300) throw new ApiError(403, 'attestation-expired' as ApiErrorCode, 'ecdsa: time is not within 5 minutes');
-      const signerAddr = await recoverKeyRequestSigner({
-        chainId: ledger.chainId, registry: ledger.registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce,
+      const signerAddr = recoverKeyRequestSigner({
+        chainId: ledger.chainId, registry: ledger.registry, route: KEY_RELEASE_ROUTES[kind], appId: req.appId, responseKey: req.responseKey, nonce: req.nonce,
         time: att.time, version: req.version, keyTime: req.time,
       }, att.signature);
       if (signerAddr === null || signerAddr !== lc(app.owner)) throw new ApiError(403, 'attestation-refused' as ApiErrorCode, 'ecdsa: not signed by the app owner');
