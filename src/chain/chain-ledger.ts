@@ -67,6 +67,7 @@ import { rpcFetch } from './http-fetch.ts';
 import { chainProfile, checkReadPoint, type Finality } from './profiles.ts';
 import { ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
 import { kmsRegistryAbi } from './kms-registry-artifact.ts';
+import { CHANGE_KINDS, COMPLAINT_PROBLEMS, KEY_PROBLEMS, LENGTH_FIELDS, PARAMETER_PROBLEMS, reasonText } from './refusal-reasons.ts';
 import {
   readActiveVersionId,
   readApp,
@@ -151,6 +152,8 @@ export interface ChainLedgerOptions {
 }
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+/** Longest wait for a sent transaction's receipt (a pending transaction holds the account's queue). */
+const RECEIPT_TIMEOUT_MS = 60_000;
 const HEX_RE = /^0x(?:[0-9a-fA-F]{2})*$/;
 const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
 const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`;
@@ -188,14 +191,29 @@ function describeRefusal(errorName: string, args: readonly unknown[]): string {
   switch (errorName) {
     case 'WrongPhase':
       return `session ${a[0]} is in phase ${phaseName(Number(args[1]))}, not ${phaseName(Number(args[2]))}`;
-    case 'BadLength':
-      return `${a[0]} must be ${a[1]} bytes, got ${a[2]}`;
+    case 'BadLength': {
+      const field = reasonText(LENGTH_FIELDS, args[0]);
+      // SealedShares counts shares (one per recipient); every other field counts bytes.
+      return `${field} must be ${a[1]} ${field === 'sealedShares' ? 'shares (one per recipient)' : 'bytes'}, got ${a[2]}`;
+    }
     case 'BadComplaint':
-      return `complaint ${a[0]}: ${a[1]}`;
+      return `complaint ${a[0]}: ${reasonText(COMPLAINT_PROBLEMS, args[1])}`;
+    case 'BadKey':
+      return reasonText(KEY_PROBLEMS, args[0]);
+    case 'BadParameter':
+      return reasonText(PARAMETER_PROBLEMS, args[0]);
+    case 'NothingQueued':
+      return `no ${reasonText(CHANGE_KINDS, args[0])} change is waiting to take effect (it may already be in effect)`;
+    case 'NotPendingOwner':
+      return `${a[0]} is not the proposed owner (or no transfer is proposed)`;
+    case 'TooManyOperators':
+      return `the registry already holds ${a[0]} operators, its maximum`;
     case 'ThresholdOutOfBounds':
       return `threshold ${a[0]} is outside ${a[1]}..${a[2]}`;
+    case 'ThresholdOverrideNoLongerFits':
+      return `governance's threshold override ${a[0]} no longer fits this session's ${a[3]} recipients (it must lie within ${a[1]}..${a[2]}); governance must change it`;
     case 'WindowsDoNotFit':
-      return `windows ${a[0]}+${a[1]}+${a[2]} s plus finality lag ${a[3]} s do not fit in interval ${a[4]} s`;
+      return `windows ${a[0]}+${a[1]}+${a[2]} s plus inclusion margin ${a[3]} s do not fit in interval ${a[4]} s`;
     case 'NotEnoughOperators':
       return `${a[0]} operators needed, ${a[1]} available`;
     case 'BoundaryNotReached':
@@ -600,7 +618,7 @@ export class ChainLedger implements Ledger {
       }
       let receipt: TransactionReceipt;
       try {
-        receipt = await this.client.waitForTransactionReceipt({ hash, pollingInterval: this.#pollingIntervalMs });
+        receipt = await this.#awaitReceipt(hash);
       } catch (err) {
         throw this.#requestError(`${ctx.functionName} was sent but no receipt arrived.`, ctx, err, [`Transaction: ${hash}`]);
       }
@@ -627,6 +645,26 @@ export class ChainLedger implements Ledger {
       });
       return receipt;
     });
+  }
+
+  /**
+   * The receipt of a sent transaction. A transaction the node no longer knows (a reorg dropped
+   * it from a block and the pool, as anvil does, or the pool evicted it) fails at once instead
+   * of waiting for a receipt that never comes: the writer's queue must not stall a node's
+   * ticks, and the loop resends whatever the chain does not show while its window is open.
+   */
+  async #awaitReceipt(hash: Hash): Promise<TransactionReceipt> {
+    const deadline = Date.now() + RECEIPT_TIMEOUT_MS;
+    let missing = 0;
+    for (;;) {
+      const receipt = await this.client.getTransactionReceipt({ hash }).catch(() => null);
+      if (receipt) return receipt;
+      const tx = await this.client.getTransaction({ hash }).catch(() => null);
+      missing = tx === null ? missing + 1 : 0;
+      if (missing >= 3) throw new Error(`transaction ${hash} was dropped: the node no longer knows it (a reorg or an evicted transaction)`);
+      if (Date.now() > deadline) throw new Error(`no receipt for transaction ${hash} after ${RECEIPT_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, this.#pollingIntervalMs));
+    }
   }
 
   writer(account: Address): LedgerWriter {
@@ -675,6 +713,14 @@ export class ChainLedger implements Ledger {
       transferOwnership: async (newOwner) => {
         const to = anAddress(newOwner, 'new owner');
         await send('transferOwnership', enc({ abi, functionName: 'transferOwnership', args: [to] }));
+      },
+      acceptOwnership: async () => {
+        await send('acceptOwnership', enc({ abi, functionName: 'acceptOwnership' }));
+      },
+      cancelGovernanceChange: async (kind) => {
+        const index = CHANGE_KINDS.findIndex(([, name]) => name === kind);
+        if (index < 0) throw new LedgerError('BadParameter', `unknown governance change ${JSON.stringify(kind)}; expected thresholdOverride, churnCap, schedule or ownership`);
+        await send('cancelGovernanceChange', enc({ abi, functionName: 'cancelGovernanceChange', args: [index] }));
       },
 
       register: async (p: RegisterParams) => {
