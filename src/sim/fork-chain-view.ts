@@ -92,6 +92,8 @@ export function writerOf(account: Address, send: (method: WriteMethod, args: rea
     setChurnCap: m('setChurnCap'),
     armGenesis: m('armGenesis'),
     transferOwnership: m('transferOwnership'),
+    acceptOwnership: m('acceptOwnership'),
+    cancelGovernanceChange: m('cancelGovernanceChange'),
     register: m('register'),
     updateSocket: m('updateSocket'),
     rotateSessionKey: m('rotateSessionKey'),

@@ -44,9 +44,10 @@
  *
  * **Dropped transactions.** `drop(account)` removes the account's queued transactions from
  * the mempool (a node evicted them). Their calls reject with `TransactionDroppedError` once
- * `receiptTimeoutBlocks` more blocks have been mined without them: a real node's receipt
- * wait does not learn of a drop, it gives up after its timeout (the chain ledger reports that
- * as a `ChainRequestError`); the chain's only clock is its blocks. 0 rejects at once.
+ * `receiptTimeoutBlocks` more blocks have been mined without them (default 0: at once). The
+ * chain ledger's receipt wait fails as soon as its node no longer knows the transaction (three
+ * polls, well within one block) and after 60 s at most, as a `ChainRequestError`; a larger
+ * value models a wait that only gives up on its timeout (the chain's only clock is its blocks).
  *
  * **Views.** `ledgerFor(account, { lag, faults })` gives one node its own `Ledger` over its
  * own endpoint (`fork-chain-view.ts`): reads `lag` blocks behind the head, calls failing by a
@@ -93,7 +94,7 @@ export interface ForkChainOptions {
   readonly mode?: MiningMode;
   /** Blocks mode: the state a write is checked against before it is queued (default `latest`). */
   readonly estimate?: 'latest' | 'pending';
-  /** Blocks mined after a drop before the dropped calls reject (default 3). */
+  /** Blocks mined after a drop before the dropped calls reject (default 0: at once, as the chain ledger notices). */
   readonly receiptTimeoutBlocks?: number;
   /** Seeded randomness for `shuffle` and `some` (required only by them). */
   readonly rng?: Rng;
@@ -272,7 +273,7 @@ export class ForkChain implements Ledger {
     this.registry = genesis.registry;
     this.#ledgerOptions = { ...options.ledger };
     this.finalityDepth = anInteger(options.finalityDepth, 'finalityDepth', 0);
-    this.receiptTimeoutBlocks = anInteger(options.receiptTimeoutBlocks ?? 3, 'receiptTimeoutBlocks', 0);
+    this.receiptTimeoutBlocks = anInteger(options.receiptTimeoutBlocks ?? 0, 'receiptTimeoutBlocks', 0);
     const mode = options.mode ?? 'automine';
     if (mode !== 'automine' && mode !== 'blocks') throw new RangeError(`mode must be automine or blocks, got ${String(mode)}`);
     this.#mode = mode;

@@ -60,9 +60,9 @@ export class RpcFaultError extends Error {
 
 /**
  * A transaction that left the mempool without being mined (`ForkChain.drop`). Its sender's
- * receipt wait gives up after the chain's `receiptTimeoutBlocks` further blocks, as a real
- * node's receipt wait gives up after its timeout (viem's `waitForTransactionReceipt`, which
- * the chain ledger turns into a `ChainRequestError`).
+ * receipt wait gives up after the chain's `receiptTimeoutBlocks` further blocks (default: at
+ * once), as the chain ledger's wait fails with a `ChainRequestError` once its node no longer
+ * knows the transaction, or at its timeout.
  */
 export class TransactionDroppedError extends Error {
   override readonly name = 'TransactionDroppedError';

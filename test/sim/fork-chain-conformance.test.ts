@@ -10,17 +10,17 @@ import { getAddress, keccak256, stringToHex } from 'viem';
 import type { Address, Ledger, LedgerWriter } from '../../src/protocol/ledger.ts';
 import type { MemoryLedgerOptions } from '../../src/protocol/memory-ledger.ts';
 import { ForkChain } from '../../src/sim/fork-chain.ts';
-import { ledgerConformance, type LedgerHarness, type LedgerHarnessConfig } from '../ledger/conformance.ts';
+import { ledgerConformance, type LedgerHarness, type LedgerHarnessConfig, type LedgerHarnessOverrides } from '../ledger/conformance.ts';
 
 const account = (label: string): Address => getAddress(`0x${keccak256(stringToHex(label)).slice(-40)}`) as Address;
-const CONFIG: LedgerHarnessConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5 };
+const CONFIG: LedgerHarnessConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5, governanceDelay: 0 };
 const START = 1_764_000_000;
 
-function options(): MemoryLedgerOptions {
-  return { chainId: 31337n, registry: account('registry'), owner: account('owner'), ...CONFIG, startTime: START };
+function options(config: LedgerHarnessConfig): MemoryLedgerOptions {
+  return { chainId: 31337n, registry: account('registry'), owner: account('owner'), ...config, startTime: START };
 }
 
-function harnessBase(chain: ForkChain, ledger: Ledger, advance: (t: number) => Promise<void>): LedgerHarness {
+function harnessBase(chain: ForkChain, ledger: Ledger, config: LedgerHarnessConfig, advance: (t: number) => Promise<void>): LedgerHarness {
   let last = chain.time;
   const later = async (t: number) => {
     // Held to anvil's rule, as the memory harness is, so the suite's schedule stays portable.
@@ -35,15 +35,16 @@ function harnessBase(chain: ForkChain, ledger: Ledger, advance: (t: number) => P
     txAt: later,
     mineAt: later,
     now: () => ledger.now(),
-    config: CONFIG,
+    config,
     close: async () => {},
   };
 }
 
-async function automineHarness(): Promise<LedgerHarness> {
-  const chain = new ForkChain({ ledger: options(), finalityDepth: 2, mode: 'automine' });
+async function automineHarness(overrides: LedgerHarnessOverrides = {}): Promise<LedgerHarness> {
+  const config = { ...CONFIG, ...overrides };
+  const chain = new ForkChain({ ledger: options(config), finalityDepth: 2, mode: 'automine' });
   // The suite's ledger is one node's view (its own replayed state), not the chain's.
-  return harnessBase(chain, chain.ledgerFor(account('node')), (t) => chain.setTime(t));
+  return harnessBase(chain, chain.ledgerFor(account('node')), config, (t) => chain.setTime(t));
 }
 
 /** Every write through `ledger` is followed by a block (at the time `txAt` set, else the head's). */
@@ -71,11 +72,12 @@ function minedAfterEachWrite(chain: ForkChain, ledger: Ledger, nextTime: () => n
   });
 }
 
-async function blocksHarness(): Promise<LedgerHarness> {
-  const chain = new ForkChain({ ledger: options(), finalityDepth: 2, mode: 'blocks' });
+async function blocksHarness(overrides: LedgerHarnessOverrides = {}): Promise<LedgerHarness> {
+  const config = { ...CONFIG, ...overrides };
+  const chain = new ForkChain({ ledger: options(config), finalityDepth: 2, mode: 'blocks' });
   let next = chain.time;
   const ledger = minedAfterEachWrite(chain, chain.ledgerFor(account('node')), () => Math.max(next, chain.time));
-  return harnessBase(chain, ledger, async (t) => {
+  return harnessBase(chain, ledger, config, async (t) => {
     next = t;
     await chain.mine({ time: t, include: 'none' });
   });

@@ -38,7 +38,7 @@ export async function world(o: WorldOptions = {}): Promise<{ chain: ForkChain; o
   const w = o.windows ?? 10;
   const seed = o.seed ?? 'fork-chain';
   const chain = new ForkChain({
-    ledger: { chainId: CHAIN_ID, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: w, ackWindow: w, confirmWindow: w, finalityLag: 5, startTime: START },
+    ledger: { chainId: CHAIN_ID, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: w, ackWindow: w, confirmWindow: w, inclusionMargin: 5, startTime: START },
     finalityDepth: o.finalityDepth ?? 3,
     mode: 'automine',
     rng: seededRng(`${seed}/chain`),

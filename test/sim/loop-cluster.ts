@@ -31,6 +31,8 @@ export interface ClusterOptions {
   readonly seed: string;
   readonly n?: number;
   readonly finalityDepth?: number;
+  /** Blocks a sender's receipt wait lasts after its transaction was evicted (default: the chain's, 0). */
+  readonly receiptTimeoutBlocks?: number;
   /** What the chain checks a write against before queueing it (default `latest`). */
   readonly estimate?: 'latest' | 'pending';
   /** Blocks each node's endpoint lags the head (default: none). */
@@ -75,7 +77,7 @@ export class LoopCluster {
 
   static async create(o: ClusterOptions): Promise<LoopCluster> {
     const n = o.n ?? 4;
-    const { chain, ops, sessionKeys } = await world({ n, finalityDepth: o.finalityDepth ?? 3, seed: o.seed, mode: 'blocks', chain: { estimate: o.estimate ?? 'latest' } });
+    const { chain, ops, sessionKeys } = await world({ n, finalityDepth: o.finalityDepth ?? 3, seed: o.seed, mode: 'blocks', chain: { estimate: o.estimate ?? 'latest', ...(o.receiptTimeoutBlocks !== undefined ? { receiptTimeoutBlocks: o.receiptTimeoutBlocks } : {}) } });
     const nodes: ClusterNode[] = [];
     const log: string[] = [];
     let wall = 0;

@@ -114,7 +114,8 @@ describe('operator loop on the fork chain', () => {
 describe('operator loop on the fork chain: RPC faults and dropped transactions', () => {
   it('rounds complete while one node\'s reads time out, another loses receipts, a third has its transactions evicted and the fourth\'s endpoint goes stale', async () => {
     const seed = process.env.SOAK_SEED ?? 'loop/faults';
-    const c = await LoopCluster.create({ seed, lags: LAGS });
+    // An evicted transaction's sender waits three blocks for a receipt that never comes.
+    const c = await LoopCluster.create({ seed, lags: LAGS, receiptTimeoutBlocks: 3 });
     const [flaky, lossy, evicted, stale] = c.nodes as [ClusterNode, ClusterNode, ClusterNode, ClusterNode];
     flaky.view.setFaults(randomFaults(seededRng(`${seed}/flaky`), { read: 0.03 }));
     lossy.view.setFaults(randomFaults(seededRng(`${seed}/lossy`), { lostReceipt: 0.3 }));
