@@ -635,6 +635,11 @@ export class ChainLedger implements Ledger {
           metaMessages: this.#meta(ctx, [`Transaction: ${hash}`, `Block: ${receipt.blockNumber}`]),
         });
       }
+      // The receipt's block counts as a head this ledger has seen: if a reorg replaces it before
+      // a tick reads it as the head, the next pin still notices (a node must resend at once).
+      if (receipt.blockHash && (this.#lastHead === null || receipt.blockNumber > this.#lastHead.number)) {
+        this.#lastHead = { number: receipt.blockNumber, hash: lc(receipt.blockHash) as Hex };
+      }
       this.#onTransaction?.({
         functionName: ctx.functionName,
         account: ctx.account,
