@@ -233,3 +233,35 @@ describe('operator loop on the fork chain: random reorgs', () => {
     assert.ok(reorgs >= 20, `the run reorganised often (${reorgs})`);
   });
 });
+
+describe('operator loop on the fork chain: a reorg that drops a session\'s opening', () => {
+  it('the boundary is not lost: the nodes open its session again in the same interval, and it completes (lastProcessedBoundary follows the chain back)', async () => {
+    const c = await LoopCluster.create({ seed: 'loop/reorg drops openSession', lags: [0, 0, 0, 0] });
+    await c.runUntil('genesis', async () => (await c.finalView.activeVersion()) !== null, 120);
+    await c.runUntil('the first reshare opens', async () => (await c.chain.latestSessionId()) >= 2, 120);
+    const opened = await c.session(2);
+    assert.ok(opened);
+    const boundary = opened.snapshot.boundary;
+    const openedIn = c.chain.transactions().find((r) => r.tx.method === 'openSession' && r.status === 'mined' && r.outcome?.ok === true && r.block !== null && r.block > 0 && r.tx.id === Math.max(...c.chain.transactions().filter((x) => x.tx.method === 'openSession' && x.outcome?.ok === true).map((x) => x.tx.id)));
+    assert.ok(openedIn?.block, 'the block that opened session 2');
+    const depth = c.chain.head.number - openedIn.block + 1;
+    assert.ok(depth >= 1 && depth <= 3, `the opening is within the finality depth (${depth})`);
+    // Every node has seen session 2 and marked its boundary handled.
+    for (const n of c.nodes) assert.equal(n.loop.lastProcessedBoundary, boundary);
+    const report = await c.chain.reorg({ depth, reinclude: 'none' });
+    assert.ok(report.dropped.some((tx) => tx.method === 'openSession'), 'the reorg dropped the opening');
+    assert.equal(await c.chain.latestSessionId(), 1, 'session 2 is gone from the head');
+    // Session 2 is opened again for the same boundary and completes; nothing waits an interval.
+    await c.runUntil('session 2 reopened', async () => (await c.chain.latestSessionId()) >= 2, 30);
+    const again = await c.session(2);
+    assert.equal(again?.snapshot.boundary, boundary, 'the same boundary got its session');
+    await c.runUntil('session 2 final', async () => {
+      const s = await c.finalView.getSession(2);
+      return s !== null && s.progress.outcome !== 'pending';
+    }, 120);
+    assert.equal((await c.finalView.getSession(2))?.progress.outcome, 'completed');
+    assert.ok(((await c.finalView.getSession(2))?.snapshot.openedAt ?? Infinity) < boundary + (await c.chain.getGovernance()).interval, 'within the interval of its boundary');
+    for (const n of c.nodes) assert.equal(n.loop.lastProcessedBoundary, boundary);
+    await c.check();
+  });
+});
