@@ -26,7 +26,7 @@ import type { Address, Hex } from '../src/protocol/ledger.ts';
 import type { StoredSessionKey, StoredVersion } from '../src/node/key-store.ts';
 import { openSqliteKeyStore } from '../src/node/sqlite-key-store.ts';
 import { openSqliteKeyStoreV1 } from '../test/node/fixtures/key-store-v1/sqlite-key-store-v1.ts';
-import type { BenchOptions } from './timing.ts';
+import { msPerCall, type BenchOptions } from './timing.ts';
 
 const T = 20;
 const N = 30;
@@ -92,19 +92,6 @@ export interface KeyStoreBenchResult {
 }
 
 const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
-
-/** Milliseconds per call of `f`, repeated for at least `minMs`. */
-function msPerCall(f: () => unknown, minMs: number): number {
-  let n = 0;
-  const t0 = performance.now();
-  let dt = 0;
-  do {
-    f();
-    n++;
-    dt = performance.now() - t0;
-  } while (dt < minMs);
-  return dt / n;
-}
 
 export async function benchKeyStore(opts: BenchOptions): Promise<KeyStoreBenchResult[]> {
   const rounds = Number(process.env['KMS_BENCH_ROUNDS'] ?? '50');

@@ -25,19 +25,22 @@ export interface BenchResult {
 /** A named operation to time. */
 export type Op = readonly [name: string, f: () => unknown];
 
+/** Milliseconds per call of `f`, called again and again for at least `minMs` (one run, no warm-up). */
+export function msPerCall(f: () => unknown, minMs: number): number {
+  let n = 0;
+  const t0 = performance.now();
+  let dt = 0;
+  do {
+    f();
+    n++;
+    dt = performance.now() - t0;
+  } while (dt < minMs);
+  return dt / n;
+}
+
 /** Median ops/s of `f` over `runs` runs of at least `minMs` each, after one warm-up run. */
 export function measure(f: () => unknown, runs: number, minMs: number): number {
-  const run = (): number => {
-    let n = 0;
-    const t0 = performance.now();
-    let dt = 0;
-    do {
-      f();
-      n++;
-      dt = performance.now() - t0;
-    } while (dt < minMs);
-    return (n * 1000) / dt;
-  };
+  const run = (): number => 1000 / msPerCall(f, minMs);
   run(); // warm-up (JIT, wasm tiers, lazy precomputation tables)
   const rates = Array.from({ length: runs }, run).sort((a, b) => a - b);
   return rates[Math.floor(rates.length / 2)] as number;
