@@ -46,6 +46,18 @@ async function reorgIn(c: LoopCluster, id: number, phase: Phase, depth: number):
   return report;
 }
 
+/** Steps until sessions 1..count have opened and their outcomes are final (bounded, never forever). */
+async function stepThroughSessions(c: LoopCluster, count: number, step: () => Promise<void>): Promise<void> {
+  for (let id = 1; id <= count; id++) {
+    for (let i = 0; i < 200 && (await c.chain.latestSessionId()) < id; i++) await step();
+    for (let i = 0; i < 300; i++) {
+      const s = await c.finalView.getSession(id);
+      if (s !== null && s.progress.outcome !== 'pending') break;
+      await step();
+    }
+  }
+}
+
 /** Runs until session `id`'s outcome is final (and the next boundary's session may open). */
 async function untilFinal(c: LoopCluster, id: number): Promise<void> {
   await c.runUntil(`session ${id}: outcome final`, async () => {
@@ -129,14 +141,7 @@ describe('operator loop on the fork chain: RPC faults and dropped transactions',
       // For 6 of every 40 seconds, `stale`'s endpoint falls 4 blocks behind (its time goes back).
       stale.view.setLag(seconds % 40 < 6 ? 4 : 2);
     };
-    for (let id = 1; id <= 4; id++) {
-      for (let i = 0; i < 200 && (await c.chain.latestSessionId()) < id; i++) await step();
-      for (let i = 0; i < 300; i++) {
-        const s = await c.finalView.getSession(id);
-        if (s !== null && s.progress.outcome !== 'pending') break;
-        await step();
-      }
-    }
+    await stepThroughSessions(c, 4, step);
     for (let i = 0; i < 6; i++) await step();
     const { completed, failed } = await c.checkSettled({ tickErrorsFrom: [flaky.address] });
     assert.deepEqual([...c.missedConfirmations], [], 'every recipient confirmed');
@@ -174,14 +179,7 @@ describe('operator loop on the fork chain: random reorgs', () => {
         await c.check();
       }
     };
-    for (let id = 1; id <= 4; id++) {
-      for (let i = 0; i < 200 && (await c.chain.latestSessionId()) < id; i++) await step();
-      for (let i = 0; i < 300; i++) {
-        const s = await c.finalView.getSession(id);
-        if (s !== null && s.progress.outcome !== 'pending') break;
-        await step();
-      }
-    }
+    await stepThroughSessions(c, 4, step);
     for (let i = 0; i < 6; i++) await c.second();
     const { completed, failed } = await c.checkSettled();
     assert.deepEqual([...c.missedConfirmations], [], 'every recipient confirmed');
@@ -216,14 +214,7 @@ describe('operator loop on the fork chain: random reorgs', () => {
         await c.check();
       }
     };
-    for (let id = 1; id <= 5; id++) {
-      for (let i = 0; i < 200 && (await c.chain.latestSessionId()) < id; i++) await step();
-      for (let i = 0; i < 300; i++) {
-        const s = await c.finalView.getSession(id);
-        if (s !== null && s.progress.outcome !== 'pending') break;
-        await step();
-      }
-    }
+    await stepThroughSessions(c, 5, step);
     for (let i = 0; i < 8; i++) await c.second();
     const { completed, failed } = await c.checkSettled();
     assert.equal(completed + failed, await c.chain.latestSessionId(), 'every session ended');
