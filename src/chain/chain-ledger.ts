@@ -641,6 +641,8 @@ export class ChainLedger implements Ledger {
       try {
         gas = await this.client.estimateGas({ ...request, blockTag: this.#estimateTag });
       } catch (err) {
+        const view = walkCauses(err, (e) => e instanceof ChainViewError);
+        if (view instanceof ChainViewError) throw view; // no consistent view: nothing is sent
         throw this.#refusal(revertDataOf(err), ctx, this.#estimateTag, err) ?? this.#requestError(`${ctx.functionName} could not be estimated.`, ctx, err);
       }
       let receipt: TransactionReceipt;
