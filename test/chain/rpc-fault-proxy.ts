@@ -10,12 +10,17 @@
  *               answer for head − n
  *   lie-call    every `eth_call` result has its last byte changed
  *   lie-head    `eth_getBlockByNumber("latest")` answers the right block with a wrong hash
+ *   hold-tx     a mempool that keeps transactions and never lets them be mined: every
+ *               `eth_sendRawTransaction` is answered with its hash and kept here (and
+ *               `eth_getTransactionByHash` shows it pending) until `release()` hands the
+ *               newest one to anvil (a replacement supersedes what it replaced)
  *
  * `fault(f, { methods })` applies `f` only to requests that carry one of `methods` (a batch
  * counts if any of its calls does), and `fault(null)` lifts it. `hits` counts the requests
  * the current fault touched.
  */
 import { createServer, type Server } from 'node:http';
+import { keccak256, type Hex } from 'viem';
 
 export type Fault =
   | { readonly kind: 'drop' }
@@ -23,7 +28,8 @@ export type Fault =
   | { readonly kind: 'status'; readonly status: number }
   | { readonly kind: 'stale'; readonly blocks: number }
   | { readonly kind: 'lie-call' }
-  | { readonly kind: 'lie-head' };
+  | { readonly kind: 'lie-head' }
+  | { readonly kind: 'hold-tx' };
 
 export interface RpcFaultProxy {
   readonly url: string;
@@ -36,6 +42,8 @@ export interface RpcFaultProxy {
   /** Requests the current fault touched. */
   readonly hits: number;
   fault(f: Fault | null, opts?: { readonly methods?: readonly string[] }): void;
+  /** Hands the newest transaction `hold-tx` kept to anvil and forgets the others; returns how many were kept. */
+  release(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -45,6 +53,7 @@ interface Call {
   params?: unknown[];
 }
 interface Answer {
+  jsonrpc?: string;
   id?: unknown;
   result?: unknown;
   error?: unknown;
@@ -65,6 +74,8 @@ export async function startRpcFaultProxy(target: string): Promise<RpcFaultProxy>
   let current: { f: Fault; methods: readonly string[] | null } | null = null;
   const state = { delayMs: 0, requests: 0, hits: 0 };
   const calls = new Map<string, number>();
+  /** hold-tx: hash → raw, in arrival order. */
+  const held = new Map<string, Hex>();
 
   const upstream = async (body: string): Promise<{ status: number; text: string }> => {
     const res = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -90,6 +101,31 @@ export async function startRpcFaultProxy(target: string): Promise<RpcFaultProxy>
           }
           if (fault?.kind === 'status') {
             res.writeHead(fault.status, { 'content-type': 'text/plain' }).end('injected gateway error');
+            return;
+          }
+          // hold-tx: the calls the held pool answers itself; the rest go upstream.
+          const local = new Map<unknown, unknown>();
+          if (fault?.kind === 'hold-tx') {
+            for (const c of list) {
+              const p0 = c.params?.[0];
+              if (c.method === 'eth_sendRawTransaction' && typeof p0 === 'string') {
+                const hash = keccak256(p0 as Hex);
+                held.set(hash, p0 as Hex);
+                local.set(c.id, hash);
+              } else if (c.method === 'eth_getTransactionByHash' && typeof p0 === 'string' && held.has(p0.toLowerCase())) {
+                local.set(c.id, { hash: p0, blockHash: null, blockNumber: null });
+              }
+            }
+          }
+          const forwarded = list.filter((c) => !local.has(c.id));
+          if (local.size > 0) {
+            const answers: Answer[] = list.filter((c) => local.has(c.id)).map((c) => ({ jsonrpc: '2.0', id: c.id, result: local.get(c.id) } as Answer));
+            if (forwarded.length > 0) {
+              const up = await upstream(JSON.stringify(forwarded));
+              answers.push(...(JSON.parse(up.text) as Answer[]));
+            }
+            const ordered = list.map((c) => answers.find((a) => a.id === c.id));
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(parsed) ? ordered : ordered[0]));
             return;
           }
           let send = body;
@@ -148,6 +184,13 @@ export async function startRpcFaultProxy(target: string): Promise<RpcFaultProxy>
     fault(f, opts = {}) {
       current = f === null ? null : { f, methods: opts.methods ?? null };
       state.hits = 0;
+    },
+    async release() {
+      const raws = [...held.values()];
+      held.clear();
+      const newest = raws[raws.length - 1];
+      if (newest) await upstream(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: [newest] }));
+      return raws.length;
     },
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();
