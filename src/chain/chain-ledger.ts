@@ -35,6 +35,7 @@ import {
   decodeErrorResult,
   encodeFunctionData,
   parseEventLogs,
+  parseGwei,
   type Account,
   type Address as ViemAddress,
   type Chain,
@@ -111,6 +112,8 @@ export interface TransactionInfo {
   readonly gasUsed: bigint;
   /** Calldata size in bytes. */
   readonly calldataBytes: number;
+  /** The session a submission belongs to (deal, ack, confirmation). */
+  readonly session?: number;
 }
 
 export interface ChainLedgerOptions {
@@ -122,8 +125,11 @@ export interface ChainLedgerOptions {
   readonly rpcQuorum?: number;
   /** A pool built already (`createChainLedger`, `finalView`): `rpcUrl`, `rpcUrls`, `rpcQuorum` are ignored. */
   readonly pool?: RpcPool;
-  /** Cap on a transaction's max fee per gas, wei (default: none). `tx-sender.ts`. */
-  readonly maxFeePerGas?: bigint | null;
+  /**
+   * Cap on a transaction's max fee per gas, wei: a number, null for none (the default), or
+   * `'profile'` for the chain profile's default cap (`profiles.ts`, by chain id). `tx-sender.ts`.
+   */
+  readonly maxFeePerGas?: bigint | null | 'profile';
   /** Blocks a transaction waits before a fee bump (default: from the chain profile's block time). */
   readonly replaceAfterBlocks?: number;
   /** Every step of sending a transaction (sent, replaced, dropped, mined, fee cap, nonce). */
@@ -265,6 +271,8 @@ export class ChainLedger implements Ledger {
   readonly batching: boolean;
   /** The RPC providers behind this ledger (shared with its final view). */
   readonly pool: RpcPool;
+  /** The cap on every transaction's max fee per gas, wei (null: none). */
+  readonly feeCap: bigint | null;
   readonly #keys: KeySource;
   readonly #attempts: number;
   readonly #retryDelayMs: number;
@@ -313,6 +321,9 @@ export class ChainLedger implements Ledger {
     // node's tick in the cluster bench (docs/benchmarks.md §3).
     this.pool = options.pool ?? new RpcPool(options.rpcUrls ?? [options.rpcUrl], { quorum: options.rpcQuorum ?? 1, batch: options.batch !== false, timeoutMs: 20_000 });
     this.batching = this.pool.batching;
+    const cap = options.maxFeePerGas;
+    const profileCap = chainProfile(this.chainId)?.maxFeeGwei ?? null;
+    this.feeCap = cap === 'profile' ? (profileCap === null ? null : parseGwei(String(profileCap))) : cap ?? null;
     this.#transport = this.pool.transport;
     this.client = createPublicClient({ chain: this.#chain, transport: this.#transport, pollingInterval: this.#pollingIntervalMs });
   }
@@ -570,7 +581,7 @@ export class ChainLedger implements Ledger {
       const onTxEvent = this.#options.onTxEvent;
       s = new TxSender({
         client: this.client, account: signer, chainId: Number(this.chainId),
-        maxFeePerGas: this.#options.maxFeePerGas ?? null,
+        maxFeePerGas: this.feeCap,
         replaceAfterBlocks: this.#options.replaceAfterBlocks ?? replaceAfterBlocks(chainProfile(this.chainId)?.blockTime),
         pollingIntervalMs: this.#pollingIntervalMs,
         ...(onTxEvent ? { onEvent: (e: TxEvent) => onTxEvent({ ...e, account }) } : {}),
@@ -678,6 +689,7 @@ export class ChainLedger implements Ledger {
         blockNumber: receipt.blockNumber,
         gasUsed: receipt.gasUsed,
         calldataBytes: (data.length - 2) / 2,
+        ...(ctx.session !== undefined ? { session: ctx.session } : {}),
       });
       return receipt;
     });
