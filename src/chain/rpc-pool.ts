@@ -163,6 +163,8 @@ export class RpcPool {
   /** The provider that gave the last agreed head (out-of-view requests try it first). */
   #preferred: RpcProvider | null = null;
   #status: Omit<ChainViewStatus, 'providers' | 'quorum'>;
+  /** Reasons already reported in the current stretch without a consistent view. */
+  readonly #reported = new Set<ViewFailureReason>();
 
   constructor(urls: readonly string[], options: RpcPoolOptions = {}) {
     if (urls.length === 0) throw new RangeError('an RPC pool needs at least one URL');
@@ -389,6 +391,8 @@ export class RpcPool {
     const reports: HeadReport[] = [];
     const notes = new Map<number, string>();
     const notesError = new Map<number, unknown>();
+    /** Set once the head is chosen: an answer that comes later still updates its provider's lag. */
+    let agreedNumber: bigint | null = null;
     await new Promise<void>((resolve) => {
       let settled = 0;
       let grace: NodeJS.Timeout | null = null;
@@ -402,8 +406,11 @@ export class RpcPool {
       for (const p of candidates) {
         void this.#ask(p, call).then((o) => {
           settled++;
-          if (finished) return;
           const head = o.kind === 'ok' ? parseHead(o.value) : null;
+          if (finished) {
+            if (head && agreedNumber !== null) p.observeHead(head.number, agreedNumber);
+            return;
+          }
           if (head && o.kind === 'ok') {
             reports.push({ provider: p.index, head });
             raws.set(p.index, o.value);
@@ -455,6 +462,7 @@ export class RpcPool {
       throw err;
     }
     const agreed = choice.head;
+    agreedNumber = agreed.number;
     for (const r of reports) {
       const p = this.providers[r.provider] as RpcProvider;
       p.observeHead(r.head.number, agreed.number);
@@ -538,6 +546,12 @@ export class RpcPool {
     else if (v.decided) this.#setStatus(true, null, null);
   }
 
+  /**
+   * A verdict change is reported once; within one stretch without a consistent view each reason
+   * is reported once too (a pool whose failures alternate between "no quorum" and
+   * "disagreement" from tick to tick says each once, not at every flip). `since` is when the
+   * stretch began.
+   */
   #setStatus(ok: boolean, reason: ViewFailureReason | null, message: string | null): void {
     const prev = this.#status;
     if (prev.ok === ok && prev.reason === reason) {
@@ -545,9 +559,17 @@ export class RpcPool {
       return;
     }
     const now = this.#now();
-    this.#status = { ok, reason, message, since: now };
-    if (ok) this.#hooks.onEvent?.({ kind: 'view', ok: true, failedForMs: prev.ok ? null : now - prev.since });
-    else this.#hooks.onEvent?.({ kind: 'view', ok: false, reason: reason ?? 'all-failing', message: message ?? '' });
+    if (ok) {
+      this.#status = { ok, reason, message, since: now };
+      this.#reported.clear();
+      this.#hooks.onEvent?.({ kind: 'view', ok: true, failedForMs: prev.ok ? null : now - prev.since });
+      return;
+    }
+    this.#status = { ok, reason, message, since: prev.ok ? now : prev.since };
+    const r = reason ?? 'all-failing';
+    if (this.#reported.has(r)) return;
+    this.#reported.add(r);
+    this.#hooks.onEvent?.({ kind: 'view', ok: false, reason: r, message: message ?? '' });
   }
 }
 
