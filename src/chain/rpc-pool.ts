@@ -42,7 +42,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { keccak256, type Hex, type Transport } from 'viem';
 import { ChainRequestError, redactRpcUrl } from './errors.ts';
 import { rpcFetch } from './http-fetch.ts';
-import { agreementHeight, answerKey, chooseHead, combineAnswers, refusalKey, type BlockHead, type HeadReport } from './rpc-quorum.ts';
+import { answerKey, candidateHeights, chooseHead, combineAnswers, refusalKey, type BlockHead, type HeadReport } from './rpc-quorum.ts';
 import { isAnswer, isTimeout, revertDataOfAnswer, RpcProvider, type ProviderSnapshot, type RequestOutcome, type RpcCall } from './rpc-provider.ts';
 
 /** Why a view failed. */
@@ -253,7 +253,15 @@ export class RpcPool {
   async request(call: RpcCall): Promise<unknown> {
     const view = this.#views.getStore();
     if (view?.poisoned) throw view.poisoned;
-    if (call.method === BROADCAST) return this.#broadcast(call);
+    if (call.method === BROADCAST) {
+      if (view) {
+        // Never a transaction from a view that missed anything; one from a view that agreed
+        // on everything it read shows the view consistent first (logs in the right order).
+        if (view.failure) throw view.failure;
+        if (view.decided) this.#setStatus(true, null, null);
+      }
+      return this.#broadcast(call);
+    }
     if (!view) return this.#first(call, this.#order());
     if (isHeadCall(call)) return this.#head(view, call);
     if (COMPARED.has(call.method)) return this.#compared(view, call);
@@ -297,8 +305,8 @@ export class RpcPool {
     }
   }
 
-  #up(p: RpcProvider): void {
-    const streak = p.succeeded();
+  #up(p: RpcProvider, agreed = false): void {
+    const streak = p.succeeded(agreed);
     if (streak > 0) this.#hooks.onEvent?.({ kind: 'provider-up', provider: p.label, failures: streak });
   }
 
@@ -311,7 +319,7 @@ export class RpcPool {
   #disagreed(p: RpcProvider, method: string, others: number, view: View | null): void {
     const block = view?.head ? `${view.head.number} (${view.head.hash})` : null;
     const first = p.failures === 0;
-    p.failed(this.#now(), `answered ${method} differently from ${others} other provider${others === 1 ? '' : 's'}${block ? ` at block ${block}` : ''}`);
+    p.disagreed(this.#now(), `answered ${method} differently from ${others} other provider${others === 1 ? '' : 's'}${block ? ` at block ${block}` : ''}`);
     if (first) this.#hooks.onEvent?.({ kind: 'disagreement', provider: p.label, method, block, others });
   }
 
@@ -425,27 +433,23 @@ export class RpcPool {
     });
     const seen = [...reports];
     let choice = chooseHead(seen, this.quorum);
-    if (!choice.ok) {
-      // Providers a block or two apart: ask the ones ahead for their block at the highest
-      // height `quorum` of them have reached, and choose again there.
-      const at = agreementHeight(seen, this.quorum);
-      if (at && at.ahead.length > 0) {
-        const params = [hexQuantity(at.height), ...(Array.isArray(call.params) ? call.params.slice(1) : [false])];
-        const again = await Promise.all(at.ahead.map(async (i) => {
-          const p = this.providers[i] as RpcProvider;
-          return { i, o: await this.#ask(p, { method: HEAD_BLOCK, params }) };
-        }));
-        for (const { i, o } of again) {
-          const head = o.kind === 'ok' ? parseHead(o.value) : null;
-          const k = seen.findIndex((r) => r.provider === i);
-          if (k >= 0) seen.splice(k, 1);
-          if (head && o.kind === 'ok') {
-            seen.push({ provider: i, head });
-            raws.set(i, o.value);
-          }
+    // Providers a block or two apart (propagation), or a liar at the top: for each height that
+    // `quorum` of them have reached (highest first, three at most), ask the ones ahead of it
+    // for their block there, and choose among the blocks at that height.
+    for (const h of choice.ok ? [] : candidateHeights(seen, this.quorum)) {
+      const at = new Map<number, BlockHead>(seen.filter((r) => r.head.number === h).map((r) => [r.provider, r.head]));
+      const ahead = seen.filter((r) => r.head.number > h).map((r) => r.provider);
+      const params = [hexQuantity(h), ...(Array.isArray(call.params) ? call.params.slice(1) : [false])];
+      const again = await Promise.all(ahead.map(async (i) => ({ i, o: await this.#ask(this.providers[i] as RpcProvider, { method: HEAD_BLOCK, params }) })));
+      for (const { i, o } of again) {
+        const head = o.kind === 'ok' ? parseHead(o.value) : null;
+        if (head && o.kind === 'ok' && head.number === h) {
+          at.set(i, head);
+          raws.set(i, o.value);
         }
-        choice = chooseHead(seen.filter((r) => r.head.number === at.height), this.quorum);
       }
+      choice = chooseHead([...at].map(([provider, head]) => ({ provider, head })), this.quorum);
+      if (choice.ok) break;
     }
     if (!choice.ok) {
       const lines = candidates.map((p) => {
@@ -478,7 +482,12 @@ export class RpcPool {
   }
 
   async #compared(view: View, call: RpcCall): Promise<unknown> {
-    const members = view.group ?? this.#order();
+    // The group's providers that are still up (one that disagreed earlier in this view is not
+    // asked again unless nothing else is left), then the others as a last resort.
+    const now = this.#now();
+    const members = view.group
+      ? [...view.group.filter((p) => p.eligible(now)), ...view.group.filter((p) => !p.eligible(now))]
+      : this.#order();
     const q = this.quorum;
     const where = view.head ? [`Block: ${view.head.number} (${view.head.hash})`] : [];
     if (members.length < q) {
@@ -513,6 +522,7 @@ export class RpcPool {
       if (best && best.list.length >= q) {
         const winners = best.list;
         for (const [key, list] of tally) if (key !== best.key) for (const r of list) this.#disagreed(r.p, call.method, winners.length, view);
+        for (const r of winners) this.#up(r.p, true);
         view.decided = true;
         const first = winners[0]?.o;
         if (first?.kind === 'answer') throw first.error;

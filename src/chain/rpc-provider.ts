@@ -142,6 +142,8 @@ export class RpcProvider {
   #lastError: string | null = null;
   #head: bigint | null = null;
   #lag: number | null = null;
+  /** It answered differently from a quorum: only an answer that agrees with one clears it. */
+  #suspect = false;
 
   constructor(url: string, index: number, options: ProviderOptions) {
     this.index = index;
@@ -177,8 +179,14 @@ export class RpcProvider {
     return this.#failures;
   }
 
-  /** Records an answer. Returns the length of the fault streak it ends (0: none). */
-  succeeded(): number {
+  /**
+   * Records an answer. Returns the length of the fault streak it ends (0: none). A provider
+   * that disagreed with a quorum stays in its streak (and backoff) until an answer of it
+   * `agreed` with a quorum again: a liar's honest answers to other requests do not clear it.
+   */
+  succeeded(agreed = false): number {
+    if (this.#suspect && !agreed) return 0;
+    this.#suspect = false;
     const streak = this.#failures;
     this.#failures = 0;
     this.#retryAt = 0;
@@ -192,6 +200,12 @@ export class RpcProvider {
     const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(16, this.#failures - 1));
     this.#retryAt = now + backoff;
     return backoff;
+  }
+
+  /** Records an answer that differed from what a quorum of providers said; returns the backoff (ms). */
+  disagreed(now: number, description: string): number {
+    this.#suspect = true;
+    return this.failed(now, description);
   }
 
   /** A fault description redacted against this provider's URL. */

@@ -13,8 +13,8 @@
  *   - a lying provider (another hash, or another timestamp for the same block) forms a group of
  *     its own, which never reaches k while fewer than k providers lie together;
  *   - providers a block apart (propagation) can still agree: when no group reaches k, the pool
- *     asks the providers that are ahead for their block at the highest height at least k of
- *     them have reached (`agreementHeight`), and chooses again at that height.
+ *     asks the providers that are ahead for their block at a height at least k of them have
+ *     reached (`candidateHeights`, highest first), and chooses again at that height.
  *
  * With k = 1 the highest head wins (the first listed provider among equals): a stale provider
  * is never used while a fresher one answers, but nothing protects against a lying one.
@@ -69,16 +69,15 @@ export function chooseHead(reports: readonly HeadReport[], quorum: number): Head
 }
 
 /**
- * When `chooseHead` finds no agreement: the highest height that at least `quorum` providers
- * have reached, and the providers whose head is above it (the pool asks them for their block
- * at that height, then chooses again). Null when fewer than `quorum` providers reported.
+ * When `chooseHead` finds no agreement: the heights at which one may still exist — every height
+ * that at least `quorum` providers have reached, highest first, at most `max` of them. The pool
+ * asks the providers above each one for their block at it, and chooses again among the blocks
+ * at that height (a provider one block ahead agrees on the block below; a liar at the top is
+ * passed by).
  */
-export function agreementHeight(reports: readonly HeadReport[], quorum: number): { readonly height: bigint; readonly ahead: readonly number[] } | null {
-  if (reports.length < quorum) return null;
-  const numbers = reports.map((r) => r.head.number).sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
-  const height = numbers[quorum - 1];
-  if (height === undefined) return null;
-  return { height, ahead: reports.filter((r) => r.head.number > height).map((r) => r.provider) };
+export function candidateHeights(reports: readonly HeadReport[], quorum: number, max = 3): bigint[] {
+  const heights = [...new Set(reports.map((r) => r.head.number))].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+  return heights.filter((h) => reports.filter((r) => r.head.number >= h).length >= quorum).slice(0, max);
 }
 
 const BLOCK_FIELDS = ['number', 'hash', 'parentHash', 'timestamp', 'baseFeePerGas'] as const;

@@ -8,7 +8,7 @@ import { startAnvil } from '../../src/chain/anvil.ts';
 import { ChainLedger, createChainLedger } from '../../src/chain/chain-ledger.ts';
 import { ChainViewError, RpcPool, type PoolEvent } from '../../src/chain/rpc-pool.ts';
 import { BACKOFF_BASE_MS } from '../../src/chain/rpc-provider.ts';
-import { agreementHeight, answerKey, chooseHead, type HeadReport } from '../../src/chain/rpc-quorum.ts';
+import { answerKey, candidateHeights, chooseHead, type HeadReport } from '../../src/chain/rpc-quorum.ts';
 import type { TxEvent } from '../../src/chain/tx-sender.ts';
 import type { Address } from '../../src/protocol/ledger.ts';
 import { deployLedger, sharedChain, type Chain } from './anvil-harness.ts';
@@ -81,11 +81,13 @@ describe('RPC pool: head choice and answer keys (pure)', () => {
     assert.deepEqual([c.head.hash, c.group], ['a', [1, 2]]);
   });
 
-  it('providers a block apart: the height two have reached, asked of the one ahead', () => {
+  it('no agreement at the top: the heights two providers have reached, highest first, to ask the ones ahead about', () => {
     const reports = [head(0, 101, 'b'), head(1, 100, 'a'), head(2, 99, 'z')];
     assert.equal(chooseHead(reports, 2).ok, false);
-    assert.deepEqual(agreementHeight(reports, 2), { height: 100n, ahead: [0] });
-    assert.equal(agreementHeight(reports.slice(0, 1), 2), null);
+    assert.deepEqual(candidateHeights(reports, 2), [100n, 99n]);
+    // A liar at the top with one honest provider at the same height: the height below comes next.
+    assert.deepEqual(candidateHeights([head(0, 40, 'lie'), head(1, 40, 'a'), head(2, 39, 'b')], 2), [40n, 39n]);
+    assert.deepEqual(candidateHeights(reports.slice(0, 1), 2), []);
   });
 
   it('answers compare by what the node reads: extra fields and key order do not matter, a changed byte does', () => {

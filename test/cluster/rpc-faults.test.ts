@@ -74,12 +74,17 @@ describe('RPC faults: several providers and a quorum in front of real nodes', { 
     clearFaults();
     c.rpc(0, 1).fault({ kind: 'delay', ms: 3_000 });
     c.rpc(1, 1).fault({ kind: 'lie-head' });
-    c.rpc(2, 2).fault({ kind: 'lie-call' });
+    c.rpc(2, 1).fault({ kind: 'lie-call' });
     c.rpc(3, 0).fault({ kind: 'drop' });
-    const v = await c.waitForVersion(next);
-    assert.equal(v.id, next);
+    await c.waitForVersion(next);
+    assert.equal((await c.ledger.getSession(next))?.progress.outcome, 'completed', `session ${next} completed`);
     assert.ok(logOf(1).some((l) => /^RPC provider 1:\S+ answered the head differently/.test(l.msg)), 'node 1: the head liar');
-    assert.ok(logOf(2).some((l) => /^RPC provider 2:\S+ answered eth_call differently/.test(l.msg)), 'node 2: the call liar');
+    assert.ok(logOf(2).some((l) => /^RPC provider 1:\S+ answered eth_call differently/.test(l.msg)), 'node 2: the call liar');
+    // Each liar was said once (its streak lasts while it keeps disagreeing), not at every tick.
+    for (const [i, p] of [[1, 1], [2, 1]] as const) {
+      const lines = logOf(i).filter((l) => new RegExp(`^RPC provider ${p}:\\S+ answered`).test(l.msg));
+      assert.ok(lines.length <= 2, `node ${i}: ${lines.length} lines about its liar`);
+    }
   });
 
   it('a node without a consistent view does not act, says why once, and acts again once its providers agree', async () => {
@@ -93,8 +98,8 @@ describe('RPC faults: several providers and a quorum in front of real nodes', { 
     assert.ok(lost && lost.reason !== null, JSON.stringify(lost));
     assert.equal(await metric(3, 'kms_chain_view_ok'), 0);
     // The other three complete the round without it.
-    const v = await c.waitForVersion(next, { nodes: [0, 1, 2] });
-    assert.equal(v.id, next);
+    await c.waitForVersion(next, { nodes: [0, 1, 2] });
+    assert.equal((await c.ledger.getSession(next))?.progress.outcome, 'completed', `session ${next} completed`);
     const mine = (await c.ledger.getSubmissions(next)).filter((s) => s.from === c.nodes[3]!.address);
     assert.deepEqual(mine, [], 'node 3 submitted nothing in the session it could not see consistently');
     const health = await fetch(`${c.nodes[3]!.url}/healthz`);
@@ -107,8 +112,8 @@ describe('RPC faults: several providers and a quorum in front of real nodes', { 
     clearFaults();
     await c.waitFor('node 3 to regain its view', async () => ((await c.status(3)).chainView?.ok === true ? true : undefined), { timeoutMs: 30_000, pollMs: 250, nodes: [3] });
     assert.equal(await metric(3, 'kms_chain_view_ok'), 1);
-    const v2 = await c.waitForVersion(next + 1, { timeoutMs: 120_000 });
-    assert.equal(v2.id, next + 1);
+    await c.waitForVersion(next + 1, { timeoutMs: 120_000 });
+    assert.equal((await c.ledger.getSession(next + 1))?.progress.outcome, 'completed', `session ${next + 1} completed`);
     assert.ok(logOf(3).some((l) => /^consistent view of the chain again after \d+ s/.test(l.msg)));
   });
 
@@ -118,10 +123,12 @@ describe('RPC faults: several providers and a quorum in front of real nodes', { 
       const mined = lines.filter((l) => l.msg === 'transaction mined' || l.msg === 'transaction mined but reverted');
       assert.ok(mined.length >= 3, `node ${n.index} sent its submissions`);
       for (const l of mined) {
-        assert.equal(l['success'], true, `node ${n.index}: ${l['function']} reverted`);
         const r = await c.ledger.client.getTransactionReceipt({ hash: l['hash'] as Hash });
-        assert.equal(r.status, 'success');
         assert.equal(r.from.toLowerCase(), n.address);
+        assert.equal(r.status, l['success'] === true ? 'success' : 'reverted', 'the log tells the truth');
+        // Opening a session is a race between nodes (the first one's wins, the others revert);
+        // a node's own submissions and key rotations must all have been valid where they landed.
+        if (l['function'] !== 'openSession') assert.equal(l['success'], true, `node ${n.index}: ${String(l['function'])} reverted`);
       }
       // The account's nonce: the harness's registration plus what the node logged as mined.
       assert.equal(await c.ledger.client.getTransactionCount({ address: n.address }), mined.length + 1, `node ${n.index}: no transaction it did not report`);
