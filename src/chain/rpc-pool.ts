@@ -42,7 +42,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { keccak256, type Hex, type Transport } from 'viem';
 import { ChainRequestError, redactRpcUrl } from './errors.ts';
 import { rpcFetch } from './http-fetch.ts';
-import { answerKey, candidateHeights, chooseHead, combineAnswers, refusalKey, type BlockHead, type HeadReport } from './rpc-quorum.ts';
+import { answerKey, candidateHeights, chooseHead, combineAnswers, refusalKey, type BlockHead, type HeadChoice, type HeadReport } from './rpc-quorum.ts';
 import { isAnswer, isTimeout, revertDataOfAnswer, RpcProvider, type ProviderSnapshot, type RequestOutcome, type RpcCall } from './rpc-provider.ts';
 
 /** Why a view failed. */
@@ -117,6 +117,17 @@ interface View {
   failure: ChainViewError | null;
   /** Something was agreed in this view (a head or a read). */
   decided: boolean;
+}
+
+/** What one head request gathered from the providers. */
+interface HeadGathering {
+  readonly reports: HeadReport[];
+  /** Raw blocks by provider (the block the view returns comes from the group's first). */
+  readonly raws: Map<number, unknown>;
+  readonly notes: Map<number, string>;
+  readonly errors: Map<number, unknown>;
+  /** The agreed height once chosen (late answers update their provider's lag against it). */
+  agreed: bigint | null;
 }
 
 const HEAD_BLOCK = 'eth_getBlockByNumber';
@@ -393,14 +404,11 @@ export class RpcPool {
     return order.slice(0, Math.max(this.quorum, up.length)).sort((a, b) => a.index - b.index);
   }
 
-  async #head(view: View, call: RpcCall): Promise<unknown> {
-    const candidates = this.#headCandidates();
-    const raws = new Map<number, unknown>();
-    const reports: HeadReport[] = [];
-    const notes = new Map<number, string>();
-    const notesError = new Map<number, unknown>();
-    /** Set once the head is chosen: an answer that comes later still updates its provider's lag. */
-    let agreedNumber: bigint | null = null;
+  /**
+   * Asks `candidates` for the head at once; resolves when all answered, or `graceMs` after a
+   * choice became possible. Answers that come later still update their provider's lag.
+   */
+  async #gatherHeads(candidates: readonly RpcProvider[], call: RpcCall, into: HeadGathering): Promise<void> {
     await new Promise<void>((resolve) => {
       let settled = 0;
       let grace: NodeJS.Timeout | null = null;
@@ -411,63 +419,85 @@ export class RpcPool {
         if (grace) clearTimeout(grace);
         resolve();
       };
+      if (candidates.length === 0) finish();
       for (const p of candidates) {
         void this.#ask(p, call).then((o) => {
           settled++;
           const head = o.kind === 'ok' ? parseHead(o.value) : null;
           if (finished) {
-            if (head && agreedNumber !== null) p.observeHead(head.number, agreedNumber);
+            if (head && into.agreed !== null) p.observeHead(head.number, into.agreed);
             return;
           }
           if (head && o.kind === 'ok') {
-            reports.push({ provider: p.index, head });
-            raws.set(p.index, o.value);
+            into.reports.push({ provider: p.index, head });
+            into.raws.set(p.index, o.value);
           } else {
-            notes.set(p.index, o.kind === 'fault' ? o.description : o.kind === 'answer' ? 'refused the head request' : 'answered without a block');
-            if (o.kind !== 'ok') notesError.set(p.index, o.error);
+            into.notes.set(p.index, o.kind === 'fault' ? o.description : o.kind === 'answer' ? 'refused the head request' : 'answered without a block');
+            if (o.kind !== 'ok') into.errors.set(p.index, o.error);
           }
           if (settled === candidates.length) finish();
-          else if (grace === null && chooseHead(reports, this.quorum).ok) grace = setTimeout(finish, this.#graceMs);
+          else if (grace === null && chooseHead(into.reports, this.quorum).ok) grace = setTimeout(finish, this.#graceMs);
         });
       }
     });
-    const seen = [...reports];
-    let choice = chooseHead(seen, this.quorum);
-    // Providers a block or two apart (propagation), or a liar at the top: for each height that
-    // `quorum` of them have reached (highest first, three at most), ask the ones ahead of it
-    // for their block there, and choose among the blocks at that height.
-    for (const h of choice.ok ? [] : candidateHeights(seen, this.quorum)) {
-      const at = new Map<number, BlockHead>(seen.filter((r) => r.head.number === h).map((r) => [r.provider, r.head]));
-      const ahead = seen.filter((r) => r.head.number > h).map((r) => r.provider);
+  }
+
+  /**
+   * The agreed head among what was gathered. Providers a block or two apart (propagation), or a
+   * liar at the top: for each height that `quorum` of them have reached (highest first, three
+   * at most), the ones ahead of it are asked for their block there, and the choice is made
+   * among the blocks at that height.
+   */
+  async #choose(g: HeadGathering, call: RpcCall): Promise<HeadChoice> {
+    let choice = chooseHead(g.reports, this.quorum);
+    for (const h of choice.ok ? [] : candidateHeights(g.reports, this.quorum)) {
+      const at = new Map<number, BlockHead>(g.reports.filter((r) => r.head.number === h).map((r) => [r.provider, r.head]));
+      const ahead = g.reports.filter((r) => r.head.number > h).map((r) => r.provider);
       const params = [hexQuantity(h), ...(Array.isArray(call.params) ? call.params.slice(1) : [false])];
       const again = await Promise.all(ahead.map(async (i) => ({ i, o: await this.#ask(this.providers[i] as RpcProvider, { method: HEAD_BLOCK, params }) })));
       for (const { i, o } of again) {
         const head = o.kind === 'ok' ? parseHead(o.value) : null;
         if (head && o.kind === 'ok' && head.number === h) {
           at.set(i, head);
-          raws.set(i, o.value);
+          g.raws.set(i, o.value);
         }
       }
       choice = chooseHead([...at].map(([provider, head]) => ({ provider, head })), this.quorum);
       if (choice.ok) break;
     }
+    return choice;
+  }
+
+  async #head(view: View, call: RpcCall): Promise<unknown> {
+    const candidates = this.#headCandidates();
+    const g: HeadGathering = { reports: [], raws: new Map(), notes: new Map(), errors: new Map(), agreed: null };
+    await this.#gatherHeads(candidates, call, g);
+    let choice = await this.#choose(g, call);
+    const rest = this.providers.filter((p) => !candidates.includes(p));
+    if (!choice.ok && rest.length > 0) {
+      // Last resort before not acting: the providers that are backing off (one may be healthy
+      // again, and its head may complete a quorum).
+      candidates.push(...rest);
+      await this.#gatherHeads(rest, call, g);
+      choice = await this.#choose(g, call);
+    }
     if (!choice.ok) {
-      const lines = candidates.map((p) => {
-        const r = reports.find((x) => x.provider === p.index);
-        return `Provider ${p.label}: ${r ? `block ${r.head.number} (${r.head.hash})` : notes.get(p.index) ?? 'no answer in time'}`;
+      const lines = this.providers.map((p) => {
+        const r = g.reports.find((x) => x.provider === p.index);
+        return `Provider ${p.label}: ${r ? `block ${r.head.number} (${r.head.hash})` : g.notes.get(p.index) ?? (candidates.includes(p) ? 'no answer in time' : 'not asked (backing off)')}`;
       });
-      const err = reports.length === 0
+      const err = g.reports.length === 0
         ? new ChainViewError('all-failing', 'No RPC provider answered the head request.', lines)
         : new ChainViewError('no-quorum', `No block is reported by ${this.quorum} RPC providers alike (--rpc-quorum ${this.quorum}).`, lines);
       view.failure = err;
       // One endpoint: its own error, as a single-endpoint transport would throw it.
-      const only = candidates.length === 1 ? notesError.get(candidates[0]?.index ?? -1) : undefined;
-      if (this.providers.length === 1 && only !== undefined) throw only;
+      const only = this.providers.length === 1 ? g.errors.get(0) : undefined;
+      if (only !== undefined) throw only;
       throw err;
     }
     const agreed = choice.head;
-    agreedNumber = agreed.number;
-    for (const r of reports) {
+    g.agreed = agreed.number;
+    for (const r of g.reports) {
       const p = this.providers[r.provider] as RpcProvider;
       p.observeHead(r.head.number, agreed.number);
       // The same height, another block: this provider is on another chain or lies.
@@ -478,7 +508,7 @@ export class RpcPool {
     view.head = agreed;
     view.decided = true;
     this.#preferred = group[0] ?? null;
-    return raws.get(choice.group[0] as number);
+    return g.raws.get(choice.group[0] as number);
   }
 
   async #compared(view: View, call: RpcCall): Promise<unknown> {
