@@ -40,6 +40,7 @@
  * error, and the next send takes a fresh nonce.
  */
 import {
+  formatEther,
   formatGwei,
   keccak256,
   TransactionReceiptNotFoundError,
@@ -334,7 +335,7 @@ export class TxSender {
           const balance = await client.getBalance({ address: this.address }).catch(() => null);
           throw new ChainRequestError(`${t.functionName} could not be sent: the account cannot pay gas × max fee (${t.gas} gas at ${gweiText(t.fees.maxFeePerGas)} gwei).`, {
             cause: err,
-            metaMessages: [`Account: ${this.address.toLowerCase()}`, ...(balance !== null ? [`Balance: ${formatGwei(balance)} gwei`] : [])],
+            metaMessages: [...(balance !== null ? [`Balance: ${formatEther(balance)} ETH`] : []), `Needed to send: ${formatEther(t.gas * t.fees.maxFeePerGas)} ETH`],
             details: 'Top up the operator account.',
           });
         }
