@@ -259,6 +259,40 @@ describe('RPC pool: quorum views', () => {
     assert.ok(events.some((e) => e.kind === 'disagreement' && e.provider.startsWith('0:') && e.method === 'the head'));
   });
 
+  it('a liar is said once per streak: its honest answers to other requests (the head) do not clear it', async () => {
+    const [a, b, c] = await three();
+    a.fault({ kind: 'lie-call' });
+    let now = 2_000_000;
+    const events: PoolEvent[] = [];
+    const pool = new RpcPool([a.url, b.url, c.url], { quorum: 2, now: () => now, hooks: { onEvent: (e) => events.push(e) } });
+    const ledger = pooled(pool);
+    for (let round = 0; round < 3; round++) {
+      await ledger.readsAtOneBlock(() => ledger.getGovernance());
+      now += 70_000; // past any backoff: it is asked again, answers the head honestly, lies again
+    }
+    assert.ok(ethCalls(a) >= 3, 'the liar was asked in every view');
+    assert.equal(events.filter((e) => e.kind === 'disagreement').length, 1);
+    assert.equal(events.filter((e) => e.kind === 'provider-up').length, 0, 'never "answers again" while it lies');
+    a.fault(null);
+    await ledger.readsAtOneBlock(() => ledger.getGovernance());
+    assert.deepEqual(events.map((e) => e.kind), ['disagreement', 'provider-up'], 'it agrees with the quorum again: back');
+  });
+
+  it('before giving up on a head, the providers that are backing off are asked too', async () => {
+    const [a, b, c] = await three();
+    const now = 3_000_000;
+    const pool = new RpcPool([a.url, b.url, c.url], { quorum: 2, now: () => now });
+    const ledger = pooled(pool);
+    a.fault({ kind: 'status', status: 503 });
+    await ledger.getGovernance(); // a fails once: it backs off
+    assert.equal(pool.status().providers[0]?.up, false);
+    a.fault(null); // healthy again, but still in its backoff
+    b.fault({ kind: 'lie-head' }); // of the two up, one lies: no quorum without a
+    const t = await ledger.readsAtOneBlock(() => ledger.now());
+    assert.equal(t, Number((await chain.client.getBlock({ blockTag: 'latest' })).timestamp));
+    assert.equal(pool.status().ok, true);
+  });
+
   it('no answer reaches the quorum: the view refuses every later request, a transaction included, and says why once', async () => {
     const [a, b] = [await proxy(), await proxy()];
     a.fault({ kind: 'lie-call' });
