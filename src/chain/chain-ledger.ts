@@ -319,7 +319,8 @@ export class ChainLedger implements Ledger {
     // and the latest session together, then the session and its submissions) go out as one
     // HTTP request per round trip. Per-request HTTP overhead was the largest CPU cost of a
     // node's tick in the cluster bench (docs/benchmarks.md §3).
-    this.pool = options.pool ?? new RpcPool(options.rpcUrls ?? [options.rpcUrl], { quorum: options.rpcQuorum ?? 1, batch: options.batch !== false, timeoutMs: 20_000 });
+    const urls = options.rpcUrls ?? [options.rpcUrl];
+    this.pool = options.pool ?? new RpcPool(urls, { quorum: options.rpcQuorum ?? 1, batch: options.batch !== false, timeoutMs: rpcTimeoutMs(urls.length) });
     this.batching = this.pool.batching;
     const cap = options.maxFeePerGas;
     const profileCap = chainProfile(this.chainId)?.maxFeeGwei ?? null;
@@ -828,6 +829,14 @@ export class ChainLedger implements Ledger {
   }
 }
 
+/**
+ * Per-request timeout: 20 s with one endpoint (as before pools: nothing to fail over to, so
+ * wait for a slow answer); 10 s with several, so that a hung provider hands over sooner.
+ */
+function rpcTimeoutMs(providers: number): number {
+  return providers > 1 ? 10_000 : 20_000;
+}
+
 export interface CreateChainLedgerParameters extends Omit<ChainLedgerOptions, 'chainId'> {
   /** Expected chain id; read from the node when omitted. */
   readonly chainId?: bigint | number;
@@ -851,7 +860,7 @@ export async function createChainLedger(params: CreateChainLedgerParameters): Pr
     const given = params.pool;
     const created = given
       ? { pool: given, chainId: await given.guarded(() => createPublicClient({ transport: given.transport }).getChainId()) }
-      : await createRpcPool(urls, { quorum: params.rpcQuorum ?? 1, timeoutMs: 20_000, ...(params.batch === false ? { batch: false } : {}) });
+      : await createRpcPool(urls, { quorum: params.rpcQuorum ?? 1, timeoutMs: rpcTimeoutMs(urls.length), ...(params.batch === false ? { batch: false } : {}) });
     pool = created.pool;
     chainId = created.chainId;
   } catch (err) {
