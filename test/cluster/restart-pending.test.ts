@@ -7,8 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Hash, Hex } from 'viem';
+import type { Hash } from 'viem';
 import { startCluster, type Cluster } from './harness.ts';
+import { DEAL_SELECTOR, openSessionWithMiningStopped, pendingTxs, resumeMining, type PoolTx } from './paused-mining.ts';
 
 const INTERVAL = 40;
 const WINDOWS = { deal: 20, ack: 8, confirm: 8 } as const;
@@ -17,21 +18,11 @@ interface LogLine {
   readonly msg: string;
   readonly [k: string]: unknown;
 }
-interface PoolTx {
-  readonly hash: Hash;
-  readonly nonce: Hex;
-  readonly from: string;
-}
 
 describe('restart with a submission pending', { timeout: 240_000 }, () => {
   let c: Cluster;
-  const rpc = (method: string, params: unknown[] = []) => c.ledger.client.request({ method, params } as never) as Promise<unknown>;
   const logOf = (i: number): LogLine[] =>
     readFileSync(c.nodes[i]!.logPath, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
-  const pool = async (): Promise<PoolTx[]> => {
-    const content = (await rpc('txpool_content')) as { pending: Record<string, Record<string, PoolTx>> };
-    return Object.values(content.pending).flatMap((byNonce) => Object.values(byNonce));
-  };
 
   before(async () => {
     c = await startCluster({ n: 3, interval: INTERVAL, windows: WINDOWS, tickMs: 500, name: 'restart-pending' });
@@ -47,25 +38,19 @@ describe('restart with a submission pending', { timeout: 240_000 }, () => {
   it('a node killed while its deal is pending restarts, keeps that deal, uses the next nonces, and the round completes', async () => {
     const next = await c.waitForQuiet(30);
     const me = c.nodes[0]!.address;
-    const boundary = await c.nextBoundary();
-    await rpc('evm_setIntervalMining', [0]);
     let deal: PoolTx;
     try {
-      await rpc('evm_setNextBlockTimestamp', [boundary]);
-      await rpc('evm_mine');
-      await c.waitFor('openSession in the pool', async () => ((await pool()).length > 0 ? true : undefined), { timeoutMs: 20_000, pollMs: 100 });
-      await rpc('evm_mine');
-      await c.waitForSession(next, { timeoutMs: 10_000, pollMs: 100 });
-      deal = await c.waitFor('node 0\'s deal in the pool', async () => (await pool()).find((t) => t.from.toLowerCase() === me), { timeoutMs: 20_000, pollMs: 100, nodes: [0] });
+      await openSessionWithMiningStopped(c, next);
+      deal = await c.waitFor('node 0\'s deal in the pool', async () => (await pendingTxs(c)).find((t) => t.from.toLowerCase() === me && t.input.startsWith(DEAL_SELECTOR)), { timeoutMs: 20_000, pollMs: 100, nodes: [0] });
       await c.kill(0, 'SIGKILL');
       const restarted = await c.restart(0);
       assert.ok(restarted.started, 'node 0 starts again from its data directory');
       // Its first ticks after the restart, with the deal still waiting in the pool.
       await new Promise((r) => setTimeout(r, 3_000));
-      const inPool = (await pool()).filter((t) => t.from.toLowerCase() === me);
+      const inPool = (await pendingTxs(c)).filter((t) => t.from.toLowerCase() === me);
       assert.deepEqual(inPool.map((t) => t.hash), [deal.hash], 'the restarted node did not send its deal a second time');
     } finally {
-      await rpc('evm_setIntervalMining', [1]);
+      await resumeMining(c);
     }
     await c.waitForVersion(next, { timeoutMs: 90_000 });
     assert.equal((await c.ledger.getSession(next))?.progress.outcome, 'completed');
