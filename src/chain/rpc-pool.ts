@@ -12,16 +12,19 @@
  *    reported it form the view's **group**. A provider that lags is not in the group; one that
  *    reports another block at the same height disagrees and backs off. The pool waits for every
  *    answer, or for `graceMs` (100 ms) once a choice is possible: a slow provider does not
- *    slow the tick, it is left out of it.
+ *    slow the tick, it is left out of it. Without agreement at the top, the heights below are
+ *    tried (`candidateHeights`), then the providers that are backing off, before giving up.
  * 2. Every state read (`eth_call`, `eth_getLogs`, blocks by number or hash, code, balance,
  *    estimates) goes to the group's first `quorum` providers (listed order) and their answers
  *    are compared (`answerKey`). With k = 1 that is one request to the first provider of the
  *    group. An answer backed by k providers is used; a provider that fails is replaced by the
  *    group's next one; when answers differ the group's other providers are asked too, an answer
- *    that reaches k wins and the dissenters back off. When no answer reaches k the view is
- *    **poisoned**: that read and every later request of the view — a transaction included —
- *    fail with `ChainViewError('disagreement')`. Every read is pinned to the head's hash by
- *    the ledger (EIP-1898), so providers that agree on the head answer for the same block.
+ *    that reaches k wins and the dissenters back off — and stay suspect: only an answer that
+ *    agrees with a quorum again ends their streak (a liar answers most requests honestly).
+ *    When no answer reaches k the view is **poisoned**: that read and every later request of
+ *    the view — a transaction included — fail with `ChainViewError('disagreement')`; and no
+ *    transaction leaves a view in which anything failed. Every read is pinned to the head's
+ *    hash by the ledger (EIP-1898), so providers that agree on the head answer for the same block.
  * 3. Mempool and account requests (nonces, receipts, fee history) go to the group's first
  *    provider, then the others, without comparing: they differ between honest nodes, and
  *    nothing the node decides rests on them alone (the next tick's quorum reads show whether
@@ -32,11 +35,13 @@
  * fault. The ledger wraps its own reads in a view when the quorum is above 1, so they are
  * compared too.
  *
- * **Status.** A view that could not agree on a head, or whose reads could not reach the quorum
- * or disagreed, sets `status()` to `{ ok: false, reason }` until a view succeeds again.
- * Changes are reported once through `onEvent` (`view`), as are a provider's first fault of a
- * streak (`provider-down`), its recovery (`provider-up`) and a disagreement; `onRequest`
- * sees every request (metrics). Providers are named by `providerLabel` only.
+ * **Status.** A tick's view (`view`) that could not agree on a head, or whose reads could not
+ * reach the quorum or disagreed, sets `status()` to `{ ok: false, reason }` until a tick's view
+ * succeeds again (the HTTP API's `guarded` views throw the same errors but leave the status to
+ * the ticks). Changes are reported once through `onEvent` (`view`; each reason once per
+ * stretch), as are a provider's first fault of a streak (`provider-down`), its recovery
+ * (`provider-up`) and a disagreement; `onRequest` sees every request (metrics). Providers are
+ * named by `providerLabel` only.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { keccak256, type Hex, type Transport } from 'viem';
