@@ -34,7 +34,7 @@ import { createInterface } from 'node:readline';
 import { bls } from '../src/crypto/bls12381/index.ts';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
-import { encodeAbiParameters, hashTypedData } from 'viem';
+import { encodeAbiParameters, hashTypedData, recoverTypedDataAddress } from 'viem';
 import { parseHex, toHex } from '../src/crypto/domain.ts';
 import {
   appIdentity, encodeAnswer, keyRequestDigest, keyRequestTypedData, partialPayload, recoverKeyRequestSigner, requestHash, REQUEST_TAG, sealResponse,
@@ -112,8 +112,8 @@ function hasTaskset(): boolean {
   return spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts the server child (pinned to core 0 when possible); resolves with its port. */
-async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; appId: string }> {
+/** Starts the server child (pinned to core 0 when possible); resolves with its ports (public API, operations listener). */
+async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; opsPort: number; appId: string }> {
   const script = new URL('./app-sign-server.ts', import.meta.url).pathname;
   const profDir = process.env['KMS_BENCH_CPU_PROF'];
   const node = [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${keyType}`] : []), '--import', 'tsx', script, SEED, keyType];
@@ -128,8 +128,8 @@ async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ ch
     });
     child.once('exit', (code) => reject(new Error(`app-sign server exited (${code})`)));
   });
-  const info = JSON.parse(first) as { port: number; appId: string };
-  return { child, port: info.port, appId: info.appId };
+  const info = JSON.parse(first) as { port: number; opsPort: number; appId: string };
+  return { child, port: info.port, opsPort: info.opsPort, appId: info.appId };
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
@@ -141,8 +141,9 @@ async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function partialSignCount(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/** kms_partial_sign_seconds_count from the operations listener's /metrics. */
+async function partialSignCount(opsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
   const m = /^kms_partial_sign_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(text);
   return m ? Number(m[1]) : NaN;
 }
@@ -197,12 +198,12 @@ async function loadSuite(n: number, connections: number): Promise<{ results: Loa
       if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
       for (const route of ROUTES) {
         // Pre-generated and serialized before timing: distinct response keys, nonces, signatures.
-        const reqs = await attestedRequests(world.owner, world.appId, warm + n);
+        const reqs = await attestedRequests(world.owner, world.appId, warm + n, route);
         const bodies = reqs.map((q) => JSON.stringify(q));
         await load(autocannon, server.port, route, bodies.slice(0, warm), connections);
-        const before = await partialSignCount(server.port);
+        const before = await partialSignCount(server.opsPort);
         const { r, seconds } = await load(autocannon, server.port, route, bodies.slice(warm), connections);
-        const after = await partialSignCount(server.port);
+        const after = await partialSignCount(server.opsPort);
         const ok = r['2xx'];
         results.push({
           route, operatorKey: keyType, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
@@ -271,10 +272,10 @@ async function profile(runs: number, minMs: number): Promise<ProfileRow[]> {
   });
   const signAnswer = answer('sign');
   const secretsAnswer = answer('secrets');
-  const params = { chainId: CHAIN_ID, registry: REGISTRY, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time };
+  const params = { chainId: CHAIN_ID, registry: REGISTRY, route: '/app/sign' as const, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time };
   const sigBytes = parseHex(req.attestation.signature, 65, 'signature');
   const digest = keyRequestDigest(params);
-  if ((await recoverKeyRequestSigner(params, sigBytes)) !== world.owner.address.toLowerCase()) throw new Error('app-sign profile: recover mismatch');
+  if (recoverKeyRequestSigner(params, sigBytes) !== world.owner.address.toLowerCase()) throw new Error('app-sign profile: recover mismatch');
   if (toHex(ecdsaRecoverAddressFromDigest(digest, sigBytes)) !== world.owner.address.toLowerCase()) throw new Error('app-sign profile: fast recover mismatch');
   const nobleSig = secp256k1.Signature.fromBytes(Uint8Array.of(sigBytes[64]! - 27, ...sigBytes.subarray(0, 64)), 'recovered');
   const opDigest = keccak_256(Uint8Array.from([...DOMAIN, ...payload]));
@@ -292,7 +293,7 @@ async function profile(runs: number, minMs: number): Promise<ProfileRow[]> {
   add('  reference: viem hashTypedData', measure(() => hashTypedData(keyRequestTypedData(params)), runs, minMs));
   add(`EIP-712 recover → address (${ecdsaBackend()})`, measure(() => ecdsaRecoverAddressFromDigest(digest, sigBytes), runs, minMs));
   add('  reference: noble recoverPublicKey', measure(() => nobleSig.recoverPublicKey(digest), runs, minMs));
-  add('  reference: viem recoverTypedDataAddress (before)', await measureAsync(() => recoverKeyRequestSigner(params, sigBytes), runs, minMs));
+  add('  reference: viem recoverTypedDataAddress', await measureAsync(() => recoverTypedDataAddress({ ...keyRequestTypedData(params), signature: att.signature }), runs, minMs));
   add('partial s·Q(id), cache miss: hash to G1 + mul (mcl)', measure(() => partialSign(version.share, id), runs, minMs));
   add('  of which G1 mul s·Q + encode (mcl)', (() => {
     const q = appIdPoint(id);

@@ -61,7 +61,7 @@ async function freshLedger(anvil: AnvilInstance, log: TransactionInfo[]): Promis
   const owner = privateKeyToAccount(anvil.accounts[0] as Hex);
   const client = createPublicClient({ chain: foundry, transport: http(anvil.rpcUrl) });
   const wallet = createWalletClient({ account: owner, chain: foundry, transport: http(anvil.rpcUrl) });
-  const d = await deployRegistry(wallet, client, { interval: INTERVAL, dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, finalityLag: 0 });
+  const d = await deployRegistry(wallet, client, { interval: INTERVAL, dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, inclusionMargin: 0 });
   const keys = Object.fromEntries(anvil.accounts.map((k) => [privateKeyToAccount(k).address.toLowerCase(), k]));
   const ledger = new ChainLedger({ rpcUrl: anvil.rpcUrl, registry: d.address, chainId: anvil.chainId, keys, pollingIntervalMs: 20, onTransaction: (i) => log.push(i) });
   return { ledger, deployGas: Number(d.gasUsed) };

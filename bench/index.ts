@@ -10,6 +10,7 @@ import { benchClient } from './client.ts';
 import { benchCluster } from './cluster.ts';
 import { benchPrimitives } from './crypto-primitives.ts';
 import { benchContractGas } from './contract-gas.ts';
+import { benchKeyStore } from './key-store.ts';
 import { benchProtocol } from './protocol.ts';
 
 export interface SuiteOptions {
@@ -24,6 +25,7 @@ export const suites: Record<string, (opts: SuiteOptions) => Promise<unknown>> = 
   cluster: (opts) => benchCluster(opts),
   crypto: benchPrimitives,
   gas: (opts) => benchContractGas(opts),
+  'key-store': (opts) => benchKeyStore(opts),
   protocol: (opts) => benchProtocol(opts),
 };
 

@@ -17,7 +17,7 @@ import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { bls } from '../src/crypto/bls12381/index.ts';
 import { makeDomain, toHex, type Hex } from '../src/crypto/domain.ts';
 import * as fr from '../src/crypto/fr.ts';
-import { generateResponseKeyPair, keyRequestTypedData } from '../src/crypto/key-release.ts';
+import { generateResponseKeyPair, keyRequestTypedData, type KeyReleaseRoute } from '../src/crypto/key-release.ts';
 import { createOperatorSigner, generateOperatorSecretKey, type OperatorKeyType } from '../src/crypto/operator-sig.ts';
 import { operatorX } from '../src/crypto/operator-x.ts';
 import { seededRng, systemRng, type Rng } from '../src/crypto/rng.ts';
@@ -53,7 +53,7 @@ export async function releaseWorld(seed: string, sigKeyType: OperatorKeyType): P
   const gov = newAccount();
   const startTime = Math.floor(Date.now() / 1000) - 3600;
   const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0, startTime,
+    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime,
   });
   const me = addr(newAccount());
   const sigKey = generateOperatorSecretKey(sigKeyType, rng);
@@ -90,18 +90,18 @@ export async function releaseWorld(seed: string, sigKeyType: OperatorKeyType): P
   return { parts: { ledger, store, me, domain: DOMAIN, sigKeyType, sigKey, metrics }, metrics, owner, appId, activeVersion };
 }
 
-/** A request with a fresh response key and nonce, signed by the app owner at `timeS`. */
-export async function attestedRequest(owner: PrivateKeyAccount, appId: Hex, timeS: number, rng: Rng = systemRng): Promise<KeyReleaseRequest> {
+/** A request to `route` with a fresh response key and nonce, signed by the app owner at `timeS`. */
+export async function attestedRequest(owner: PrivateKeyAccount, appId: Hex, timeS: number, route: KeyReleaseRoute = '/app/sign', rng: Rng = systemRng): Promise<KeyReleaseRequest> {
   const responseKey = toHex(generateResponseKeyPair(rng).publicKey);
   const nonce = toHex(rng(16));
-  const signature = await owner.signTypedData(keyRequestTypedData({ chainId: CHAIN_ID, registry: REGISTRY, appId, responseKey, nonce, time: timeS }));
+  const signature = await owner.signTypedData(keyRequestTypedData({ chainId: CHAIN_ID, registry: REGISTRY, route, appId, responseKey, nonce, time: timeS }));
   return { appId, responseKey, nonce, attestation: { method: 'ecdsa', signature, time: timeS } };
 }
 
-/** `n` distinct attested requests, all dated now. */
-export async function attestedRequests(owner: PrivateKeyAccount, appId: Hex, n: number): Promise<KeyReleaseRequest[]> {
+/** `n` distinct requests to `route`, attested and all dated now. */
+export async function attestedRequests(owner: PrivateKeyAccount, appId: Hex, n: number, route: KeyReleaseRoute = '/app/sign'): Promise<KeyReleaseRequest[]> {
   const timeS = Math.floor(Date.now() / 1000);
   const out: KeyReleaseRequest[] = [];
-  for (let i = 0; i < n; i++) out.push(await attestedRequest(owner, appId, timeS));
+  for (let i = 0; i < n; i++) out.push(await attestedRequest(owner, appId, timeS, route));
   return out;
 }

@@ -7,8 +7,7 @@ pragma solidity 0.8.30;
 /// keeps a per-session counter and rolling digest, stores hashes and emits the data.
 /// Every rule mirrors `src/protocol/session-rules.ts` and `src/protocol/memory-ledger.ts`;
 /// custom error names are the `LedgerErrorCode`s of `src/protocol/ledger.ts`.
-///
-/// Windows are half-open intervals of block time:
+/// @dev Windows are half-open intervals of block time:
 ///   deal    [openedAt, dealEnd)    dealEnd    = dealClosedAt    or openedAt + dealWindow
 ///   ack     [dealEnd,  ackEnd)     ackEnd     = ackClosedAt     or dealEnd  + ackWindow
 ///   confirm [ackEnd,   confirmEnd) confirmEnd = confirmClosedAt or ackEnd   + confirmWindow
@@ -19,9 +18,30 @@ pragma solidity 0.8.30;
 ///   deal    (uint8 1, address from, bytes commitments, bytes ephemeralKey, bytes[] sealedShares)
 ///   ack     (uint8 2, address from, (address dealer, bytes sharedKey, bytes proof)[] complaints)
 ///   confirm (uint8 3, address from, bytes32 publicPolyHash, bytes publicPoly, bytes nextSessionKey)
+///
+/// Governance delay: a change that can weaken the key (allow-listing an address, the churn
+/// cap, the threshold override, the interval and the windows) is queued with an effective
+/// time `now + governanceDelay` (announced by an event) and applies lazily: every read and
+/// `openSession` use `block.timestamp >= effectiveAt ? queued : current`. Governance can
+/// cancel a queued change or replace it (which restarts its delay). Removing an address from
+/// the allow list, ejecting an operator and arming genesis act at once: none of them can hand
+/// shares to anyone new.
+///
+/// Bounds: at most MAX_OPERATORS registered operators, so every loop over operators, dealers,
+/// recipients, complaints or queued allow-list entries is bounded by it; every narrowing cast
+/// is checked (`_u16`, `_u32`, `_u64`) and reverts instead of truncating.
 contract KmsRegistry {
     // ------------------------------------------------------------------------------------
     // Constants
+
+    /// @notice Most registered operators (active and leaving) a registry holds.
+    /// @dev Chosen so that the largest session stays far inside one block and one transaction:
+    /// `openSession` costs about 35k gas per operator (about 9M at 256; the EIP-7825 per-
+    /// transaction cap is 2^24) and a deal carries one 48-byte sealed share per recipient
+    /// (with its commitments, about 49 KB of calldata at 256). Every count fits in the uint16 fields of SessionState.
+    uint256 internal constant MAX_OPERATORS = 256;
+    /// @notice Longest governance delay a deployment may choose (30 days).
+    uint256 internal constant MAX_GOVERNANCE_DELAY = 30 days;
 
     uint8 internal constant STATUS_NONE = 0;
     uint8 internal constant STATUS_ACTIVE = 1;
@@ -69,22 +89,160 @@ contract KmsRegistry {
     /// secp256k1 group order / 2 (low-s bound, EIP-2) and the order itself.
     uint256 internal constant SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
     uint256 internal constant SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+    /// secp256k1 base field modulus p and (p + 1) / 4 (square roots: p = 3 mod 4).
+    uint256 internal constant SECP256K1_P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f;
+    uint256 internal constant SECP256K1_SQRT_EXP = 0x3fffffffffffffffffffffffffffffffffffffffffffffffffffffffbfffff0c;
+
+    // ------------------------------------------------------------------------------------
+    // Reasons (carried by errors; `src/chain/refusal-reasons.ts` names them in TypeScript)
+
+    /// @notice Why `BadKey` refused a key.
+    enum KeyProblem {
+        /// sigKeyType is neither 0 (BN254) nor 1 (ECDSA).
+        UnknownSigKeyType,
+        /// A BN254 signing key is not 128 bytes.
+        Bn254KeyLength,
+        /// An ECDSA signer is not 20 bytes.
+        EcdsaKeyLength,
+        /// A session key is not 33 bytes.
+        SessionKeyLength,
+        /// A session key does not start with 0x02 or 0x03 (compressed SEC1).
+        SessionKeyPrefix,
+        /// A session key's x is not below the field modulus p.
+        SessionKeyXOutOfRange,
+        /// No secp256k1 point has this x (x^3 + 7 is not a square mod p).
+        SessionKeyNotOnCurve
+    }
+
+    /// @notice Why `BadParameter` refused a value.
+    enum ParameterProblem {
+        /// An owner (at deployment or proposed) is the zero address.
+        ZeroAddress,
+        /// The governance delay exceeds MAX_GOVERNANCE_DELAY.
+        GovernanceDelayTooLong,
+        /// A churn cap above MAX_OPERATORS.
+        ChurnCapTooLarge,
+        /// armGenesis outside 2..MAX_OPERATORS.
+        GenesisMinOperatorsOutOfRange,
+        /// An attestation method bit other than 1 (ecdsa) and 2 (jwt).
+        UnknownAttestationMethod,
+        /// MAX_OPERATORS allow-list entries are already waiting for their delay.
+        AllowQueueFull,
+        /// A number does not fit the field that stores it (checked cast).
+        ValueTooLarge
+    }
+
+    /// @notice Why `BadComplaint` refused complaint number `index`.
+    enum ComplaintProblem {
+        /// The named dealer has not dealt in this session.
+        DealerHasNotDealt,
+        /// The named dealer appears twice in the list.
+        DealerNamedTwice,
+        /// The revealed shared key is not 33 bytes.
+        SharedKeyLength,
+        /// The DLEQ proof is not 64 bytes.
+        ProofLength,
+        /// More complaints than deals (index = the number of deals).
+        TooManyComplaints
+    }
+
+    /// @notice Which field `BadLength` refused.
+    enum LengthField {
+        Commitments,
+        EphemeralKey,
+        SealedShares,
+        SealedShare,
+        PublicPoly,
+        ImageDigest
+    }
+
+    /// @notice A governance change that can be queued and cancelled.
+    enum ChangeKind {
+        /// setThresholdOverride (delayed).
+        ThresholdOverride,
+        /// setChurnCap (delayed).
+        ChurnCap,
+        /// setInterval / setWindows: the interval and the three windows change together (delayed).
+        Schedule,
+        /// transferOwnership: the proposed owner has not accepted yet (not delayed).
+        Ownership
+    }
 
     // ------------------------------------------------------------------------------------
     // Types
 
-    struct Governance {
-        address owner;
-        uint64 thresholdOverride;
-        uint64 interval;
-        uint64 dealWindow;
-        uint64 ackWindow;
-        uint64 confirmWindow;
-        uint64 finalityLag;
-        uint64 churnCap;
-        uint64 genesisMinOperators;
+    /// @notice The reshare interval and the three window lengths, in seconds.
+    /// @dev They are queued and take effect as one value, so an interval and windows that do
+    /// not fit each other are never in effect together.
+    struct Schedule {
+        uint32 interval;
+        uint32 dealWindow;
+        uint32 ackWindow;
+        uint32 confirmWindow;
     }
 
+    /// @notice Governance as stored: the values in effect unless a queued change's time has come.
+    struct GovernanceState {
+        address owner;
+        uint16 thresholdOverride;
+        uint16 churnCap;
+        uint16 genesisMinOperators;
+        Schedule schedule;
+    }
+
+    /// @notice Changes queued by governance and not yet folded into GovernanceState.
+    /// @dev An effective time of 0 means nothing is queued. `_settle` folds a change whose
+    /// time has come; reads overlay it without writing.
+    struct QueuedState {
+        address pendingOwner;
+        uint16 thresholdOverride;
+        uint64 thresholdOverrideAt;
+        uint16 churnCap;
+        uint64 churnCapAt;
+        uint64 scheduleAt;
+        Schedule schedule;
+    }
+
+    /// @notice An allow-list entry waiting for its delay.
+    struct QueuedAllow {
+        address operator;
+        uint256 effectiveAt;
+    }
+
+    /// @notice Changes not yet in effect, as `getGovernance` reports them (an `...At` of 0: none).
+    struct QueuedChanges {
+        uint256 thresholdOverride;
+        uint256 thresholdOverrideAt;
+        uint256 churnCap;
+        uint256 churnCapAt;
+        uint256 interval;
+        uint256 dealWindow;
+        uint256 ackWindow;
+        uint256 confirmWindow;
+        uint256 scheduleAt;
+        QueuedAllow[] allows;
+    }
+
+    /// @notice Governance in effect at the block read, with what is queued.
+    struct Governance {
+        address owner;
+        /// Proposed by transferOwnership and not accepted yet (zero: none).
+        address pendingOwner;
+        uint256 thresholdOverride;
+        uint256 interval;
+        uint256 dealWindow;
+        uint256 ackWindow;
+        uint256 confirmWindow;
+        /// Seconds reserved at the end of each interval for inclusion (fixed at deployment).
+        uint256 inclusionMargin;
+        /// Seconds between queuing a delayed change and its effect (fixed at deployment).
+        uint256 governanceDelay;
+        uint256 churnCap;
+        uint256 genesisMinOperators;
+        QueuedChanges queued;
+    }
+
+    /// @notice An operator's stored record.
     struct Operator {
         uint8 status;
         uint8 sigKeyType;
@@ -95,6 +253,7 @@ contract KmsRegistry {
         bytes sigPublicKey;
     }
 
+    /// @notice An operator as `getOperators` / `getOperator` report it (status 0: not registered).
     struct OperatorView {
         address operator;
         string socket;
@@ -105,7 +264,7 @@ contract KmsRegistry {
         uint64 registeredSeq;
     }
 
-    /// What openSession fixes forever; emitted in full, stored as a hash.
+    /// @notice What openSession fixes forever; emitted in full, stored as a hash.
     struct Snapshot {
         uint256 id;
         uint8 kind;
@@ -124,7 +283,7 @@ contract KmsRegistry {
         uint256 quorum;
     }
 
-    /// The stored part of a session (the snapshot itself lives in the SessionOpened event).
+    /// @notice The stored part of a session (the snapshot itself lives in the SessionOpened event).
     struct SessionState {
         uint64 boundary;
         uint64 openedAt;
@@ -156,24 +315,28 @@ contract KmsRegistry {
         bytes32 completedPolyHash;
     }
 
+    /// @notice A complaint: the dealer, the revealed ECDH point K and a DLEQ proof.
     struct Complaint {
         address dealer;
         bytes sharedKey;
         bytes proof;
     }
 
+    /// @notice Confirmations of one publicPolyHash in one session.
     struct PolyInfo {
         uint32 votes;
         /// Block of the confirmation that published the polynomial (0: not yet published).
         uint64 publishedBlock;
     }
 
+    /// @notice An app: its owner, attestation method bits and number of releases.
     struct App {
         address owner;
         uint8 methods;
         uint32 releaseCount;
     }
 
+    /// @notice One release of an app (emitted in full, stored as a hash).
     struct Release {
         bytes imageDigest;
         bytes launchPolicy;
@@ -181,6 +344,7 @@ contract KmsRegistry {
         string publicEnv;
     }
 
+    /// @notice Where a release lives: its hash and the block that published it.
     struct ReleaseRef {
         bytes32 releaseHash;
         uint64 blockNumber;
@@ -189,56 +353,110 @@ contract KmsRegistry {
     // ------------------------------------------------------------------------------------
     // Errors (names = LedgerErrorCode)
 
+    /// @notice A governance call from an account that is not the owner.
     error NotOwner(address caller);
+    /// @notice acceptOwnership from an account that is not the proposed owner.
+    error NotPendingOwner(address caller);
+    /// @notice Cancelling a change of this kind when none is queued (or it already took effect).
+    error NothingQueued(ChangeKind kind);
+    /// @notice Registration of an address that is not on the allow list (or whose entry is still waiting for its delay).
     error NotAllowed(address operator);
+    /// @notice Registering twice (also while leaving).
     error AlreadyRegistered(address operator);
+    /// @notice The registry already holds MAX_OPERATORS operators.
+    error TooManyOperators(uint256 max);
+    /// @notice An operator call from an address that is not registered.
     error NotRegistered(address operator);
+    /// @notice Deregister or eject of an operator that is already leaving.
     error NotActiveOperator(address operator);
+    /// @notice The proof of possession does not prove the signing key for this address and registry.
     error BadProofOfPossession(address operator);
-    error BadKey(string reason);
+    /// @notice A signing or session key of the wrong form.
+    error BadKey(KeyProblem problem);
+    /// @notice A socket that is not 1..256 bytes.
     error BadSocket(uint256 length);
+    /// @notice setThresholdOverride outside max(2, floor(n/2)+1)..n, n = recipients of the next session.
     error ThresholdOutOfBounds(uint256 threshold, uint256 min, uint256 max);
-    error WindowsDoNotFit(uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow, uint256 finalityLag, uint256 interval);
-    error BadParameter(string reason);
+    /// @notice openSession: the governance override does not fit this session's recipients any more
+    /// (membership moved since it was set). Governance must change it; it is not a transient refusal.
+    error ThresholdOverrideNoLongerFits(uint256 threshold, uint256 min, uint256 max, uint256 recipients);
+    /// @notice A window of 0 s, or deal + ack + confirm + inclusion margin above the interval.
+    error WindowsDoNotFit(uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow, uint256 inclusionMargin, uint256 interval);
+    /// @notice A parameter outside what the contract accepts.
+    error BadParameter(ParameterProblem problem);
+    /// @notice A DKG before armGenesis.
     error GenesisNotArmed();
+    /// @notice Too few members for genesis, or fewer than 2 recipients for a reshare.
     error NotEnoughOperators(uint256 needed, uint256 available);
+    /// @notice The interval boundary has not passed since the previous session's.
     error BoundaryNotReached(uint256 nextBoundary);
+    /// @notice The previous session's confirm window is still open.
     error PreviousSessionOpen(uint256 session);
+    /// @notice Invariant guard: the MPK is pinned but there is no active version (unreachable).
     error NoSourceVersion();
+    /// @notice A submission to a session that does not exist.
     error UnknownSession(uint256 session);
+    /// @notice The sender is not a dealer of the session.
     error NotDealer(uint256 session, address operator);
+    /// @notice The sender is not a recipient of the session.
     error NotRecipient(uint256 session, address operator);
+    /// @notice Outside the submission's window (phase 0 deal, 1 ack, 2 confirm, 3 closed).
     error WrongPhase(uint256 session, uint8 phase, uint8 expected);
+    /// @notice A second deal, ack or confirmation from the same operator.
     error AlreadySubmitted(uint256 session, address operator);
-    error BadLength(string field, uint256 expected, uint256 actual);
-    error BadComplaint(uint256 index, string reason);
+    /// @notice A field of the wrong size.
+    error BadLength(LengthField field, uint256 expected, uint256 actual);
+    /// @notice Complaint number `index` is malformed or names a dealer it may not name.
+    error BadComplaint(uint256 index, ComplaintProblem problem);
+    /// @notice keccak256(publicPoly) is not publicPolyHash.
     error PolyHashMismatch(bytes32 publicPolyHash, bytes32 actual);
+    /// @notice The first confirmation of a hash must carry the polynomial.
     error PolyRequired(bytes32 publicPolyHash);
+    /// @notice A reshare polynomial whose A_0 is not the pinned MPK.
     error MpkMismatch();
+    /// @notice This creator already made an app with this salt.
     error AppExists(bytes32 appId);
+    /// @notice No app has this id.
     error UnknownApp(bytes32 appId);
+    /// @notice Only the app's owner may do this.
     error NotAppOwner(bytes32 appId, address caller);
 
     // ------------------------------------------------------------------------------------
     // Events
 
+    /// @notice Governance passed from `previousOwner` to `newOwner` (zero previous owner: deployment).
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-    event OperatorAllowed(address indexed operator, bool allowed);
-    event ThresholdOverrideSet(uint256 threshold);
-    event IntervalSet(uint256 interval);
-    event WindowsSet(uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow);
-    event ChurnCapSet(uint256 cap);
+    /// @notice The owner proposed `pendingOwner`, who becomes owner by calling acceptOwnership.
+    event OwnershipTransferProposed(address indexed owner, address indexed pendingOwner);
+    /// @notice `operator` may register from `effectiveAt` (allowed), or no longer may (revoked: at once).
+    event OperatorAllowed(address indexed operator, bool allowed, uint256 effectiveAt);
+    /// @notice The threshold override becomes `threshold` (0 = default) at `effectiveAt`.
+    event ThresholdOverrideQueued(uint256 threshold, uint256 effectiveAt);
+    /// @notice The churn cap becomes `cap` (0 = default) at `effectiveAt`.
+    event ChurnCapQueued(uint256 cap, uint256 effectiveAt);
+    /// @notice The interval and windows become these at `effectiveAt`.
+    event ScheduleQueued(uint256 interval, uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow, uint256 effectiveAt);
+    /// @notice Governance withdrew a queued change (or an ownership proposal) of this kind.
+    event GovernanceChangeCancelled(ChangeKind kind);
+    /// @notice Genesis may open once `minOperators` are active.
     event GenesisArmed(uint256 minOperators);
 
+    /// @notice A new operator, with everything a node needs to talk to it.
     event OperatorRegistered(
         address indexed operator, uint256 registeredSeq, string socket, uint8 sigKeyType, bytes sigPublicKey, bytes sessionKey
     );
+    /// @notice An operator's HTTP API moved.
     event SocketUpdated(address indexed operator, string socket);
+    /// @notice An operator replaced its session key outside a confirmation.
     event SessionKeyRotated(address indexed operator, bytes sessionKey);
+    /// @notice An operator became leaving (deregistered, or ejected by governance).
     event OperatorLeaving(address indexed operator, bool ejected);
+    /// @notice A leaving operator without a share of the version `session` produced left the registry.
     event OperatorRemoved(address indexed operator, uint256 indexed session);
 
+    /// @notice A session opened; `snapshot` is everything its round is computed from.
     event SessionOpened(uint256 indexed session, Snapshot snapshot);
+    /// @notice A deal (`seq`: position in the session's log; `at`: block time).
     event DealSubmitted(
         uint256 indexed session,
         address indexed dealer,
@@ -248,7 +466,9 @@ contract KmsRegistry {
         bytes ephemeralKey,
         bytes[] sealedShares
     );
+    /// @notice An ack with its complaints (empty: every deal acknowledged).
     event AckSubmitted(uint256 indexed session, address indexed recipient, uint256 seq, uint256 at, Complaint[] complaints);
+    /// @notice A confirmation; `publicPoly` is empty unless it is the first of its hash.
     event ConfirmationSubmitted(
         uint256 indexed session,
         address indexed recipient,
@@ -258,23 +478,37 @@ contract KmsRegistry {
         bytes publicPoly,
         bytes nextSessionKey
     );
-    /// A window closed early (phase 0 = deal, 1 = ack, 2 = confirm).
+    /// @notice A window closed early (phase 0 = deal, 1 = ack, 2 = confirm).
     event PhaseClosed(uint256 indexed session, uint8 phase, uint256 at);
+    /// @notice A session completed: a new version with this polynomial hash and threshold.
     event SessionCompleted(uint256 indexed session, bytes32 publicPolyHash, uint256 threshold, uint256 at);
+    /// @notice Genesis completed: the MPK is pinned forever.
     event MpkPinned(uint256 indexed session, bytes mpk);
 
+    /// @notice A new app with its contract-assigned id.
     event AppCreated(bytes32 indexed appId, address indexed owner, bytes32 salt, uint8 methods);
+    /// @notice The attestation methods that may release an app's key changed.
     event AttestationMethodsSet(bytes32 indexed appId, uint8 methods);
+    /// @notice A release of an app (numbered from 0).
     event ReleasePublished(bytes32 indexed appId, uint256 indexed index, Release release);
 
     // ------------------------------------------------------------------------------------
     // Storage
 
-    Governance internal _gov;
-    mapping(address => bool) internal _allowed;
+    /// Seconds between queuing a delayed change and its effect.
+    uint256 internal immutable _governanceDelay;
+    /// Seconds reserved at the end of each interval so a round's last submissions are mined before the next boundary.
+    uint256 internal immutable _inclusionMargin;
+
+    GovernanceState internal _gov;
+    QueuedState internal _queued;
+    /// Time from which an address may register (0: not allowed).
+    mapping(address => uint256) internal _allowedFrom;
+    /// Allow-list entries that were waiting for their delay when queued (pruned on the next queuing).
+    address[] internal _allowQueue;
 
     mapping(address => Operator) internal _operators;
-    /// Registered operators (active and leaving) in registration order.
+    /// Registered operators (active and leaving) in registration order; at most MAX_OPERATORS.
     address[] internal _operatorList;
     uint64 internal _registrationSeq;
     uint32 internal _activeCount;
@@ -296,29 +530,36 @@ contract KmsRegistry {
     // ------------------------------------------------------------------------------------
     // Construction and governance
 
+    /// @notice Deploys a registry governed by `owner_`.
+    /// @param owner_ Governance owner (not zero).
+    /// @param interval_ Reshare interval in seconds.
+    /// @param dealWindow_ Deal window in seconds (each window at least 1 s).
+    /// @param ackWindow_ Ack window in seconds.
+    /// @param confirmWindow_ Confirm window in seconds.
+    /// @param inclusionMargin_ Seconds reserved at the end of each interval (fixed forever):
+    /// deal + ack + confirm + margin must fit in the interval. Finality is not reserved: it
+    /// gates only nodes' local irreversible steps, which may trail several intervals behind.
+    /// @param governanceDelay_ Seconds a delayed change waits before it applies (fixed forever,
+    /// at most MAX_GOVERNANCE_DELAY; 0 on a local chain).
     constructor(
         address owner_,
         uint256 interval_,
         uint256 dealWindow_,
         uint256 ackWindow_,
         uint256 confirmWindow_,
-        uint256 finalityLag_
+        uint256 inclusionMargin_,
+        uint256 governanceDelay_
     ) {
-        if (owner_ == address(0)) revert BadParameter("owner is the zero address");
-        if (!_windowsFit(dealWindow_, ackWindow_, confirmWindow_, finalityLag_, interval_)) {
-            revert WindowsDoNotFit(dealWindow_, ackWindow_, confirmWindow_, finalityLag_, interval_);
+        if (owner_ == address(0)) revert BadParameter(ParameterProblem.ZeroAddress);
+        if (governanceDelay_ > MAX_GOVERNANCE_DELAY) revert BadParameter(ParameterProblem.GovernanceDelayTooLong);
+        if (!_windowsFit(dealWindow_, ackWindow_, confirmWindow_, inclusionMargin_, interval_)) {
+            revert WindowsDoNotFit(dealWindow_, ackWindow_, confirmWindow_, inclusionMargin_, interval_);
         }
-        _gov = Governance({
-            owner: owner_,
-            thresholdOverride: 0,
-            interval: uint64(interval_),
-            dealWindow: uint64(dealWindow_),
-            ackWindow: uint64(ackWindow_),
-            confirmWindow: uint64(confirmWindow_),
-            finalityLag: uint64(finalityLag_),
-            churnCap: 0,
-            genesisMinOperators: 0
-        });
+        _governanceDelay = governanceDelay_;
+        _inclusionMargin = inclusionMargin_;
+        _gov.owner = owner_;
+        // _windowsFit bounded every value by type(uint32).max.
+        _gov.schedule = Schedule(uint32(interval_), uint32(dealWindow_), uint32(ackWindow_), uint32(confirmWindow_));
         emit OwnershipTransferred(address(0), owner_);
     }
 
@@ -327,12 +568,32 @@ contract KmsRegistry {
         _;
     }
 
+    /// @notice Allows `operator` to register (after the governance delay), or revokes that at
+    /// once. Revoking also withdraws an entry still waiting for its delay; it never removes a
+    /// registered operator (use ejectOperator). Allowing an address already allowed or queued
+    /// changes nothing (its effective time stays).
+    /// @param operator The address.
+    /// @param allowed True to allow, false to revoke.
     function allowOperator(address operator, bool allowed) external onlyOwner {
-        _allowed[operator] = allowed;
-        emit OperatorAllowed(operator, allowed);
+        if (!allowed) {
+            delete _allowedFrom[operator];
+            emit OperatorAllowed(operator, false, block.timestamp);
+            return;
+        }
+        uint256 from = _allowedFrom[operator];
+        if (from == 0) {
+            from = block.timestamp + _governanceDelay;
+            // Pruned before the entry is written, so a stale entry of this address is dropped.
+            if (_governanceDelay > 0) _enqueueAllow(operator);
+            _allowedFrom[operator] = from;
+        }
+        emit OperatorAllowed(operator, true, from);
     }
 
-    /// Governance removes an active operator: it becomes leaving (deals once more, receives nothing).
+    /// @notice Governance removes an active operator: it becomes leaving (deals once more,
+    /// receives nothing).
+    /// @dev Not delayed: ejecting only takes shares away from an operator governance no longer trusts.
+    /// @param operator A registered, active operator.
     function ejectOperator(address operator) external onlyOwner {
         Operator storage o = _operators[operator];
         if (o.status == STATUS_NONE) revert NotRegistered(operator);
@@ -341,64 +602,128 @@ contract KmsRegistry {
         emit OperatorLeaving(operator, true);
     }
 
-    /// 0 = default ceil(2n/3); otherwise within max(2, floor(n/2)+1)..n for the current active n.
+    /// @notice Queues the threshold override (0 = default ceil(2n/3)); it applies after the
+    /// governance delay and replaces a change of it still queued.
+    /// @dev A non-zero value must lie within max(2, floor(n/2)+1)..n for n = the recipients the
+    /// next session would admit now (members, newcomers limited by the churn cap that will be
+    /// in effect); openSession checks again (ThresholdOverrideNoLongerFits).
+    /// @param threshold The override.
     function setThresholdOverride(uint256 threshold) external onlyOwner {
-        uint256 n = _activeCount;
-        if (threshold != 0 && !_thresholdInBounds(threshold, n)) {
-            (uint256 lo, uint256 hi) = _thresholdBounds(n);
-            revert ThresholdOutOfBounds(threshold, lo, hi);
+        _settle();
+        if (threshold != 0) {
+            uint256 cap = _queued.churnCapAt != 0 ? _queued.churnCap : _gov.churnCap;
+            uint256 n = _nextRecipientCount(cap);
+            if (!_thresholdInBounds(threshold, n)) {
+                (uint256 lo, uint256 hi) = _thresholdBounds(n);
+                revert ThresholdOutOfBounds(threshold, lo, hi);
+            }
         }
-        _gov.thresholdOverride = uint64(threshold);
-        emit ThresholdOverrideSet(threshold);
+        uint256 at = block.timestamp + _governanceDelay;
+        if (_governanceDelay == 0) {
+            _gov.thresholdOverride = _u16(threshold);
+        } else {
+            _queued.thresholdOverride = _u16(threshold);
+            _queued.thresholdOverrideAt = _u64(at);
+        }
+        emit ThresholdOverrideQueued(threshold, at);
     }
 
+    /// @notice Queues a new reshare interval (with the windows queued or in effect).
+    /// @param interval Seconds; the windows plus the inclusion margin must fit in it.
     function setInterval(uint256 interval) external onlyOwner {
-        Governance memory g = _gov;
-        if (!_windowsFit(g.dealWindow, g.ackWindow, g.confirmWindow, g.finalityLag, interval)) {
-            revert WindowsDoNotFit(g.dealWindow, g.ackWindow, g.confirmWindow, g.finalityLag, interval);
-        }
-        _gov.interval = uint64(interval);
-        emit IntervalSet(interval);
+        Schedule memory s = _latestSchedule();
+        _queueSchedule(interval, s.dealWindow, s.ackWindow, s.confirmWindow);
     }
 
+    /// @notice Queues new window lengths (with the interval queued or in effect).
+    /// @param dealWindow Seconds (at least 1).
+    /// @param ackWindow Seconds (at least 1).
+    /// @param confirmWindow Seconds (at least 1); deal + ack + confirm + margin must fit in the interval.
     function setWindows(uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow) external onlyOwner {
-        Governance memory g = _gov;
-        if (!_windowsFit(dealWindow, ackWindow, confirmWindow, g.finalityLag, g.interval)) {
-            revert WindowsDoNotFit(dealWindow, ackWindow, confirmWindow, g.finalityLag, g.interval);
-        }
-        _gov.dealWindow = uint64(dealWindow);
-        _gov.ackWindow = uint64(ackWindow);
-        _gov.confirmWindow = uint64(confirmWindow);
-        emit WindowsSet(dealWindow, ackWindow, confirmWindow);
+        _queueSchedule(_latestSchedule().interval, dealWindow, ackWindow, confirmWindow);
     }
 
-    /// Max newcomers per session; 0 = default max(1, floor(|old holders| / 3)).
+    /// @notice Queues the churn cap: most newcomers one session admits (0 = default).
+    /// @dev Whatever governance sets, a session admits at most max(1, floor(holders / 3))
+    /// newcomers (`_planReshare`): a cap can only lower that.
+    /// @param cap At most MAX_OPERATORS.
     function setChurnCap(uint256 cap) external onlyOwner {
-        if (cap > type(uint64).max) revert BadParameter("churn cap too large");
-        _gov.churnCap = uint64(cap);
-        emit ChurnCapSet(cap);
+        if (cap > MAX_OPERATORS) revert BadParameter(ParameterProblem.ChurnCapTooLarge);
+        _settle();
+        uint256 at = block.timestamp + _governanceDelay;
+        if (_governanceDelay == 0) {
+            _gov.churnCap = uint16(cap);
+        } else {
+            _queued.churnCap = uint16(cap);
+            _queued.churnCapAt = _u64(at);
+        }
+        emit ChurnCapQueued(cap, at);
     }
 
+    /// @notice Arms genesis: the first DKG may open once `minOperators` operators are active.
+    /// @dev Not delayed: genesis happens once, before any key exists, among operators that
+    /// already passed the (delayed) allow list.
+    /// @param minOperators 2..MAX_OPERATORS.
     function armGenesis(uint256 minOperators) external onlyOwner {
-        if (minOperators < MIN_THRESHOLD || minOperators > type(uint64).max) {
-            revert BadParameter("armGenesis needs minOperators >= 2");
+        if (minOperators < MIN_THRESHOLD || minOperators > MAX_OPERATORS) {
+            revert BadParameter(ParameterProblem.GenesisMinOperatorsOutOfRange);
         }
-        _gov.genesisMinOperators = uint64(minOperators);
+        _gov.genesisMinOperators = uint16(minOperators);
         emit GenesisArmed(minOperators);
     }
 
+    /// @notice Proposes `newOwner` as governance (step one of two); it takes over when it calls
+    /// acceptOwnership. A new proposal replaces the previous one; cancelGovernanceChange(Ownership)
+    /// withdraws it. The current owner keeps every right until then.
+    /// @param newOwner Not zero.
     function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert BadParameter("the new owner is the zero address");
-        emit OwnershipTransferred(_gov.owner, newOwner);
-        _gov.owner = newOwner;
+        if (newOwner == address(0)) revert BadParameter(ParameterProblem.ZeroAddress);
+        _queued.pendingOwner = newOwner;
+        emit OwnershipTransferProposed(_gov.owner, newOwner);
+    }
+
+    /// @notice The proposed owner takes governance over (step two of two). Queued changes stay queued.
+    function acceptOwnership() external {
+        address next = _queued.pendingOwner;
+        if (next == address(0) || msg.sender != next) revert NotPendingOwner(msg.sender);
+        emit OwnershipTransferred(_gov.owner, next);
+        _gov.owner = next;
+        _queued.pendingOwner = address(0);
+    }
+
+    /// @notice Withdraws a queued change of `kind` that has not taken effect yet (allow-list
+    /// entries are withdrawn with allowOperator(operator, false)).
+    /// @param kind ThresholdOverride, ChurnCap, Schedule or Ownership.
+    function cancelGovernanceChange(ChangeKind kind) external onlyOwner {
+        _settle();
+        QueuedState storage q = _queued;
+        if (kind == ChangeKind.ThresholdOverride) {
+            if (q.thresholdOverrideAt == 0) revert NothingQueued(kind);
+            q.thresholdOverrideAt = 0;
+        } else if (kind == ChangeKind.ChurnCap) {
+            if (q.churnCapAt == 0) revert NothingQueued(kind);
+            q.churnCapAt = 0;
+        } else if (kind == ChangeKind.Schedule) {
+            if (q.scheduleAt == 0) revert NothingQueued(kind);
+            q.scheduleAt = 0;
+        } else {
+            if (q.pendingOwner == address(0)) revert NothingQueued(kind);
+            q.pendingOwner = address(0);
+        }
+        emit GovernanceChangeCancelled(kind);
     }
 
     // ------------------------------------------------------------------------------------
     // Operators
 
-    /// Allow-listed registration with a proof of possession of the signing key over
-    /// keccak256(domain ++ "pop" ++ msg.sender). sigKeyType 0 = BN254 (128-byte G2 key,
-    /// 64-byte G1 proof), 1 = ECDSA (20-byte signer address, 65-byte r ++ s ++ v proof).
+    /// @notice Allow-listed registration with a proof of possession of the signing key over
+    /// keccak256(domain ++ "pop" ++ msg.sender).
+    /// @param socket HTTP base URL of the operator's API, 1..256 bytes.
+    /// @param sigKeyType 0 = BN254 (128-byte G2 key, 64-byte G1 proof), 1 = ECDSA (20-byte
+    /// signer address, 65-byte r ++ s ++ v proof).
+    /// @param sigPublicKey The signing public key.
+    /// @param proofOfPossession Signature over (domain, operator address).
+    /// @param sessionKey First session encryption key: a valid compressed secp256k1 point.
     function register(
         string calldata socket,
         uint8 sigKeyType,
@@ -406,16 +731,17 @@ contract KmsRegistry {
         bytes calldata proofOfPossession,
         bytes calldata sessionKey
     ) external {
-        if (!_allowed[msg.sender]) revert NotAllowed(msg.sender);
+        if (!_isAllowed(msg.sender)) revert NotAllowed(msg.sender);
         Operator storage o = _operators[msg.sender];
         if (o.status != STATUS_NONE) revert AlreadyRegistered(msg.sender);
+        if (_operatorList.length >= MAX_OPERATORS) revert TooManyOperators(MAX_OPERATORS);
         _checkSocket(socket);
         if (sigKeyType == KEY_BN254) {
-            if (sigPublicKey.length != BN254_G2_BYTES) revert BadKey("a bn254 signing key is 128 bytes");
+            if (sigPublicKey.length != BN254_G2_BYTES) revert BadKey(KeyProblem.Bn254KeyLength);
         } else if (sigKeyType == KEY_ECDSA) {
-            if (sigPublicKey.length != ECDSA_SIGNER_BYTES) revert BadKey("an ecdsa signing key is 20 bytes");
+            if (sigPublicKey.length != ECDSA_SIGNER_BYTES) revert BadKey(KeyProblem.EcdsaKeyLength);
         } else {
-            revert BadKey("unknown signing key type");
+            revert BadKey(KeyProblem.UnknownSigKeyType);
         }
         _checkSessionKey(sessionKey);
         if (!_popValid(sigKeyType, sigPublicKey, proofOfPossession)) revert BadProofOfPossession(msg.sender);
@@ -433,6 +759,8 @@ contract KmsRegistry {
         emit OperatorRegistered(msg.sender, seq, socket, sigKeyType, sigPublicKey, sessionKey);
     }
 
+    /// @notice Moves the sender's HTTP API (leaving operators may update too).
+    /// @param socket 1..256 bytes.
     function updateSocket(string calldata socket) external {
         Operator storage o = _registered(msg.sender);
         _checkSocket(socket);
@@ -440,7 +768,8 @@ contract KmsRegistry {
         emit SocketUpdated(msg.sender, socket);
     }
 
-    /// Replace the published session key (recovery after losing a data directory).
+    /// @notice Replaces the sender's published session key (recovery after losing a data directory).
+    /// @param sessionKey A valid compressed secp256k1 point.
     function rotateSessionKey(bytes calldata sessionKey) external {
         Operator storage o = _registered(msg.sender);
         _checkSessionKey(sessionKey);
@@ -449,6 +778,7 @@ contract KmsRegistry {
         emit SessionKeyRotated(msg.sender, sessionKey);
     }
 
+    /// @notice The sender leaves: it becomes leaving (deals in the next reshare, receives nothing).
     function deregister() external {
         Operator storage o = _registered(msg.sender);
         if (o.status != STATUS_ACTIVE) revert NotActiveOperator(msg.sender);
@@ -459,17 +789,20 @@ contract KmsRegistry {
     // ------------------------------------------------------------------------------------
     // Sessions
 
-    /// Opens the next session (any registered operator may call it once the boundary has
-    /// passed and the previous session is over). Rules: session-rules.ts `planSession`.
+    /// @notice Opens the next session (any registered operator may call it once the boundary
+    /// has passed and the previous session is over). Rules: session-rules.ts `planSession`;
+    /// the snapshot uses only governance in effect at this block.
+    /// @return id The new session id (1, 2, ...).
     function openSession() external returns (uint256 id) {
         _registered(msg.sender);
-        Governance memory g = _gov;
-        uint256 boundary = block.timestamp - (block.timestamp % g.interval);
+        GovernanceState memory g = _effective();
+        uint256 interval = g.schedule.interval;
+        uint256 boundary = block.timestamp - (block.timestamp % interval);
         uint256 latest = _latestSession;
         if (latest != 0) {
             SessionState storage prev = _sessions[latest];
             if (block.timestamp < _confirmEnd(prev)) revert PreviousSessionOpen(latest);
-            if (boundary <= prev.boundary) revert BoundaryNotReached(uint256(prev.boundary) + g.interval);
+            if (boundary <= prev.boundary) revert BoundaryNotReached(uint256(prev.boundary) + interval);
         }
         id = latest + 1;
 
@@ -477,34 +810,38 @@ contract KmsRegistry {
         snap.id = id;
         snap.boundary = boundary;
         snap.openedAt = block.timestamp;
-        snap.dealWindow = g.dealWindow;
-        snap.ackWindow = g.ackWindow;
-        snap.confirmWindow = g.confirmWindow;
+        snap.dealWindow = g.schedule.dealWindow;
+        snap.ackWindow = g.schedule.ackWindow;
+        snap.confirmWindow = g.schedule.confirmWindow;
         if (_mpkHash == bytes32(0)) _planDkg(snap, g);
         else _planReshare(snap, g);
 
         bytes32 snapshotHash = keccak256(abi.encode(snap));
         SessionState storage s = _sessions[id];
-        s.boundary = uint64(boundary);
-        s.openedAt = uint64(block.timestamp);
-        s.openedBlock = uint64(block.number);
+        s.boundary = _u64(boundary);
+        s.openedAt = _u64(block.timestamp);
+        s.openedBlock = _u64(block.number);
         s.kind = snap.kind;
-        s.tNew = uint16(snap.tNew);
-        s.tOld = uint16(snap.tOld);
-        s.dealWindow = uint32(g.dealWindow);
-        s.ackWindow = uint32(g.ackWindow);
-        s.confirmWindow = uint32(g.confirmWindow);
-        s.dealerCount = uint16(snap.dealers.length);
-        s.recipientCount = uint16(snap.recipients.length);
-        s.quorum = uint16(snap.quorum);
-        s.sourceVersion = uint64(snap.sourceVersion);
+        s.tNew = _u16(snap.tNew);
+        s.tOld = _u16(snap.tOld);
+        s.dealWindow = g.schedule.dealWindow;
+        s.ackWindow = g.schedule.ackWindow;
+        s.confirmWindow = g.schedule.confirmWindow;
+        s.dealerCount = _u16(snap.dealers.length);
+        s.recipientCount = _u16(snap.recipients.length);
+        s.quorum = _u16(snap.quorum);
+        s.sourceVersion = _u64(snap.sourceVersion);
         s.snapshotHash = snapshotHash;
         s.sourcePolyHash = snap.sourcePolyHash;
-        _latestSession = uint64(id);
+        _latestSession = _u64(id);
         emit SessionOpened(id, snap);
     }
 
-    /// Deal window: one deal per dealer, tNew commitments, one sealed share per recipient.
+    /// @notice Deal window: one deal per dealer, tNew commitments, one sealed share per recipient.
+    /// @param session The session id.
+    /// @param commitments tNew compressed G2 points (96 bytes each).
+    /// @param ephemeralKey The deal's ephemeral secp256k1 key E (33 bytes).
+    /// @param sealedShares One 48-byte sealed share per recipient, in the snapshot's order.
     function submitDeal(
         uint256 session,
         bytes calldata commitments,
@@ -513,51 +850,62 @@ contract KmsRegistry {
     ) external {
         SessionState storage s = _admit(session, ROLE_DEALER, ROLE_DEALT, PHASE_DEAL);
         uint256 want = uint256(s.tNew) * G2_BYTES;
-        if (commitments.length != want) revert BadLength("commitments", want, commitments.length);
-        if (ephemeralKey.length != SECP_POINT_BYTES) revert BadLength("ephemeralKey", SECP_POINT_BYTES, ephemeralKey.length);
+        if (commitments.length != want) revert BadLength(LengthField.Commitments, want, commitments.length);
+        if (ephemeralKey.length != SECP_POINT_BYTES) revert BadLength(LengthField.EphemeralKey, SECP_POINT_BYTES, ephemeralKey.length);
         uint256 n = s.recipientCount;
-        if (sealedShares.length != n) revert BadLength("sealedShares", n, sealedShares.length);
+        if (sealedShares.length != n) revert BadLength(LengthField.SealedShares, n, sealedShares.length);
         for (uint256 i = 0; i < n; i++) {
-            if (sealedShares[i].length != SEALED_SHARE_BYTES) revert BadLength("sealedShare", SEALED_SHARE_BYTES, sealedShares[i].length);
+            if (sealedShares[i].length != SEALED_SHARE_BYTES) {
+                revert BadLength(LengthField.SealedShare, SEALED_SHARE_BYTES, sealedShares[i].length);
+            }
         }
         _roles[session][msg.sender] |= ROLE_DEALT;
         uint256 seq = _record(s, keccak256(abi.encode(uint8(1), msg.sender, commitments, ephemeralKey, sealedShares)));
         uint16 count = s.dealCount + 1;
         s.dealCount = count;
         if (count == s.dealerCount) {
-            s.dealClosedAt = uint64(block.timestamp);
+            s.dealClosedAt = _u64(block.timestamp);
             emit PhaseClosed(session, PHASE_DEAL, block.timestamp);
         }
         emit DealSubmitted(session, msg.sender, seq, block.timestamp, commitments, ephemeralKey, sealedShares);
     }
 
-    /// Ack window: one ack per recipient; an empty list acknowledges every deal. A complaint
-    /// names a dealer that has dealt (once) and carries K (33 bytes) and a DLEQ proof (64 bytes).
+    /// @notice Ack window: one ack per recipient; an empty list acknowledges every deal.
+    /// @dev A complaint names a dealer that has dealt (once) and carries K (33 bytes) and a
+    /// DLEQ proof (64 bytes). At most one complaint per deal, so the duplicate check is bounded.
+    /// @param session The session id.
+    /// @param complaints The complaints, each with its evidence.
     function submitAck(uint256 session, Complaint[] calldata complaints) external {
         SessionState storage s = _admit(session, ROLE_RECIPIENT, ROLE_ACKED, PHASE_ACK);
+        uint256 dealt = s.dealCount;
+        if (complaints.length > dealt) revert BadComplaint(dealt, ComplaintProblem.TooManyComplaints);
         for (uint256 i = 0; i < complaints.length; i++) {
             address dealer = complaints[i].dealer;
-            if (_roles[session][dealer] & ROLE_DEALT == 0) revert BadComplaint(i, "the named dealer has not dealt");
+            if (_roles[session][dealer] & ROLE_DEALT == 0) revert BadComplaint(i, ComplaintProblem.DealerHasNotDealt);
             for (uint256 j = 0; j < i; j++) {
-                if (complaints[j].dealer == dealer) revert BadComplaint(i, "the dealer is named twice");
+                if (complaints[j].dealer == dealer) revert BadComplaint(i, ComplaintProblem.DealerNamedTwice);
             }
-            if (complaints[i].sharedKey.length != SECP_POINT_BYTES) revert BadComplaint(i, "the shared key is not 33 bytes");
-            if (complaints[i].proof.length != DLEQ_PROOF_BYTES) revert BadComplaint(i, "the proof is not 64 bytes");
+            if (complaints[i].sharedKey.length != SECP_POINT_BYTES) revert BadComplaint(i, ComplaintProblem.SharedKeyLength);
+            if (complaints[i].proof.length != DLEQ_PROOF_BYTES) revert BadComplaint(i, ComplaintProblem.ProofLength);
         }
         _roles[session][msg.sender] |= ROLE_ACKED;
         uint256 seq = _record(s, keccak256(abi.encode(uint8(2), msg.sender, complaints)));
         uint16 count = s.ackCount + 1;
         s.ackCount = count;
         if (count == s.recipientCount) {
-            s.ackClosedAt = uint64(block.timestamp);
+            s.ackClosedAt = _u64(block.timestamp);
             emit PhaseClosed(session, PHASE_ACK, block.timestamp);
         }
         emit AckSubmitted(session, msg.sender, seq, block.timestamp, complaints);
     }
 
-    /// Confirm window: one confirmation per recipient. The first confirmer of a hash
+    /// @notice Confirm window: one confirmation per recipient. The first confirmer of a hash
     /// publishes the polynomial (keccak-checked; a reshare's A_0 must equal the pinned MPK);
     /// the first hash to reach the quorum completes the session and becomes a version.
+    /// @param session The session id.
+    /// @param publicPolyHash keccak256 of the public polynomial the sender computed.
+    /// @param publicPoly The polynomial (tNew G2 points) from the first confirmer of the hash, else empty.
+    /// @param nextSessionKey The sender's next session key: a valid compressed secp256k1 point.
     function submitConfirmation(
         uint256 session,
         bytes32 publicPolyHash,
@@ -572,7 +920,7 @@ contract KmsRegistry {
             if (p.publishedBlock == 0) revert PolyRequired(publicPolyHash);
         } else {
             uint256 want = uint256(s.tNew) * G2_BYTES;
-            if (publicPoly.length != want) revert BadLength("publicPoly", want, publicPoly.length);
+            if (publicPoly.length != want) revert BadLength(LengthField.PublicPoly, want, publicPoly.length);
             bytes32 h = keccak256(publicPoly);
             if (h != publicPolyHash) revert PolyHashMismatch(publicPolyHash, h);
             if (s.kind == KIND_RESHARE && keccak256(publicPoly[0:G2_BYTES]) != _mpkHash) revert MpkMismatch();
@@ -583,7 +931,7 @@ contract KmsRegistry {
             s, keccak256(abi.encode(uint8(3), msg.sender, publicPolyHash, publicPoly, nextSessionKey))
         );
         if (firstPublish) {
-            p.publishedBlock = uint64(block.number);
+            p.publishedBlock = _u64(block.number);
             if (s.kind == KIND_DKG) _dkgConstant[session][publicPolyHash] = publicPoly[0:G2_BYTES];
         }
         Operator storage o = _operators[msg.sender];
@@ -596,7 +944,7 @@ contract KmsRegistry {
         uint16 count = s.confirmCount + 1;
         s.confirmCount = count;
         if (count == s.recipientCount) {
-            s.confirmClosedAt = uint64(block.timestamp);
+            s.confirmClosedAt = _u64(block.timestamp);
             emit PhaseClosed(session, PHASE_CONFIRM, block.timestamp);
         }
         emit ConfirmationSubmitted(session, msg.sender, publicPolyHash, seq, block.timestamp, publicPoly, nextSessionKey);
@@ -606,108 +954,244 @@ contract KmsRegistry {
     // ------------------------------------------------------------------------------------
     // Apps and releases
 
-    /// appId = keccak256(abi.encode(chainId, registry, creator, salt)); methods: 1 = ecdsa, 2 = jwt.
+    /// @notice Creates an app owned by the sender.
+    /// @dev appId = keccak256(abi.encode(chainId, registry, creator, salt)): nobody can take an
+    /// id another creator already encrypts to.
+    /// @param salt Any 32 bytes, unique per creator.
+    /// @param methods Attestation method bits: 1 = ecdsa, 2 = jwt.
+    /// @return appId The assigned id.
     function createApp(bytes32 salt, uint8 methods) external returns (bytes32 appId) {
-        if (methods & ~METHODS_ALL != 0) revert BadParameter("unknown attestation method");
+        if (methods & ~METHODS_ALL != 0) revert BadParameter(ParameterProblem.UnknownAttestationMethod);
         appId = keccak256(abi.encode(block.chainid, address(this), msg.sender, salt));
         if (_apps[appId].owner != address(0)) revert AppExists(appId);
         _apps[appId] = App({owner: msg.sender, methods: methods, releaseCount: 0});
         emit AppCreated(appId, msg.sender, salt, methods);
     }
 
+    /// @notice Chooses which attestation methods may release the app's key (app owner only).
+    /// @param appId The app.
+    /// @param methods Bits: 1 = ecdsa, 2 = jwt (0: no release).
     function setAttestationMethods(bytes32 appId, uint8 methods) external {
         App storage a = _ownedApp(appId);
-        if (methods & ~METHODS_ALL != 0) revert BadParameter("unknown attestation method");
+        if (methods & ~METHODS_ALL != 0) revert BadParameter(ParameterProblem.UnknownAttestationMethod);
         a.methods = methods;
         emit AttestationMethodsSet(appId, methods);
     }
 
-    /// Releases are numbered from 0. The contract stores a hash; the event carries the data.
+    /// @notice Publishes a release (app owner only). Releases are numbered from 0; the
+    /// contract stores a hash, the event carries the data.
+    /// @param appId The app.
+    /// @param release Image digest (32 bytes), launch policy, IBE-encrypted env, public env.
     function publishRelease(bytes32 appId, Release calldata release) external {
         App storage a = _ownedApp(appId);
-        if (release.imageDigest.length != 32) revert BadLength("imageDigest", 32, release.imageDigest.length);
+        if (release.imageDigest.length != 32) revert BadLength(LengthField.ImageDigest, 32, release.imageDigest.length);
         uint256 index = a.releaseCount;
-        a.releaseCount = uint32(index + 1);
-        _releases[appId][index] = ReleaseRef({releaseHash: keccak256(abi.encode(release)), blockNumber: uint64(block.number)});
+        a.releaseCount = _u32(index + 1);
+        _releases[appId][index] = ReleaseRef({releaseHash: keccak256(abi.encode(release)), blockNumber: _u64(block.number)});
         emit ReleasePublished(appId, index, release);
     }
 
     // ------------------------------------------------------------------------------------
     // Views
 
-    /// abi.encodePacked("eigenx-kms/v1", uint256 chainId, address registry): 65 bytes.
+    /// @notice abi.encodePacked("eigenx-kms/v1", uint256 chainId, address registry): 65 bytes.
     function domain() public view returns (bytes memory) {
         return abi.encodePacked("eigenx-kms/v1", block.chainid, address(this));
     }
 
-    function getGovernance() external view returns (Governance memory) {
-        return _gov;
+    /// @notice Governance in effect at this block, the fixed deployment settings, and every
+    /// change still waiting for its time.
+    function getGovernance() external view returns (Governance memory out) {
+        GovernanceState memory g = _effective();
+        QueuedState memory q = _queued;
+        out.owner = g.owner;
+        out.pendingOwner = q.pendingOwner;
+        out.thresholdOverride = g.thresholdOverride;
+        out.interval = g.schedule.interval;
+        out.dealWindow = g.schedule.dealWindow;
+        out.ackWindow = g.schedule.ackWindow;
+        out.confirmWindow = g.schedule.confirmWindow;
+        out.inclusionMargin = _inclusionMargin;
+        out.governanceDelay = _governanceDelay;
+        out.churnCap = g.churnCap;
+        out.genesisMinOperators = g.genesisMinOperators;
+        if (q.thresholdOverrideAt > block.timestamp) {
+            out.queued.thresholdOverride = q.thresholdOverride;
+            out.queued.thresholdOverrideAt = q.thresholdOverrideAt;
+        }
+        if (q.churnCapAt > block.timestamp) {
+            out.queued.churnCap = q.churnCap;
+            out.queued.churnCapAt = q.churnCapAt;
+        }
+        if (q.scheduleAt > block.timestamp) {
+            out.queued.interval = q.schedule.interval;
+            out.queued.dealWindow = q.schedule.dealWindow;
+            out.queued.ackWindow = q.schedule.ackWindow;
+            out.queued.confirmWindow = q.schedule.confirmWindow;
+            out.queued.scheduleAt = q.scheduleAt;
+        }
+        uint256 total = _allowQueue.length;
+        QueuedAllow[] memory allows = new QueuedAllow[](total);
+        uint256 k = 0;
+        for (uint256 i = 0; i < total; i++) {
+            address a = _allowQueue[i];
+            uint256 from = _allowedFrom[a];
+            if (from > block.timestamp) allows[k++] = QueuedAllow(a, from);
+        }
+        assembly ("memory-safe") {
+            mstore(allows, k)
+        }
+        out.queued.allows = allows;
     }
 
+    /// @notice Whether `operator` may register now (an entry still waiting for its delay: false).
     function isAllowed(address operator) external view returns (bool) {
-        return _allowed[operator];
+        return _isAllowed(operator);
     }
 
+    /// @notice Number of registered operators (active and leaving).
     function operatorCount() external view returns (uint256) {
         return _operatorList.length;
     }
 
-    /// All registered operators (active and leaving) in registration order.
+    /// @notice All registered operators (active and leaving) in registration order.
     function getOperators() external view returns (OperatorView[] memory out) {
         uint256 n = _operatorList.length;
         out = new OperatorView[](n);
         for (uint256 i = 0; i < n; i++) out[i] = _view(_operatorList[i]);
     }
 
-    /// status 0 = not registered.
+    /// @notice One operator (status 0 = not registered).
     function getOperator(address operator) external view returns (OperatorView memory) {
         return _view(operator);
     }
 
+    /// @notice Id of the most recently opened session (0: none).
     function latestSessionId() external view returns (uint256) {
         return _latestSession;
     }
 
+    /// @notice The stored state of a session (all zero: unknown).
     function getSessionState(uint256 session) external view returns (SessionState memory) {
         return _sessions[session];
     }
 
-    /// Role word of `operator` in `session` (bits: 1 dealer, 2 recipient, 4 dealt, 8 acked, 16 confirmed).
+    /// @notice Role word of `operator` in `session` (bits: 1 dealer, 2 recipient, 4 dealt, 8 acked, 16 confirmed).
     function roleOf(uint256 session, address operator) external view returns (uint256) {
         return _roles[session][operator];
     }
 
+    /// @notice Votes for a polynomial hash in a session, and the block that published it.
     function getPolyInfo(uint256 session, bytes32 publicPolyHash) external view returns (PolyInfo memory) {
         return _polys[session][publicPolyHash];
     }
 
-    /// The pinned MPK (96-byte compressed G2), empty before genesis.
+    /// @notice The pinned MPK (96-byte compressed G2), empty before genesis.
     function getMpk() external view returns (bytes memory) {
         return _mpk;
     }
 
-    /// Id of the latest completed version (= the session that produced it), 0 before genesis.
+    /// @notice Id of the latest completed version (= the session that produced it), 0 before genesis.
     function activeVersionId() external view returns (uint256) {
         return _activeVersion;
     }
 
+    /// @notice An app (zero owner: unknown).
     function getApp(bytes32 appId) external view returns (App memory) {
         return _apps[appId];
     }
 
+    /// @notice Hash and block of release `index` of an app (zero: none).
     function getReleaseRef(bytes32 appId, uint256 index) external view returns (ReleaseRef memory) {
         return _releases[appId][index];
     }
 
     // ------------------------------------------------------------------------------------
+    // Internals: governance delay
+
+    /// Governance in effect at this block: stored values, overlaid by queued ones whose time has come.
+    function _effective() internal view returns (GovernanceState memory g) {
+        g = _gov;
+        QueuedState storage q = _queued;
+        uint256 at = q.thresholdOverrideAt;
+        if (at != 0 && block.timestamp >= at) g.thresholdOverride = q.thresholdOverride;
+        at = q.churnCapAt;
+        if (at != 0 && block.timestamp >= at) g.churnCap = q.churnCap;
+        at = q.scheduleAt;
+        if (at != 0 && block.timestamp >= at) g.schedule = q.schedule;
+    }
+
+    /// Folds queued changes whose time has come into the stored values (before a setter
+    /// replaces or cancels a queued change, so one in effect is never lost).
+    function _settle() internal {
+        QueuedState storage q = _queued;
+        uint256 at = q.thresholdOverrideAt;
+        if (at != 0 && block.timestamp >= at) {
+            _gov.thresholdOverride = q.thresholdOverride;
+            q.thresholdOverrideAt = 0;
+        }
+        at = q.churnCapAt;
+        if (at != 0 && block.timestamp >= at) {
+            _gov.churnCap = q.churnCap;
+            q.churnCapAt = 0;
+        }
+        at = q.scheduleAt;
+        if (at != 0 && block.timestamp >= at) {
+            _gov.schedule = q.schedule;
+            q.scheduleAt = 0;
+        }
+    }
+
+    /// The schedule that will be in effect once everything queued has applied.
+    function _latestSchedule() internal returns (Schedule memory) {
+        _settle();
+        return _queued.scheduleAt != 0 ? _queued.schedule : _gov.schedule;
+    }
+
+    function _queueSchedule(uint256 interval, uint256 d, uint256 a, uint256 c) internal {
+        if (!_windowsFit(d, a, c, _inclusionMargin, interval)) revert WindowsDoNotFit(d, a, c, _inclusionMargin, interval);
+        // _windowsFit bounded every value by type(uint32).max.
+        Schedule memory s = Schedule(uint32(interval), uint32(d), uint32(a), uint32(c));
+        uint256 at = block.timestamp + _governanceDelay;
+        if (_governanceDelay == 0) {
+            _gov.schedule = s;
+        } else {
+            _queued.schedule = s;
+            _queued.scheduleAt = _u64(at);
+        }
+        emit ScheduleQueued(interval, d, a, c, at);
+    }
+
+    function _isAllowed(address operator) internal view returns (bool) {
+        uint256 from = _allowedFrom[operator];
+        return from != 0 && block.timestamp >= from;
+    }
+
+    /// Drops entries that took effect or were revoked, then appends `operator` (bounded by MAX_OPERATORS).
+    function _enqueueAllow(address operator) internal {
+        uint256 n = _allowQueue.length;
+        uint256 w = 0;
+        for (uint256 i = 0; i < n; i++) {
+            address a = _allowQueue[i];
+            if (_allowedFrom[a] > block.timestamp) {
+                if (w != i) _allowQueue[w] = a;
+                w++;
+            }
+        }
+        for (uint256 i = w; i < n; i++) _allowQueue.pop();
+        if (w >= MAX_OPERATORS) revert BadParameter(ParameterProblem.AllowQueueFull);
+        _allowQueue.push(operator);
+    }
+
+    // ------------------------------------------------------------------------------------
     // Internals: sessions
 
-    function _planDkg(Snapshot memory snap, Governance memory g) internal {
+    function _planDkg(Snapshot memory snap, GovernanceState memory g) internal {
         if (g.genesisMinOperators == 0) revert GenesisNotArmed();
         uint256 need = g.genesisMinOperators > MIN_THRESHOLD ? g.genesisMinOperators : MIN_THRESHOLD;
         uint256 members = _activeCount;
         if (members < need) revert NotEnoughOperators(need, members);
-        uint256 t = _effectiveThreshold(g.thresholdOverride, members);
+        uint256 t = _sessionThreshold(g.thresholdOverride, members);
         address[] memory rec = new address[](members);
         bytes[] memory keys = new bytes[](members);
         uint256 k = 0;
@@ -730,12 +1214,12 @@ contract KmsRegistry {
         snap.quorum = _quorum(t, members);
     }
 
-    function _planReshare(Snapshot memory snap, Governance memory g) internal {
+    function _planReshare(Snapshot memory snap, GovernanceState memory g) internal {
         uint256 src = _activeVersion;
         if (src == 0) revert NoSourceVersion();
         SessionState storage v = _sessions[src];
         uint256 holders = v.recipientCount;
-        uint256 cap = g.churnCap > 0 ? g.churnCap : (holders / 3 > 1 ? holders / 3 : 1);
+        uint256 cap = _churnCap(g.churnCap, holders);
         uint256 total = _operatorList.length;
         address[] memory dealers = new address[](holders);
         address[] memory rec = new address[](total);
@@ -763,7 +1247,7 @@ contract KmsRegistry {
             if (role != 0) _roles[id][a] = role;
         }
         if (nr < MIN_THRESHOLD) revert NotEnoughOperators(MIN_THRESHOLD, nr);
-        uint256 t = _effectiveThreshold(g.thresholdOverride, nr);
+        uint256 t = _sessionThreshold(g.thresholdOverride, nr);
         // Holders of the active version are never removed before a later version completes,
         // so every one of them is still in the list (and in the same relative order).
         assert(nd == holders);
@@ -780,6 +1264,25 @@ contract KmsRegistry {
         snap.sourceVersion = src;
         snap.sourcePolyHash = v.completedPolyHash;
         snap.quorum = _quorum(t, nr);
+    }
+
+    /// Recipients the next session would admit now with churn cap `govCap` (session-rules.ts
+    /// `plannedRecipientCount`): every active member for a DKG; for a reshare the active
+    /// holders plus the first newcomers within the cap.
+    function _nextRecipientCount(uint256 govCap) internal view returns (uint256) {
+        if (_mpkHash == bytes32(0)) return _activeCount;
+        uint256 src = _activeVersion;
+        uint256 cap = _churnCap(govCap, _sessions[src].recipientCount);
+        uint256 staying = 0;
+        uint256 newcomers = 0;
+        uint256 total = _operatorList.length;
+        for (uint256 i = 0; i < total; i++) {
+            address a = _operatorList[i];
+            if (_operators[a].status != STATUS_ACTIVE) continue;
+            if (_roles[src][a] & ROLE_RECIPIENT != 0) staying++;
+            else if (newcomers < cap) newcomers++;
+        }
+        return staying + newcomers;
     }
 
     function _admit(uint256 session, uint256 memberBit, uint256 doneBit, uint8 phase)
@@ -801,16 +1304,16 @@ contract KmsRegistry {
 
     function _record(SessionState storage s, bytes32 itemHash) internal returns (uint256 seq) {
         seq = uint256(s.counter) + 1;
-        s.counter = uint32(seq);
-        s.lastSubmissionOffset = uint32(block.number - s.openedBlock);
+        s.counter = _u32(seq);
+        s.lastSubmissionOffset = _u32(block.number - s.openedBlock);
         s.digest = keccak256(abi.encodePacked(s.digest, itemHash));
     }
 
     function _complete(uint256 session, SessionState storage s, bytes32 publicPolyHash) internal {
         s.completed = true;
         s.completedPolyHash = publicPolyHash;
-        s.completedAt = uint64(block.timestamp);
-        _activeVersion = uint64(session);
+        s.completedAt = _u64(block.timestamp);
+        _activeVersion = _u64(session);
         if (s.kind == KIND_DKG && _mpkHash == bytes32(0)) {
             bytes memory mpk = _dkgConstant[session][publicPolyHash];
             _mpk = mpk;
@@ -877,12 +1380,13 @@ contract KmsRegistry {
         return t >= lo && t <= hi;
     }
 
-    /// override 0 = ceil(2n/3); reverts ThresholdOutOfBounds when it does not fit n.
-    function _effectiveThreshold(uint256 thresholdOverride, uint256 n) internal pure returns (uint256 t) {
+    /// override 0 = ceil(2n/3) (always in bounds for n >= 2, which the callers checked);
+    /// an override that no longer fits n is governance's to fix.
+    function _sessionThreshold(uint256 thresholdOverride, uint256 n) internal pure returns (uint256 t) {
         t = thresholdOverride == 0 ? (2 * n + 2) / 3 : thresholdOverride;
         if (!_thresholdInBounds(t, n)) {
             (uint256 lo, uint256 hi) = _thresholdBounds(n);
-            revert ThresholdOutOfBounds(thresholdOverride, lo, hi);
+            revert ThresholdOverrideNoLongerFits(thresholdOverride, lo, hi, n);
         }
     }
 
@@ -891,11 +1395,34 @@ contract KmsRegistry {
         return t > majority ? t : majority;
     }
 
-    function _windowsFit(uint256 d, uint256 a, uint256 c, uint256 lag, uint256 interval) internal pure returns (bool) {
+    /// Newcomers a reshare admits: min(governance cap or the bound, bound), bound = max(1, floor(holders / 3)).
+    /// With the bound, newcomers stay below t_new whatever governance sets.
+    function _churnCap(uint256 govCap, uint256 holders) internal pure returns (uint256) {
+        uint256 bound = holders / 3 > 1 ? holders / 3 : 1;
+        return govCap != 0 && govCap < bound ? govCap : bound;
+    }
+
+    function _windowsFit(uint256 d, uint256 a, uint256 c, uint256 margin, uint256 interval) internal pure returns (bool) {
         uint256 cap = type(uint32).max;
         if (d == 0 || a == 0 || c == 0 || interval == 0) return false;
-        if (d > cap || a > cap || c > cap || lag > cap || interval > cap) return false;
-        return d + a + c + lag <= interval;
+        if (d > cap || a > cap || c > cap || margin > cap || interval > cap) return false;
+        return d + a + c + margin <= interval;
+    }
+
+    /// Checked narrowing casts: a value that does not fit reverts, never truncates.
+    function _u16(uint256 v) internal pure returns (uint16) {
+        if (v > type(uint16).max) revert BadParameter(ParameterProblem.ValueTooLarge);
+        return uint16(v);
+    }
+
+    function _u32(uint256 v) internal pure returns (uint32) {
+        if (v > type(uint32).max) revert BadParameter(ParameterProblem.ValueTooLarge);
+        return uint32(v);
+    }
+
+    function _u64(uint256 v) internal pure returns (uint64) {
+        if (v > type(uint64).max) revert BadParameter(ParameterProblem.ValueTooLarge);
+        return uint64(v);
     }
 
     // ------------------------------------------------------------------------------------
@@ -929,11 +1456,17 @@ contract KmsRegistry {
         if (n < 1 || n > MAX_SOCKET_BYTES) revert BadSocket(n);
     }
 
-    /// A compressed secp256k1 point: 33 bytes starting with 02 or 03 (the curve is not checked).
-    function _checkSessionKey(bytes calldata key) internal pure {
-        if (key.length != SECP_POINT_BYTES || (key[0] != 0x02 && key[0] != 0x03)) {
-            revert BadKey("a session key is a 33-byte compressed secp256k1 point (prefix 02 or 03)");
-        }
+    /// A valid compressed secp256k1 point: 33 bytes, prefix 02/03, x < p, and x^3 + 7 a square
+    /// mod p (y = (x^3 + 7)^((p+1)/4) through the modexp precompile, then y^2 == x^3 + 7).
+    /// A key no point has would make every honest dealer's sealing fail (SPEC 2).
+    function _checkSessionKey(bytes calldata key) internal view {
+        if (key.length != SECP_POINT_BYTES) revert BadKey(KeyProblem.SessionKeyLength);
+        if (key[0] != 0x02 && key[0] != 0x03) revert BadKey(KeyProblem.SessionKeyPrefix);
+        uint256 x = uint256(bytes32(key[1:33]));
+        if (x >= SECP256K1_P) revert BadKey(KeyProblem.SessionKeyXOutOfRange);
+        uint256 rhs = addmod(mulmod(mulmod(x, x, SECP256K1_P), x, SECP256K1_P), 7, SECP256K1_P);
+        uint256 y = _expMod(rhs, SECP256K1_SQRT_EXP, SECP256K1_P);
+        if (mulmod(y, y, SECP256K1_P) != rhs) revert BadKey(KeyProblem.SessionKeyNotOnCurve);
     }
 
     function _ownedApp(bytes32 appId) internal view returns (App storage a) {
@@ -991,6 +1524,8 @@ contract KmsRegistry {
     }
 
     /// EigenLayer BN254.hashToG1: try-and-increment from x = uint256(digest) mod p.
+    /// @dev Not caller-sized: each step succeeds with probability about 1/2, and a sender who
+    /// grinds its address for a longer walk pays for it in its own registration.
     function _hashToG1(bytes32 digest) internal view returns (uint256 x, uint256 y) {
         x = uint256(digest) % BN254_P;
         while (true) {
@@ -1001,6 +1536,7 @@ contract KmsRegistry {
         }
     }
 
+    /// base^exponent mod modulus through the modexp precompile (0x05).
     function _expMod(uint256 base, uint256 exponent, uint256 modulus) internal view returns (uint256 result) {
         uint256[6] memory input = [uint256(32), 32, 32, base, exponent, modulus];
         uint256[1] memory out;
@@ -1008,7 +1544,8 @@ contract KmsRegistry {
         assembly ("memory-safe") {
             ok := staticcall(gas(), 0x05, input, 192, out, 32)
         }
-        require(ok, "modexp failed");
+        // The precompile fails only when the call runs out of gas.
+        assert(ok);
         result = out[0];
     }
 }

@@ -24,6 +24,7 @@ import { createPublicClient, createWalletClient, http, type Hex as ViemHex } fro
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createChainLedger } from '../src/chain/chain-ledger.ts';
 import { deployRegistry } from '../src/chain/deploy.ts';
+import { chainProfile } from '../src/chain/profiles.ts';
 import { makeDomain } from '../src/crypto/domain.ts';
 import { createOperatorSigner } from '../src/crypto/operator-sig.ts';
 import { generateSealKeyPair } from '../src/crypto/seal.ts';
@@ -34,7 +35,7 @@ import { appKeyFingerprint, createDemoApp, errorLine, runDemo, type DemoApp } fr
 import { writeDevnetFile, type DevnetFile } from './devnet/devnet-file.ts';
 import { createOperatorKeys, keysDir, writeKeyFile, type OperatorKeys } from './devnet/keys.ts';
 import { acquireLock, type DevnetLock } from './devnet/lock.ts';
-import { DEFAULT_DIR, parseOptions, ROOT, windowsFor, type DevnetOptions } from './devnet/options.ts';
+import { DEFAULT_DIR, OPS_PORT_OFFSET, parseOptions, ROOT, windowsFor, type DevnetOptions } from './devnet/options.ts';
 import { clock, Printer, seconds, shortHex } from './devnet/output.ts';
 import { describeExit, logTail, Supervisor, type ExitInfo, type ManagedChild } from './devnet/processes.ts';
 import { genesisStatus, readChainView, RoundReporter, roundLine, versionSummary } from './devnet/watch.ts';
@@ -62,10 +63,11 @@ function clearPreviousRun(dir: string): void {
   }
 }
 
-async function freePorts(base: number, count: number): Promise<number[]> {
+/** `count` free ports from `base` on, skipping those in `taken`. */
+async function freePorts(base: number, count: number, taken: readonly number[] = []): Promise<number[]> {
   const ports: number[] = [];
-  for (let p = base; ports.length < count && p < base + 1000; p++) {
-    if (await portIsFree(p)) ports.push(p);
+  for (let p = base; ports.length < count && p < base + 1000 && p <= 65_535; p++) {
+    if (!taken.includes(p) && (await portIsFree(p))) ports.push(p);
   }
   if (ports.length < count) throw new Error(`no ${count} free TCP ports from ${base} on 127.0.0.1`);
   return ports;
@@ -81,10 +83,10 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
-/** The `activeVersion` a node's GET /status reports, null when it has none or does not answer. */
-async function activeVersionAt(url: string): Promise<number | null> {
+/** The `activeVersion` a node's GET /status (on its operations listener) reports, null when it has none or does not answer. */
+async function activeVersionAt(opsUrl: string): Promise<number | null> {
   try {
-    const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(1000) });
+    const res = await fetch(`${opsUrl}/status`, { signal: AbortSignal.timeout(1000) });
     const body = (await res.json()) as { activeVersion?: unknown };
     return typeof body.activeVersion === 'number' ? body.activeVersion : null;
   } catch {
@@ -195,8 +197,10 @@ class Devnet {
     out.line();
 
     // 1. chain and registry
-    const anvil = await this.step('anvil', () => startDevnetAnvil(this.sup, { logFile: join(opts.dir, 'logs', 'anvil.log'), accounts: Math.max(20, opts.operators + 2), blockTime: 1 }),
-      (a) => `${a.rpcUrl} (chain ${a.chainId}, one block per second, log ${dirShown}/logs/anvil.log)`);
+    const anvil = await this.step('anvil', () => startDevnetAnvil(this.sup, {
+      logFile: join(opts.dir, 'logs', 'anvil.log'), accounts: Math.max(20, opts.operators + 2), blockTime: opts.blockTime, chainId: opts.chainId, finalityBlocks: opts.finalityBlocks,
+    }),
+      (a) => `${a.rpcUrl} (chain ${a.chainId}${chainProfile(a.chainId) ? ` as ${chainProfile(a.chainId)?.name}` : ''}, a block every ${opts.blockTime} s, finalized ${opts.finalityBlocks} blocks behind the head, log ${dirShown}/logs/anvil.log)`);
     this.#anvilUp = true;
     this.lock.update({ rpc: anvil.rpcUrl });
     this.#recordChildren();
@@ -207,7 +211,8 @@ class Devnet {
     const registry = await this.step('registry', async () => {
       const pc = createPublicClient({ transport: http(anvil.rpcUrl) });
       const wc = createWalletClient({ account: gov, transport: http(anvil.rpcUrl) });
-      return deployRegistry(wc, pc, { interval: opts.interval, ...windows, finalityLag: 0 });
+      // A devnet: governance changes apply at once, whatever chain id it emulates.
+      return deployRegistry(wc, pc, { interval: opts.interval, ...windows, inclusionMargin: 0, governanceDelay: 0 });
     }, (d) => `${d.address} (interval ${d.config.interval} s, windows ${d.config.dealWindow}/${d.config.ackWindow}/${d.config.confirmWindow} s)`);
 
     // 2. keys
@@ -226,13 +231,16 @@ class Devnet {
     });
     const ports = await freePorts(opts.basePort, opts.operators);
     const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+    // Each node's operations listener (/healthz, /status, /metrics; loopback): 100 above.
+    const opsPorts = await freePorts(opts.basePort + OPS_PORT_OFFSET, opts.operators, ports);
+    const opsUrls = opsPorts.map((p) => `http://127.0.0.1:${p}`);
     const file: DevnetFile = {
       rpc: anvil.rpcUrl,
       registry: registry.address,
       chainId: anvil.chainId,
       interval: opts.interval,
       pid: process.pid,
-      operators: ops.map((o, i) => ({ name: o.name, address: o.address, url: urls[i] as string, log: join(opts.dir, 'logs', `${o.name}.log`) })),
+      operators: ops.map((o, i) => ({ name: o.name, address: o.address, url: urls[i] as string, opsUrl: opsUrls[i] as string, log: join(opts.dir, 'logs', `${o.name}.log`) })),
       governance: { address: govAddress, keyFile: join(opts.dir, 'keys', 'governance.key') },
       mpk: null,
       demo: null,
@@ -245,7 +253,7 @@ class Devnet {
       this.sup.spawn(o.name, {
         command: process.execPath,
         args: [
-          KMS_SERVER, '--rpc', anvil.rpcUrl, '--registry', registry.address, '--port', String(ports[i]),
+          KMS_SERVER, '--rpc', anvil.rpcUrl, '--registry', registry.address, '--port', String(ports[i]), '--ops-port', String(opsPorts[i]),
           '--data-dir', join(opts.dir, o.name), '--sig-type', 'bn254',
           '--operator-key-file', o.files.txKey, '--sig-key-file', o.files.sigKey, '--store-key-file', o.files.storeKey,
         ],
@@ -257,7 +265,7 @@ class Devnet {
     }
     this.#recordChildren();
     out.line(`✓ ${'kms-server'.padEnd(13)} ${opts.operators} processes spawned (they boot while the operators register):`);
-    for (const [i, o] of ops.entries()) out.line(`    ${o.name}  ${o.address}  ${urls[i]}  log ${dirShown}/logs/${o.name}.log`);
+    for (const [i, o] of ops.entries()) out.line(`    ${o.name}  ${o.address}  ${urls[i]}  ops ${opsUrls[i]}  log ${dirShown}/logs/${o.name}.log`);
 
     // 4. allow and register (session keys are placeholders: each node publishes its own)
     const placeholderKeys = new Map<Address, Hex>();
@@ -282,7 +290,7 @@ class Devnet {
     await this.step('nodes up', async () => {
       for (;;) {
         const [healthy, records] = await Promise.all([
-          Promise.all(urls.map((u) => httpOk(`${u}/healthz`))),
+          Promise.all(urls.map(async (u, i) => (await httpOk(`${u}/healthz`)) && httpOk(`${opsUrls[i] as string}/healthz`))),
           Promise.all(ops.map((o) => ledger.getOperator(o.address))),
         ]);
         const up = healthy.filter(Boolean).length;
@@ -292,7 +300,7 @@ class Devnet {
         await sleep(POLL_MS);
       }
       out.endStatus();
-    }, () => `${opts.operators}/${opts.operators} answering /healthz, each published its own session key`);
+    }, () => `${opts.operators}/${opts.operators} answering /healthz (public and ops listeners), each published its own session key`);
 
     // 5. genesis
     await ledger.writer(govAddress).armGenesis(opts.operators);
@@ -311,7 +319,7 @@ class Devnet {
     writeDevnetFile(opts.dir, { ...file, mpk });
     // Each node activates the version on its next tick after the chain completes it.
     await this.step('activated', async () => {
-      const n = await this.#waitForActivation(urls, genesisVersion.id, 30_000, (k) => out.status(`waiting for the nodes to activate version ${genesisVersion.id}: ${k}/${urls.length}`));
+      const n = await this.#waitForActivation(opsUrls, genesisVersion.id, 30_000, (k) => out.status(`waiting for the nodes to activate version ${genesisVersion.id}: ${k}/${opsUrls.length}`));
       out.endStatus();
       return n;
     }, (n) => `${n}/${urls.length} nodes serve version ${genesisVersion.id}`);
@@ -332,7 +340,7 @@ class Devnet {
 
     // 7. what next
     this.#ready = true;
-    this.#printNext(full, urls);
+    this.#printNext(full, urls, opsUrls);
     const reporter = new RoundReporter(mpk, genesisVersion.id);
     for (;;) {
       await sleep(POLL_MS);
@@ -344,7 +352,7 @@ class Devnet {
           if (result.appKeyFingerprint !== null && r.session.progress.outcome === 'completed') {
             try {
               // Nodes switch to the new version on their next tick; ask once they all have.
-              await this.#waitForActivation(urls, r.session.snapshot.id, 10_000);
+              await this.#waitForActivation(opsUrls, r.session.snapshot.id, 10_000);
               const k = await appKeyFingerprint(demoParams, r.session.snapshot.id);
               line += k.fingerprint === result.appKeyFingerprint ? ', demo app key unchanged ✓' : ', demo app key CHANGED ✗';
             } catch (e) {
@@ -361,19 +369,19 @@ class Devnet {
     }
   }
 
-  /** Waits until every node's /status reports version ≥ `version` (or `ms` pass); returns how many do. */
-  async #waitForActivation(urls: readonly string[], version: number, ms: number, progress?: (n: number) => void): Promise<number> {
+  /** Waits until every node's /status (on `opsUrls`) reports version ≥ `version` (or `ms` pass); returns how many do. */
+  async #waitForActivation(opsUrls: readonly string[], version: number, ms: number, progress?: (n: number) => void): Promise<number> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const versions = await Promise.all(urls.map((u) => activeVersionAt(u)));
+      const versions = await Promise.all(opsUrls.map((u) => activeVersionAt(u)));
       const n = versions.filter((v) => v !== null && v >= version).length;
-      if (n === urls.length || Date.now() > deadline || this.stopping) return n;
+      if (n === opsUrls.length || Date.now() > deadline || this.stopping) return n;
       progress?.(n);
       await sleep(500);
     }
   }
 
-  #printNext(f: DevnetFile, urls: readonly string[]): void {
+  #printNext(f: DevnetFile, urls: readonly string[], opsUrls: readonly string[]): void {
     const { out, opts } = this;
     const demo = f.demo;
     if (demo === null || f.mpk === null) return;
@@ -389,6 +397,7 @@ class Devnet {
       `  registry        ${f.registry}`,
       `  MPK             ${f.mpk}`,
       `  operators       ${urls.join('  ')}`,
+      `  ops listeners   ${opsUrls.join('  ')}  (/status, /metrics; loopback only)`,
       `  demo app id     ${demo.appId}  (attestation: ecdsa; owner ${demo.owner})`,
       `  demo owner key  ${demo.ownerKey}  (also in ${shown(demo.ownerKeyFile)})`,
       '                  ^ a devnet key made for this run: it owns only the demo app on this local chain. Never use it elsewhere.',
@@ -401,6 +410,7 @@ class Devnet {
       `  npx kms-client secrets ${chain} ${app} ${owner}`,
       `  npx kms-client mnemonic ${chain} ${app} ${owner}`,
       `  npx kms-admin status ${chain}`,
+      `  curl -s ${opsUrls[0] ?? ''}/status`,
       '',
       `Resharing every ${opts.interval} s, one line per round. Ctrl-C stops everything.`,
     ]);

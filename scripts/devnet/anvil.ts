@@ -12,7 +12,6 @@ import { anvilBinaryPath, anvilPrivateKeys, rpcChainId } from '../../src/chain/a
 import { describeExit, logTail, type ManagedChild, type Supervisor } from './processes.ts';
 
 export const PREFERRED_RPC_PORT = 8545;
-export const DEVNET_CHAIN_ID = 31337;
 
 export interface DevnetAnvil {
   readonly rpcUrl: string;
@@ -38,7 +37,16 @@ export class AnvilStartError extends Error {
   override readonly name = 'AnvilStartError';
 }
 
-async function startOnce(sup: Supervisor, port: number, p: { logFile: string; accounts: number; blockTime: number }): Promise<DevnetAnvil> {
+export interface DevnetAnvilParameters {
+  readonly logFile: string;
+  readonly accounts: number;
+  readonly blockTime: number;
+  readonly chainId: number;
+  /** Blocks from the head to the `finalized` tag (anvil's `--slots-in-an-epoch` is half of it). */
+  readonly finalityBlocks: number;
+}
+
+async function startOnce(sup: Supervisor, port: number, p: DevnetAnvilParameters): Promise<DevnetAnvil> {
   let output = '';
   let onPort: ((port: number) => void) | undefined;
   const listening = new Promise<number>((resolve) => {
@@ -46,7 +54,10 @@ async function startOnce(sup: Supervisor, port: number, p: { logFile: string; ac
   });
   const child = sup.spawn('anvil', {
     command: anvilBinaryPath(),
-    args: ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(DEVNET_CHAIN_ID), '--accounts', String(p.accounts), '--block-time', String(p.blockTime)],
+    args: [
+      '--host', '127.0.0.1', '--port', String(port), '--chain-id', String(p.chainId), '--accounts', String(p.accounts), '--block-time', String(p.blockTime),
+      '--slots-in-an-epoch', String(Math.ceil(p.finalityBlocks / 2)),
+    ],
     logFile: p.logFile,
     stopTimeoutMs: 3000,
     // One line per RPC call served (thousands a minute here) would drown what matters.
@@ -72,21 +83,21 @@ async function startOnce(sup: Supervisor, port: number, p: { logFile: string; ac
   const deadline = Date.now() + 15_000;
   for (;;) {
     const id = await rpcChainId(rpcUrl);
-    if (id === DEVNET_CHAIN_ID) break;
+    if (id === p.chainId) break;
     if (id !== null || Date.now() > deadline || child.hasExited()) {
       await sup.stop(['anvil']);
-      throw new AnvilStartError(id !== null ? `anvil answered chain id ${id}, expected ${DEVNET_CHAIN_ID}` : `anvil did not answer eth_chainId at ${rpcUrl}`);
+      throw new AnvilStartError(id !== null ? `anvil answered chain id ${id}, expected ${p.chainId}` : `anvil did not answer eth_chainId at ${rpcUrl}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { rpcUrl, chainId: DEVNET_CHAIN_ID, accounts: anvilPrivateKeys(p.accounts), child };
+  return { rpcUrl, chainId: p.chainId, accounts: anvilPrivateKeys(p.accounts), child };
 }
 
 /**
  * Starts anvil with one block per `blockTime` seconds and `accounts` funded dev accounts.
  * Throws {@link AnvilStartError} (with the tail of the log) when it cannot.
  */
-export async function startDevnetAnvil(sup: Supervisor, p: { logFile: string; accounts: number; blockTime: number }): Promise<DevnetAnvil> {
+export async function startDevnetAnvil(sup: Supervisor, p: DevnetAnvilParameters): Promise<DevnetAnvil> {
   if (await portIsFree(PREFERRED_RPC_PORT)) {
     try {
       return await startOnce(sup, PREFERRED_RPC_PORT, p);

@@ -20,7 +20,8 @@ export interface DevnetFile {
   readonly interval: number;
   /** The devnet script's pid. */
   readonly pid: number;
-  readonly operators: ReadonlyArray<{ readonly name: string; readonly address: Address; readonly url: string; readonly log: string }>;
+  /** `url`: the public API; `opsUrl`: the operations listener (/healthz, /status, /metrics), loopback. */
+  readonly operators: ReadonlyArray<{ readonly name: string; readonly address: Address; readonly url: string; readonly opsUrl: string; readonly log: string }>;
   /** Governance owner (anvil account 0) and its key file. */
   readonly governance: { readonly address: Address; readonly keyFile: string };
   /** The pinned master public key, null until genesis. */

@@ -73,6 +73,7 @@ import { ChainError, ChainRequestError, ContractRefusalError, redactIn, redactRp
 import { ChainViewError, createRpcPool, RpcPool } from './rpc-pool.ts';
 import { replaceAfterBlocks, TxSender, type TxEvent } from './tx-sender.ts';
 import { kmsRegistryAbi } from './kms-registry-artifact.ts';
+import { CHANGE_KINDS, COMPLAINT_PROBLEMS, KEY_PROBLEMS, LENGTH_FIELDS, PARAMETER_PROBLEMS, reasonText } from './refusal-reasons.ts';
 import {
   readActiveVersionId,
   readApp,
@@ -211,14 +212,29 @@ function describeRefusal(errorName: string, args: readonly unknown[]): string {
   switch (errorName) {
     case 'WrongPhase':
       return `session ${a[0]} is in phase ${phaseName(Number(args[1]))}, not ${phaseName(Number(args[2]))}`;
-    case 'BadLength':
-      return `${a[0]} must be ${a[1]} bytes, got ${a[2]}`;
+    case 'BadLength': {
+      const field = reasonText(LENGTH_FIELDS, args[0]);
+      // SealedShares counts shares (one per recipient); every other field counts bytes.
+      return `${field} must be ${a[1]} ${field === 'sealedShares' ? 'shares (one per recipient)' : 'bytes'}, got ${a[2]}`;
+    }
     case 'BadComplaint':
-      return `complaint ${a[0]}: ${a[1]}`;
+      return `complaint ${a[0]}: ${reasonText(COMPLAINT_PROBLEMS, args[1])}`;
+    case 'BadKey':
+      return reasonText(KEY_PROBLEMS, args[0]);
+    case 'BadParameter':
+      return reasonText(PARAMETER_PROBLEMS, args[0]);
+    case 'NothingQueued':
+      return `no ${reasonText(CHANGE_KINDS, args[0])} change is waiting to take effect (it may already be in effect)`;
+    case 'NotPendingOwner':
+      return `${a[0]} is not the proposed owner (or no transfer is proposed)`;
+    case 'TooManyOperators':
+      return `the registry already holds ${a[0]} operators, its maximum`;
     case 'ThresholdOutOfBounds':
       return `threshold ${a[0]} is outside ${a[1]}..${a[2]}`;
+    case 'ThresholdOverrideNoLongerFits':
+      return `governance's threshold override ${a[0]} no longer fits this session's ${a[3]} recipients (it must lie within ${a[1]}..${a[2]}); governance must change it`;
     case 'WindowsDoNotFit':
-      return `windows ${a[0]}+${a[1]}+${a[2]} s plus finality lag ${a[3]} s do not fit in interval ${a[4]} s`;
+      return `windows ${a[0]}+${a[1]}+${a[2]} s plus inclusion margin ${a[3]} s do not fit in interval ${a[4]} s`;
     case 'NotEnoughOperators':
       return `${a[0]} operators needed, ${a[1]} available`;
     case 'BoundaryNotReached':
@@ -659,7 +675,8 @@ export class ChainLedger implements Ledger {
       }
       let receipt: TransactionReceipt;
       try {
-        // Fees, nonce, replacement and drops: tx-sender.ts.
+        // Fees, nonce, replacement and drops (a dropped transaction is sent again at its
+        // nonce at the next block; the loop resends whatever the chain does not show): tx-sender.ts.
         receipt = await this.#sender(ctx.account, wallet.account).send({ to: request.to, data, gas: gas + (gas * BigInt(this.#gasMarginPercent)) / 100n, functionName: ctx.functionName });
       } catch (err) {
         if (err instanceof ChainError) {
@@ -682,6 +699,11 @@ export class ChainLedger implements Ledger {
         throw reason ?? new ChainRequestError(`${ctx.functionName} reverted.`, {
           metaMessages: this.#meta(ctx, [`Transaction: ${hash}`, `Block: ${receipt.blockNumber}`]),
         });
+      }
+      // The receipt's block counts as a head this ledger has seen: if a reorg replaces it before
+      // a tick reads it as the head, the next pin still notices (a node must resend at once).
+      if (receipt.blockHash && (this.#lastHead === null || receipt.blockNumber > this.#lastHead.number)) {
+        this.#lastHead = { number: receipt.blockNumber, hash: lc(receipt.blockHash) as Hex };
       }
       this.#onTransaction?.({
         functionName: ctx.functionName,
@@ -742,6 +764,14 @@ export class ChainLedger implements Ledger {
       transferOwnership: async (newOwner) => {
         const to = anAddress(newOwner, 'new owner');
         await send('transferOwnership', enc({ abi, functionName: 'transferOwnership', args: [to] }));
+      },
+      acceptOwnership: async () => {
+        await send('acceptOwnership', enc({ abi, functionName: 'acceptOwnership' }));
+      },
+      cancelGovernanceChange: async (kind) => {
+        const index = CHANGE_KINDS.findIndex(([, name]) => name === kind);
+        if (index < 0) throw new LedgerError('BadParameter', `unknown governance change ${JSON.stringify(kind)}; expected thresholdOverride, churnCap, schedule or ownership`);
+        await send('cancelGovernanceChange', enc({ abi, functionName: 'cancelGovernanceChange', args: [index] }));
       },
 
       register: async (p: RegisterParams) => {

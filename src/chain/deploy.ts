@@ -2,17 +2,23 @@
  * @module
  * Deploying the registry (`contracts/KmsRegistry.sol`) with viem.
  *
- * Constructor: `(owner, interval, dealWindow, ackWindow, confirmWindow, finalityLag)`; the
- * contract refuses windows that do not fit (`WindowsDoNotFit`). Defaults per chain id
- * (SPEC 4; governance can change interval and windows later, the finality lag is fixed):
+ * Constructor: `(owner, interval, dealWindow, ackWindow, confirmWindow, inclusionMargin,
+ * governanceDelay)`; the contract refuses windows that do not fit (`WindowsDoNotFit`) and a
+ * delay above 30 days. Defaults per chain id (SPEC 4; governance can change interval and
+ * windows later, after the delay; the inclusion margin and the delay are fixed forever):
  *
- * | chain            | interval | deal / ack / confirm | finality lag | read tag |
- * |------------------|----------|----------------------|--------------|----------|
- * | 1 (mainnet)      | 600 s    | 72 / 72 / 72 s       | 384 s        | `safe`   |
- * | 11155111 (Sepolia)| 120 s   | 30 / 30 / 30 s       | 24 s         | `latest` + lag |
- * | 31337 (anvil)    | 60 s     | 15 / 15 / 15 s       | 0 s          | `latest` |
+ * | chain              | interval | deal / ack / confirm | inclusion margin | governance delay |
+ * |--------------------|----------|----------------------|------------------|------------------|
+ * | 1 (mainnet)        | 600 s    | 72 / 72 / 72 s       | 36 s (3 blocks)  | 86 400 s (1 day) |
+ * | 11155111 (Sepolia) | 120 s    | 30 / 30 / 30 s       | 24 s (2 blocks)  | 86 400 s         |
+ * | 31337 (anvil)      | 60 s     | 15 / 15 / 15 s       | 3 s (3 blocks)   | 0 s              |
+ * | any other chain    | 60 s     | 15 / 15 / 15 s       | 12 s             | 86 400 s         |
  *
- * Other chains get the anvil values unless parameters are given.
+ * The inclusion margin is the time left at the end of each interval so that the last
+ * submissions of a round are mined before the next boundary: a few block times. Finality is
+ * not reserved (it may exceed the interval; it gates only nodes' local irreversible steps).
+ * The governance delay is how long a key-weakening change waits after it is announced
+ * (docs/operations.md, "Governance delay"); 0 only on a local chain.
  */
 import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from 'viem';
 import { kmsRegistryAbi, kmsRegistryBytecode } from './kms-registry-artifact.ts';
@@ -23,18 +29,26 @@ export interface RegistryConfig {
   readonly dealWindow: number;
   readonly ackWindow: number;
   readonly confirmWindow: number;
-  readonly finalityLag: number;
+  /** Seconds reserved at the end of each interval for inclusion (fixed at deployment). */
+  readonly inclusionMargin: number;
+  /** Seconds a key-weakening governance change waits before it applies (fixed at deployment). */
+  readonly governanceDelay: number;
 }
 
-const DEFAULTS: Readonly<Record<string, RegistryConfig>> = {
-  '1': { interval: 600, dealWindow: 72, ackWindow: 72, confirmWindow: 72, finalityLag: 384 },
-  '11155111': { interval: 120, dealWindow: 30, ackWindow: 30, confirmWindow: 30, finalityLag: 24 },
-  '31337': { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 0 },
-};
+/** One day: long enough for operators to see a queued change and react (docs/operations.md). */
+const ONE_DAY = 86_400;
 
-/** The default interval, windows and finality lag for a chain id (SPEC 4). */
+const DEFAULTS: Readonly<Record<string, RegistryConfig>> = {
+  '1': { interval: 600, dealWindow: 72, ackWindow: 72, confirmWindow: 72, inclusionMargin: 36, governanceDelay: ONE_DAY },
+  '11155111': { interval: 120, dealWindow: 30, ackWindow: 30, confirmWindow: 30, inclusionMargin: 24, governanceDelay: ONE_DAY },
+  '31337': { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 3, governanceDelay: 0 },
+};
+/** A chain we have no profile for: local-chain timing, but a public chain's delay. */
+const OTHER_CHAIN: RegistryConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 12, governanceDelay: ONE_DAY };
+
+/** The default interval, windows, inclusion margin and governance delay for a chain id (SPEC 4). */
 export function defaultRegistryConfig(chainId: number | bigint): RegistryConfig {
-  return DEFAULTS[String(chainId)] ?? (DEFAULTS['31337'] as RegistryConfig);
+  return DEFAULTS[String(chainId)] ?? OTHER_CHAIN;
 }
 
 export interface DeployRegistryParameters extends Partial<RegistryConfig> {
@@ -71,14 +85,15 @@ export async function deployRegistry(
     dealWindow: params.dealWindow ?? d.dealWindow,
     ackWindow: params.ackWindow ?? d.ackWindow,
     confirmWindow: params.confirmWindow ?? d.confirmWindow,
-    finalityLag: params.finalityLag ?? d.finalityLag,
+    inclusionMargin: params.inclusionMargin ?? d.inclusionMargin,
+    governanceDelay: params.governanceDelay ?? d.governanceDelay,
   };
   const owner = (params.owner ?? walletClient.account.address).toLowerCase() as Address;
   const meta = [
     'Contract: KmsRegistry',
     `Chain: ${chainId}`,
     `Owner: ${owner}`,
-    `Config: interval ${config.interval} s, windows ${config.dealWindow}/${config.ackWindow}/${config.confirmWindow} s, finality lag ${config.finalityLag} s`,
+    `Config: interval ${config.interval} s, windows ${config.dealWindow}/${config.ackWindow}/${config.confirmWindow} s, inclusion margin ${config.inclusionMargin} s, governance delay ${config.governanceDelay} s`,
   ];
   for (const [k, v] of Object.entries(config)) {
     if (!Number.isSafeInteger(v) || v < 0) throw new DeployError(`The registry ${k} must be a non-negative integer.`, { metaMessages: meta });
@@ -88,7 +103,10 @@ export async function deployRegistry(
     hash = await walletClient.deployContract({
       abi: kmsRegistryAbi,
       bytecode: kmsRegistryBytecode,
-      args: [owner, BigInt(config.interval), BigInt(config.dealWindow), BigInt(config.ackWindow), BigInt(config.confirmWindow), BigInt(config.finalityLag)],
+      args: [
+        owner, BigInt(config.interval), BigInt(config.dealWindow), BigInt(config.ackWindow), BigInt(config.confirmWindow),
+        BigInt(config.inclusionMargin), BigInt(config.governanceDelay),
+      ],
       chain: walletClient.chain ?? null,
     });
   } catch (cause) {

@@ -37,6 +37,7 @@ import {
   type Governance,
   type Hex,
   type OperatorRecord,
+  type QueuedGovernanceChange,
   type RecordedSubmission,
   type Release,
   type SessionKind,
@@ -88,16 +89,31 @@ export async function readGovernance(ctx: ReadContext): Promise<Governance> {
   const g = await ctx.client.readContract({
     address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getGovernance', ...at(ctx),
   });
+  const q = g.queued;
+  // The contract reports a slot with nothing waiting as effective time 0.
+  const queued: QueuedGovernanceChange[] = [];
+  if (q.thresholdOverrideAt > 0n) queued.push({ kind: 'thresholdOverride', value: num(q.thresholdOverride), effectiveAt: num(q.thresholdOverrideAt) });
+  if (q.churnCapAt > 0n) queued.push({ kind: 'churnCap', value: num(q.churnCap), effectiveAt: num(q.churnCapAt) });
+  if (q.scheduleAt > 0n) {
+    queued.push({
+      kind: 'schedule', interval: num(q.interval), dealWindow: num(q.dealWindow), ackWindow: num(q.ackWindow),
+      confirmWindow: num(q.confirmWindow), effectiveAt: num(q.scheduleAt),
+    });
+  }
+  for (const a of q.allows) queued.push({ kind: 'allowOperator', operator: lc(a.operator), effectiveAt: num(a.effectiveAt) });
   return {
     owner: lc(g.owner),
+    pendingOwner: BigInt(g.pendingOwner) === 0n ? null : lc(g.pendingOwner),
     thresholdOverride: num(g.thresholdOverride),
     interval: num(g.interval),
     dealWindow: num(g.dealWindow),
     ackWindow: num(g.ackWindow),
     confirmWindow: num(g.confirmWindow),
-    finalityLag: num(g.finalityLag),
+    inclusionMargin: num(g.inclusionMargin),
+    governanceDelay: num(g.governanceDelay),
     churnCap: num(g.churnCap),
     genesisMinOperators: num(g.genesisMinOperators),
+    queued,
   };
 }
 

@@ -37,8 +37,8 @@ import {
 } from '../chain/registry-reads.ts';
 import { makeDomain, toHex } from '../crypto/domain.ts';
 import type { OperatorKeyType } from '../crypto/operator-sig.ts';
-import { LedgerError, type Address, type Hex, type Session } from '../protocol/ledger.ts';
-import { boundaryOf, effectiveThreshold, phaseAt, phaseEnds, SIZES, windowsFit } from '../protocol/session-rules.ts';
+import { LedgerError, type Address, type Governance, type GovernanceChangeKind, type Hex, type QueuedGovernanceChange, type Session } from '../protocol/ledger.ts';
+import { boundaryOf, effectiveThreshold, MAX_GOVERNANCE_DELAY, phaseAt, phaseEnds, plannedRecipientCount, SIZES, windowsFit } from '../protocol/session-rules.ts';
 import {
   addChainOptions,
   addJsonOption,
@@ -76,6 +76,7 @@ const adminKey = (what: string): SecretSpec => ({ flag: 'key', env: 'KMS_ADMIN_K
 const GOVERNANCE_KEY = adminKey('governance owner\'s transaction key');
 const APP_OWNER_KEY = adminKey('app owner\'s transaction key');
 const DEPLOYER_KEY = adminKey('deployer\'s transaction key');
+const PROPOSED_OWNER_KEY = adminKey('proposed owner\'s transaction key');
 const OPERATOR_KEY: SecretSpec = { flag: 'operator-key', env: 'KMS_OPERATOR_KEY', what: 'operator\'s transaction key' };
 const SIG_KEY: SecretSpec = { flag: 'sig-key', env: 'KMS_OPERATOR_SIG_KEY', what: 'operator\'s signing secret key' };
 
@@ -187,7 +188,8 @@ async function deployAction(ctx: CliContext, opts: Opts): Promise<void> {
     dealWindow: num('--deal-window', 'dealWindow', 1),
     ackWindow: num('--ack-window', 'ackWindow', 1),
     confirmWindow: num('--confirm-window', 'confirmWindow', 1),
-    finalityLag: num('--finality-lag', 'finalityLag', 0),
+    inclusionMargin: num('--inclusion-margin', 'inclusionMargin', 0),
+    governanceDelay: opts.governanceDelay === undefined ? undefined : parseIntegerArg(opts.governanceDelay, '--governance-delay', { min: 0, max: MAX_GOVERNANCE_DELAY }),
   };
   const owner = opts.owner === undefined ? undefined : parseAddressArg(opts.owner, '--owner');
   const signer = readSigner(ctx, opts, DEPLOYER_KEY);
@@ -202,12 +204,13 @@ async function deployAction(ctx: CliContext, opts: Opts): Promise<void> {
     dealWindow: given.dealWindow ?? d.dealWindow,
     ackWindow: given.ackWindow ?? d.ackWindow,
     confirmWindow: given.confirmWindow ?? d.confirmWindow,
-    finalityLag: given.finalityLag ?? d.finalityLag,
+    inclusionMargin: given.inclusionMargin ?? d.inclusionMargin,
+    governanceDelay: given.governanceDelay ?? d.governanceDelay,
   };
-  if (!windowsFit(config.dealWindow, config.ackWindow, config.confirmWindow, config.finalityLag, config.interval)) {
+  if (!windowsFit(config.dealWindow, config.ackWindow, config.confirmWindow, config.inclusionMargin, config.interval)) {
     throw new CliError(
-      `The windows do not fit: deal ${config.dealWindow} + ack ${config.ackWindow} + confirm ${config.confirmWindow} + finality lag ${config.finalityLag} s exceed the interval of ${config.interval} s (WindowsDoNotFit). ${LEDGER_ERROR_HELP.WindowsDoNotFit}`,
-      { code: 'WindowsDoNotFit', metaMessages: [`Chain: ${chainId}`, `Chain defaults: interval ${d.interval} s, windows ${d.dealWindow}/${d.ackWindow}/${d.confirmWindow} s, finality lag ${d.finalityLag} s`] },
+      `The windows do not fit: deal ${config.dealWindow} + ack ${config.ackWindow} + confirm ${config.confirmWindow} + inclusion margin ${config.inclusionMargin} s exceed the interval of ${config.interval} s (WindowsDoNotFit). ${LEDGER_ERROR_HELP.WindowsDoNotFit}`,
+      { code: 'WindowsDoNotFit', metaMessages: [`Chain: ${chainId}`, `Chain defaults: interval ${d.interval} s, windows ${d.dealWindow}/${d.ackWindow}/${d.confirmWindow} s, inclusion margin ${d.inclusionMargin} s`] },
     );
   }
   const chain: Chain = {
@@ -226,7 +229,8 @@ async function deployAction(ctx: CliContext, opts: Opts): Promise<void> {
       `KmsRegistry deployed at ${r.address}`,
       `  chain ${chainId}, block ${r.blockNumber}, tx ${r.transactionHash}, gas ${r.gasUsed}`,
       `  owner ${r.owner}`,
-      `  interval ${r.config.interval} s, windows deal ${r.config.dealWindow} / ack ${r.config.ackWindow} / confirm ${r.config.confirmWindow} s, finality lag ${r.config.finalityLag} s`,
+      `  interval ${r.config.interval} s, windows deal ${r.config.dealWindow} / ack ${r.config.ackWindow} / confirm ${r.config.confirmWindow} s, inclusion margin ${r.config.inclusionMargin} s`,
+      `  governance delay ${describeDelay(r.config.governanceDelay)}`,
       `Next: export KMS_REGISTRY=${r.address}`,
     ],
   );
@@ -234,6 +238,33 @@ async function deployAction(ctx: CliContext, opts: Opts): Promise<void> {
 
 // ---------------------------------------------------------------------------------------
 // Governance
+
+const iso = (t: number): string => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+
+function describeDelay(seconds: number): string {
+  if (seconds === 0) return '0 s (governance changes apply at once)';
+  const h = seconds / 3600;
+  return `${seconds} s (${Number.isInteger(h) ? `${h} h` : `${(seconds / 60).toFixed(1)} min`}): key-weakening changes are queued that long`;
+}
+
+/** The queued change a setter just made, found in governance read after it (null: none waits). */
+function findQueued(gov: Governance, match: (c: QueuedGovernanceChange) => boolean): QueuedGovernanceChange | null {
+  return gov.queued.find(match) ?? null;
+}
+
+/**
+ * After a delayed setter: when its change applies, as JSON fields and one human line. A
+ * deployment without a delay has nothing queued: the change is in effect.
+ */
+async function whenEffective(conn: Connection, match: (c: QueuedGovernanceChange) => boolean): Promise<{ json: Record<string, unknown>; line: string }> {
+  const [gov, now] = await Promise.all([conn.ledger.getGovernance(), conn.ledger.now()]);
+  const q = findQueued(gov, match);
+  if (!q) return { json: { effectiveAt: now, queued: false }, line: 'In effect now.' };
+  return {
+    json: { effectiveAt: q.effectiveAt, queued: true },
+    line: `Queued: takes effect at ${iso(q.effectiveAt)} (in ${q.effectiveAt - now} s, the governance delay). Withdraw it before then with \`kms-admin cancel-change\`.`,
+  };
+}
 
 async function allowAction(ctx: CliContext, operators: readonly string[], opts: Opts): Promise<void> {
   const ops = operators.map((o, i) => parseAddressArg(o, operators.length === 1 ? '<operator>' : `<operator> #${i + 1}`));
@@ -243,9 +274,18 @@ async function allowAction(ctx: CliContext, operators: readonly string[], opts: 
   const conn = await connect(target, [gov]);
   const w = conn.ledger.writer(gov.address);
   for (const op of ops) await w.allowOperator(op, allowed);
-  printWrite(ctx, conn, { operators: ops, allowed }, allowed
+  if (!allowed) {
+    printWrite(ctx, conn, { operators: ops, allowed },
+      `Removed from the allow-list: ${ops.join(', ')} (at once, queued entries included; registered operators stay registered: use \`eject\` to remove them)`);
+    return;
+  }
+  const [g, now] = await Promise.all([conn.ledger.getGovernance(), conn.ledger.now()]);
+  const waiting = new Map(g.queued.flatMap((c) => (c.kind === 'allowOperator' ? [[c.operator, c.effectiveAt] as const] : [])));
+  const effectiveAt = Object.fromEntries(ops.map((op) => [op, waiting.get(op) ?? now]));
+  printWrite(ctx, conn, { operators: ops, allowed, effectiveAt }, waiting.size === 0 || ops.every((op) => !waiting.has(op))
     ? `Allowed to register: ${ops.join(', ')}`
-    : `Removed from the allow-list: ${ops.join(', ')} (registered operators stay registered; use \`eject\` to remove them)`);
+    : `Allow-listing queued: ${ops.join(', ')}`, ops.filter((op) => waiting.has(op)).map((op) =>
+    `  ${op} may register from ${iso(waiting.get(op) as number)} (in ${(waiting.get(op) as number) - now} s, the governance delay)`));
 }
 
 async function ejectAction(ctx: CliContext, operator: string, opts: Opts): Promise<void> {
@@ -274,8 +314,11 @@ async function setThresholdAction(ctx: CliContext, n: string, opts: Opts): Promi
   const target = resolveChainTarget(ctx, opts, true);
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).setThresholdOverride(t);
-  printWrite(ctx, conn, { thresholdOverride: t },
-    t === 0 ? 'Threshold override cleared: new sessions use the default ceil(2n/3)' : `Threshold override set to ${t}: every new session uses it (nodes started with --threshold-override ${t} consent to it)`);
+  const when = await whenEffective(conn, (c) => c.kind === 'thresholdOverride' && c.value === t);
+  const done = when.json.queued ? 'queued' : 'set';
+  printWrite(ctx, conn, { thresholdOverride: t, ...when.json },
+    t === 0 ? `Threshold override 0 ${done}: new sessions use the default ceil(2n/3)` : `Threshold override ${t} ${done}: every new session uses it (nodes started with --threshold-override ${t} consent to it)`,
+    [when.line]);
 }
 
 async function setIntervalAction(ctx: CliContext, seconds: string, opts: Opts): Promise<void> {
@@ -284,7 +327,14 @@ async function setIntervalAction(ctx: CliContext, seconds: string, opts: Opts): 
   const target = resolveChainTarget(ctx, opts, true);
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).setInterval(s);
-  printWrite(ctx, conn, { interval: s }, `Reshare interval set to ${s} s`);
+  const when = await whenEffective(conn, (c) => c.kind === 'schedule' && c.interval === s);
+  printWrite(ctx, conn, { interval: s, ...when.json }, `Reshare interval ${s} s ${when.json.queued ? 'queued' : 'set'}`, [when.line]);
+}
+
+/** The schedule in effect once the queued one (if any) applies: what omitted windows keep. */
+function latestSchedule(g: Governance): { interval: number; dealWindow: number; ackWindow: number; confirmWindow: number } {
+  const q = g.queued.find((c) => c.kind === 'schedule');
+  return q?.kind === 'schedule' ? q : g;
 }
 
 async function setWindowsAction(ctx: CliContext, opts: Opts): Promise<void> {
@@ -299,9 +349,13 @@ async function setWindowsAction(ctx: CliContext, opts: Opts): Promise<void> {
   const target = resolveChainTarget(ctx, opts, true);
   const conn = await connect(target, [gov]);
   const g = await conn.ledger.getGovernance();
-  const next = { dealWindow: deal ?? g.dealWindow, ackWindow: ack ?? g.ackWindow, confirmWindow: confirm ?? g.confirmWindow };
+  const base = latestSchedule(g);
+  const next = { dealWindow: deal ?? base.dealWindow, ackWindow: ack ?? base.ackWindow, confirmWindow: confirm ?? base.confirmWindow };
   await conn.ledger.writer(gov.address).setWindows(next.dealWindow, next.ackWindow, next.confirmWindow);
-  printWrite(ctx, conn, next, `Windows set to deal ${next.dealWindow} s, ack ${next.ackWindow} s, confirm ${next.confirmWindow} s (interval ${g.interval} s, finality lag ${g.finalityLag} s)`);
+  const when = await whenEffective(conn, (c) => c.kind === 'schedule' && c.dealWindow === next.dealWindow && c.ackWindow === next.ackWindow && c.confirmWindow === next.confirmWindow);
+  printWrite(ctx, conn, { ...next, ...when.json },
+    `Windows ${when.json.queued ? 'queued' : 'set'}: deal ${next.dealWindow} s, ack ${next.ackWindow} s, confirm ${next.confirmWindow} s (interval ${base.interval} s, inclusion margin ${g.inclusionMargin} s)`,
+    [when.line]);
 }
 
 async function setChurnCapAction(ctx: CliContext, n: string, opts: Opts): Promise<void> {
@@ -310,9 +364,11 @@ async function setChurnCapAction(ctx: CliContext, n: string, opts: Opts): Promis
   const target = resolveChainTarget(ctx, opts, true);
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).setChurnCap(cap);
-  printWrite(ctx, conn, { churnCap: cap }, cap === 0
-    ? 'Churn cap cleared: each session admits at most max(1, floor(old holders / 3)) newcomers'
-    : `Churn cap set: each session admits at most ${cap} newcomers`);
+  const when = await whenEffective(conn, (c) => c.kind === 'churnCap' && c.value === cap);
+  const done = when.json.queued ? 'queued' : 'set';
+  printWrite(ctx, conn, { churnCap: cap, ...when.json }, cap === 0
+    ? `Churn cap 0 ${done}: each session admits at most max(1, floor(old holders / 3)) newcomers`
+    : `Churn cap ${cap} ${done}: each session admits at most min(${cap}, max(1, floor(old holders / 3))) newcomers`, [when.line]);
 }
 
 async function transferOwnershipAction(ctx: CliContext, newOwner: string, opts: Opts): Promise<void> {
@@ -321,7 +377,36 @@ async function transferOwnershipAction(ctx: CliContext, newOwner: string, opts: 
   const target = resolveChainTarget(ctx, opts, true);
   const conn = await connect(target, [gov]);
   await conn.ledger.writer(gov.address).transferOwnership(to);
-  printWrite(ctx, conn, { owner: to }, `Governance transferred to ${to}; the old key has no rights any more`);
+  printWrite(ctx, conn, { owner: gov.address, pendingOwner: to },
+    `Proposed ${to} as the new governance owner; you stay owner until it runs \`kms-admin accept-ownership\` with its own key (withdraw with \`kms-admin cancel-change ownership\`)`);
+}
+
+async function acceptOwnershipAction(ctx: CliContext, opts: Opts): Promise<void> {
+  const next = readSigner(ctx, opts, PROPOSED_OWNER_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [next]);
+  await conn.ledger.writer(next.address).acceptOwnership();
+  printWrite(ctx, conn, { owner: next.address }, `Governance accepted: ${next.address} is the owner; the previous key has no rights any more`);
+}
+
+/** CLI names of the changes `cancel-change` withdraws. */
+const CHANGE_NAMES: Readonly<Record<string, GovernanceChangeKind>> = {
+  threshold: 'thresholdOverride',
+  'churn-cap': 'churnCap',
+  schedule: 'schedule',
+  ownership: 'ownership',
+};
+
+async function cancelChangeAction(ctx: CliContext, what: string, opts: Opts): Promise<void> {
+  const kind = CHANGE_NAMES[what];
+  if (!kind) throw new UsageError(`<change>: expected one of ${Object.keys(CHANGE_NAMES).join(', ')}, got ${show(what)}`);
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  await conn.ledger.writer(gov.address).cancelGovernanceChange(kind);
+  printWrite(ctx, conn, { cancelled: kind }, kind === 'ownership'
+    ? 'Ownership proposal withdrawn: nobody can accept governance now'
+    : `Queued ${what} change withdrawn: the value in effect stays`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -501,12 +586,23 @@ async function publishReleaseAction(ctx: CliContext, appId: string, opts: Opts):
 // ---------------------------------------------------------------------------------------
 // status
 
-const iso = (t: number): string => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
-
 function table(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
   return rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`);
+}
+
+function describeQueued(c: QueuedGovernanceChange): string {
+  switch (c.kind) {
+    case 'thresholdOverride':
+      return c.value === 0 ? 'threshold override -> 0 (default)' : `threshold override -> ${c.value}`;
+    case 'churnCap':
+      return c.value === 0 ? 'churn cap -> 0 (default)' : `churn cap -> ${c.value}`;
+    case 'schedule':
+      return `interval ${c.interval} s, windows ${c.dealWindow}/${c.ackWindow}/${c.confirmWindow} s`;
+    case 'allowOperator':
+      return `allow ${c.operator}`;
+  }
 }
 
 function sessionJson(s: Session, now: number): Record<string, unknown> {
@@ -553,12 +649,16 @@ async function statusAction(ctx: CliContext, opts: Opts): Promise<void> {
 
   const active = operators.filter((o) => o.status === 'active').length;
   const leaving = operators.length - active;
-  const effective = effectiveThreshold(gov.thresholdOverride, active);
+  // The threshold the next session would use: over the recipients it would admit (members,
+  // newcomers limited by the churn cap), as the contract checks it.
+  const recipients = mpk !== null && version === null ? active : plannedRecipientCount({ operators, active: version, mpkPinned: mpk !== null, churnCap: gov.churnCap });
+  const effective = effectiveThreshold(gov.thresholdOverride, recipients);
   const nextBoundary = boundaryOf(now, gov.interval) + gov.interval;
+  const queued = gov.queued.map((c) => ({ ...c, effectiveAtIso: iso(c.effectiveAt), inSeconds: c.effectiveAt - now }));
 
   const data = {
     chain: { chainId: Number(ledger.chainId), registry: ledger.registry, rpc: redactRpcUrl(target.rpcUrl), block: Number(rc.blockNumber), time: now, timeIso: iso(now) },
-    governance: { ...gov, genesisArmed: gov.genesisMinOperators > 0, effectiveThreshold: effective, nextBoundary },
+    governance: { ...gov, queued, genesisArmed: gov.genesisMinOperators > 0, nextSessionRecipients: recipients, effectiveThreshold: effective, nextBoundary },
     operators: operators.map((o) => ({ address: o.address, status: o.status, sigKeyType: o.sigKeyType, socket: o.socket, registeredSeq: o.registeredSeq, sigPublicKey: o.sigPublicKey, sessionKey: o.sessionKey })),
     operatorCounts: { active, leaving },
     latestSession: session ? sessionJson(session, now) : null,
@@ -575,14 +675,20 @@ async function statusAction(ctx: CliContext, opts: Opts): Promise<void> {
     'Governance',
     ...table([
       ['owner', gov.owner],
+      ...(gov.pendingOwner ? [['proposed owner', `${gov.pendingOwner} (becomes owner when it runs \`kms-admin accept-ownership\`)`]] : []),
       ['threshold', gov.thresholdOverride === 0
-        ? `default ceil(2n/3)${effective !== null ? ` = ${effective} for ${active} active` : ` (no valid threshold for ${active} active)`}`
-        : `override ${gov.thresholdOverride}${effective === null ? ` (out of bounds for ${active} active: sessions cannot open)` : ''}`],
+        ? `default ceil(2n/3)${effective !== null ? ` = ${effective} for the ${recipients} recipients of the next session` : ` (no valid threshold for ${recipients} recipients)`}`
+        : `override ${gov.thresholdOverride}${effective === null ? ` (does not fit the ${recipients} recipients of the next session: sessions cannot open until governance changes it)` : ''}`],
       ['interval', `${gov.interval} s (next boundary ${iso(nextBoundary)})`],
-      ['windows', `deal ${gov.dealWindow} s, ack ${gov.ackWindow} s, confirm ${gov.confirmWindow} s; finality lag ${gov.finalityLag} s`],
-      ['churn cap', gov.churnCap === 0 ? 'default max(1, floor(old holders / 3))' : String(gov.churnCap)],
+      ['windows', `deal ${gov.dealWindow} s, ack ${gov.ackWindow} s, confirm ${gov.confirmWindow} s; inclusion margin ${gov.inclusionMargin} s`],
+      ['churn cap', gov.churnCap === 0 ? 'default max(1, floor(old holders / 3))' : `${gov.churnCap} (never more than max(1, floor(old holders / 3)))`],
       ['genesis', gov.genesisMinOperators > 0 ? `armed, at least ${gov.genesisMinOperators} operators` : 'not armed (run `kms-admin arm-genesis`)'],
+      ['delay', describeDelay(gov.governanceDelay)],
     ]),
+    '',
+    ...(queued.length === 0
+      ? ['Queued governance changes: none']
+      : [`Queued governance changes (${queued.length})`, ...table(queued.map((c) => [describeQueued(c), `at ${c.effectiveAtIso}`, `(in ${c.inSeconds} s)`]))]),
     '',
     `Operators (${active} active, ${leaving} leaving)`,
     ...(operators.length === 0
@@ -636,23 +742,27 @@ export function buildProgram(ctx: CliContext): Command {
   // deploy
   const deploy = defineCommand(program, 'deploy',
     'Deploy a new KmsRegistry contract and print its address.',
-    'Interval, windows and finality lag default per chain id: 1 -> 600 s, windows 72/72/72 s, lag 384 s; '
-      + '11155111 -> 120 s, 30/30/30 s, lag 24 s; 31337 and any other chain -> 60 s, 15/15/15 s, lag 0 s. '
-      + 'The windows plus the finality lag must fit in the interval. The finality lag is fixed forever; '
-      + 'interval and windows can be changed later by governance.',
+    'Interval, windows, inclusion margin and governance delay default per chain id: 1 -> 600 s, windows 72/72/72 s, '
+      + 'margin 36 s, delay 86400 s; 11155111 -> 120 s, 30/30/30 s, margin 24 s, delay 86400 s; 31337 -> 60 s, '
+      + '15/15/15 s, margin 3 s, delay 0 s; any other chain -> 60 s, 15/15/15 s, margin 12 s, delay 86400 s. '
+      + 'The windows plus the inclusion margin must fit in the interval. The margin and the delay are fixed forever; '
+      + 'interval and windows can be changed later by governance (after the delay).',
     'kms-admin deploy --rpc http://127.0.0.1:8545 --key-file gov.key --interval 120')
     .option('--interval <seconds>', 'reshare interval (default: per chain)')
     .option('--deal-window <seconds>', 'deal window (default: per chain)')
     .option('--ack-window <seconds>', 'ack window (default: per chain)')
     .option('--confirm-window <seconds>', 'confirm window (default: per chain)')
-    .option('--finality-lag <seconds>', 'seconds of chain finality reserved in each interval, fixed at deployment (default: per chain)')
+    .option('--inclusion-margin <seconds>', 'seconds left at the end of each interval so a round\'s last transactions are mined before the next boundary, fixed at deployment (default: per chain, a few block times)')
+    .option('--governance-delay <seconds>', `seconds a key-weakening governance change (allow-listing, churn cap, threshold, interval, windows) waits after it is announced, fixed at deployment, at most ${MAX_GOVERNANCE_DELAY} (default: per chain; 0 only on a local chain)`)
     .option('--owner <address>', 'governance owner (default: the deployer)');
   writeOptions(deploy, DEPLOYER_KEY, { registry: false }).action((opts: Opts) => deployAction(ctx, opts));
 
   // governance
   const allow = defineCommand(program, 'allow <operator...>',
     'Allow operator addresses to register (or, with --revoke, withdraw the permission).',
-    'Governance only. Revoking does not remove an operator that already registered: use `eject` for that.',
+    'Governance only. Allowing is delayed: an address may register once the governance delay has passed '
+      + '(`status` shows when). Revoking acts at once, also on an entry still waiting, and does not remove an '
+      + 'operator that already registered: use `eject` for that.',
     'kms-admin allow 0x70997970c51812dc3a010c7d01b50e0d17dc79c8')
     .option('--revoke', 'remove the addresses from the allow-list instead');
   writeOptions(allow, GOVERNANCE_KEY).action((operators: string[], opts: Opts) => allowAction(ctx, operators, opts));
@@ -674,21 +784,24 @@ export function buildProgram(ctx: CliContext): Command {
 
   const threshold = defineCommand(program, 'set-threshold <n>',
     'Set the threshold override (0 = default ceil(2n/3)).',
-    'Governance only. A non-zero value must lie within max(2, floor(n/2)+1)..n for the n active operators; '
-      + 'every new session then uses it. Nodes take part only if started with `kms-server --threshold-override N` (SPEC 6).',
+    'Governance only, delayed. A non-zero value must lie within max(2, floor(n/2)+1)..n for the n operators the next '
+      + 'session would admit (members, newcomers limited by the churn cap); once in effect every new session uses it. '
+      + 'Nodes take part only if started with `kms-server --threshold-override N` (SPEC 6).',
     'kms-admin set-threshold 3');
   writeOptions(threshold, GOVERNANCE_KEY).action((n: string, opts: Opts) => setThresholdAction(ctx, n, opts));
 
   const interval = defineCommand(program, 'set-interval <seconds>',
     'Set the reshare interval.',
-    'Governance only. The current windows plus the finality lag must fit in the new interval.',
+    'Governance only, delayed (the interval and the windows change together). The windows plus the inclusion margin '
+      + 'must fit in the new interval.',
     'kms-admin set-interval 600');
   writeOptions(interval, GOVERNANCE_KEY).action((seconds: string, opts: Opts) => setIntervalAction(ctx, seconds, opts));
 
   const windows = defineCommand(program, 'set-windows',
     'Set the deal, ack and confirm window lengths.',
-    'Governance only. Each window is at least 1 s; deal + ack + confirm + finality lag must fit in the interval. '
-      + 'Omitted windows keep their current length. New sessions use the new windows.',
+    'Governance only, delayed (the interval and the windows change together). Each window is at least 1 s; '
+      + 'deal + ack + confirm + inclusion margin must fit in the interval. Omitted windows keep their length '
+      + '(a queued one included). Sessions opened after the change takes effect use the new windows.',
     'kms-admin set-windows --deal 30 --ack 30 --confirm 30')
     .option('--deal <seconds>', 'deal window')
     .option('--ack <seconds>', 'ack window')
@@ -697,15 +810,32 @@ export function buildProgram(ctx: CliContext): Command {
 
   const churn = defineCommand(program, 'set-churn-cap <n>',
     'Set how many new operators one session may admit (0 = default).',
-    'Governance only. The default admits max(1, floor(old holders / 3)) newcomers per session, in registration order.',
+    'Governance only, delayed. The default admits max(1, floor(old holders / 3)) newcomers per session, in registration '
+      + 'order; a cap can only lower that, never raise it (so newcomers always stay below the threshold).',
     'kms-admin set-churn-cap 2');
   writeOptions(churn, GOVERNANCE_KEY).action((n: string, opts: Opts) => setChurnCapAction(ctx, n, opts));
 
   const transfer = defineCommand(program, 'transfer-ownership <new-owner>',
-    'Hand governance to another address.',
-    'Governance only, and final: the current key loses every governance right.',
+    'Propose another address as the governance owner (step one of two).',
+    'Governance only. The current key keeps every right until the proposed address runs `accept-ownership` with its '
+      + 'own key; a new proposal replaces the previous one; `cancel-change ownership` withdraws it.',
     'kms-admin transfer-ownership 0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc');
   writeOptions(transfer, GOVERNANCE_KEY).action((newOwner: string, opts: Opts) => transferOwnershipAction(ctx, newOwner, opts));
+
+  const accept = defineCommand(program, 'accept-ownership',
+    'Accept governance proposed to this key (step two of two).',
+    'Sent from the proposed owner\'s address (--key): it becomes the owner and the previous owner loses every right. '
+      + 'Queued changes stay queued.',
+    'kms-admin accept-ownership --key-file new-gov.key');
+  writeOptions(accept, PROPOSED_OWNER_KEY).action((opts: Opts) => acceptOwnershipAction(ctx, opts));
+
+  const cancel = defineCommand(program, 'cancel-change <change>',
+    'Withdraw a queued governance change before it takes effect: threshold, churn-cap, schedule or ownership.',
+    'Governance only. `schedule` is a queued interval or window change (they change together); `ownership` withdraws '
+      + 'a proposal nobody accepted yet. A queued allow-list entry is withdrawn with `allow --revoke`. '
+      + '`status` lists what is queued.',
+    'kms-admin cancel-change churn-cap');
+  writeOptions(cancel, GOVERNANCE_KEY).action((what: string, opts: Opts) => cancelChangeAction(ctx, what, opts));
 
   // operators
   const register = defineCommand(program, 'register-operator',
@@ -775,7 +905,7 @@ export function buildProgram(ctx: CliContext): Command {
 
   // status
   const status = defineCommand(program, 'status',
-    'Show governance, operators, the latest session, the active version and the pinned MPK.',
+    'Show governance (with queued changes and when each takes effect), operators, the latest session, the active version and the pinned MPK.',
     'Read-only; every value is read at one block. No key is needed.',
     'kms-admin status --devnet --json');
   addJsonOption(addChainOptions(status)).action((opts: Opts) => statusAction(ctx, opts));

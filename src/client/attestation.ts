@@ -5,22 +5,27 @@
  * returns the `attestation` field of the request body. The same attestation goes to every
  * operator (the replay cache is per operator, keyed on (nonce, response key)).
  *
+ * Either way the attestation binds the whole request (route, app, response key, nonce, key
+ * version or time), so nobody who sees it can turn it into a different request.
+ *
  * - {@link ownerKeyAttestation}: `ecdsa` — the app owner signs the EIP-712 typed data
- *   `KeyRequest{appId, responseKey, nonce, time, keyVersion, keyTime}` with domain
- *   {name "eigenx-kms", version "1", chainId, verifyingContract = registry}
+ *   `KeyRequest{route, appId, responseKey, nonce, time, keyVersion, keyTime}` with domain
+ *   {name "eigenx-kms", version "2", chainId, verifyingContract = registry}
  *   (`keyRequestTypedData` in src/crypto/key-release.ts). Operators accept it within ±5 min
- *   of `time`.
- * - {@link jwtAttestation}: `jwt` — a TEE token (Confidential-Space style) whose `eat_nonce`
- *   must equal SHA-256(domain ‖ appId ‖ responseKey); the provider receives that value and
- *   obtains the token from the TEE's attestation service.
+ *   of `time`, and only in its canonical form (low s, v = 27 or 28), as viem signs.
+ * - {@link jwtAttestation}: `jwt` — a TEE token (Confidential Space) whose `eat_nonce` must be
+ *   `request.eatNonce` (`eatNonce` in src/crypto/key-release.ts, docs/formats.md); the provider
+ *   receives that value and obtains the token from the TEE's attestation service.
  */
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
-import { keyRequestTypedData } from '../crypto/key-release.ts';
+import { keyRequestTypedData, type KeyReleaseRoute } from '../crypto/key-release.ts';
 import type { Address, AttestationMethod, Hex } from '../protocol/ledger.ts';
 import { InvalidParameterError } from './errors.ts';
 
 /** What a provider may bind its attestation to. */
 export interface AttestationRequest {
+  /** The route the request goes to: `/app/sign` (the app key) or `/secrets` (key and env). */
+  readonly route: KeyReleaseRoute;
   /** The app id (lowercase bytes32 hex). */
   readonly appId: Hex;
   /** The fresh X25519 response key of this request. */
@@ -33,7 +38,10 @@ export interface AttestationRequest {
   readonly keyTime?: number;
   readonly chainId: bigint;
   readonly registry: Address;
-  /** SHA-256(domain ‖ appId ‖ responseKey) as 0x-hex: the `eat_nonce` a TEE token must carry. */
+  /**
+   * The `eat_nonce` a TEE token must carry (0x-hex): SHA-256 over the deployment, route, app
+   * id, response key, nonce and key version or time (`eatNonce`, docs/formats.md).
+   */
   readonly eatNonce: Hex;
 }
 
@@ -78,7 +86,7 @@ export function ownerKeyAttestation(ownerKey: Hex, options: OwnerKeyAttestationO
     attest: async (r) => {
       const time = now();
       const typed = keyRequestTypedData({
-        chainId: r.chainId, registry: r.registry, appId: r.appId, responseKey: r.responseKey, nonce: r.nonce, time,
+        chainId: r.chainId, registry: r.registry, route: r.route, appId: r.appId, responseKey: r.responseKey, nonce: r.nonce, time,
         version: r.version, keyTime: r.keyTime,
       });
       const signature = await account.signTypedData(typed);

@@ -73,7 +73,7 @@ function walkCauses(err: unknown, fn?: (err: unknown) => boolean): unknown {
 
 /**
  * What went wrong with one operator. Ordered roughly by how far the exchange got:
- * transport (`no-socket`, `unreachable`, `timeout`, `http-error`, `bad-response`), then the
+ * transport (`no-socket`, `unreachable`, `timeout`, `redirect`, `http-error`, `bad-response`), then the
  * sealed answer (`wrong-operator`, `bad-seal`, `wrong-request`, `unknown-operator`,
  * `bad-signature`), then its content (`wrong-version`, `other-version`, `not-holder`,
  * `invalid-partial`), for `GET /pubkey` `wrong-polynomial`, and for `/secrets` `wrong-release`.
@@ -85,6 +85,8 @@ export type OperatorFaultKind =
   | 'unreachable'
   /** No complete answer within the timeout. */
   | 'timeout'
+  /** A 3xx answer: redirects away from the on-chain socket are refused, never followed. */
+  | 'redirect'
   /** A non-2xx answer; `status` and the operator's `code` are kept. */
   | 'http-error'
   /** A 2xx answer that is not the JSON the API promises. */
@@ -120,7 +122,7 @@ export interface OperatorFault {
   readonly kind: OperatorFaultKind;
   /** One sentence, starting after the operator's name: "timed out after 10000 ms". */
   readonly reason: string;
-  /** HTTP status for `http-error`. */
+  /** HTTP status for `http-error` and `redirect`. */
   readonly status?: number;
   /** The operator's error code for `http-error` (e.g. `attestation-refused`). */
   readonly code?: string;

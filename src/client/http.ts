@@ -8,12 +8,21 @@
  * The answer is read with a size cap (a public polynomial of t = 100 is ~20 KB; a sealed
  * answer well under 8 KB), and error bodies `{error: {code, message}}` (src/node/http/errors.ts)
  * become `http-error` faults carrying the operator's code and its (clipped) message.
+ *
+ * Redirects are refused (`redirect: 'manual'`, then a `redirect` fault): a socket URL is what
+ * the operator registered on-chain, and following a 3xx would send the request (an attestation,
+ * a response key) wherever whoever controls that URL points it — another host, a plain-http
+ * URL, an internal address of the client's network. An operator that moved must update its
+ * socket on-chain.
  */
 import type { Address } from '../protocol/ledger.ts';
 import { untrusted, type OperatorFault } from './errors.ts';
 
 /** The `fetch` the client uses (global `fetch` by default; tests may pass their own). */
-export type FetchFn = (input: string, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal }) => Promise<Response>;
+export type FetchFn = (
+  input: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal; redirect: 'manual' },
+) => Promise<Response>;
 
 /** Largest answer body read from an operator. */
 export const MAX_ANSWER_BYTES = 256 * 1024;
@@ -86,6 +95,17 @@ function networkReason(err: unknown): string {
   return err instanceof Error ? untrusted(err.message) : 'network error';
 }
 
+/** " to https://host" (origin only, never a path, query or credentials), or "" when unknown. */
+function redirectTarget(res: Response): string {
+  const location = res.headers.get('location');
+  if (location === null) return '';
+  try {
+    return ` to ${new URL(location, res.url || undefined).origin}`;
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Sends one request to one operator and resolves to its parsed JSON body or a fault.
  * Never rejects.
@@ -104,7 +124,13 @@ export async function requestOperator(req: OperatorRequest): Promise<OperatorRes
       headers: { accept: 'application/json', ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
       signal,
+      redirect: 'manual',
     });
+    // 'manual': Node hands back the 3xx itself (a browser an 'opaqueredirect' with status 0).
+    if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
+      await res.body?.cancel().catch(() => undefined);
+      return fault({ kind: 'redirect', status: res.status, reason: `answered HTTP ${res.status} with a redirect${redirectTarget(res)}, which is refused: an operator must answer at the socket it registered on-chain` });
+    }
     const text = await readCapped(res, MAX_ANSWER_BYTES);
     if (text === null) return fault({ kind: 'bad-response', reason: `sent an answer larger than ${MAX_ANSWER_BYTES} bytes` });
     let body: unknown;

@@ -6,7 +6,7 @@
  *  1. Cheap checks on the chain first, so a request that every operator would refuse is not
  *     sent: the app exists, it enables the attestation method, an `ecdsa` signer is its owner.
  *  2. A fresh X25519 response key and a fresh 32-byte nonce, always from the OS CSPRNG; one
- *     attestation over them; `requestHash` of the body.
+ *     attestation over them and the route (`/app/sign` or `/secrets`); `requestHash` of the body.
  *  3. The body goes to every holder of the target version at once, each with a deadline.
  *  4. Each answer is checked: it names the operator asked, opens with the response key
  *     under `requestHash` (so a replayed answer to another request does not open), is the
@@ -29,6 +29,7 @@
 import type { G1, G2 } from '../crypto/bls12381/types.ts';
 import { makeDomain } from '../crypto/domain.ts';
 import {
+  KEY_RELEASE_ROUTES,
   KeyReleaseFormatError,
   eatNonceHex,
   generateResponseKeyPair,
@@ -126,7 +127,6 @@ interface Opened extends Authenticated {
   readonly label: number;
 }
 
-const ROUTE: Readonly<Record<AnswerKind, string>> = { sign: '/app/sign', secrets: '/secrets' };
 
 function aOptionalPositive(v: unknown, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -199,8 +199,10 @@ async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, k
     const responseKey = bytesToHex(publicKey);
     const nonce = bytesToHex(systemRng(32));
     const domain = makeDomain({ chainId: ledger.chainId, registry: ledger.registry });
+    const route = KEY_RELEASE_ROUTES[kind];
     const attestation: Attestation = await provider.attest({
-      appId, responseKey, nonce, chainId: ledger.chainId, registry: lc(ledger.registry), eatNonce: eatNonceHex(domain, appId, responseKey),
+      route, appId, responseKey, nonce, chainId: ledger.chainId, registry: lc(ledger.registry),
+      eatNonce: eatNonceHex(domain, { route, appId, responseKey, nonce, version, keyTime }),
       ...(version !== undefined ? { version } : {}),
       ...(keyTime !== undefined ? { keyTime } : {}),
     });
@@ -224,7 +226,7 @@ async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, k
         faults.push({ operator, kind: 'unknown-operator', reason: 'is no longer registered (no socket and no signing key on-chain)' });
         return;
       }
-      const res = await requestOperator({ operator, socket: record.socket, path: ROUTE[kind], method: 'POST', body, timeoutMs, fetch: client.fetch });
+      const res = await requestOperator({ operator, socket: record.socket, path: route, method: 'POST', body, timeoutMs, fetch: client.fetch });
       if (!res.ok) {
         faults.push(res.fault);
         return;

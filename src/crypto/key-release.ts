@@ -36,9 +36,20 @@
  * sealed  = E (32) ‖ iv (12, random) ‖ AES-256-GCM(key, iv, answer, AAD = requestHash) ‖ tag (16)
  * ```
  *
- * Attestations: `ecdsa` — the app owner signs the EIP-712 typed data `keyRequestTypedData`
- * (domain {name "eigenx-kms", version "1", chainId, verifyingContract = registry}); `jwt` — a
- * TEE token whose `eat_nonce` is `eatNonce(domain, appId, responseKey)`.
+ * Attestations bind the whole request — route, app, response key, nonce, key selection — so
+ * that nobody who sees a request can make a different one from it: `ecdsa` — the app owner
+ * signs the EIP-712 typed data `keyRequestTypedData` (domain {name "eigenx-kms", version "2",
+ * chainId, verifyingContract = registry}; version "2" added the route); `jwt` — a TEE token
+ * whose `eat_nonce` is `eatNonce(domain, {route, appId, responseKey, nonce, version, keyTime})`:
+ *
+ * ```
+ * eat_nonce = SHA-256("eigenx-kms/eat-nonce/v2" ‖ domain (65) ‖ uint8 |route| ‖ route
+ *                     ‖ appId (32) ‖ responseKey (32) ‖ uint8 |nonce| ‖ nonce
+ *                     ‖ uint64-BE version ‖ uint64-BE time)          version, time: 0 = not named
+ * ```
+ *
+ * The route is not in `requestHash`: it is bound by the attestation (which is), so two valid
+ * requests for different routes always differ in their hashes.
  *
  * The IBE identity of an app (what envelopes are encrypted to and partials sign) is its
  * bytes32 id as lowercase 0x-hex, 66 characters (`appIdentity`).
@@ -52,9 +63,9 @@ import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, createP
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { recoverTypedDataAddress } from 'viem';
 import { ADDRESS_BYTES, aBytes, aDomain, addressBytes, parseHex, toHex, uint256ToBytes, type AddressLike, type Hex } from './domain.ts';
 import { OPERATOR_KEY_LENGTHS, verifyOperatorSignature, type OperatorKeyType } from './operator-sig.ts';
+import { EcdsaSignatureError, ecdsaRecoverAddressFromDigest } from './operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from './rng.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -87,6 +98,17 @@ export const PARTIAL_PAYLOAD_BYTES = PARTIAL_TAG_BYTES.length + APP_ID_BYTES + 8
 
 /** Which route answered: the answer says so, so a /sign answer is never taken for /secrets. */
 export type AnswerKind = 'sign' | 'secrets';
+
+/** The HTTP route of a key-release request, as its attestation binds it. */
+export type KeyReleaseRoute = '/app/sign' | '/secrets';
+
+/** The route of each answer kind. */
+export const KEY_RELEASE_ROUTES: Readonly<Record<AnswerKind, KeyReleaseRoute>> = Object.freeze({ sign: '/app/sign', secrets: '/secrets' });
+
+function aRoute(route: unknown): KeyReleaseRoute {
+  if (route !== '/app/sign' && route !== '/secrets') throw new RangeError(`route: expected '/app/sign' or '/secrets', got ${typeof route === 'string' ? JSON.stringify(route.slice(0, 40)) : typeof route}`);
+  return route;
+}
 const KIND_BYTE: Readonly<Record<AnswerKind, number>> = { sign: 0x01, secrets: 0x02 };
 const ANSWER_FORMAT_VERSION = 0x01;
 
@@ -583,15 +605,18 @@ export function openAnswer(responseSecret: Uint8Array, reqHash: Uint8Array, seal
 // (d) EIP-712 typed data of the `ecdsa` method
 
 export const EIP712_NAME = 'eigenx-kms';
-export const EIP712_VERSION = '1';
+/** "2": the route joined the signed fields (a "1" signature never verifies here). */
+export const EIP712_VERSION = '2';
 
 /**
- * `KeyRequest(bytes32 appId,bytes32 responseKey,bytes nonce,uint64 time,uint64 keyVersion,uint64 keyTime)`.
- * `time` is when the owner signed (checked ±5 min); `keyVersion`/`keyTime` are the request's
- * `version`/`time` (0 = not named), so the owner also authorizes which key version is used.
+ * `KeyRequest(string route,bytes32 appId,bytes32 responseKey,bytes nonce,uint64 time,uint64 keyVersion,uint64 keyTime)`.
+ * `route` is the path the request is sent to (`/app/sign` or `/secrets`); `time` is when the
+ * owner signed (checked ±5 min); `keyVersion`/`keyTime` are the request's `version`/`time`
+ * (0 = not named), so the owner also authorizes which key version is used.
  */
 export const KEY_REQUEST_TYPES = {
   KeyRequest: [
+    { name: 'route', type: 'string' },
     { name: 'appId', type: 'bytes32' },
     { name: 'responseKey', type: 'bytes32' },
     { name: 'nonce', type: 'bytes' },
@@ -604,6 +629,8 @@ export const KEY_REQUEST_TYPES = {
 export interface KeyRequestTypedDataParams {
   readonly chainId: bigint | number;
   readonly registry: AddressLike;
+  /** The route the request is sent to. */
+  readonly route: KeyReleaseRoute;
   readonly appId: Uint8Array | Hex;
   readonly responseKey: Uint8Array | Hex;
   readonly nonce: Uint8Array | Hex;
@@ -615,26 +642,33 @@ export interface KeyRequestTypedDataParams {
   readonly keyTime?: number | undefined;
 }
 
-/** The argument checks `keyRequestTypedData` and `keyRequestDigest` share; the nonce's bytes and the chain id. */
-function checkTypedDataParams(p: KeyRequestTypedDataParams): { nonce: Uint8Array; chainId: bigint } {
+/** The argument checks `keyRequestTypedData` and `keyRequestDigest` share; the route, the nonce's bytes and the chain id. */
+function checkTypedDataParams(p: KeyRequestTypedDataParams): { route: KeyReleaseRoute; nonce: Uint8Array; chainId: bigint } {
   if (typeof p !== 'object' || p === null) throw new TypeError(`typed data params: expected object, got ${p === null ? 'null' : typeof p}`);
-  const nonce = bytesOf(p.nonce, undefined, 'nonce');
+  const route = aRoute(p.route);
+  const nonce = aNonce(p.nonce);
+  if (p.version !== undefined && p.keyTime !== undefined) throw new RangeError('typed data: give version or keyTime, not both');
+  const chainId = typeof p.chainId === 'bigint' ? p.chainId : BigInt(aUint64(p.chainId, 'chainId'));
+  return { route, nonce, chainId };
+}
+
+function aNonce(value: Uint8Array | Hex): Uint8Array {
+  const nonce = bytesOf(value, undefined, 'nonce');
   if (nonce.length < NONCE_MIN_BYTES || nonce.length > NONCE_MAX_BYTES) {
     throw new RangeError(`nonce: expected ${NONCE_MIN_BYTES} to ${NONCE_MAX_BYTES} bytes, got ${nonce.length}`);
   }
-  if (p.version !== undefined && p.keyTime !== undefined) throw new RangeError('typed data: give version or keyTime, not both');
-  const chainId = typeof p.chainId === 'bigint' ? p.chainId : BigInt(aUint64(p.chainId, 'chainId'));
-  return { nonce, chainId };
+  return nonce;
 }
 
 /** What the owner signs: pass it to viem's `signTypedData` / `account.signTypedData`. */
 export function keyRequestTypedData(p: KeyRequestTypedDataParams) {
-  const { nonce, chainId } = checkTypedDataParams(p);
+  const { route, nonce, chainId } = checkTypedDataParams(p);
   return {
     domain: { name: EIP712_NAME, version: EIP712_VERSION, chainId, verifyingContract: toHex(addressBytes(p.registry, 'registry')) },
     types: KEY_REQUEST_TYPES,
     primaryType: 'KeyRequest' as const,
     message: {
+      route,
       appId: toHex(bytesOf(p.appId, APP_ID_BYTES, 'appId')),
       responseKey: toHex(bytesOf(p.responseKey, RESPONSE_KEY_BYTES, 'responseKey')),
       nonce: toHex(nonce),
@@ -645,17 +679,27 @@ export function keyRequestTypedData(p: KeyRequestTypedDataParams) {
   };
 }
 
-/** The EIP-712 typed data of a request (chain id and registry from the deployment). */
-export function keyRequestTypedDataOf(req: KeyReleaseRequestFields & { readonly attestation: EcdsaAttestationFields }, chainId: bigint | number, registry: AddressLike) {
+/** The EIP-712 typed data of a request sent to `route` (chain id and registry from the deployment). */
+export function keyRequestTypedDataOf(
+  req: KeyReleaseRequestFields & { readonly attestation: EcdsaAttestationFields },
+  route: KeyReleaseRoute,
+  chainId: bigint | number,
+  registry: AddressLike,
+) {
   return keyRequestTypedData({
-    chainId, registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
+    chainId, registry, route, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
     version: req.version, keyTime: req.time,
   });
 }
 
 const KEY_REQUEST_TYPE_HASH = keccak_256(
-  utf8ToBytes('KeyRequest(bytes32 appId,bytes32 responseKey,bytes nonce,uint64 time,uint64 keyVersion,uint64 keyTime)'),
+  utf8ToBytes('KeyRequest(string route,bytes32 appId,bytes32 responseKey,bytes nonce,uint64 time,uint64 keyVersion,uint64 keyTime)'),
 );
+/** keccak256 of each route (EIP-712 encodes a string member as the hash of its bytes). */
+const ROUTE_HASHES: Readonly<Record<KeyReleaseRoute, Uint8Array>> = Object.freeze({
+  '/app/sign': keccak_256(utf8ToBytes('/app/sign')),
+  '/secrets': keccak_256(utf8ToBytes('/secrets')),
+});
 const EIP712_DOMAIN_TYPE_HASH = keccak_256(
   utf8ToBytes('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'),
 );
@@ -684,10 +728,11 @@ function domainSeparator(chainId: bigint, registry: Uint8Array): Uint8Array {
  * same argument checks as `keyRequestTypedData`.
  */
 export function keyRequestDigest(p: KeyRequestTypedDataParams): Uint8Array {
-  const { nonce, chainId } = checkTypedDataParams(p);
+  const { route, nonce, chainId } = checkTypedDataParams(p);
   const registry = addressBytes(p.registry, 'registry');
   const structHash = keccak_256(concatBytes(
     KEY_REQUEST_TYPE_HASH,
+    ROUTE_HASHES[route],
     bytesOf(p.appId, APP_ID_BYTES, 'appId'),
     bytesOf(p.responseKey, RESPONSE_KEY_BYTES, 'responseKey'),
     keccak_256(nonce),
@@ -700,30 +745,69 @@ export function keyRequestDigest(p: KeyRequestTypedDataParams): Uint8Array {
 
 /**
  * The address that signed the typed data (lowercase), or null when the signature is not a
- * valid secp256k1 signature at all. A well-formed signature over other data recovers to some
- * other address: compare the result with the app owner.
+ * canonical secp256k1 signature from which a key recovers: r, s in [1, n), low s (s ≤ n/2) and
+ * v ∈ {27, 28} — `parseEcdsaSignature`, the one check operator signatures use too. Every ECDSA
+ * signature has a high-s twin (n − s, the other v) and encodings of v as 0/1 that recover to
+ * the same signer; accepting them would give whoever sees one request three different
+ * "identical" ones. A well-formed signature over other data recovers to some other address:
+ * compare the result with the app owner.
  */
-export async function recoverKeyRequestSigner(p: KeyRequestTypedDataParams, signature: Uint8Array | Hex): Promise<Hex | null> {
+export function recoverKeyRequestSigner(p: KeyRequestTypedDataParams, signature: Uint8Array | Hex): Hex | null {
   const sig = bytesOf(signature, 65, 'signature');
-  const typed = keyRequestTypedData(p);
   try {
-    const addr = await recoverTypedDataAddress({ ...typed, signature: toHex(sig) });
-    return addr.toLowerCase() as Hex;
-  } catch {
-    return null;
+    return toHex(ecdsaRecoverAddressFromDigest(keyRequestDigest(p), sig));
+  } catch (e) {
+    if (e instanceof EcdsaSignatureError) return null;
+    throw e;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // (e) eat_nonce of the `jwt` method
 
-/** SHA-256(domain ‖ appId ‖ responseKey), 32 bytes. The token carries it as 0x-hex (`eatNonceHex`). */
-export function eatNonce(domain: Uint8Array, appId: Uint8Array | Hex, responseKey: Uint8Array | Hex): Uint8Array {
+export const EAT_NONCE_TAG = 'eigenx-kms/eat-nonce/v2';
+const EAT_NONCE_TAG_BYTES = utf8ToBytes(EAT_NONCE_TAG);
+
+/** What a token's eat_nonce binds: the whole request but its attestation. */
+export interface EatNonceFields {
+  readonly route: KeyReleaseRoute;
+  readonly appId: Uint8Array | Hex;
+  readonly responseKey: Uint8Array | Hex;
+  readonly nonce: Uint8Array | Hex;
+  /** The request's `version`, if it names one. */
+  readonly version?: number | undefined;
+  /** The request's `time` (key selection), if it names one. */
+  readonly keyTime?: number | undefined;
+}
+
+/**
+ * `SHA-256("eigenx-kms/eat-nonce/v2" ‖ domain ‖ uint8 |route| ‖ route ‖ appId ‖ responseKey ‖
+ * uint8 |nonce| ‖ nonce ‖ uint64-BE version ‖ uint64-BE keyTime)`, 32 bytes (0 = not named).
+ * The token carries it as 0x-hex (`eatNonceHex`). Client and server both compute it here.
+ */
+export function eatNonce(domain: Uint8Array, f: EatNonceFields): Uint8Array {
   aDomain(domain);
-  return sha256(concatBytes(domain, bytesOf(appId, APP_ID_BYTES, 'appId'), bytesOf(responseKey, RESPONSE_KEY_BYTES, 'responseKey')));
+  if (typeof f !== 'object' || f === null) throw new TypeError(`eat_nonce fields: expected object, got ${f === null ? 'null' : typeof f}`);
+  const route = utf8ToBytes(aRoute(f.route));
+  const nonce = aNonce(f.nonce);
+  if (f.version !== undefined && f.keyTime !== undefined) throw new RangeError('eat_nonce: give version or keyTime, not both');
+  return sha256(concatBytes(
+    EAT_NONCE_TAG_BYTES, domain,
+    Uint8Array.of(route.length), route,
+    bytesOf(f.appId, APP_ID_BYTES, 'appId'),
+    bytesOf(f.responseKey, RESPONSE_KEY_BYTES, 'responseKey'),
+    Uint8Array.of(nonce.length), nonce,
+    u64be(optionalPositive(f.version, 'version')),
+    u64be(optionalPositive(f.keyTime, 'keyTime')),
+  ));
 }
 
 /** `eat_nonce` claim value: lowercase 0x-hex of `eatNonce` (66 characters). */
-export function eatNonceHex(domain: Uint8Array, appId: Uint8Array | Hex, responseKey: Uint8Array | Hex): Hex {
-  return toHex(eatNonce(domain, appId, responseKey));
+export function eatNonceHex(domain: Uint8Array, f: EatNonceFields): Hex {
+  return toHex(eatNonce(domain, f));
+}
+
+/** The eat_nonce of a request sent to `route` (its body's `version`/`time` become version/keyTime). */
+export function eatNonceOfRequest(domain: Uint8Array, route: KeyReleaseRoute, req: Pick<KeyReleaseRequestFields, 'appId' | 'responseKey' | 'nonce' | 'version' | 'time'>): Hex {
+  return eatNonceHex(domain, { route, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, version: req.version, keyTime: req.time });
 }

@@ -41,6 +41,18 @@
  * the protocol treats as evidence against the supplier. Caller misuse (wrong types, the
  * caller's own key out of range, a malformed context) throws TypeError/RangeError. No error
  * contains key or share material.
+ *
+ * One decoder decides what a public key is (`isValidSealPublicKey`): exactly 33 bytes, prefix
+ * 0x02/0x03, 0 ≤ x < p with x³ + 7 a square mod p (so never the identity, which has no
+ * 33-byte encoding). Everything that judges a recipient's key uses it: the dealer that seals
+ * to it, and everyone who checks a complaint against it. They must agree (see `sealDeal`).
+ *
+ * A recipient whose published key is not a point (`sealDeal`, `publicKey: null`) gets an
+ * unopenable slot: 48 bytes drawn from the rng, independent of its share, of the polynomial
+ * and of `e`. Such a slot leaks nothing (it is a function of fresh randomness only), and
+ * nobody can open it: there is no secret behind a key that is not a point, no complaint can
+ * prove a reveal against it (a DLEQ proof needs X_j to be a point), and a guessed AES-GCM key
+ * passes the tag with probability 2^-128. It looks like any other sealed share on-chain.
  */
 import { createCipheriv, createDecipheriv, createECDH, hkdfSync } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -220,14 +232,27 @@ export function sealPublicKey(secretKey: Uint8Array): Uint8Array {
   return new Uint8Array(ecdh.getPublicKey(null, 'compressed'));
 }
 
+/**
+ * The canonical decoder (see the module comment): true iff `publicKey` is a 33-byte compressed
+ * secp256k1 point — prefix 0x02/0x03, x < p, x on the curve. Never throws, whatever it is given
+ * (chain data: a recipient's key may be anything an older contract let through).
+ */
+export function isValidSealPublicKey(publicKey: unknown): publicKey is Uint8Array {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== SEAL_PUBLIC_KEY_BYTES) return false;
+  if (publicKey[0] !== 0x02 && publicKey[0] !== 0x03) return false;
+  try {
+    // Rejects x ≥ p and an x with no y (x = 0 included: 7 is not a square mod p); the point it
+    // returns is never the identity.
+    return !secp256k1.Point.fromBytes(publicKey).is0();
+  } catch {
+    return false;
+  }
+}
+
 /** Strict check of a 33-byte compressed public key; throws SealError('bad-public-key') if invalid. */
 export function validateSealPublicKey(publicKey: Uint8Array, what = 'publicKey'): Uint8Array {
   aCompressedPoint(publicKey, what);
-  try {
-    secp256k1.Point.fromBytes(publicKey);
-  } catch (cause) {
-    throw new SealError('bad-public-key', `${what}: not a valid secp256k1 point`, { cause });
-  }
+  if (!isValidSealPublicKey(publicKey)) throw new SealError('bad-public-key', `${what}: not a valid secp256k1 point`);
   return publicKey;
 }
 
@@ -253,14 +278,19 @@ export function seal(
 
 /** One recipient of a deal. */
 export interface DealRecipient {
-  readonly publicKey: Uint8Array;
+  /**
+   * The recipient's session key, or null when the key it published fails
+   * `isValidSealPublicKey`: its slot is then 48 random bytes nobody can open (module comment).
+   */
+  readonly publicKey: Uint8Array | null;
   readonly ctx: SealContext;
   readonly share: Uint8Array;
 }
 
 /**
  * Seals every share of one deal under one fresh ephemeral key, which is then discarded.
- * Returns `E` (33 bytes) and the sealed shares in recipient order.
+ * Returns `E` (33 bytes) and the sealed shares in recipient order; a recipient with
+ * `publicKey: null` gets `rng(48)` (drawn after E, in recipient order), never its share.
  */
 export function sealDeal(
   recipients: readonly DealRecipient[],
@@ -276,7 +306,7 @@ export function sealDeal(
   });
   const { secretKey, publicKey } = generateSealKeyPair(rng);
   try {
-    const sealed = recipients.map((r) => seal(secretKey, r.publicKey, r.ctx, r.share));
+    const sealed = recipients.map((r) => (r.publicKey === null ? aBytes(rng(SEALED_SHARE_BYTES), SEALED_SHARE_BYTES, 'rng output') : seal(secretKey, r.publicKey, r.ctx, r.share)));
     return { ephemeralPublicKey: publicKey, sealed };
   } finally {
     secretKey.fill(0);

@@ -7,8 +7,10 @@
  * (`memory-key-store.ts`, tests). Both pass the same suite (`test/node/key-store.test.ts`).
  *
  * - Every secret value (shares, session secret keys, round states, which hold shares) is
- *   encrypted at rest with AES-256-GCM under the 32-byte storage key, with the row's
- *   identity as associated data so rows cannot be swapped (`store-crypto.ts`).
+ *   encrypted at rest with AES-256-GCM under a key derived from the 32-byte storage key,
+ *   with the row's identity as associated data so rows cannot be swapped, and every row of
+ *   the SQLite store is authenticated, public columns included (`store-crypto.ts`,
+ *   `sqlite-store-rows.ts`).
  * - A store is scoped to one (chainId, registry, operator) and, once known, one MPK. Opening
  *   it under another scope or with another storage key fails with `KeyStoreError` before
  *   anything is written. Once bound, a version whose constant term A_0 is not the MPK is
@@ -345,4 +347,17 @@ export function assertSync(result: unknown): void {
     Promise.resolve(result).catch(() => undefined);
     throw bad('transaction: the function must be synchronous (it returned a promise)');
   }
+}
+
+/** `activeVersion`'s rule, in both stores: the newest version whose status is active. */
+export function isActiveVersion(status: VersionStatus): boolean {
+  return status === 'active';
+}
+
+/**
+ * `versionAt(t)`'s rule, in both stores: the newest version activated by chain time t,
+ * retired included; a pending version never was active.
+ */
+export function wasActiveAt(status: VersionStatus, activatedAt: number | null, t: number): boolean {
+  return status !== 'pending' && activatedAt !== null && activatedAt <= t;
 }

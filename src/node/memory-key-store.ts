@@ -2,7 +2,8 @@
  * @module
  * In-memory `KeyStore` for tests and the simulator. Same validation, ordering, errors and
  * transaction semantics as the SQLite store (one suite runs against both); nothing is
- * encrypted because nothing is at rest.
+ * encrypted or MAC'd because nothing is at rest: there is no file to alter, and the
+ * SQLite store's refusals of altered rows have no counterpart here.
  *
  * Stored values are frozen private copies and every read returns a fresh copy, so callers
  * can never reach stored state through a reference. Transactions are copy-on-write at the
@@ -24,7 +25,9 @@ import {
   checkVersion,
   copySessionKey,
   copyVersion,
+  isActiveVersion,
   roundStateJson,
+  wasActiveAt,
   type KeyStore,
   type StoreScope,
   type StoredSessionKey,
@@ -94,12 +97,12 @@ export class MemoryKeyStore implements KeyStore {
   }
 
   activeVersion(): StoredVersion | null {
-    return this.#newest((v) => v.status === 'active');
+    return this.#newest((v) => isActiveVersion(v.status));
   }
 
   versionAt(t: number): StoredVersion | null {
     if (typeof t !== 'number' || !Number.isFinite(t)) throw new KeyStoreError('bad-argument', 'versionAt: t must be a finite number');
-    return this.#newest((v) => v.status !== 'pending' && v.activatedAt !== null && v.activatedAt <= t);
+    return this.#newest((v) => wasActiveAt(v.status, v.activatedAt, t));
   }
 
   #newest(pred: (v: StoredVersion) => boolean): StoredVersion | null {
@@ -185,4 +188,30 @@ export class MemoryKeyStore implements KeyStore {
   close(): void {
     this.#closed = true;
   }
+
+  /**
+   * Every value this store holds, secrets included, as copies: for tests and forensic checks
+   * (`test/node/store-forensics.ts`: "no retired share is left anywhere"). Works after close,
+   * like reading a closed SQLite file.
+   */
+  dumpState(): MemoryStoreState {
+    const s = this.#state;
+    return {
+      mpk: s.mpk,
+      versions: [...s.versions.values()].map(copyVersion),
+      sessionKeys: [...s.sessionKeys.values()].map(copySessionKey),
+      roundStates: [...s.roundStates].map(([session, json]) => ({ session, json })),
+      meta: [...s.meta].map(([key, value]) => ({ key, value })),
+    };
+  }
+}
+
+/** What `MemoryKeyStore.dumpState` returns. */
+export interface MemoryStoreState {
+  readonly mpk: Hex | null;
+  readonly versions: StoredVersion[];
+  readonly sessionKeys: StoredSessionKey[];
+  /** Round states as the JSON text the store keeps. */
+  readonly roundStates: { readonly session: number; readonly json: string }[];
+  readonly meta: { readonly key: string; readonly value: string }[];
 }

@@ -2,7 +2,7 @@
  * @module
  * The node's Prometheus metrics (SPEC 5, issue 5) behind a small typed facade, so that the
  * scheduler and the HTTP handlers record facts ("session 7 is in its ack phase", "a release
- * was refused: nonce-reused") without touching prom-client or choosing label values.
+ * was refused: not-app-owner") without touching prom-client or choosing label values.
  *
  *   kms_round_phase{session,phase}            1 for the phase a session is in, 0 for the others
  *   kms_round_outcomes_total{kind,outcome}    completed | failed | declined, per dkg | reshare
@@ -15,7 +15,9 @@
  *   kms_threshold                             t of the active version
  *   kms_operators                             operators in the active version's set
  *   kms_refusals_total{reason}                requests refused, by a closed set of reasons
- *   kms_http_requests_total{route,method,status}
+ *   kms_jwt_keys_age_seconds                  age of the jwt method's JWKS (since its last successful
+ *                                             fetch; absent for a JWKS file or before the first fetch)
+ *   kms_http_requests_total{listener,route,method,status}   listener: public | ops
  *
  * Every label value comes from a closed set or from our own route table, never from request
  * input, so a client cannot blow up the series count, and nothing secret can become a label.
@@ -45,27 +47,37 @@ export const REFUSAL_REASONS = Object.freeze([
   'unknown-app',
   'bad-attestation',
   'attestation-expired',
-  'nonce-reused',
   // Key release (src/node/release): one reason per check, named like the error code.
   'attestation-bad-signature',
   'not-app-owner',
   'wrong-issuer',
   'wrong-audience',
+  // jwt claim policy (src/node/release/claim-policy.ts)
+  'debug-enclave',
+  'wrong-tee-software',
+  'secure-boot-off',
+  'wrong-tee-hardware',
+  'wrong-claim',
   'wrong-eat-nonce',
   'wrong-image-digest',
   'wrong-launch-policy',
   'no-release',
   'jwks-unavailable',
+  // jwt: the JWKS could not be refreshed within its maximum age (answered 503 attestation-unavailable).
+  'jwks-stale',
   'other',
 ] as const);
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
+/** The node's two HTTP listeners: the public API and the operations listener (/status, /metrics). */
+export type HttpListener = 'public' | 'ops';
+
 /** What the HTTP layer records. */
 export interface ApiMetrics {
   /** `route` is a route template from our table or `unmatched`; never a raw URL. */
-  httpRequest(route: string, method: string, status: number): void;
+  httpRequest(listener: HttpListener, route: string, method: string, status: number): void;
   refusal(reason: RefusalReason): void;
   /** The exposition text and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
@@ -83,6 +95,8 @@ export interface NodeMetrics extends ApiMetrics {
   observeRoundStep(phase: SubmissionPhase, parts: SubmissionParts): void;
   /** null: no active version. */
   activeVersion(id: number | null): void;
+  /** Where `kms_jwt_keys_age_seconds` reads its value at each scrape (ms; null: no series). */
+  watchJwksAge(ageMs: () => number | null): void;
   threshold(t: number): void;
   operatorCount(n: number): void;
   /** For tests and for a process that wants to merge registries; callers should not add metrics. */
@@ -138,10 +152,21 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  let jwksAgeMs: (() => number | null) | null = null;
+  new Gauge({
+    name: 'kms_jwt_keys_age_seconds',
+    help: 'Seconds since the jwt method\'s JWKS was last fetched successfully (beyond --jwt-jwks-max-age jwt requests are refused).',
+    registers: [registry],
+    collect() {
+      const ms = jwksAgeMs?.() ?? null;
+      if (ms === null) this.reset();
+      else this.set(ms / 1000);
+    },
+  });
   const http = new Counter({
     name: 'kms_http_requests_total',
-    help: 'HTTP requests answered, by route template, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
+    help: 'HTTP requests answered, by listener (public, ops), route template, method and status.',
+    labelNames: ['listener', 'route', 'method', 'status'] as const,
     registers: [registry],
   });
 
@@ -185,6 +210,9 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     activeVersion(id) {
       activeVersion.set(id ?? 0);
     },
+    watchJwksAge(ageMs) {
+      jwksAgeMs = ageMs;
+    },
     threshold(t) {
       threshold.set(t);
     },
@@ -195,8 +223,8 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
       // The type already restricts it; the runtime check keeps a cast-through value out.
       refusals.inc({ reason: reasons.has(reason) ? reason : 'other' });
     },
-    httpRequest(route, method, status) {
-      http.inc({ route, method: HTTP_METHODS.has(method) ? method : 'other', status: String(status) });
+    httpRequest(listener, route, method, status) {
+      http.inc({ listener, route, method: HTTP_METHODS.has(method) ? method : 'other', status: String(status) });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -10,9 +10,11 @@
  *   4. if the operator is registered, its signing key is the one on-chain.
  *
  * Then it publishes a session key it holds the secret of (if the registry lists another),
- * starts the HTTP API and runs the operator loop, one tick at a time (a tick starts after the
- * previous one ended, so ticks never overlap). Between ticks the node polls the head's number
- * every `headPollMs` (100 ms; one cheap `eth_blockNumber`):
+ * starts its two HTTP listeners (the public API, and the operations listener for /status and
+ * /metrics, loopback-only unless the operator consents: `http/app.ts`) and runs the operator
+ * loop, one tick at a time (a tick starts after the previous one ended, so ticks never
+ * overlap). Between ticks the node polls the head's number every `headPollMs` (100 ms; one
+ * cheap `eth_blockNumber`):
  *
  * - a new block starts a tick at once, so a phase that another operator's transaction closed
  *   is acted on within ~0.1 s instead of up to a whole tick later;
@@ -38,7 +40,8 @@ import { gweiText, type TxEvent } from '../chain/tx-sender.ts';
 import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import type { Address, Hex, OperatorRecord } from '../protocol/ledger.ts';
 import type { Phase } from '../protocol/session-rules.ts';
-import { buildApi, type AppReleaseHandler } from './http/app.ts';
+import { buildApi, buildOpsApi, type AppReleaseHandler } from './http/app.ts';
+import { isLoopbackAddress, isLoopbackHost } from './http/loopback.ts';
 import type { NodeStatus, PubkeyInfo } from './http/schemas.ts';
 import { BalanceWatch } from './balance-watch.ts';
 import { createChainMetrics } from './chain-metrics.ts';
@@ -47,7 +50,7 @@ import { withFeeCapNotice } from './fee-cap-notice.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
-import { openSqliteKeyStore } from './sqlite-key-store.ts';
+import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
 
 export interface NodeConfig {
   /** Private key of the operator's Ethereum account (sends its transactions). */
@@ -68,8 +71,11 @@ export interface NodeConfig {
    */
   readonly finality: Finality | null;
   readonly registry: Address;
+  /** The public API's address (0: any free port). */
   readonly host: string;
   readonly port: number;
+  /** The operations listener (/healthz, /status, /metrics); null: /status and /metrics are not served. */
+  readonly ops: OpsListenerConfig | null;
   readonly dataDir: string;
   readonly storageKey: Uint8Array;
   readonly consentThreshold: number | null;
@@ -78,6 +84,18 @@ export interface NodeConfig {
   readonly headPollMs?: number;
   /** Builds the key-release handler once the node's parts exist (apps issue); null refuses. */
   readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
+}
+
+/** Where the operations listener listens (issue 12). */
+export interface OpsListenerConfig {
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  /**
+   * The operator's explicit consent to a host that is not loopback: the listener has no
+   * authentication, so without it such a host is refused before anything starts.
+   */
+  readonly public: boolean;
 }
 
 /** What a key-release handler may use. */
@@ -94,7 +112,10 @@ export interface NodeParts {
 
 export interface RunningNode {
   readonly address: Address;
+  /** The public API's base URL. */
   readonly url: string;
+  /** The operations listener's base URL (/healthz, /status, /metrics); null when it is off. */
+  readonly opsUrl: string | null;
   readonly store: KeyStore;
   /** Resolves after the next completed tick (for tests and tools). */
   lastTick(): TickReport | null;
@@ -106,6 +127,16 @@ export class StartupError extends Error {
 }
 
 const HEALTHY_WITHIN_MS = 15_000;
+/** Per client of the public API: apps and clients, possibly many behind one proxy. */
+const API_RATE_LIMIT = { perClientPerSecond: 50, burst: 100 } as const;
+/**
+ * Per client of the operations listener, which has its own buckets. Its clients are few and
+ * slow (Prometheus every 15 s, a supervisor's probe every few seconds, a person with curl or
+ * `watch`, the devnet and test harness polling /status once a second): 10 a second and 50 at
+ * once is far above them, and bounds what a local process (or, with --ops-public, a network
+ * peer) can make the node spend rendering /metrics.
+ */
+export const OPS_RATE_LIMIT = { perClientPerSecond: 10, burst: 50 } as const;
 /**
  * Gas limit = estimate × (1 + margin). The estimate runs against the pending block, before
  * the other operators' submissions of the same window land; the submission mined last then
@@ -122,6 +153,10 @@ const HEAD_POLL_MS = 100;
 const IDLE_TICK_MS = 5_000;
 
 export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<RunningNode> {
+  // Before anything else: refusing here costs nothing and touches nothing.
+  if (cfg.ops !== null && !cfg.ops.public && !isLoopbackHost(cfg.ops.host)) {
+    throw new StartupError(`the operations listener's host ${cfg.ops.host} is not a loopback address: /status and /metrics have no authentication; listen on 127.0.0.1 or consent explicitly (--ops-public)`);
+  }
   const account = privateKeyToAccount(cfg.operatorKey);
   const me = account.address.toLowerCase() as Address;
   let ledger: ChainLedger;
@@ -155,7 +190,9 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const domain = makeDomain({ chainId: ledger.chainId, registry: cfg.registry });
   let store: KeyStore;
   try {
-    store = openSqliteKeyStore({ path: join(cfg.dataDir, 'keystore.sqlite'), storageKey: cfg.storageKey, scope: { chainId: ledger.chainId, registry: cfg.registry.toLowerCase() as Address, operator: me } });
+    const sqlite = openSqliteKeyStore({ path: join(cfg.dataDir, 'keystore.sqlite'), storageKey: cfg.storageKey, scope: { chainId: ledger.chainId, registry: cfg.registry.toLowerCase() as Address, operator: me } });
+    if (sqlite.upgradedFrom !== null) log.info({ path: sqlite.path, from: sqlite.upgradedFrom, to: SCHEMA_VERSION }, `key store upgraded from schema version ${sqlite.upgradedFrom} to ${SCHEMA_VERSION} (every row now authenticated); older builds refuse it from now on`);
+    store = sqlite;
   } catch (e) {
     if (e instanceof KeyStoreError) throw new StartupError(`key store refused: ${e.message}`, { cause: e });
     throw e;
@@ -205,24 +242,56 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   });
 
   const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log };
+  const health = () => (Date.now() - lastOk < HEALTHY_WITHIN_MS ? { ok: true } : { ok: false, reason: `no successful tick for ${Math.round((Date.now() - lastOk) / 1000)} s` });
+  // The operations listener's /healthz also says when the node has had no consistent view of
+  // the chain for a while, or its account is short of a day of rounds. The public one stays
+  // about liveness: a load balancer must not take a node that still serves apps out of rotation
+  // because its operator account runs low.
+  const opsHealth = () => {
+    const now = Date.now();
+    const reasons = [
+      ...(now - lastOk < HEALTHY_WITHIN_MS ? [] : [`no successful tick for ${Math.round((now - lastOk) / 1000)} s`]),
+      chainWatch.unhealthy(now),
+      balance.unhealthy(),
+    ].filter((r): r is string => r !== null);
+    return reasons.length === 0 ? { ok: true } : { ok: false, reason: reasons.join('; ') };
+  };
   const api = buildApi({
     logger: log,
-    rateLimit: { perClientPerSecond: 50, burst: 100 },
+    rateLimit: API_RATE_LIMIT,
     metrics,
     appRelease: cfg.appRelease ? cfg.appRelease(parts) : null,
     pubkey: (version) => pubkeyInfo(store, operators.list, version),
-    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), chainView: chainWatch.status(), balance: balance.status() }),
-    health: () => {
-      const now = Date.now();
-      const reasons = [
-        ...(now - lastOk < HEALTHY_WITHIN_MS ? [] : [`no successful tick for ${Math.round((now - lastOk) / 1000)} s`]),
-        chainWatch.unhealthy(now),
-        balance.unhealthy(),
-      ].filter((r): r is string => r !== null);
-      return reasons.length === 0 ? { ok: true } : { ok: false, reason: reasons.join('; ') };
-    },
+    health,
   });
-  const url = await api.listen({ host: cfg.host, port: cfg.port });
+  const opsApi = cfg.ops === null ? null : buildOpsApi({
+    logger: log,
+    rateLimit: OPS_RATE_LIMIT,
+    metrics,
+    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status() }),
+    health: opsHealth,
+  });
+  let url: string;
+  let opsUrl: string | null = null;
+  try {
+    url = await listen(api, cfg.host, cfg.port, 'the public API');
+    if (opsApi !== null && cfg.ops !== null) {
+      opsUrl = await listen(opsApi, cfg.ops.host, cfg.ops.port, 'the operations listener');
+      // `localhost` is whatever the resolver says: check what was actually bound.
+      const outside = boundAddresses(opsApi).filter((a) => !isLoopbackAddress(a));
+      if (!cfg.ops.public && outside.length > 0) {
+        throw new StartupError(`the operations listener's host ${cfg.ops.host} resolved to ${outside.join(', ')}, which is not loopback: listen on 127.0.0.1 or consent explicitly (--ops-public)`);
+      }
+    }
+  } catch (e) {
+    await Promise.allSettled([api.close(), opsApi?.close()]);
+    store.close();
+    throw e;
+  }
+  if (cfg.ops === null) log.info('the operations listener is off (--ops-port off): /status and /metrics are not served');
+  else if (opsApi !== null && boundAddresses(opsApi).some((a) => !isLoopbackAddress(a))) {
+    log.warn({ opsUrl, bound: boundAddresses(opsApi) }, 'the operations listener (/status, /metrics) is reachable from other machines (--ops-public): it has no authentication, so let only your monitoring hosts reach it');
+  }
 
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
@@ -298,17 +367,18 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   await tickOnce();
   lastTickEnd = Date.now();
   schedule();
-  log.info({ operator: me, url, registry: cfg.registry, chainId: String(ledger.chainId) }, 'kms-server started');
+  log.info({ operator: me, url, opsUrl, registry: cfg.registry, chainId: String(ledger.chainId) }, 'kms-server started');
 
   return {
     address: me,
     url,
+    opsUrl,
     store,
     lastTick: () => last,
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await api.close();
+      await Promise.all([api.close(), opsApi?.close()]);
       // Let a tick that is waiting on the chain finish first: closing the store under it made
       // every SIGTERM end with "tick failed: the key store is closed" (and cut the tick short
       // after a submission, before its later sessions and retention ran).
@@ -316,6 +386,29 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
       store.close();
     },
   };
+}
+
+/** The IP addresses a listening instance is bound to. */
+function boundAddresses(app: ReturnType<typeof buildApi>): string[] {
+  return app.addresses().map((a) => (typeof a === 'string' ? a : a.address));
+}
+
+/**
+ * Binds a listener, or refuses to start with one line that says which listener and why (the
+ * port taken by another process or by the other listener, an address this machine lacks, …).
+ */
+async function listen(app: ReturnType<typeof buildApi>, host: string, port: number, what: string): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the port is already in use (by another process, or by the other listener)'
+      : code === 'EADDRNOTAVAIL' ? 'this machine has no such address'
+      : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'the host name does not resolve'
+      : (e as Error).message;
+    throw new StartupError(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port} for ${what}: ${why}`, { cause: e });
+  }
 }
 
 function checkSigningKey(rec: OperatorRecord, cfg: NodeConfig): void {
@@ -354,6 +447,7 @@ function status(me: Address, store: KeyStore, loop: OperatorLoop, last: TickRepo
       ...(current.dealer ? { dealer: current.dealer } : {}), ...(current.recipient ? { recipient: current.recipient } : {}),
     } : null,
     lastProcessedBoundary: loop.lastProcessedBoundary >= 0 ? loop.lastProcessedBoundary : null,
+    versions: store.listVersions().map((v) => ({ id: v.id, status: v.status })),
     chainHead: last ? { time: last.chainTime } : null,
     lastError,
   };

@@ -57,6 +57,7 @@ import { bls } from '../crypto/bls12381/index.ts';
 import type { G2 } from '../crypto/bls12381/types.ts';
 import type { Rng } from '../crypto/rng.ts';
 import { generateSealKeyPair } from '../crypto/seal.ts';
+import { decodeSessionKey } from '../protocol/deal-codec.ts';
 import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import { LedgerError, ZERO_HASH, type Address, type Hex, type Ledger, type LedgerErrorCode, type LedgerWriter, type Session } from '../protocol/ledger.ts';
 import { decodePoly } from '../protocol/round-outcome.ts';
@@ -66,6 +67,7 @@ import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
 import { sessionKeysToDelete, versionsToDelete } from './retention.ts';
+import { sessionKeyWarnings } from './session-key-warnings.ts';
 
 export interface LoopLogger {
   debug(obj: object, msg: string): void;
@@ -273,12 +275,12 @@ export class OperatorLoop {
       log.info({ session: id, boundary, sentAt, minedAt: this.#now() }, 'opened session');
       return id;
     } catch (e) {
-      if (e instanceof LedgerError && (NOT_NOW.has(e.code) || e.code === 'ThresholdOutOfBounds')) {
+      if (e instanceof LedgerError && (NOT_NOW.has(e.code) || e.code === 'ThresholdOverrideNoLongerFits')) {
         const key = `${boundary}:${e.code}`;
         if (key !== this.#lastNotNow) {
-          if (e.code === 'ThresholdOutOfBounds') {
+          if (e.code === 'ThresholdOverrideNoLongerFits') {
             // Not a normal "later": no session can open until governance changes the override.
-            log.error({ boundary, reason: e.code }, `no session can open: ${e.message}. The governance threshold override does not fit the operators this session would have; governance must change it (kms-admin governance)`);
+            log.error({ boundary, reason: e.code }, `no session can open: ${e.message}. The governance threshold override does not fit the operators this session would have; governance must change it (kms-admin set-threshold N, or 0 for the default)`);
           } else {
             log.info({ boundary, reason: e.code }, `no session opened: ${e.message}`);
           }
@@ -366,7 +368,8 @@ export class OperatorLoop {
     const sourcePoly = snapshot.kind === 'reshare' ? await this.#sourcePoly(session) : null;
     const mpk = this.#decodedMpk(mpkHex);
     const j = snapshot.recipients.indexOf(me);
-    const sessionKey = j >= 0 ? store.getSessionKey(snapshot.recipientKeys[j] as Hex) : null;
+    // A listed key that is not a point has no secret (and the store refuses to look it up).
+    const sessionKey = j >= 0 && decodeSessionKey(snapshot.recipientKeys[j] as Hex) !== null ? store.getSessionKey(snapshot.recipientKeys[j] as Hex) : null;
     const source = snapshot.kind === 'reshare' ? store.getVersion(snapshot.sourceVersion) : null;
     const sourceShare = source && source.publicPolyHash === snapshot.sourcePolyHash ? source.share : null;
 
@@ -398,6 +401,7 @@ export class OperatorLoop {
       log.info({ session: id, phase }, t);
       this.#o.observer?.transition?.(id, t);
     }
+    for (const w of sessionKeyWarnings(id, snapshot.recipients, snapshot.recipientKeys, state, step.state)) log.warn({ ...w.fields, phase }, w.msg);
     if (step.transitions.length > 0) {
       const activated = step.state.recipient?.status === 'active' && state.recipient?.status !== 'active';
       const completedAt = activated ? (await ledger.getVersion(id))?.completedAt ?? chainTime : chainTime;
@@ -632,13 +636,14 @@ function reopens(state: RoundState, session: Session): boolean {
 
 /**
  * Makes sure the session key the registry lists for this operator is one whose secret this
- * store holds; otherwise publishes a fresh one (after a lost data directory, or when an
- * administrator registered the operator). Returns the key now published.
+ * store holds; otherwise publishes a fresh one (after a lost data directory, when an
+ * administrator registered the operator, or when the registered key is not a valid point,
+ * which no dealer can seal to). Returns the key now published.
  */
 export async function ensureSessionKey(ledger: Ledger, writer: LedgerWriter, store: KeyStore, me: Address, chainTime: number, rng: Rng): Promise<Hex | null> {
   const rec = await ledger.getOperator(me);
   if (!rec) return null;
-  if (store.getSessionKey(rec.sessionKey)) return rec.sessionKey;
+  if (decodeSessionKey(rec.sessionKey) !== null && store.getSessionKey(rec.sessionKey)) return rec.sessionKey;
   const kp = generateSealKeyPair(rng);
   const publicKey = bytesToHex(kp.publicKey);
   store.putSessionKey({ publicKey, secretKey: kp.secretKey, createdAt: chainTime });

@@ -2,38 +2,51 @@
  * @module
  * The default `KeyStore`: one SQLite file (better-sqlite3@12) in the node's data directory.
  *
- * Schema (version 1; every table STRICT):
+ * **Schema version 2** (`sqlite-store-rows.ts` has the tables): public columns in clear, so
+ * an operator can read a store with the sqlite3 shell; secrets sealed with AES-256-GCM under
+ * a key derived from the storage key, bound to their row and store (`store-crypto.ts`); and
+ * **every row of every table authenticated** (an HMAC over all its columns under another
+ * derived key) and listed in an authenticated manifest. An edited, moved, foreign, deleted,
+ * added or rolled-back row is refused (`corrupt`, naming the table and row) when the store
+ * opens, and again when the row is read. Rolling back the whole file to an older copy of
+ * itself cannot be detected from the file alone (docs/operations.md). A share is sealed as 32
+ * bytes big-endian.
  *
- *   meta         (key TEXT PK, value ANY)   schema_version '1', chain_id (decimal), registry,
- *                                           operator, key_check (sealed blob), mpk (once bound)
- *   versions     (id INTEGER PK, status, public_poly, public_poly_hash, threshold,
- *                 holders JSON, confirmed_at, activated_at, share BLOB sealed)
- *   session_keys (public_key TEXT PK, created_at, secret BLOB sealed)
- *   round_states (session INTEGER PK, state BLOB sealed JSON)
- *   kv           (key TEXT PK, value TEXT)  the KeyStore's getMeta/setMeta, in clear
+ * **Upgrading from schema version 1** happens automatically at the first open by this build,
+ * in one transaction, after the whole v1 store passed the v1 checks (`sqlite-store-v1.ts`):
+ * a crash leaves the v1 store as it was. `upgradedFrom` says it happened (the node logs it).
+ * A store of a newer schema is refused, never guessed at.
  *
- * Public fields stay in clear so an operator can inspect a store with the sqlite3 shell;
- * secrets are sealed with `store-crypto.ts` (AES-256-GCM, the row's identity as AAD). A
- * share is sealed as 32 bytes big-endian.
+ * **Durability**: WAL journal with `synchronous=FULL` (a committed transaction survives power
+ * loss) and `locking_mode=EXCLUSIVE` (a second node process on the same data directory is
+ * refused with `in-use` instead of both dealing from one share).
  *
- * Durability: WAL journal with `synchronous=FULL` (a committed transaction survives power
- * loss), `secure_delete=ON` (a deleted session secret or share is overwritten, not left in
- * a free page for whoever later learns the storage key), and `locking_mode=EXCLUSIVE` (a
- * second node process on the same data directory is refused with `in-use` instead of both
- * dealing from one share).
+ * **Deleted secrets leave no bytes** (finding 1 of the security review): `secure_delete=ON`
+ * zeroes deleted rows and freed pages in the pages SQLite writes, and `temp_store=MEMORY`
+ * keeps sorts and statement journals off the disk; but in WAL mode the older images of a
+ * page stay in the `-wal` file (and the database file keeps its old page) until a checkpoint.
+ * So every transaction that deleted or replaced a sealed secret (a version's share, a session
+ * secret, a round state) ends, after its commit, with `wal_checkpoint(TRUNCATE)`: the zeroed
+ * pages reach the database file and the WAL is emptied, before the call returns (a few ms:
+ * one more fsync; docs/benchmarks.md). A status change rewrites a version with the very blob
+ * it had, and frees nothing. The open checkpoints once too, for a crash between a commit and
+ * its checkpoint. (Copies of old blocks that the file system or the disk keeps below the
+ * file are beyond SQLite's reach: use full-disk encryption.)
  *
- * Opening:
+ * **Opening**:
  * - A new store is built in a temporary file next to the target and hard-linked into place
  *   only when complete, so the path either names a whole store or nothing (a crash during
  *   creation leaves no half-made store that a later open would have to guess about). File
  *   mode 0600, missing parent directories created 0700.
- * - An existing store is first checked through a read-only connection: schema version,
- *   scope, key check. A refusal therefore never writes: the file stays byte-identical even
- *   when a crash left committed pages in the WAL (a read-write close would checkpoint them).
- *   Side files that the read-only connection had to create (empty -wal, -shm) are removed.
+ * - An existing store is first checked through a read-only connection: schema version and
+ *   schema objects, scope, key check, every row (v2) or every row's v1 validity (v1). A
+ *   refusal therefore never writes: the file stays byte-identical even when a crash left
+ *   committed pages in the WAL (a read-write close would checkpoint them). Side files that the
+ *   read-only connection had to create (empty -wal, -shm) are removed.
+ * - The read-write connection checks again under its exclusive lock, then upgrades a v1 store.
  */
 import Database from 'better-sqlite3';
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Hex } from '../protocol/ledger.ts';
@@ -52,16 +65,21 @@ import {
   checkUint,
   checkVersion,
   copyVersion,
+  isActiveVersion,
   roundStateJson,
+  wasActiveAt,
   type KeyStore,
   type StoreScope,
   type StoredSessionKey,
   type StoredVersion,
   type VersionStatus,
 } from './key-store.ts';
-import { bytesToShare, importStorageKey, makeKeyCheck, openValue, rowAad, sealValue, shareToBytes, verifyKeyCheck } from './store-crypto.ts';
+import { SCHEMA_V2, SCHEMA_VERSION_V2, StoreRows, TABLES, openRows, versionValues, type Row } from './sqlite-store-rows.ts';
+import { SCHEMA_VERSION_V1, migrateV1, readV1 } from './sqlite-store-v1.ts';
+import { bytesToShare, deriveStoreKeys, shareToBytes, type StoreKeys } from './store-crypto.ts';
 
-export const SCHEMA_VERSION = '1';
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = SCHEMA_VERSION_V2;
 
 export interface OpenSqliteKeyStoreOptions {
   /** The store file (created if missing). */
@@ -74,29 +92,12 @@ export interface OpenSqliteKeyStoreOptions {
   readonly busyTimeoutMs?: number;
 }
 
-const SCHEMA = `
-CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value ANY NOT NULL) STRICT;
-CREATE TABLE versions (
-  id INTEGER PRIMARY KEY NOT NULL CHECK (id >= 0),
-  status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'retired')),
-  public_poly TEXT NOT NULL,
-  public_poly_hash TEXT NOT NULL,
-  threshold INTEGER NOT NULL,
-  holders TEXT NOT NULL,
-  confirmed_at INTEGER NOT NULL,
-  activated_at INTEGER,
-  share BLOB NOT NULL
-) STRICT;
-CREATE TABLE session_keys (public_key TEXT PRIMARY KEY NOT NULL, created_at INTEGER NOT NULL, secret BLOB NOT NULL) STRICT;
-CREATE TABLE round_states (session INTEGER PRIMARY KEY NOT NULL, state BLOB NOT NULL) STRICT;
-CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
-`;
-const TABLES = ['meta', 'versions', 'session_keys', 'round_states', 'kv'];
-
 /**
- * Opens (or creates) the key store at `path` for `scope`. Refuses, before any write and
- * leaving the file byte-identical:
- * - `corrupt`: not a SQLite file, not a key store, or an unknown schema version;
+ * Opens (or creates) the key store at `path` for `scope`, upgrading a schema-1 store.
+ * Refuses, before any write and leaving the file byte-identical:
+ * - `corrupt`: not a SQLite file, not a key store, an unknown schema version, a schema
+ *   object added or changed, or a row that fails its checks ("… is damaged: versions row 3
+ *   was altered (its contents do not match its authentication tag)");
  * - `scope-mismatch`: another chain, registry or operator ("this key store belongs to
  *   chain 1, not 31337");
  * - `wrong-storage-key`: "the storage key does not open this key store";
@@ -106,14 +107,14 @@ export function openSqliteKeyStore(opts: OpenSqliteKeyStoreOptions): SqliteKeySt
   if (typeof opts !== 'object' || opts === null) throw new KeyStoreError('bad-argument', 'openSqliteKeyStore: expected {path, storageKey, scope}');
   if (typeof opts.path !== 'string' || opts.path.length === 0) throw new KeyStoreError('bad-argument', 'key store path: expected a non-empty string');
   const scope = checkScope(opts.scope);
-  const key = importStorageKey(opts.storageKey);
+  const keys = deriveStoreKeys(opts.storageKey);
   const timeout = opts.busyTimeoutMs ?? 1000;
   const path = resolve(opts.path);
 
-  if (!existsSync(path)) createStore(path, scope, key);
+  if (!existsSync(path)) createStore(path, scope, keys);
   if (!lstatSync(path).isFile()) throw new KeyStoreError('bad-argument', `key store path ${path} is not a regular file`);
 
-  checkReadOnly(path, scope, key, timeout);
+  checkReadOnly(path, scope, keys, timeout);
 
   let db: Database.Database;
   try {
@@ -126,13 +127,17 @@ export function openSqliteKeyStore(opts: OpenSqliteKeyStoreOptions): SqliteKeySt
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('synchronous = FULL');
     db.pragma('secure_delete = ON');
+    db.pragma('temp_store = MEMORY');
     // The first read takes the exclusive lock; checking again closes the window between
     // the read-only check and this connection (another process could have replaced the file).
-    checkHeader(db, path, scope, key);
+    const version = schemaVersion(db, path);
+    const rows = version === SCHEMA_VERSION_V2 ? openRows(db, path, scope, keys) : null;
     // Only now may the open write: a store someone switched to another journal mode is put
-    // back to WAL.
+    // back to WAL, a v1 store is upgraded, and the WAL is emptied.
     if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') db.pragma('journal_mode = WAL');
-    return new SqliteKeyStore(db, path, scope, key);
+    const upgraded = rows ?? migrateV1(db, path, scope, keys);
+    checkpoint(db);
+    return new SqliteKeyStore(db, path, scope, upgraded, rows === null ? 1 : null);
   } catch (e) {
     db.close();
     throw mapOpenError(e, path);
@@ -140,7 +145,7 @@ export function openSqliteKeyStore(opts: OpenSqliteKeyStoreOptions): SqliteKeySt
 }
 
 /** Builds a complete empty store in a temporary file, then links it into place. */
-function createStore(path: string, scope: StoreScope, key: KeyObject): void {
+function createStore(path: string, scope: StoreScope, keys: StoreKeys): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = `${path}.creating-${randomBytes(6).toString('hex')}`;
@@ -153,13 +158,8 @@ function createStore(path: string, scope: StoreScope, key: KeyObject): void {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.transaction(() => {
-        db.exec(SCHEMA);
-        const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-        put.run('schema_version', SCHEMA_VERSION);
-        put.run('chain_id', scope.chainId.toString());
-        put.run('registry', scope.registry);
-        put.run('operator', scope.operator);
-        put.run('key_check', makeKeyCheck(key));
+        db.exec(SCHEMA_V2);
+        StoreRows.create(db, path, keys, scope, null).saveManifest();
       })();
       // Everything into the main file before it is linked: the -wal is not linked with it.
       db.pragma('wal_checkpoint(TRUNCATE)');
@@ -187,7 +187,7 @@ function fsyncDir(dir: string): void {
 }
 
 /** All checks through a read-only connection; removes the side files it had to create. */
-function checkReadOnly(path: string, scope: StoreScope, key: KeyObject, timeout: number): void {
+function checkReadOnly(path: string, scope: StoreScope, keys: StoreKeys, timeout: number): void {
   const wal = `${path}-wal`;
   const shm = `${path}-shm`;
   const hadWal = existsSync(wal);
@@ -195,7 +195,9 @@ function checkReadOnly(path: string, scope: StoreScope, key: KeyObject, timeout:
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true, timeout });
     try {
-      checkHeader(db, path, scope, key);
+      // A v1 store is read whole and checked as its upgrade will vouch for it.
+      if (schemaVersion(db, path) === SCHEMA_VERSION_V2) openRows(db, path, scope, keys);
+      else readV1(db, path, scope, keys);
     } finally {
       db.close();
     }
@@ -212,43 +214,31 @@ function checkReadOnly(path: string, scope: StoreScope, key: KeyObject, timeout:
   }
 }
 
-/** Schema version, then scope, then key check, then the MPK's format. Reads only. */
-function checkHeader(db: Database.Database, path: string, scope: StoreScope, key: KeyObject): void {
-  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
-  if (!tables.has('meta')) throw new KeyStoreError('corrupt', `${path} is not an eigenx-kms key store (it has no meta table)`);
-  const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: unknown }[]).map((r) => [r.key, r.value]));
-  const version = meta.get('schema_version');
-  if (version !== SCHEMA_VERSION) {
-    throw new KeyStoreError('corrupt', `${path} has key store schema version ${String(version).slice(0, 20)}; this build reads version ${SCHEMA_VERSION}`);
+/** The store's schema version ('1' or '2'); refuses anything else. Reads only. */
+function schemaVersion(db: Database.Database, path: string): string {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+  if (!hasMeta) throw new KeyStoreError('corrupt', `${path} is not an eigenx-kms key store (it has no meta table)`);
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: unknown } | undefined;
+  const version = row?.value;
+  if (version !== SCHEMA_VERSION_V2 && version !== SCHEMA_VERSION_V1) {
+    throw new KeyStoreError(
+      'corrupt',
+      `${path} has key store schema version ${String(version).slice(0, 20)}; this build reads version ${SCHEMA_VERSION_V2} (and upgrades version ${SCHEMA_VERSION_V1})`,
+    );
   }
-  const missing = TABLES.filter((t) => !tables.has(t));
-  if (missing.length > 0) throw new KeyStoreError('corrupt', `${path} is damaged: missing table ${missing.join(', ')}`);
-  const text = (k: string): string => {
-    const v = meta.get(k);
-    if (typeof v !== 'string') throw new KeyStoreError('corrupt', `${path} is damaged: meta ${k} is missing`);
-    return v;
-  };
-  const chainId = text('chain_id');
-  if (chainId !== scope.chainId.toString()) throw mismatch(`chain ${chainId}, not ${scope.chainId}`);
-  const registry = text('registry');
-  if (registry !== scope.registry) throw mismatch(`registry ${registry}, not ${scope.registry}`);
-  const operator = text('operator');
-  if (operator !== scope.operator) throw mismatch(`operator ${operator}, not ${scope.operator}`);
-  const check = meta.get('key_check');
-  if (!(check instanceof Uint8Array)) throw new KeyStoreError('corrupt', `${path} is damaged: meta key_check is missing`);
-  verifyKeyCheck(key, check);
-  const mpk = meta.get('mpk');
-  if (mpk === undefined) return;
-  try {
-    checkMpk(mpk);
-  } catch (cause) {
-    throw new KeyStoreError('corrupt', `${path} is damaged: meta mpk is not a 96-byte hex point`, { cause });
-  }
+  return version;
 }
 
-function mismatch(what: string): KeyStoreError {
-  // Scope values are public (chain id, contract and operator addresses): naming them is the fix.
-  return new KeyStoreError('scope-mismatch', `this key store belongs to ${what}`);
+/**
+ * Empties the WAL into the database file (see the module comment). In exclusive locking mode
+ * no other connection can hold a read that blocks it; if one ever did, the caller's write is
+ * committed but a freed secret may still be in the WAL, which the error says.
+ */
+function checkpoint(db: Database.Database): void {
+  const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+  if (r === undefined || r.busy !== 0) {
+    throw new KeyStoreError('in-use', 'the key store could not empty its WAL (a reader holds it): a deleted secret may remain in the -wal file until the next write or close');
+  }
 }
 
 function mapOpenError(e: unknown, path: string): unknown {
@@ -262,207 +252,233 @@ function mapOpenError(e: unknown, path: string): unknown {
   return e;
 }
 
-interface VersionRow {
-  id: number;
-  status: string;
-  public_poly: string;
-  public_poly_hash: string;
-  threshold: number;
-  holders: string;
-  confirmed_at: number;
-  activated_at: number | null;
-  share: Uint8Array;
-}
-interface SessionKeyRow {
-  public_key: string;
-  created_at: number;
-  secret: Uint8Array;
-}
-
-const VERSION_COLUMNS = 'id, status, public_poly, public_poly_hash, threshold, holders, confirmed_at, activated_at, share';
+const { meta: META, versions: VERSIONS, session_keys: SESSION_KEYS, round_states: ROUND_STATES, kv: KV } = TABLES;
 
 export class SqliteKeyStore implements KeyStore {
   readonly scope: StoreScope;
   /** The resolved file path (public; used in messages and by the node's status). */
   readonly path: string;
+  /** The schema version this open upgraded the store from, or null when it was current. */
+  readonly upgradedFrom: number | null;
   readonly #db: Database.Database;
-  readonly #key: KeyObject;
-  readonly #s;
+  readonly #rows: StoreRows;
+  /** Depth of nested transactions: the manifest is saved and the WAL emptied at depth 0. */
+  #depth = 0;
 
   /** Use `openSqliteKeyStore`: it runs the checks this constructor assumes. */
-  constructor(db: Database.Database, path: string, scope: StoreScope, key: KeyObject) {
+  constructor(db: Database.Database, path: string, scope: StoreScope, rows: StoreRows, upgradedFrom: number | null) {
     this.#db = db;
     this.path = path;
     this.scope = scope;
-    this.#key = key;
-    this.#s = {
-      getMeta: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-      putVersion: db.prepare(`INSERT OR REPLACE INTO versions (${VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      getVersion: db.prepare<[number], VersionRow>(`SELECT ${VERSION_COLUMNS} FROM versions WHERE id = ?`),
-      listVersions: db.prepare<[], VersionRow>(`SELECT ${VERSION_COLUMNS} FROM versions ORDER BY id`),
-      activeVersion: db.prepare<[], VersionRow>(`SELECT ${VERSION_COLUMNS} FROM versions WHERE status = 'active' ORDER BY id DESC LIMIT 1`),
-      versionAt: db.prepare<[number], VersionRow>(
-        `SELECT ${VERSION_COLUMNS} FROM versions WHERE status <> 'pending' AND activated_at IS NOT NULL AND activated_at <= ? ORDER BY id DESC LIMIT 1`,
-      ),
-      setStatus: db.prepare<[string, number | null, number]>('UPDATE versions SET status = ?, activated_at = ? WHERE id = ?'),
-      deleteVersion: db.prepare<[number]>('DELETE FROM versions WHERE id = ?'),
-      putSessionKey: db.prepare<[string, number, Buffer]>('INSERT OR REPLACE INTO session_keys (public_key, created_at, secret) VALUES (?, ?, ?)'),
-      getSessionKey: db.prepare<[string], SessionKeyRow>('SELECT public_key, created_at, secret FROM session_keys WHERE public_key = ?'),
-      listSessionKeys: db.prepare<[], SessionKeyRow>('SELECT public_key, created_at, secret FROM session_keys ORDER BY created_at, public_key'),
-      deleteSessionKey: db.prepare<[string]>('DELETE FROM session_keys WHERE public_key = ?'),
-      putRoundState: db.prepare<[number, Buffer]>('INSERT OR REPLACE INTO round_states (session, state) VALUES (?, ?)'),
-      getRoundState: db.prepare<[number], { state: Uint8Array }>('SELECT state FROM round_states WHERE session = ?'),
-      deleteRoundState: db.prepare<[number]>('DELETE FROM round_states WHERE session = ?'),
-      listRoundStates: db.prepare<[], { session: number }>('SELECT session FROM round_states ORDER BY session'),
-      getKv: db.prepare<[string], { value: string }>('SELECT value FROM kv WHERE key = ?'),
-      setKv: db.prepare<[string, string]>('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    };
+    this.#rows = rows;
+    this.upgradedFrom = upgradedFrom;
   }
 
   #live(): void {
     if (!this.#db.open) throw new KeyStoreError('closed', 'the key store is closed');
   }
 
-  #aad(table: string, rowKey: string | number): string {
-    return rowAad(this.scope, table, String(rowKey));
+  /**
+   * Every write runs here: in a transaction (a savepoint when nested) whose outermost level
+   * saves the manifest before it commits and, if a sealed secret was deleted or replaced,
+   * empties the WAL after. A throw undoes the writes and the in-memory manifest alike.
+   */
+  #tx<T>(fn: () => T): T {
+    this.#live();
+    const rows = this.#rows;
+    const outer = this.#depth === 0;
+    const saved = rows.snapshot();
+    this.#depth++;
+    let result: T;
+    try {
+      result = this.#db.transaction(() => {
+        const r = fn();
+        assertSync(r);
+        if (outer) rows.saveManifest();
+        return r;
+      })();
+    } catch (e) {
+      rows.restore(saved);
+      throw e;
+    } finally {
+      this.#depth--;
+    }
+    if (outer && rows.freedSecret) {
+      checkpoint(this.#db);
+      rows.freedSecret = false;
+    }
+    return result;
   }
 
   mpk(): Hex | null {
     this.#live();
-    const row = this.#s.getMeta.get('mpk');
-    return row === undefined ? null : (row.value as Hex);
+    const row = this.#rows.get(META, 'mpk');
+    return row === null ? null : (row['value'] as Hex);
   }
 
   bindMpk(mpk: Hex): void {
     const m = checkMpk(mpk);
-    const current = this.mpk();
-    if (current === m) return;
-    if (current !== null) {
-      throw new KeyStoreError('scope-mismatch', `this key store is bound to master public key ${current.slice(0, 18)}…, not ${m.slice(0, 18)}…`);
-    }
-    this.#s.setMeta.run('mpk', m);
+    this.#tx(() => {
+      const current = this.mpk();
+      if (current === m) return;
+      if (current !== null) {
+        throw new KeyStoreError('scope-mismatch', `this key store is bound to master public key ${current.slice(0, 18)}…, not ${m.slice(0, 18)}…`);
+      }
+      this.#rows.put(META, ['mpk', m]);
+    });
   }
 
   putVersion(v: StoredVersion): void {
-    const c = checkVersion(v, this.mpk());
-    const share = sealValue(this.#key, this.#aad('versions', c.id), shareToBytes(c.share));
-    this.#s.putVersion.run(c.id, c.status, c.publicPoly, c.publicPolyHash, c.threshold, JSON.stringify(c.holders), c.confirmedAt, c.activatedAt, share);
+    this.#tx(() => {
+      const c = checkVersion(v, this.mpk());
+      const share = shareToBytes(c.share);
+      this.#rows.put(VERSIONS, versionValues(c, this.#rows.seal('versions', c.id, share)));
+      share.fill(0);
+    });
   }
 
   getVersion(id: number): StoredVersion | null {
     this.#live();
-    const row = this.#s.getVersion.get(checkUint(id, 'version id'));
-    return row === undefined ? null : this.#version(row);
+    const row = this.#rows.get(VERSIONS, checkUint(id, 'version id'));
+    return row === null ? null : this.#version(row);
   }
 
   listVersions(): StoredVersion[] {
     this.#live();
-    return this.#s.listVersions.all().map((r) => this.#version(r));
+    return this.#rows.all(VERSIONS, 'id').map((r) => this.#version(r));
   }
 
   activeVersion(): StoredVersion | null {
     this.#live();
-    const row = this.#s.activeVersion.get();
-    return row === undefined ? null : this.#version(row);
+    return this.#newest((status) => isActiveVersion(status));
   }
 
   versionAt(t: number): StoredVersion | null {
     this.#live();
     if (typeof t !== 'number' || !Number.isFinite(t)) throw new KeyStoreError('bad-argument', 'versionAt: t must be a finite number');
-    const row = this.#s.versionAt.get(t);
-    return row === undefined ? null : this.#version(row);
+    return this.#newest((status, activatedAt) => wasActiveAt(status, activatedAt, t));
   }
 
-  #version(row: VersionRow): StoredVersion {
-    const what = `the share of version ${row.id}`;
-    const bytes = openValue(this.#key, this.#aad('versions', row.id), row.share, what);
+  /**
+   * The newest version satisfying the rule both stores share (`key-store.ts`): chosen from
+   * the status columns of every version, then read (and checked) alone, so the release path
+   * pays one row MAC, not one per version.
+   */
+  #newest(rule: (status: VersionStatus, activatedAt: number | null) => boolean): StoredVersion | null {
+    let id: number | null = null;
+    for (const r of this.#rows.peek(VERSIONS, ['id', 'status', 'activated_at'], 'id')) {
+      if (rule(r['status'] as VersionStatus, r['activated_at'] as number | null)) id = r['id'] as number; // ascending: the last match is the newest
+    }
+    if (id === null) return null;
+    const row = this.#rows.get(VERSIONS, id);
+    // The checked row must agree with what chose it.
+    if (row === null || !rule(row['status'] as VersionStatus, row['activated_at'] as number | null)) {
+      throw new KeyStoreError('corrupt', `${this.path} is damaged: versions row ${id} changed while it was read`);
+    }
+    return this.#version(row);
+  }
+
+  #version(row: Row): StoredVersion {
+    const id = row['id'] as number;
+    const what = `the share of version ${id}`;
+    const bytes = this.#rows.open('versions', id, row['share'] ?? null, what);
     if (bytes.length !== SHARE_BYTES) throw new KeyStoreError('corrupt', `${what} has the wrong length`);
     let holders: unknown;
     try {
-      holders = JSON.parse(row.holders);
+      holders = JSON.parse(String(row['holders']));
     } catch (cause) {
-      throw new KeyStoreError('corrupt', `version ${row.id} in the key store is damaged: holders is not JSON`, { cause });
+      throw new KeyStoreError('corrupt', `version ${id} in the key store is damaged: holders is not JSON`, { cause });
     }
     try {
-      // Re-validated on the way out: a row edited by hand must not reach the protocol.
+      // Re-validated on the way out: defence in depth behind the row MAC.
       const checked = checkVersion(
         {
-          id: row.id,
-          status: row.status as VersionStatus,
+          id,
+          status: row['status'] as VersionStatus,
           share: bytesToShare(bytes),
-          publicPoly: row.public_poly as Hex,
-          publicPolyHash: row.public_poly_hash as Hex,
-          threshold: row.threshold,
+          publicPoly: row['public_poly'] as Hex,
+          publicPolyHash: row['public_poly_hash'] as Hex,
+          threshold: row['threshold'] as number,
           holders: holders as Hex[],
-          confirmedAt: row.confirmed_at,
-          activatedAt: row.activated_at,
+          confirmedAt: row['confirmed_at'] as number,
+          activatedAt: row['activated_at'] as number | null,
         },
         null,
       );
       return copyVersion(checked); // caller-owned and mutable, as from the memory store
     } catch (cause) {
       const detail = cause instanceof KeyStoreError ? cause.message : 'invalid row';
-      throw new KeyStoreError('corrupt', `version ${row.id} in the key store is damaged (${detail})`, { cause });
+      throw new KeyStoreError('corrupt', `version ${id} in the key store is damaged (${detail})`, { cause });
+    } finally {
+      bytes.fill(0);
     }
   }
 
   setVersionStatus(id: number, status: VersionStatus, activatedAt?: number): void {
-    this.#live();
-    const current = this.getVersion(id);
-    if (current === null) throw new KeyStoreError('not-found', `version ${id} is not in the key store`);
-    const at = checkStatusChange(current, status, activatedAt);
-    this.#s.setStatus.run(status, at, id);
+    this.#tx(() => {
+      const row = this.#rows.get(VERSIONS, checkUint(id, 'version id'));
+      if (row === null) throw new KeyStoreError('not-found', `version ${id} is not in the key store`);
+      const at = checkStatusChange(this.#version(row), status, activatedAt);
+      const values = VERSIONS.columns.map((c) => row[c] ?? null);
+      values[VERSIONS.columns.indexOf('status')] = status;
+      values[VERSIONS.columns.indexOf('activated_at')] = at;
+      // The same sealed share as before: nothing secret is freed.
+      this.#rows.put(VERSIONS, values, { sameSecret: true });
+    });
   }
 
   deleteVersion(id: number): void {
-    this.#live();
-    this.#s.deleteVersion.run(checkUint(id, 'version id'));
+    const key = checkUint(id, 'version id');
+    this.#tx(() => this.#rows.delete(VERSIONS, key));
   }
 
   putSessionKey(k: StoredSessionKey): void {
     this.#live();
     const c = checkSessionKey(k);
-    this.#s.putSessionKey.run(c.publicKey, c.createdAt, sealValue(this.#key, this.#aad('session_keys', c.publicKey), c.secretKey));
+    this.#tx(() => this.#rows.put(SESSION_KEYS, [c.publicKey, c.createdAt, this.#rows.seal('session_keys', c.publicKey, c.secretKey)]));
   }
 
   getSessionKey(publicKey: Hex): StoredSessionKey | null {
     this.#live();
-    const row = this.#s.getSessionKey.get(checkSessionPublicKey(publicKey));
-    return row === undefined ? null : this.#sessionKey(row);
+    const row = this.#rows.get(SESSION_KEYS, checkSessionPublicKey(publicKey));
+    return row === null ? null : this.#sessionKey(row);
   }
 
   listSessionKeys(): StoredSessionKey[] {
     this.#live();
-    return this.#s.listSessionKeys.all().map((r) => this.#sessionKey(r));
+    return this.#rows.all(SESSION_KEYS, 'created_at, public_key').map((r) => this.#sessionKey(r));
   }
 
-  #sessionKey(row: SessionKeyRow): StoredSessionKey {
-    const what = `the secret of session key ${row.public_key}`;
-    const secretKey = openValue(this.#key, this.#aad('session_keys', row.public_key), row.secret, what);
+  #sessionKey(row: Row): StoredSessionKey {
+    const publicKey = row['public_key'] as Hex;
+    const what = `the secret of session key ${publicKey}`;
+    const secretKey = this.#rows.open('session_keys', publicKey, row['secret'] ?? null, what);
     if (secretKey.length !== SESSION_SECRET_KEY_BYTES) throw new KeyStoreError('corrupt', `${what} has the wrong length`);
-    return { publicKey: row.public_key as Hex, secretKey, createdAt: row.created_at };
+    return { publicKey, secretKey, createdAt: row['created_at'] as number };
   }
 
   deleteSessionKey(publicKey: Hex): void {
-    this.#live();
-    this.#s.deleteSessionKey.run(checkSessionPublicKey(publicKey));
+    const key = checkSessionPublicKey(publicKey);
+    this.#tx(() => this.#rows.delete(SESSION_KEYS, key));
   }
 
   putRoundState(session: number, state: unknown): void {
     this.#live();
     const id = checkUint(session, 'session');
-    const json = roundStateJson(id, state);
-    this.#s.putRoundState.run(id, sealValue(this.#key, this.#aad('round_states', id), Buffer.from(json, 'utf8')));
+    const json = Buffer.from(roundStateJson(id, state), 'utf8');
+    this.#tx(() => this.#rows.put(ROUND_STATES, [id, this.#rows.seal('round_states', id, json)]));
+    json.fill(0);
   }
 
   getRoundState(session: number): unknown {
     this.#live();
     const id = checkUint(session, 'session');
-    const row = this.#s.getRoundState.get(id);
-    if (row === undefined) return null;
+    const row = this.#rows.get(ROUND_STATES, id);
+    if (row === null) return null;
     const what = `the round state of session ${id}`;
-    const json = Buffer.from(openValue(this.#key, this.#aad('round_states', id), row.state, what)).toString('utf8');
+    const bytes = this.#rows.open('round_states', id, row['state'] ?? null, what);
+    const json = Buffer.from(bytes).toString('utf8');
+    bytes.fill(0);
     try {
       return JSON.parse(json) as unknown;
     } catch (cause) {
@@ -472,23 +488,25 @@ export class SqliteKeyStore implements KeyStore {
 
   listRoundStates(): number[] {
     this.#live();
-    return this.#s.listRoundStates.all().map((r) => r.session);
+    return this.#rows.peek(ROUND_STATES, ['session'], 'session').map((r) => Number(r['session']));
   }
 
   deleteRoundState(session: number): void {
-    this.#live();
-    this.#s.deleteRoundState.run(checkUint(session, 'session'));
+    const id = checkUint(session, 'session');
+    this.#tx(() => this.#rows.delete(ROUND_STATES, id));
   }
 
   getMeta(key: string): string | null {
     this.#live();
-    return this.#s.getKv.get(checkMetaKey(key))?.value ?? null;
+    const row = this.#rows.get(KV, checkMetaKey(key));
+    return row === null ? null : (row['value'] as string);
   }
 
   setMeta(key: string, value: string): void {
     this.#live();
     const k = checkMetaKey(key);
-    this.#s.setKv.run(k, checkMetaValue(k, value));
+    const v = checkMetaValue(k, value);
+    this.#tx(() => this.#rows.put(KV, [k, v]));
   }
 
   /** The connection's durability settings, for /status and tests. */
@@ -504,13 +522,8 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   transaction<T>(fn: () => T): T {
-    this.#live();
     // better-sqlite3 rolls back on throw and turns nested calls into savepoints.
-    return this.#db.transaction(() => {
-      const result = fn();
-      assertSync(result);
-      return result;
-    })();
+    return this.#tx(fn);
   }
 
   close(): void {

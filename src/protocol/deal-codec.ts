@@ -10,10 +10,15 @@
  *
  * A deal that fails any check is `malformed` and its dealer is out of QUAL, whoever looks.
  * Decoding is memoized by the deal's bytes so that simulated nodes share the work.
+ *
+ * Recipients' session keys come from the snapshot, i.e. from whatever the registry stored
+ * (an older contract checked only the prefix). `recipientSessionKey` is the one reading of
+ * them: a key that is not a valid compressed point is the recipient's fault — dealers seal
+ * nothing usable to it, its complaints are void, it cannot take part — never a dealer's.
  */
 import { bls } from '../crypto/bls12381/index.ts';
 import type { G2 } from '../crypto/bls12381/types.ts';
-import { SEALED_SHARE_BYTES, validateSealPublicKey, type SealContext } from '../crypto/seal.ts';
+import { SEALED_SHARE_BYTES, isValidSealPublicKey, validateSealPublicKey, type SealContext } from '../crypto/seal.ts';
 import { hexToBytes } from './hex.ts';
 import type { Address, DealSubmission, SessionSnapshot } from './ledger.ts';
 import { SIZES } from './session-rules.ts';
@@ -78,4 +83,20 @@ function parseUncached(snapshot: SessionSnapshot, deal: DealSubmission): DealPar
 /** What a sealed share is bound to: (domain, session, dealer, recipient). */
 export function sealContext(domain: Uint8Array, snapshot: SessionSnapshot, dealer: Address, recipient: Address): SealContext {
   return { domain, session: snapshot.id, dealer, recipient };
+}
+
+/**
+ * Recipient j's session key X_j as every node reads it: the bytes when they are a valid
+ * compressed secp256k1 point (`isValidSealPublicKey`), else null — malformed hex, wrong length,
+ * wrong prefix, x ≥ p, x off the curve. Never throws.
+ */
+export function recipientSessionKey(snapshot: SessionSnapshot, j: number): Uint8Array | null {
+  const hex = snapshot.recipientKeys[j];
+  return hex === undefined ? null : decodeSessionKey(hex);
+}
+
+/** A session key as published on the ledger (0x-hex): its bytes if it is a valid point, else null. */
+export function decodeSessionKey(hex: string): Uint8Array | null {
+  const bytes = hexToBytes(hex);
+  return isValidSealPublicKey(bytes) ? bytes : null;
 }

@@ -14,14 +14,19 @@
  *
  * The polynomial lives only inside `deal-window-open`: the state keeps the public deal (to
  * resubmit after a crash), never the coefficients.
+ *
+ * A recipient whose snapshot key is not a valid point (`recipientSessionKey`) is that
+ * recipient's problem, not the dealer's: its slot gets random bytes nobody can open, every
+ * other recipient is sealed to as usual, and the deal is as well-formed as any other. The
+ * state lists those recipients (`unusableKeys`) so that the node can warn their operators.
  */
 import * as fr from '../crypto/fr.ts';
 import { operatorX } from '../crypto/operator-x.ts';
 import type { Rng } from '../crypto/rng.ts';
 import { sealDeal } from '../crypto/seal.ts';
 import { deal as vssDeal } from '../crypto/vss.ts';
-import { sealContext } from './deal-codec.ts';
-import { bytesToHex, mustHex } from './hex.ts';
+import { recipientSessionKey, sealContext } from './deal-codec.ts';
+import { bytesToHex } from './hex.ts';
 import type { Address, DealSubmission, SessionSnapshot } from './ledger.ts';
 import { encodePoly } from './round-outcome.ts';
 import { checkEdge, type TransitionResult } from './transition.ts';
@@ -36,6 +41,8 @@ export interface DealerState {
   readonly status: DealerStatus;
   /** The deal as submitted (public data), kept to resubmit after a restart. */
   readonly deal?: Omit<DealSubmission, 'type' | 'from'>;
+  /** Dealt: recipients whose snapshot session key is not a valid point (sealed nothing usable). */
+  readonly unusableKeys?: readonly Address[];
   readonly reason?: string;
 }
 
@@ -76,26 +83,31 @@ export function dealerTransition(state: DealerState, input: DealerInput, ctx: De
     if (ctx.sourceShare === null) return refuse(`no share of source version ${snapshot.sourceVersion}`);
     constant = fr.aScalar(ctx.sourceShare, 'sourceShare');
   }
-  const body = buildDeal(ctx, constant);
-  return { ok: true, state: { ...state, status: 'dealt', deal: body }, outbox: [{ kind: 'deal', body }] };
+  const { body, unusableKeys } = buildDeal(ctx, constant);
+  const dealt: DealerState = { ...state, status: 'dealt', deal: body, ...(unusableKeys.length > 0 ? { unusableKeys } : {}) };
+  return { ok: true, state: dealt, outbox: [{ kind: 'deal', body }] };
 }
 
-function buildDeal(ctx: DealerContext, constant: bigint | undefined): Omit<DealSubmission, 'type' | 'from'> {
+function buildDeal(ctx: DealerContext, constant: bigint | undefined): { body: Omit<DealSubmission, 'type' | 'from'>; unusableKeys: Address[] } {
   const { snapshot, rng, domain, me } = ctx;
   const xs = snapshot.recipients.map((r) => operatorX(r));
   const { commitments, shares } = vssDeal(rng, snapshot.tNew, xs, constant);
+  const keys = snapshot.recipients.map((_, j) => recipientSessionKey(snapshot, j));
   const sealed = sealDeal(
     snapshot.recipients.map((recipient, j) => ({
-      publicKey: mustHex(snapshot.recipientKeys[j] as string, `recipient key ${j}`),
+      publicKey: keys[j] ?? null,
       ctx: sealContext(domain, snapshot, me, recipient),
       share: fr.toBytes(shares[j] as bigint),
     })),
     rng,
   );
   return {
-    session: snapshot.id,
-    commitments: bytesToHex(encodePoly(commitments)),
-    ephemeralKey: bytesToHex(sealed.ephemeralPublicKey),
-    sealedShares: sealed.sealed.map(bytesToHex),
+    body: {
+      session: snapshot.id,
+      commitments: bytesToHex(encodePoly(commitments)),
+      ephemeralKey: bytesToHex(sealed.ephemeralPublicKey),
+      sealedShares: sealed.sealed.map(bytesToHex),
+    },
+    unusableKeys: snapshot.recipients.filter((_, j) => keys[j] === null),
   };
 }

@@ -49,8 +49,34 @@ export interface OperatorRecord {
   readonly registeredSeq: number;
 }
 
+/**
+ * A governance change waiting for its time (`effectiveAt`, chain time): queued by a setter on
+ * a deployment with a governance delay, in effect from `effectiveAt` on (reads and
+ * `openSession` then use it), withdrawn by `cancelGovernanceChange` or `allowOperator(op,
+ * false)`. `schedule` is the interval and the three windows: they change together, so an
+ * interval and windows that do not fit each other are never in effect at once.
+ */
+export type QueuedGovernanceChange =
+  | { readonly kind: 'thresholdOverride'; readonly value: number; readonly effectiveAt: number }
+  | { readonly kind: 'churnCap'; readonly value: number; readonly effectiveAt: number }
+  | {
+      readonly kind: 'schedule';
+      readonly interval: number;
+      readonly dealWindow: number;
+      readonly ackWindow: number;
+      readonly confirmWindow: number;
+      readonly effectiveAt: number;
+    }
+  | { readonly kind: 'allowOperator'; readonly operator: Address; readonly effectiveAt: number };
+
+/** What `cancelGovernanceChange` withdraws: a queued change, or an ownership proposal. */
+export type GovernanceChangeKind = 'thresholdOverride' | 'churnCap' | 'schedule' | 'ownership';
+
+/** Governance in effect at the block read, the deployment's fixed settings, and what is queued. */
 export interface Governance {
   readonly owner: Address;
+  /** Proposed by `transferOwnership`, owner once it calls `acceptOwnership`; null: none. */
+  readonly pendingOwner: Address | null;
   /** 0 = default ceil(2n/3); otherwise the threshold every new session must use. */
   readonly thresholdOverride: number;
   /** Reshare interval in seconds; boundary = floor(now / interval) * interval. */
@@ -58,12 +84,23 @@ export interface Governance {
   readonly dealWindow: number;
   readonly ackWindow: number;
   readonly confirmWindow: number;
-  /** Seconds of chain finality lag reserved in each interval (fixed at deployment). */
-  readonly finalityLag: number;
-  /** Max newcomers admitted per session; 0 = default max(1, floor(|old set| / 3)). */
+  /**
+   * Seconds reserved at the end of each interval so a round's last submissions are mined
+   * before the next boundary (fixed at deployment). Finality is not reserved: it gates only
+   * local irreversible steps, which may trail several intervals behind (SPEC 4, issue 17).
+   */
+  readonly inclusionMargin: number;
+  /** Seconds between queuing a key-weakening change and its effect (fixed at deployment; 0: at once). */
+  readonly governanceDelay: number;
+  /** Max newcomers per session; 0 = default. Never more than max(1, floor(|old holders| / 3)). */
   readonly churnCap: number;
   /** 0 until `armGenesis(minOperators)`; genesis needs at least this many members. */
   readonly genesisMinOperators: number;
+  /**
+   * Changes not yet in effect: thresholdOverride, churnCap, schedule (each at most once, in
+   * this order), then allow-list entries in the order they were queued.
+   */
+  readonly queued: readonly QueuedGovernanceChange[];
 }
 
 export type SessionKind = 'dkg' | 'reshare';
@@ -271,31 +308,51 @@ export interface LedgerReader {
  *
  * A refused write changes nothing and rejects with a `LedgerError`. Where several refusals
  * apply, the first in the order listed on each method wins (both ledgers check in this order;
- * the conformance suite asserts it only where it matters). "Compressed point" means 33 bytes
- * starting with 02 or 03 (the curve equation is not checked on-chain).
+ * the conformance suite asserts it only where it matters). "Session key" means a valid
+ * compressed secp256k1 point: 33 bytes, prefix 02 or 03, x < p and x³ + 7 a square mod p
+ * (the contract checks the curve equation; the memory ledger uses the crypto layer's decoder).
+ *
+ * Governance delay: the setters marked "delayed" queue their change with `effectiveAt = now +
+ * governanceDelay` (with a delay of 0 it is in effect at once); it applies lazily from then on,
+ * a newer call of the same setter replaces a queued change and restarts its delay, and
+ * `cancelGovernanceChange` withdraws it. A setter first folds in a queued change whose time has
+ * come, so one already in effect is never lost.
  */
 export interface LedgerWriter {
   readonly account: Address;
-  // governance (owner only): every method refuses NotOwner first
+  // governance (owner only): every method but acceptOwnership refuses NotOwner first
+  /**
+   * Allowing is delayed (per address; an address allowed or queued already keeps its time);
+   * revoking acts at once and also withdraws a queued entry. BadParameter (MAX_OPERATORS
+   * entries already waiting).
+   */
   allowOperator(operator: Address, allowed: boolean): Promise<void>;
-  /** NotOwner, NotRegistered, NotActiveOperator (already leaving). The operator becomes leaving. */
+  /** Not delayed. NotOwner, NotRegistered, NotActiveOperator (already leaving). The operator becomes leaving. */
   ejectOperator(operator: Address): Promise<void>;
-  /** NotOwner, ThresholdOutOfBounds (t ≠ 0 outside `thresholdBounds(active operators)`). */
+  /**
+   * Delayed. NotOwner, ThresholdOutOfBounds (t ≠ 0 outside `thresholdBounds(n)` for n =
+   * `plannedRecipientCount` now, with the churn cap that will be in effect).
+   */
   setThresholdOverride(t: number): Promise<void>;
-  /** NotOwner, WindowsDoNotFit (`windowsFit` with the current windows and finality lag). */
+  /** Delayed (as the schedule, with the windows queued or in effect). NotOwner, WindowsDoNotFit. */
   setInterval(seconds: number): Promise<void>;
-  /** NotOwner, WindowsDoNotFit (each ≥ 1 s and deal + ack + confirm + finalityLag ≤ interval). */
+  /** Delayed (as the schedule). NotOwner, WindowsDoNotFit (each ≥ 1 s and deal + ack + confirm + inclusionMargin ≤ interval). */
   setWindows(deal: number, ack: number, confirm: number): Promise<void>;
-  /** NotOwner. 0 = default cap. */
+  /** Delayed. NotOwner, BadParameter (above MAX_OPERATORS). 0 = default cap; a session never admits more than the bound. */
   setChurnCap(cap: number): Promise<void>;
-  /** NotOwner, BadParameter (minOperators < 2). */
+  /** Not delayed. NotOwner, BadParameter (minOperators outside 2..MAX_OPERATORS). */
   armGenesis(minOperators: number): Promise<void>;
-  /** NotOwner, BadParameter (zero address). */
+  /** Step one of two: proposes `newOwner` (replacing an earlier proposal). NotOwner, BadParameter (zero address). */
   transferOwnership(newOwner: Address): Promise<void>;
+  /** Step two: the proposed owner takes over. NotPendingOwner (no proposal, or another sender). */
+  acceptOwnership(): Promise<void>;
+  /** Withdraws a queued change not yet in effect, or an ownership proposal. NotOwner, NothingQueued. */
+  cancelGovernanceChange(kind: GovernanceChangeKind): Promise<void>;
   // operators
   /**
-   * NotAllowed, AlreadyRegistered (also while leaving), BadSocket (1..SIZES.maxSocket UTF-8
-   * bytes), BadKey (signing key 128 bytes for bn254 / 20 for ecdsa; session key a compressed
+   * NotAllowed (also while its allow-list entry waits for the delay), AlreadyRegistered (also
+   * while leaving), TooManyOperators (MAX_OPERATORS registered), BadSocket (1..SIZES.maxSocket
+   * UTF-8 bytes), BadKey (signing key 128 bytes for bn254 / 20 for ecdsa; session key a valid
    * point), BadProofOfPossession (wrong length or does not verify for this domain and the
    * sender's address; ECDSA: low-s, v ∈ {27, 28}, never the zero signer). The new record is
    * active with the next registration sequence number.
@@ -310,8 +367,9 @@ export interface LedgerWriter {
   /**
    * Returns the new session id (1, 2, …). Any registered operator (leaving ones included).
    * NotRegistered, then `planSession`'s refusals in its order: PreviousSessionOpen,
-   * BoundaryNotReached, GenesisNotArmed, NotEnoughOperators, ThresholdOutOfBounds. The
-   * snapshot's windows are governance's at this moment.
+   * BoundaryNotReached, GenesisNotArmed, NotEnoughOperators, ThresholdOverrideNoLongerFits
+   * (governance's override does not fit this session's recipients: not a transient refusal,
+   * governance must change it). The snapshot uses governance in effect at this moment only.
    */
   openSession(): Promise<number>;
   /**
@@ -321,15 +379,15 @@ export interface LedgerWriter {
    */
   submitDeal(deal: Omit<DealSubmission, 'type' | 'from'>): Promise<void>;
   /**
-   * UnknownSession, NotRecipient, WrongPhase, AlreadySubmitted, BadComplaint (a complaint
-   * naming an address that has not dealt in this session, naming a dealer twice, or with a
-   * shared key ≠ 33 bytes or a proof ≠ SIZES.dleqProof bytes). The last expected ack closes
+   * UnknownSession, NotRecipient, WrongPhase, AlreadySubmitted, BadComplaint (more complaints
+   * than deals; a complaint naming an address that has not dealt in this session, naming a
+   * dealer twice, or with a shared key ≠ 33 bytes or a proof ≠ SIZES.dleqProof bytes). The last expected ack closes
    * the ack window.
    */
   submitAck(ack: Omit<AckSubmission, 'type' | 'from'>): Promise<void>;
   /**
    * UnknownSession, NotRecipient, WrongPhase, AlreadySubmitted, BadKey (next session key not
-   * a compressed point), then for the polynomial: empty and its hash not yet published in
+   * a valid point), then for the polynomial: empty and its hash not yet published in
    * this session → PolyRequired; non-empty (first or re-sent: racing confirmers all send it)
    * → BadLength (≠ tNew·96 bytes), PolyHashMismatch (keccak256 ≠ hash), MpkMismatch
    * (reshare: first 96 bytes ≠ pinned MPK). Accepted: the sender's session key becomes
@@ -366,14 +424,18 @@ export interface Ledger extends LedgerReader {
  */
 export const LEDGER_ERROR_CODES = [
   'NotOwner',
+  'NotPendingOwner',
+  'NothingQueued',
   'NotAllowed',
   'AlreadyRegistered',
+  'TooManyOperators',
   'NotRegistered',
   'NotActiveOperator',
   'BadProofOfPossession',
   'BadKey',
   'BadSocket',
   'ThresholdOutOfBounds',
+  'ThresholdOverrideNoLongerFits',
   'WindowsDoNotFit',
   'BadParameter',
   'GenesisNotArmed',

@@ -15,11 +15,19 @@
  *
  * The rule arithmetic (thresholds, quorum, churn cap, boundaries, phases, who deals and who
  * receives) lives in `session-rules.ts`; this file only keeps state and applies it, so the
- * formulas the contract mirrors exist once.
+ * formulas the contract mirrors exist once. Session keys are checked with the crypto layer's
+ * one secp256k1 point decoder (`validateSealPublicKey`), which refuses exactly what the
+ * contract's curve check refuses.
+ *
+ * Governance delay (as the contract): delayed setters queue their change with `effectiveAt =
+ * now + governanceDelay`; reads and `openSession` overlay a queued change once the block
+ * clock reaches it (lazily: moving the clock is enough), and a setter folds such a change in
+ * before it queues or cancels another.
  */
 import { encodeAbiParameters, keccak256 } from 'viem';
 import { makeDomain, parseHex } from '../crypto/domain.ts';
 import { verifyOperatorProofOfPossession } from '../crypto/operator-sig.ts';
+import { validateSealPublicKey } from '../crypto/seal.ts';
 import {
   LedgerError,
   ZERO_HASH,
@@ -31,12 +39,14 @@ import {
   type ConfirmSubmission,
   type DealSubmission,
   type Governance,
+  type GovernanceChangeKind,
   type Hex,
   type Ledger,
   type LedgerErrorCode,
   type LedgerReader,
   type LedgerWriter,
   type OperatorRecord,
+  type QueuedGovernanceChange,
   type RecordedSubmission,
   type RegisterParams,
   type Release,
@@ -46,7 +56,20 @@ import {
   type Submission,
   type VersionRecord,
 } from './ledger.ts';
-import { operatorsToRemove, phaseAt, phaseEnds, planSession, SIZES, thresholdInBounds, windowsFit } from './session-rules.ts';
+import {
+  MAX_GOVERNANCE_DELAY,
+  MAX_OPERATORS,
+  MIN_THRESHOLD,
+  operatorsToRemove,
+  phaseAt,
+  phaseEnds,
+  plannedRecipientCount,
+  planSession,
+  SIZES,
+  thresholdBounds,
+  thresholdInBounds,
+  windowsFit,
+} from './session-rules.ts';
 import { snapshotHash } from './snapshot-hash.ts';
 import { nextDigest } from './submission-digest.ts';
 
@@ -59,7 +82,10 @@ export interface MemoryLedgerOptions {
   readonly dealWindow: number;
   readonly ackWindow: number;
   readonly confirmWindow: number;
-  readonly finalityLag: number;
+  /** Seconds reserved at the end of each interval for inclusion (fixed; windows + margin ≤ interval). */
+  readonly inclusionMargin: number;
+  /** Seconds a delayed governance change waits (fixed; default 0: changes apply at once). */
+  readonly governanceDelay?: number;
   /** Chain time of the genesis block. */
   readonly startTime: number;
 }
@@ -70,6 +96,28 @@ const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`;
 const HEX_RE = /^0x(?:[0-9a-fA-F]{2})*$/;
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
 const UTF8 = new TextEncoder();
+
+/** Governance as stored (the contract's GovernanceState). */
+interface GovernanceState {
+  owner: Address;
+  thresholdOverride: number;
+  churnCap: number;
+  genesisMinOperators: number;
+  schedule: Schedule;
+}
+
+interface Schedule {
+  readonly interval: number;
+  readonly dealWindow: number;
+  readonly ackWindow: number;
+  readonly confirmWindow: number;
+}
+
+/** A change waiting for its time (the contract's QueuedState; null: nothing queued). */
+interface Queued<T> {
+  readonly value: T;
+  readonly at: number;
+}
 
 interface OperatorState {
   address: Address;
@@ -126,7 +174,7 @@ function anAddress(value: unknown, what: string): Address {
   return value.toLowerCase() as Address;
 }
 
-/** A compressed secp256k1 point: 33 bytes starting with 02 or 03 (the curve itself is not checked). */
+/** 33 bytes starting with 02 or 03 (the form of a compressed secp256k1 point; the curve is checked in `checkSessionKey`). */
 function isCompressedPoint(hex: unknown): boolean {
   if (byteLength(hex) !== SIZES.secpPoint) return false;
   const prefix = (hex as string).slice(2, 4);
@@ -163,8 +211,15 @@ export class MemoryLedger implements Ledger {
   readonly registry: Address;
   readonly #domain: Uint8Array;
   #time: number;
-  readonly #gov: { -readonly [K in keyof Governance]: Governance[K] };
-  readonly #allowed = new Set<Address>();
+  readonly #inclusionMargin: number;
+  readonly #governanceDelay: number;
+  readonly #gov: GovernanceState;
+  #pendingOwner: Address | null = null;
+  #queuedThreshold: Queued<number> | null = null;
+  #queuedChurnCap: Queued<number> | null = null;
+  #queuedSchedule: Queued<Schedule> | null = null;
+  /** Time from which each address may register; insertion order is queuing order. */
+  readonly #allowedFrom = new Map<Address, number>();
   /** Insertion order is registration order (a removed operator that registers again goes last). */
   readonly #operators = new Map<Address, OperatorState>();
   #registeredSeq = 0;
@@ -180,21 +235,23 @@ export class MemoryLedger implements Ledger {
     this.registry = anAddress(o.registry, 'registry');
     const owner = anAddress(o.owner, 'owner');
     if (!Number.isSafeInteger(o.startTime) || o.startTime < 0) fail('BadParameter', 'startTime must be a non-negative integer');
-    if (!windowsFit(o.dealWindow, o.ackWindow, o.confirmWindow, o.finalityLag, o.interval)) {
-      fail('WindowsDoNotFit', `windows ${o.dealWindow}+${o.ackWindow}+${o.confirmWindow} plus finality lag ${o.finalityLag} do not fit in interval ${o.interval}`);
+    const delay = o.governanceDelay ?? 0;
+    if (!Number.isSafeInteger(delay) || delay < 0 || delay > MAX_GOVERNANCE_DELAY) {
+      fail('BadParameter', `the governance delay must be 0..${MAX_GOVERNANCE_DELAY} s (30 days), got ${delay}`);
+    }
+    if (!windowsFit(o.dealWindow, o.ackWindow, o.confirmWindow, o.inclusionMargin, o.interval)) {
+      fail('WindowsDoNotFit', `windows ${o.dealWindow}+${o.ackWindow}+${o.confirmWindow} plus inclusion margin ${o.inclusionMargin} do not fit in interval ${o.interval}`);
     }
     this.#domain = makeDomain({ chainId: this.chainId, registry: this.registry });
     this.#time = o.startTime;
+    this.#inclusionMargin = o.inclusionMargin;
+    this.#governanceDelay = delay;
     this.#gov = {
       owner,
       thresholdOverride: 0,
-      interval: o.interval,
-      dealWindow: o.dealWindow,
-      ackWindow: o.ackWindow,
-      confirmWindow: o.confirmWindow,
-      finalityLag: o.finalityLag,
       churnCap: 0,
       genesisMinOperators: 0,
+      schedule: { interval: o.interval, dealWindow: o.dealWindow, ackWindow: o.ackWindow, confirmWindow: o.confirmWindow },
     };
   }
 
@@ -221,11 +278,11 @@ export class MemoryLedger implements Ledger {
   }
 
   async getGovernance(): Promise<Governance> {
-    return { ...this.#gov };
+    return this.#governanceView();
   }
 
   async isAllowed(operator: Address): Promise<boolean> {
-    return this.#allowed.has(anAddress(operator, 'operator'));
+    return this.#isAllowed(anAddress(operator, 'operator'));
   }
 
   async getOperators(): Promise<OperatorRecord[]> {
@@ -296,6 +353,8 @@ export class MemoryLedger implements Ledger {
       setChurnCap: async (cap) => this.#setChurnCap(from, cap),
       armGenesis: async (minOperators) => this.#armGenesis(from, minOperators),
       transferOwnership: async (newOwner) => this.#transferOwnership(from, newOwner),
+      acceptOwnership: async () => this.#acceptOwnership(from),
+      cancelGovernanceChange: async (kind) => this.#cancel(from, kind),
       register: async (params) => this.#register(from, params),
       updateSocket: async (socket) => this.#updateSocket(from, socket),
       rotateSessionKey: async (key) => this.#rotateSessionKey(from, key),
@@ -312,15 +371,90 @@ export class MemoryLedger implements Ledger {
 
   // governance ------------------------------------------------------------------------------
 
+  /** A queued change is in effect from its time on (the contract's `block.timestamp >= at`). */
+  #due<T>(q: Queued<T> | null): q is Queued<T> {
+    return q !== null && this.#time >= q.at;
+  }
+
+  /** Governance in effect now: stored values overlaid by queued ones whose time has come. */
+  #effective(): GovernanceState {
+    const g = this.#gov;
+    return {
+      owner: g.owner,
+      thresholdOverride: this.#due(this.#queuedThreshold) ? this.#queuedThreshold.value : g.thresholdOverride,
+      churnCap: this.#due(this.#queuedChurnCap) ? this.#queuedChurnCap.value : g.churnCap,
+      genesisMinOperators: g.genesisMinOperators,
+      schedule: this.#due(this.#queuedSchedule) ? this.#queuedSchedule.value : g.schedule,
+    };
+  }
+
+  /** Folds queued changes whose time has come (before a setter replaces or cancels one). */
+  #settle(): void {
+    if (this.#due(this.#queuedThreshold)) {
+      this.#gov.thresholdOverride = this.#queuedThreshold.value;
+      this.#queuedThreshold = null;
+    }
+    if (this.#due(this.#queuedChurnCap)) {
+      this.#gov.churnCap = this.#queuedChurnCap.value;
+      this.#queuedChurnCap = null;
+    }
+    if (this.#due(this.#queuedSchedule)) {
+      this.#gov.schedule = this.#queuedSchedule.value;
+      this.#queuedSchedule = null;
+    }
+  }
+
+  #governanceView(): Governance {
+    const g = this.#effective();
+    const queued: QueuedGovernanceChange[] = [];
+    const waiting = <T>(q: Queued<T> | null): q is Queued<T> => q !== null && q.at > this.#time;
+    if (waiting(this.#queuedThreshold)) queued.push({ kind: 'thresholdOverride', value: this.#queuedThreshold.value, effectiveAt: this.#queuedThreshold.at });
+    if (waiting(this.#queuedChurnCap)) queued.push({ kind: 'churnCap', value: this.#queuedChurnCap.value, effectiveAt: this.#queuedChurnCap.at });
+    if (waiting(this.#queuedSchedule)) queued.push({ kind: 'schedule', ...this.#queuedSchedule.value, effectiveAt: this.#queuedSchedule.at });
+    for (const [operator, at] of this.#allowedFrom) {
+      if (at > this.#time) queued.push({ kind: 'allowOperator', operator, effectiveAt: at });
+    }
+    return {
+      owner: g.owner,
+      pendingOwner: this.#pendingOwner,
+      thresholdOverride: g.thresholdOverride,
+      ...g.schedule,
+      inclusionMargin: this.#inclusionMargin,
+      governanceDelay: this.#governanceDelay,
+      churnCap: g.churnCap,
+      genesisMinOperators: g.genesisMinOperators,
+      queued,
+    };
+  }
+
+  /** Chain time at which a change queued now applies. */
+  get #effectiveAt(): number {
+    return this.#time + this.#governanceDelay;
+  }
+
   #onlyOwner(from: Address, what: string): void {
     if (from !== this.#gov.owner) fail('NotOwner', `${what} is reserved to the registry owner; ${from} is not the owner`);
+  }
+
+  #isAllowed(op: Address): boolean {
+    const at = this.#allowedFrom.get(op);
+    return at !== undefined && this.#time >= at;
   }
 
   #allowOperator(from: Address, operator: Address, allowed: boolean): void {
     this.#onlyOwner(from, 'allowOperator');
     const op = anAddress(operator, 'operator');
-    if (allowed) this.#allowed.add(op);
-    else this.#allowed.delete(op);
+    if (!allowed) {
+      this.#allowedFrom.delete(op);
+      return;
+    }
+    if (this.#allowedFrom.has(op)) return; // allowed or queued already: its time stays
+    if (this.#governanceDelay > 0) {
+      let waiting = 0;
+      for (const at of this.#allowedFrom.values()) if (at > this.#time) waiting++;
+      if (waiting >= MAX_OPERATORS) fail('BadParameter', `${MAX_OPERATORS} allow-list entries are already waiting for the governance delay`);
+    }
+    this.#allowedFrom.set(op, this.#effectiveAt);
   }
 
   #eject(from: Address, operator: Address): void {
@@ -331,51 +465,66 @@ export class MemoryLedger implements Ledger {
     op.status = 'leaving';
   }
 
-  #activeCount(): number {
-    let n = 0;
-    for (const o of this.#operators.values()) if (o.status === 'active') n++;
-    return n;
-  }
-
   #setThresholdOverride(from: Address, t: number): void {
     this.#onlyOwner(from, 'setThresholdOverride');
     aNonNegativeInteger(t, 'threshold override');
-    const n = this.#activeCount();
-    if (t !== 0 && !thresholdInBounds(t, n)) {
-      fail('ThresholdOutOfBounds', `threshold ${t} is outside max(2, floor(n/2)+1)..n for the ${n} active operators`);
+    this.#settle();
+    if (t !== 0) {
+      // Checked against the recipients the next session would have, with the churn cap that
+      // will be in effect when this override is: not against the active count.
+      const n = plannedRecipientCount({
+        operators: [...this.#operators.values()],
+        active: this.#versions.get(this.#activeVersion) ?? null,
+        mpkPinned: this.#mpk !== null,
+        churnCap: this.#queuedChurnCap?.value ?? this.#gov.churnCap,
+      });
+      if (!thresholdInBounds(t, n)) {
+        const { min, max } = thresholdBounds(n);
+        fail('ThresholdOutOfBounds', `threshold ${t} is outside ${min}..${max} (max(2, floor(n/2)+1)..n for the ${n} recipients the next session would have)`);
+      }
     }
-    this.#gov.thresholdOverride = t;
+    if (this.#governanceDelay === 0) this.#gov.thresholdOverride = t;
+    else this.#queuedThreshold = { value: t, at: this.#effectiveAt };
+  }
+
+  /** The schedule in effect once everything queued has applied. */
+  #latestSchedule(): Schedule {
+    this.#settle();
+    return this.#queuedSchedule?.value ?? this.#gov.schedule;
+  }
+
+  #queueSchedule(next: Schedule): void {
+    const m = this.#inclusionMargin;
+    if (!windowsFit(next.dealWindow, next.ackWindow, next.confirmWindow, m, next.interval)) {
+      fail('WindowsDoNotFit', `windows ${next.dealWindow}+${next.ackWindow}+${next.confirmWindow} s plus inclusion margin ${m} s do not fit in interval ${next.interval} s (each window must be at least 1 s)`);
+    }
+    if (this.#governanceDelay === 0) this.#gov.schedule = next;
+    else this.#queuedSchedule = { value: next, at: this.#effectiveAt };
   }
 
   #setInterval(from: Address, seconds: number): void {
     this.#onlyOwner(from, 'setInterval');
-    const g = this.#gov;
-    if (!windowsFit(g.dealWindow, g.ackWindow, g.confirmWindow, g.finalityLag, seconds)) {
-      fail('WindowsDoNotFit', `interval ${seconds} s cannot hold windows ${g.dealWindow}+${g.ackWindow}+${g.confirmWindow} s plus finality lag ${g.finalityLag} s`);
-    }
-    g.interval = seconds;
+    this.#queueSchedule({ ...this.#latestSchedule(), interval: seconds });
   }
 
   #setWindows(from: Address, deal: number, ack: number, confirm: number): void {
     this.#onlyOwner(from, 'setWindows');
-    const g = this.#gov;
-    if (!windowsFit(deal, ack, confirm, g.finalityLag, g.interval)) {
-      fail('WindowsDoNotFit', `windows ${deal}+${ack}+${confirm} s plus finality lag ${g.finalityLag} s do not fit in interval ${g.interval} s (each window must be at least 1 s)`);
-    }
-    g.dealWindow = deal;
-    g.ackWindow = ack;
-    g.confirmWindow = confirm;
+    this.#queueSchedule({ interval: this.#latestSchedule().interval, dealWindow: deal, ackWindow: ack, confirmWindow: confirm });
   }
 
   #setChurnCap(from: Address, cap: number): void {
     this.#onlyOwner(from, 'setChurnCap');
-    this.#gov.churnCap = aNonNegativeInteger(cap, 'churn cap');
+    aNonNegativeInteger(cap, 'churn cap');
+    if (cap > MAX_OPERATORS) fail('BadParameter', `a churn cap is at most ${MAX_OPERATORS} (the registry's operator limit), got ${cap}`);
+    this.#settle();
+    if (this.#governanceDelay === 0) this.#gov.churnCap = cap;
+    else this.#queuedChurnCap = { value: cap, at: this.#effectiveAt };
   }
 
   #armGenesis(from: Address, minOperators: number): void {
     this.#onlyOwner(from, 'armGenesis');
-    if (typeof minOperators !== 'number' || !Number.isSafeInteger(minOperators) || minOperators < 2) {
-      fail('BadParameter', `armGenesis needs minOperators >= 2, got ${minOperators}`);
+    if (typeof minOperators !== 'number' || !Number.isSafeInteger(minOperators) || minOperators < MIN_THRESHOLD || minOperators > MAX_OPERATORS) {
+      fail('BadParameter', `armGenesis needs ${MIN_THRESHOLD} <= minOperators <= ${MAX_OPERATORS}, got ${minOperators}`);
     }
     this.#gov.genesisMinOperators = minOperators;
   }
@@ -384,14 +533,56 @@ export class MemoryLedger implements Ledger {
     this.#onlyOwner(from, 'transferOwnership');
     const to = anAddress(newOwner, 'new owner');
     if (to === ZERO_ADDRESS) fail('BadParameter', 'the new owner must not be the zero address');
-    this.#gov.owner = to;
+    this.#pendingOwner = to;
+  }
+
+  #acceptOwnership(from: Address): void {
+    if (this.#pendingOwner === null || from !== this.#pendingOwner) {
+      fail('NotPendingOwner', this.#pendingOwner === null
+        ? `no ownership transfer is proposed; ${from} cannot accept one`
+        : `only the proposed owner ${this.#pendingOwner} can accept governance, not ${from}`);
+    }
+    this.#gov.owner = from;
+    this.#pendingOwner = null;
+  }
+
+  #cancel(from: Address, kind: GovernanceChangeKind): void {
+    this.#onlyOwner(from, 'cancelGovernanceChange');
+    this.#settle();
+    const none = (): never => fail('NothingQueued', `no ${kind} change is waiting to take effect (it may already be in effect)`);
+    switch (kind) {
+      case 'thresholdOverride':
+        if (!this.#queuedThreshold) none();
+        this.#queuedThreshold = null;
+        return;
+      case 'churnCap':
+        if (!this.#queuedChurnCap) none();
+        this.#queuedChurnCap = null;
+        return;
+      case 'schedule':
+        if (!this.#queuedSchedule) none();
+        this.#queuedSchedule = null;
+        return;
+      case 'ownership':
+        if (!this.#pendingOwner) none();
+        this.#pendingOwner = null;
+        return;
+      default:
+        fail('BadParameter', `unknown governance change ${JSON.stringify(kind)}; expected thresholdOverride, churnCap, schedule or ownership`);
+    }
   }
 
   // operators -------------------------------------------------------------------------------
 
   #register(from: Address, p: RegisterParams): void {
-    if (!this.#allowed.has(from)) fail('NotAllowed', `${from} is not on the operator allow-list`);
+    if (!this.#isAllowed(from)) {
+      const at = this.#allowedFrom.get(from);
+      fail('NotAllowed', at === undefined
+        ? `${from} is not on the operator allow-list`
+        : `${from} is allowed to register only from chain time ${at} (governance delay), not at ${this.#time}`);
+    }
     if (this.#operators.has(from)) fail('AlreadyRegistered', `operator ${from} is already registered`);
+    if (this.#operators.size >= MAX_OPERATORS) fail('TooManyOperators', `the registry already holds ${MAX_OPERATORS} operators, its maximum`);
     checkSocket(p.socket);
     const expected = p.sigKeyType === 'bn254' ? SIZES.bn254G2 : p.sigKeyType === 'ecdsa' ? SIZES.ecdsaSigner : -1;
     if (expected < 0) fail('BadKey', `signing key type ${JSON.stringify(p.sigKeyType)} is unknown; expected bn254 or ecdsa`);
@@ -489,9 +680,10 @@ export class MemoryLedger implements Ledger {
   #openSession(from: Address): number {
     this.#registered(from);
     const latest = this.#sessions.at(-1);
+    const governance = this.#governanceView();
     const plan = planSession({
       now: this.#time,
-      governance: { ...this.#gov },
+      governance,
       operators: [...this.#operators.values()],
       latest: latest ? this.#view(latest, false) : null,
       active: this.#versions.get(this.#activeVersion) ?? null,
@@ -499,7 +691,7 @@ export class MemoryLedger implements Ledger {
     });
     if (!plan.ok) fail(plan.code, plan.message);
     const id = this.#sessions.length + 1;
-    const g = this.#gov;
+    const g = governance;
     const snapshot: SessionSnapshot = Object.freeze({
       ...plan.snapshot,
       id,
@@ -583,6 +775,10 @@ export class MemoryLedger implements Ledger {
   #submitAck(from: Address, a: Omit<AckSubmission, 'type' | 'from'>): void {
     const s = this.#admit(from, a.session, 'ack');
     if (!Array.isArray(a.complaints)) fail('BadComplaint', 'complaints must be a list');
+    // At most one complaint per deal: this also bounds the contract's duplicate check.
+    if (a.complaints.length > s.dealt.size) {
+      fail('BadComplaint', `complaint ${s.dealt.size}: ${a.complaints.length} complaints, but only ${s.dealt.size} dealers dealt in session ${a.session}`);
+    }
     const named = new Set<Address>();
     const complaints: Complaint[] = a.complaints.map((c, i) => {
       const dealer = typeof c.dealer === 'string' && ADDRESS_RE.test(c.dealer) ? (c.dealer.toLowerCase() as Address) : null;
@@ -707,8 +903,17 @@ function checkSocket(socket: unknown): void {
   if (n < 1 || n > SIZES.maxSocket) fail('BadSocket', `a socket is 1..${SIZES.maxSocket} bytes of UTF-8, got ${n < 0 ? 'no string' : `${n} bytes`}`);
 }
 
+/**
+ * A session key must be a point a dealer can seal to: 33 bytes, prefix 02/03, and decodable by
+ * the crypto layer (x < p and x³ + 7 a square mod p: the contract's `_checkSessionKey`).
+ */
 function checkSessionKey(key: unknown, what: string): void {
-  if (!isCompressedPoint(key)) {
-    fail('BadKey', `the ${what} must be a 33-byte compressed secp256k1 point (prefix 02 or 03), got ${byteLength(key)} bytes`);
+  const n = byteLength(key);
+  if (n !== SIZES.secpPoint) fail('BadKey', `the ${what} must be ${SIZES.secpPoint} bytes (a compressed secp256k1 point), got ${n < 0 ? 'no hex' : `${n} bytes`}`);
+  if (!isCompressedPoint(key)) fail('BadKey', `the ${what} must start with 02 or 03 (a compressed secp256k1 point)`);
+  try {
+    validateSealPublicKey(parseHex(key as Hex, SIZES.secpPoint, what), what);
+  } catch {
+    fail('BadKey', `the ${what} is not a point on secp256k1 (its x is not below p, or x³ + 7 has no square root mod p): no dealer could seal a share to it`);
   }
 }

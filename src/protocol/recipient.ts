@@ -31,6 +31,10 @@
  *
  * Shares are checked in one batch (random linear combination) and per dealer only when the
  * batch fails. Complaints reveal K = x_j·E for that deal alone, with a Chaum–Pedersen proof.
+ *
+ * A node whose own key in the snapshot is not a valid point (`recipientSessionKey`) has no
+ * secret for it and was sealed nothing usable: at its first step (deals-final or acks-final)
+ * it fails, without acking or complaining, and the round goes on without it.
  */
 import { bls } from '../crypto/bls12381/index.ts';
 import type { G2 } from '../crypto/bls12381/types.ts';
@@ -40,7 +44,7 @@ import { operatorX } from '../crypto/operator-x.ts';
 import type { Rng } from '../crypto/rng.ts';
 import { encodeSealContext, generateSealKeyPair, open } from '../crypto/seal.ts';
 import { lagrangeCombineShares, publicShare, sumShares, verifyShares } from '../crypto/vss.ts';
-import { parseDeal, sealContext, type ParsedDeal } from './deal-codec.ts';
+import { parseDeal, recipientSessionKey, sealContext, type ParsedDeal } from './deal-codec.ts';
 import { bytesToHex } from './hex.ts';
 import type { Address, Complaint, Hex, RecordedSubmission, SessionSnapshot } from './ledger.ts';
 import { computeRoundOutcome } from './round-outcome.ts';
@@ -120,6 +124,17 @@ export function initRecipient(snapshot: SessionSnapshot, me: Address, consentThr
   return { machine: 'recipient', session: snapshot.id, status: 'awaiting-deals' };
 }
 
+/**
+ * True when the snapshot lists `me` as a recipient with a key that is not a valid compressed
+ * secp256k1 point: nobody could seal to it, so this node cannot take part in the session.
+ */
+export function ownSessionKeyUnusable(snapshot: SessionSnapshot, me: Address): boolean {
+  const j = snapshot.recipients.indexOf(me);
+  return j >= 0 && recipientSessionKey(snapshot, j) === null;
+}
+
+export const UNUSABLE_OWN_KEY_REASON = "this node's session key in the snapshot is not a valid secp256k1 point: no share to it can be opened";
+
 export function recipientTransition(state: RecipientState, input: RecipientInput, ctx: RecipientContext): TransitionResult<RecipientState, RecipientProduced> {
   const bad = checkEdge('recipient', RECIPIENT_TRANSITIONS, state.status, input.type);
   if (bad) return { ok: false, error: bad };
@@ -127,6 +142,9 @@ export function recipientTransition(state: RecipientState, input: RecipientInput
     const { reason: _reason, ...rest } = state;
     return { ok: true, state: { ...rest, ...extra, status }, outbox: [] };
   };
+  if ((input.type === 'deals-final' || input.type === 'acks-final') && ownSessionKeyUnusable(ctx.snapshot, ctx.me)) {
+    return to('failed', { reason: UNUSABLE_OWN_KEY_REASON, shares: {} });
+  }
   // Did this node confirm (it holds a pending share of the hash it confirmed)?
   const confirmedOnce = state.status === 'confirmed' || state.status === 'active' || state.status === 'discarded';
   switch (input.type) {

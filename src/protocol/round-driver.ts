@@ -24,7 +24,7 @@ import type { G2 } from '../crypto/bls12381/types.ts';
 import type { Rng } from '../crypto/rng.ts';
 import { dealerTransition, initDealer, type DealerInputType, type DealerState } from './dealer.ts';
 import type { Address, Hex, RecordedSubmission, Session } from './ledger.ts';
-import { initRecipient, recipientTransition, type RecipientInput, type RecipientProduced, type RecipientState } from './recipient.ts';
+import { initRecipient, ownSessionKeyUnusable, recipientTransition, type RecipientInput, type RecipientProduced, type RecipientState } from './recipient.ts';
 import { phaseAt } from './session-rules.ts';
 import type { Outgoing } from './transition.ts';
 import { TransitionError } from './transition.ts';
@@ -122,7 +122,8 @@ export function stepRound(state: RoundState, view: RoundView, keys: RoundKeys, c
   for (let guard = 0; recipient && guard < 3; guard++) {
     const input = recipientInput(recipient, view, phase);
     if (!input) break;
-    if ((input.type === 'deals-final' || input.type === 'acks-final') && !keys.sessionSecret) {
+    // A key that is not a point has no secret anywhere: the machine itself fails that case.
+    if ((input.type === 'deals-final' || input.type === 'acks-final') && !keys.sessionSecret && !ownSessionKeyUnusable(snapshot, ctx.me)) {
       throw new MissingSessionKeyError(`session ${snapshot.id}: no secret for the session key the snapshot lists for ${ctx.me}`);
     }
     const r = recipientTransition(recipient, input, {

@@ -17,7 +17,12 @@
  * fails, the complaint is void. Otherwise anyone opens exactly share s_ij with K: if it does
  * not open, is not a canonical scalar, or fails the Feldman check against C_i, the complaint
  * is upheld and dealer i leaves QUAL; if the share is fine, the complaint is void and has
- * cost only the complainer (its own share from i became public).
+ * cost only the complainer (its own share from i became public). A complaint by a recipient
+ * whose snapshot key X_j is not a valid point is void before any of this: dealers sealed
+ * nothing usable to such a recipient (`dealer.ts`), so its slot never opens, and judging it
+ * would let a recipient with a bad key disqualify an honest dealer. (No DLEQ proof verifies
+ * against a non-point either; the explicit check, with the dealer's own decoder
+ * `recipientSessionKey`, keeps the two judgments identical by construction.)
  *
  * Nothing here reads a clock, a peer, or node-local state: two honest nodes given the same
  * ledger data return the same outcome, byte for byte. Results are memoized by everything
@@ -31,7 +36,7 @@ import * as fr from '../crypto/fr.ts';
 import { operatorX } from '../crypto/operator-x.ts';
 import { encodeSealContext, openWithRevealedKey } from '../crypto/seal.ts';
 import { derivedWeights, lagrangeCombineCommitments, sumCommitments, verifyPublicShares, verifyShare } from '../crypto/vss.ts';
-import { parseDeal, sealContext, type ParsedDeal } from './deal-codec.ts';
+import { parseDeal, recipientSessionKey, sealContext, type ParsedDeal } from './deal-codec.ts';
 import { bytesToHex, hexToBytes } from './hex.ts';
 import type { Address, Hex, RecordedSubmission, SessionSnapshot } from './ledger.ts';
 import { submissionHash } from './submission-digest.ts';
@@ -47,7 +52,7 @@ export interface DealerExclusion {
 export interface VoidComplaint {
   readonly complainer: Address;
   readonly dealer: Address;
-  readonly reason: 'bad-proof' | 'share-valid' | 'dealer-already-out';
+  readonly reason: 'bad-proof' | 'share-valid' | 'dealer-already-out' | 'recipient-key-invalid';
 }
 
 interface OutcomeCommon {
@@ -245,12 +250,13 @@ function judgeComplaint(
   j: number,
   sharedKeyHex: Hex,
   proofHex: Hex,
-): 'upheld' | 'bad-proof' | 'share-valid' {
+): 'upheld' | 'bad-proof' | 'share-valid' | 'recipient-key-invalid' {
   const recipient = snapshot.recipients[j] as Address;
-  const X = hexToBytes(snapshot.recipientKeys[j] as Hex);
+  const X = recipientSessionKey(snapshot, j);
+  if (X === null) return 'recipient-key-invalid';
   const K = hexToBytes(sharedKeyHex);
   const proof = hexToBytes(proofHex);
-  if (!X || !K || !proof) return 'bad-proof';
+  if (!K || !proof) return 'bad-proof';
   const ctx = sealContext(domain, snapshot, deal.dealer, recipient);
   try {
     if (!verifyComplaintReveal(X, deal.ephemeralKey, K, proof, encodeSealContext(ctx))) return 'bad-proof';

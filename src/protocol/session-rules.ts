@@ -7,9 +7,13 @@
  * - default threshold      t = ceil(2n / 3)
  * - threshold bounds        max(2, floor(n/2) + 1) ≤ t ≤ n
  * - completion quorum       max(t_new, floor(n/2) + 1)
- * - churn cap (default)     max(1, floor(|old holders| / 3)) newcomers per session
+ * - churn cap               min(governance cap or bound, bound) newcomers per session,
+ *                           bound = max(1, floor(|old holders| / 3)): whatever governance sets,
+ *                           the newcomers of one reshare stay below its t_new
  * - interval boundary       floor(now / interval) · interval
- * - windows must fit        deal + ack + confirm + finalityLag ≤ interval, each ≥ 1 s
+ * - windows must fit        deal + ack + confirm + inclusionMargin ≤ interval, each ≥ 1 s
+ *                           (the margin leaves room for the last submissions to be mined before
+ *                           the next boundary; finality is not reserved, issue 17)
  */
 import type { Address, Governance, OperatorRecord, Session, SessionSnapshot, VersionRecord } from './ledger.ts';
 
@@ -28,6 +32,13 @@ export const SIZES = {
 } as const;
 
 export const MIN_THRESHOLD = 2;
+/**
+ * Most registered operators (active and leaving) a registry holds: it bounds every loop of
+ * the contract and keeps the largest session inside one block (docs/contracts.md).
+ */
+export const MAX_OPERATORS = 256;
+/** Longest governance delay a deployment may choose (30 days). */
+export const MAX_GOVERNANCE_DELAY = 30 * 24 * 3600;
 
 export function defaultThreshold(n: number): number {
   return Math.ceil((2 * n) / 3);
@@ -52,18 +63,27 @@ export function completionQuorum(tNew: number, n: number): number {
   return Math.max(tNew, Math.floor(n / 2) + 1);
 }
 
+/**
+ * Newcomers one reshare admits: governance's cap can only lower the bound
+ * max(1, floor(|old holders| / 3)), never raise it — otherwise governance could allow k
+ * addresses, set the cap to k and hand them t_new shares in one session (issue 12 §3).
+ */
 export function churnCap(govCap: number, oldHolders: number): number {
-  return govCap > 0 ? govCap : Math.max(1, Math.floor(oldHolders / 3));
+  const bound = Math.max(1, Math.floor(oldHolders / 3));
+  return govCap > 0 ? Math.min(govCap, bound) : bound;
 }
 
 export function boundaryOf(now: number, interval: number): number {
   return Math.floor(now / interval) * interval;
 }
 
-export function windowsFit(deal: number, ack: number, confirm: number, finalityLag: number, interval: number): boolean {
-  const ok = (v: number) => Number.isInteger(v) && v >= 1;
-  return ok(deal) && ok(ack) && ok(confirm) && ok(interval) && Number.isInteger(finalityLag) && finalityLag >= 0
-    && deal + ack + confirm + finalityLag <= interval;
+/** Largest window, interval or margin the contract stores (uint32 seconds). */
+const MAX_SECONDS = 0xffff_ffff;
+
+export function windowsFit(deal: number, ack: number, confirm: number, inclusionMargin: number, interval: number): boolean {
+  const ok = (v: number, min: number) => Number.isInteger(v) && v >= min && v <= MAX_SECONDS;
+  return ok(deal, 1) && ok(ack, 1) && ok(confirm, 1) && ok(interval, 1) && ok(inclusionMargin, 0)
+    && deal + ack + confirm + inclusionMargin <= interval;
 }
 
 export type Phase = 'deal' | 'ack' | 'confirm' | 'closed';
@@ -93,7 +113,11 @@ export function phaseAt(session: Session, now: number): Phase {
 
 /** Why a session cannot be opened now, or the parameters of the one that can. */
 export type SessionPlan =
-  | { readonly ok: false; readonly code: 'GenesisNotArmed' | 'NotEnoughOperators' | 'ThresholdOutOfBounds' | 'BoundaryNotReached' | 'PreviousSessionOpen'; readonly message: string }
+  | {
+      readonly ok: false;
+      readonly code: 'GenesisNotArmed' | 'NotEnoughOperators' | 'ThresholdOverrideNoLongerFits' | 'BoundaryNotReached' | 'PreviousSessionOpen';
+      readonly message: string;
+    }
   | {
       readonly ok: true;
       readonly snapshot: Omit<SessionSnapshot, 'id' | 'openedAt' | 'dealWindow' | 'ackWindow' | 'confirmWindow'>;
@@ -101,12 +125,49 @@ export type SessionPlan =
 
 export interface PlanInput {
   readonly now: number;
+  /** Governance in effect at `now` (queued changes whose time has come already applied). */
   readonly governance: Governance;
   /** Registered operators in registration order. */
   readonly operators: readonly OperatorRecord[];
   readonly latest: Session | null;
   readonly active: VersionRecord | null;
   readonly mpkPinned: boolean;
+}
+
+/** What decides who receives in the next session. */
+export interface RecipientInput {
+  /** Registered operators in registration order. */
+  readonly operators: readonly OperatorRecord[];
+  /** The version a reshare would start from (null before genesis). */
+  readonly active: VersionRecord | null;
+  readonly mpkPinned: boolean;
+  /** Governance's churn cap (0 = default). */
+  readonly churnCap: number;
+}
+
+/**
+ * Recipients of the next session, in registration order: every active member for a DKG; for
+ * a reshare the active holders of the source version plus the first newcomers (registration
+ * order) within `churnCap`.
+ */
+export function plannedRecipients(input: RecipientInput): OperatorRecord[] {
+  const members = input.operators.filter((o) => o.status === 'active');
+  if (!input.mpkPinned) return members;
+  const { active } = input;
+  if (!active) throw new Error('plannedRecipients: MPK pinned but no active version');
+  const holders = new Set(active.holders);
+  const cap = churnCap(input.churnCap, active.holders.length);
+  const newcomers = new Set(members.filter((o) => !holders.has(o.address)).slice(0, cap).map((o) => o.address));
+  return members.filter((o) => holders.has(o.address) || newcomers.has(o.address));
+}
+
+/**
+ * The recipient count a threshold override is checked against, when it is set and when a
+ * session opens: the recipients the next session would actually have (after the churn cap),
+ * not the active count.
+ */
+export function plannedRecipientCount(input: RecipientInput): number {
+  return plannedRecipients(input).length;
 }
 
 /**
@@ -124,31 +185,25 @@ export function planSession(input: PlanInput): SessionPlan {
       return { ok: false, code: 'BoundaryNotReached', message: `the next boundary is ${latest.snapshot.boundary + g.interval}` };
     }
   }
-  const members = operators.filter((o) => o.status === 'active');
+  const recipients = plannedRecipients({ operators, active, mpkPinned, churnCap: g.churnCap });
   if (!mpkPinned) {
     if (g.genesisMinOperators === 0) return { ok: false, code: 'GenesisNotArmed', message: 'governance has not armed genesis' };
     const need = Math.max(MIN_THRESHOLD, g.genesisMinOperators);
-    if (members.length < need) {
-      return { ok: false, code: 'NotEnoughOperators', message: `genesis needs ${need} operators, ${members.length} registered` };
+    if (recipients.length < need) {
+      return { ok: false, code: 'NotEnoughOperators', message: `genesis needs ${need} operators, ${recipients.length} registered` };
     }
-    const t = effectiveThreshold(g.thresholdOverride, members.length);
-    if (t === null) return thresholdRefusal(g.thresholdOverride, members.length);
-    const addrs = members.map((o) => o.address);
+    const t = effectiveThreshold(g.thresholdOverride, recipients.length);
+    if (t === null) return thresholdRefusal(g.thresholdOverride, recipients.length);
+    const addrs = recipients.map((o) => o.address);
     return {
       ok: true,
       snapshot: {
-        kind: 'dkg', boundary, dealers: addrs, recipients: addrs, recipientKeys: members.map((o) => o.sessionKey),
+        kind: 'dkg', boundary, dealers: addrs, recipients: addrs, recipientKeys: recipients.map((o) => o.sessionKey),
         tNew: t, tOld: 0, sourceVersion: 0, sourcePolyHash: `0x${'0'.repeat(64)}`, quorum: completionQuorum(t, addrs.length),
       },
     };
   }
   if (!active) throw new Error('planSession: MPK pinned but no active version');
-  const holders = new Set(active.holders);
-  const staying = members.filter((o) => holders.has(o.address));
-  const cap = churnCap(g.churnCap, active.holders.length);
-  const newcomers = members.filter((o) => !holders.has(o.address)).slice(0, cap);
-  const admitted = new Set([...staying, ...newcomers].map((o) => o.address));
-  const recipients = members.filter((o) => admitted.has(o.address));
   if (recipients.length < MIN_THRESHOLD) {
     return { ok: false, code: 'NotEnoughOperators', message: `a reshare needs ${MIN_THRESHOLD} receiving operators, ${recipients.length} available` };
   }
@@ -164,12 +219,16 @@ export function planSession(input: PlanInput): SessionPlan {
   };
 }
 
+/**
+ * The override no longer fits the recipients (membership moved since governance set it): a
+ * governance misconfiguration to fix, not a "not now" (the default threshold always fits n ≥ 2).
+ */
 function thresholdRefusal(override: number, n: number): SessionPlan {
   const { min, max } = thresholdBounds(n);
   return {
     ok: false,
-    code: 'ThresholdOutOfBounds',
-    message: `threshold override ${override} is outside ${min}..${max} for ${n} operators; governance must change it`,
+    code: 'ThresholdOverrideNoLongerFits',
+    message: `governance's threshold override ${override} no longer fits this session's ${n} recipients (it must lie within ${min}..${max}); governance must change it (kms-admin set-threshold)`,
   };
 }
 

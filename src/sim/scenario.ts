@@ -5,10 +5,12 @@
  * ```ts
  * const run = await new Scenario({ seed: 'rotation', n: 3 })
  *   .genesis()
- *   .reshare({ add: 3, churnCap: 3 })
+ *   .reshare({ add: 3 })                   // one newcomer per session at 3, 4, 5 holders
+ *   .reshare()
+ *   .reshare()
  *   .reshare({ remove: [0, 1, 2] })        // the leavers still run and deal
  *   .run();
- * run.rounds[2].outcome                      // 'completed'
+ * run.rounds[4].outcome                      // 'completed'
  * ```
  *
  * A plan is a list of rounds. `genesis()` and `reshare()` start a round; every other method

@@ -45,12 +45,12 @@ import { SimNode, type NodeIdentity, type StepEffects } from './node.ts';
 export interface SimOptions {
   readonly seed: string;
   readonly chainId?: number;
-  /** Reshare interval and windows in seconds (defaults 60 / 15 / 15 / 15, finality lag 5). */
+  /** Reshare interval and windows in seconds (defaults 60 / 15 / 15 / 15, inclusion margin 5). */
   readonly interval?: number;
   readonly dealWindow?: number;
   readonly ackWindow?: number;
   readonly confirmWindow?: number;
-  readonly finalityLag?: number;
+  readonly inclusionMargin?: number;
   /** Chain time of the first block. */
   readonly startTime?: number;
   /** Operators' signing key type (default BN254, as EigenLayer). */
@@ -115,7 +115,7 @@ export class SimOperator {
   }
 }
 
-const DEFAULTS = { chainId: 31337, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5, startTime: 1_764_000_000 };
+const DEFAULTS = { chainId: 31337, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5, startTime: 1_764_000_000 };
 export const TICK_MS = 500;
 
 export class Simulator {
@@ -153,7 +153,7 @@ export class Simulator {
       dealWindow: opts.dealWindow ?? DEFAULTS.dealWindow,
       ackWindow: opts.ackWindow ?? DEFAULTS.ackWindow,
       confirmWindow: opts.confirmWindow ?? DEFAULTS.confirmWindow,
-      finalityLag: opts.finalityLag ?? DEFAULTS.finalityLag,
+      inclusionMargin: opts.inclusionMargin ?? DEFAULTS.inclusionMargin,
       startTime: this.startTime,
     });
     this.mirror = new LedgerMirror(this.ledger);
@@ -455,6 +455,8 @@ export class Simulator {
       setChurnCap: wrap('setChurnCap', w.setChurnCap),
       armGenesis: wrap('armGenesis', w.armGenesis),
       transferOwnership: wrap('transferOwnership', w.transferOwnership),
+      acceptOwnership: wrap('acceptOwnership', w.acceptOwnership),
+      cancelGovernanceChange: wrap('cancelGovernanceChange', w.cancelGovernanceChange),
     };
   }
 

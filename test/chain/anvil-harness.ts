@@ -8,9 +8,9 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { startAnvil, type AnvilInstance } from '../../src/chain/anvil.ts';
 import { ChainLedger, type ChainLedgerOptions } from '../../src/chain/chain-ledger.ts';
-import { deployRegistry, type RegistryConfig } from '../../src/chain/deploy.ts';
+import { deployRegistry, type DeployRegistryParameters, type RegistryConfig } from '../../src/chain/deploy.ts';
 import type { Address } from '../../src/protocol/ledger.ts';
-import type { LedgerHarness } from '../ledger/conformance.ts';
+import type { LedgerHarness, LedgerHarnessOverrides } from '../ledger/conformance.ts';
 
 export interface Chain {
   readonly anvil: AnvilInstance;
@@ -41,7 +41,7 @@ export function sharedChain(accounts = 20): Promise<Chain> {
 /** Deploys a fresh registry owned by account 0 and wraps it in a ChainLedger. */
 export async function deployLedger(
   chain: Chain,
-  config: RegistryConfig,
+  config: DeployRegistryParameters,
   options: Partial<ChainLedgerOptions> = {},
 ): Promise<ChainLedger> {
   const owner = privateKeyToAccount(chain.anvil.accounts[0] as Hex);
@@ -65,12 +65,13 @@ export async function latestTime(client: PublicClient): Promise<number> {
   return Number((await client.getBlock({ blockTag: 'latest' })).timestamp);
 }
 
-export const HARNESS_CONFIG: RegistryConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5 };
+export const HARNESS_CONFIG: RegistryConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5, governanceDelay: 0 };
 
 /** The conformance harness: a fresh deployment on the file's anvil. */
-export async function anvilHarness(): Promise<LedgerHarness> {
+export async function anvilHarness(overrides: LedgerHarnessOverrides = {}): Promise<LedgerHarness> {
   const chain = await sharedChain();
-  const ledger = await deployLedger(chain, HARNESS_CONFIG);
+  const config = { ...HARNESS_CONFIG, ...overrides };
+  const ledger = await deployLedger(chain, config);
   return {
     ledger,
     owner: chain.addresses[0] as Address,
@@ -78,7 +79,7 @@ export async function anvilHarness(): Promise<LedgerHarness> {
     txAt: (t) => setNextTimestamp(chain.client, t),
     mineAt: (t) => mineAt(chain.client, t),
     now: () => latestTime(chain.client),
-    config: HARNESS_CONFIG,
+    config,
     close: async () => {},
   };
 }

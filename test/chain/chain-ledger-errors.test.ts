@@ -18,7 +18,7 @@ import { LedgerError, type Address } from '../../src/protocol/ledger.ts';
 import { SIZES } from '../../src/protocol/session-rules.ts';
 import { deployLedger, latestTime, setNextTimestamp, sharedChain, type Chain } from './anvil-harness.ts';
 
-const CONFIG = { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0 };
+const CONFIG = { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0 };
 const rng = seededRng('chain-ledger-errors');
 const point = (): Hex => toHex(secp256k1.getPublicKey(generateOperatorSecretKey('ecdsa', rng), true));
 

@@ -20,7 +20,7 @@ import type { ChainLedger } from '../../src/chain/chain-ledger.ts';
 import { deployLedger, latestTime, mineAt, setNextTimestamp, sharedChain, type Chain } from './anvil-harness.ts';
 
 const INTERVAL = 1000;
-const CONFIG = { interval: INTERVAL, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0 };
+const CONFIG = { interval: INTERVAL, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0 };
 
 interface Node {
   readonly me: Address;

@@ -14,7 +14,7 @@ import type { Address } from '../../src/protocol/ledger.ts';
 import { deployLedger, sharedChain, type Chain } from './anvil-harness.ts';
 import { startRpcFaultProxy, type RpcFaultProxy } from './rpc-fault-proxy.ts';
 
-const CONFIG = { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0 };
+const CONFIG = { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, governanceDelay: 0 };
 
 let chain: Chain;
 let registry: Address;

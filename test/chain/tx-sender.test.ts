@@ -216,7 +216,7 @@ describe('sending on anvil', () => {
 
   it('a refusal by the contract sends nothing and is not retried', async () => {
     const txEvents: TxEvent[] = [];
-    const ledger = await deployLedger(chain, { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0 }, { onTxEvent: (e) => txEvents.push(e) });
+    const ledger = await deployLedger(chain, { interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, governanceDelay: 0 }, { onTxEvent: (e) => txEvents.push(e) });
     const stranger = chain.addresses[17] as Address;
     const nonce = await client.getTransactionCount({ address: stranger });
     await assert.rejects(ledger.writer(stranger).armGenesis(2), (e: unknown) => e instanceof ContractRefusalError && e.code === 'NotOwner');

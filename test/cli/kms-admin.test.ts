@@ -130,7 +130,7 @@ describe('kms-admin against anvil', () => {
     assert.match(d.address, /^0x[0-9a-f]{40}$/);
     assert.equal(d.chainId, 31337);
     assert.equal(d.owner, privateKeyToAccount(gov).address.toLowerCase());
-    assert.deepEqual(d.config, { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 0 });
+    assert.deepEqual(d.config, { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 3, governanceDelay: 0 });
     registry = d.address;
     ledger = await createChainLedger({ rpcUrl: rpc, registry, keys: { [op1]: opKey1 } });
     assert.equal((await ledger.getGovernance()).interval, 60);
@@ -270,8 +270,9 @@ describe('kms-admin against anvil', () => {
     assert.deepEqual(Object.keys(chain).sort(), ['block', 'chainId', 'registry', 'rpc', 'time', 'timeIso']);
     assert.deepEqual([chain.registry, chain.chainId, chain.time], [registry, 31337, boundary]);
     assert.deepEqual({ ...(s.governance as object), owner: undefined }, {
-      owner: undefined, thresholdOverride: 0, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 0,
-      churnCap: 0, genesisMinOperators: 2, genesisArmed: true, effectiveThreshold: 2, nextBoundary: boundary + 60,
+      owner: undefined, pendingOwner: null, thresholdOverride: 0, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15,
+      inclusionMargin: 3, governanceDelay: 0, churnCap: 0, genesisMinOperators: 2, queued: [], genesisArmed: true,
+      nextSessionRecipients: 2, effectiveThreshold: 2, nextBoundary: boundary + 60,
     });
     const ops = byAddress(s.operators as { address: Address; [k: string]: unknown }[]);
     assert.deepEqual(ops.map((o) => Object.keys(o).sort()), [0, 1].map(() => ['address', 'registeredSeq', 'sessionKey', 'sigKeyType', 'sigPublicKey', 'socket', 'status']));
@@ -294,6 +295,8 @@ describe('kms-admin against anvil', () => {
     const h = ok(human).stdout;
     assert.match(h, new RegExp(`^Registry +${registry} on chain 31337`));
     assert.match(h, /genesis +armed, at least 2 operators/);
+    assert.match(h, /delay +0 s \(governance changes apply at once\)/);
+    assert.match(h, /Queued governance changes: none/);
     assert.match(h, /Operators \(2 active, 0 leaving\)/);
     assert.match(h, new RegExp(`\\d +${op1} +active +bn254 +https://op1\\.example:8443`));
     assert.match(h, /Latest session #1 \(dkg,/);
@@ -380,13 +383,77 @@ describe('kms-admin against anvil', () => {
     const rec2 = await ledger.getOperator(op2);
     assert.deepEqual([rec2?.socket, rec2?.status], ['https://op2.example:9443', 'leaving']);
 
+    // Two-step ownership: a proposal changes nothing until the proposed key accepts it.
+    const oldOwner = privateKeyToAccount(gov).address.toLowerCase();
     const newOwner = privateKeyToAccount(stranger).address.toLowerCase();
+    const proposed = await inProcess(['transfer-ownership', newOwner, '--json'], govEnv);
+    assert.equal(json<{ pendingOwner: string }>(ok(proposed).stdout).pendingOwner, newOwner);
+    assert.match(proposed.stdout, /"owner":"0x/);
+    let g = await ledger.getGovernance();
+    assert.deepEqual([g.owner, g.pendingOwner], [oldOwner, newOwner]);
+    const wrongKey = await inProcess(['accept-ownership', '--json'], { ...chainEnv(), KMS_ADMIN_KEY: appOwnerKey });
+    assert.equal(wrongKey.code, 1, show(wrongKey));
+    assert.equal(json<{ error: { code: string } }>(wrongKey.stderr).error.code, 'NotPendingOwner');
+    ok(await inProcess(['set-churn-cap', '1'], govEnv)); // the proposer still governs
+    ok(await inProcess(['cancel-change', 'ownership'], govEnv));
+    assert.equal((await ledger.getGovernance()).pendingOwner, null);
+    const nothing = await inProcess(['cancel-change', 'ownership'], govEnv);
+    assert.equal(nothing.code, 1, show(nothing));
+    assert.match(lines(nothing.stderr)[0] ?? '', /NothingQueued/);
+    const badKind = await inProcess(['cancel-change', 'windows'], govEnv);
+    assert.equal(badKind.code, 2, show(badKind));
+    assert.match(badKind.stderr, /^error: <change>: expected one of threshold, churn-cap, schedule, ownership, got "windows"\n$/);
     ok(await inProcess(['transfer-ownership', newOwner], govEnv));
+    const accepted = await inProcess(['accept-ownership'], { ...chainEnv(), KMS_ADMIN_KEY: stranger });
+    assert.match(ok(accepted).stdout, new RegExp(`^Governance accepted: ${newOwner} is the owner`));
     const refused = await inProcess(['set-churn-cap', '0', '--json'], govEnv);
     assert.equal(refused.code, 1);
     assert.equal(json<{ error: { code: string } }>(refused.stderr).error.code, 'NotOwner');
-    assert.equal((await ledger.getGovernance()).owner, newOwner);
+    g = await ledger.getGovernance();
+    assert.deepEqual([g.owner, g.pendingOwner], [newOwner, null]);
   });
+
+  test('with a governance delay, setters queue their change; status shows each queued change and when it takes effect; cancel-change withdraws one', async () => {
+    const govEnv = { KMS_RPC_URL: rpc, KMS_ADMIN_KEY: gov };
+    const deployed = json<{ address: Address; config: { governanceDelay: number } }>(ok(await inProcess(['deploy', '--governance-delay', '3600', '--json'], govEnv)).stdout);
+    assert.equal(deployed.config.governanceDelay, 3600);
+    const env = { ...govEnv, KMS_REGISTRY: deployed.address };
+    const delayed = await createChainLedger({ rpcUrl: rpc, registry: deployed.address });
+    const tooLong = await inProcess(['deploy', '--governance-delay', String(31 * 86_400)], govEnv);
+    assert.equal(tooLong.code, 2, show(tooLong));
+
+    const allowed = json<{ effectiveAt: Record<string, number> }>(ok(await inProcess(['allow', op1, '--json'], env)).stdout);
+    const cap = await inProcess(['set-churn-cap', '2'], env);
+    assert.match(ok(cap).stdout, /\nQueued: takes effect at \S+ \(in 3600 s, the governance delay\)\. Withdraw it before then/);
+    ok(await inProcess(['set-interval', '120'], env));
+    const windows = json<{ dealWindow: number; ackWindow: number; queued: boolean }>(
+      ok(await inProcess(['set-windows', '--deal', '30', '--json'], env)).stdout);
+    assert.deepEqual([windows.dealWindow, windows.ackWindow, windows.queued], [30, 15, true]);
+    const g = await delayed.getGovernance();
+    assert.deepEqual([g.interval, g.dealWindow, g.churnCap, await delayed.isAllowed(op1)], [60, 15, 0, false], 'nothing applies before its time');
+    assert.deepEqual(g.queued.map((c) => c.kind), ['churnCap', 'schedule', 'allowOperator']);
+    assert.equal(allowed.effectiveAt[op1], g.queued[2]?.effectiveAt);
+
+    const [human, machine] = await Promise.all([inProcess(['status'], env), inProcess(['status', '--json'], env)]);
+    const h = ok(human).stdout;
+    assert.match(h, /delay +3600 s \(1 h\): key-weakening changes are queued that long/);
+    assert.match(h, /Queued governance changes \(3\)\n {2}churn cap -> 2 +at \S+ +\(in \d+ s\)\n {2}interval 120 s, windows 30\/15\/15 s +at /);
+    assert.match(h, new RegExp(`\\n {2}allow ${op1} +at \\S+ +\\(in \\d+ s\\)`));
+    const queued = json<{ governance: { queued: { kind: string; effectiveAt: number; effectiveAtIso: string; inSeconds: number }[] } }>(ok(machine).stdout).governance.queued;
+    assert.deepEqual(queued.map((c) => c.kind), ['churnCap', 'schedule', 'allowOperator']);
+    assert.ok(queued.every((c) => c.inSeconds > 0 && c.inSeconds <= 3600 && c.effectiveAtIso === new Date(c.effectiveAt * 1000).toISOString().replace('.000Z', 'Z')));
+
+    ok(await inProcess(['cancel-change', 'schedule'], env));
+    ok(await inProcess(['allow', op1, '--revoke'], env));
+    assert.deepEqual((await delayed.getGovernance()).queued.map((c) => c.kind), ['churnCap']);
+    // At its time the cap applies by itself.
+    const eta = (await delayed.getGovernance()).queued[0]?.effectiveAt as number;
+    await delayed.client.request({ method: 'evm_setNextBlockTimestamp', params: [`0x${eta.toString(16)}`] } as never);
+    await delayed.client.request({ method: 'evm_mine', params: [] } as never);
+    const after = await delayed.getGovernance();
+    assert.deepEqual([after.churnCap, after.queued, after.interval], [2, [], 60]);
+  });
+
 
   test('no key appears in any output', () => {
     assert.ok(outputs.length > 40 && secrets.size >= 7, `${outputs.length} outputs, ${secrets.size} keys`);

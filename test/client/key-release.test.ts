@@ -6,10 +6,16 @@
 // before anything is sent (request counters prove it).
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain } from '../../src/crypto/domain.ts';
 import { eatNonceHex } from '../../src/crypto/key-release.ts';
 import { appMnemonic as mnemonicOf } from '../../src/crypto/mnemonic.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
+import { verifyAppKey } from '../../src/crypto/threshold.ts';
+import type { KeyReleaseRequest } from '../../src/node/http/schemas.ts';
+import { flippedV, highSTwin } from '../node/release-fixtures.ts';
 import {
   AttestationMethodError,
   InvalidParameterError,
@@ -28,6 +34,7 @@ import {
   requestAppKey,
   type AttestationProvider,
   type AttestationRequest,
+  type FetchFn,
   type OperatorFault,
   type OperatorFaultKind,
 } from '../../src/client/index.ts';
@@ -103,6 +110,45 @@ describe('requestAppKey against four operators (t = 3)', () => {
       assert.equal(r.partials.filter((p) => p.valid).length, 3);
     });
   }
+
+  test('an operator socket that answers 302 is refused, never followed: the redirect target gets nothing, the operator is named', async () => {
+    // The socket an operator registered answers with a redirect (to a host that would happily
+    // take the attestation and response key). The client must not send the request on.
+    const listen = async (server: Server): Promise<string> => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    let trapHits = 0;
+    const trap = createServer((_req, res) => {
+      trapHits++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    const trapUrl = await listen(trap);
+    const redirector = createServer((_req, res) => {
+      res.writeHead(302, { location: `${trapUrl}/stolen?x=1` }).end();
+    });
+    const redirectorUrl = await listen(redirector);
+    try {
+      const bad = w.ops[2];
+      assert.ok(bad);
+      // Operator 2's on-chain socket now leads to the redirecting server.
+      const viaRedirector = client().fetch;
+      const c = w.client({ onWarning: (f) => warnings.push(...f), fetch: (input, init) => viaRedirector(input.replace(bad.url, redirectorUrl), init) });
+      const r = await c.requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key });
+      assert.equal(r.appKey, w.appKey(), 'combined from the three other operators');
+      assert.deepEqual(kinds(r.faults), [`${bad.address}:redirect`]);
+      const [f] = r.faults as [OperatorFault];
+      assert.equal(f.status, 302);
+      assert.match(f.reason, new RegExp(`^answered HTTP 302 with a redirect to ${trapUrl.replace(/[.]/g, '\\.')}, which is refused: an operator must answer at the socket it registered on-chain$`));
+      assert.ok(!f.reason.includes('stolen'), 'only the origin of the target is shown');
+      // GET /pubkey goes through the same path.
+      const pk = await c.getPublicKey();
+      assert.equal(pk.mpk, w.mpk);
+      assert.equal(trapHits, 0, 'the redirect target was never contacted');
+    } finally {
+      await Promise.all([trap, redirector].map((s) => new Promise((resolve) => s.close(resolve))));
+    }
+  });
 
   test('an answer replayed from an earlier request does not open: bad-seal', async () => {
     const op = w.ops[3];
@@ -228,7 +274,7 @@ describe('requestAppKey against four operators (t = 3)', () => {
     assert.equal(requests(), before, 'no operator was asked');
   });
 
-  test('a jwt provider gets eat_nonce = SHA-256(domain ‖ appId ‖ responseKey); refusals by every node are listed', async () => {
+  test('a jwt provider gets the eat_nonce of the whole request (route, app, response key, nonce, key version); refusals by every node are listed', async () => {
     const both = await w.createApp(['ecdsa', 'jwt']);
     const seen: AttestationRequest[] = [];
     const attestation = jwtAttestation((r) => {
@@ -244,8 +290,18 @@ describe('requestAppKey against four operators (t = 3)', () => {
     assert.equal(seen.length, 1, 'one attestation per request, sent to every operator');
     const r = seen[0] as AttestationRequest;
     const domain = makeDomain({ chainId: w.ledger.chainId, registry: w.ledger.registry });
-    assert.equal(r.eatNonce, eatNonceHex(domain, both, r.responseKey));
+    assert.equal(r.route, '/app/sign');
+    assert.equal(r.eatNonce, eatNonceHex(domain, { route: '/app/sign', appId: both, responseKey: r.responseKey, nonce: r.nonce }));
     assert.equal(r.appId, both);
+    // getSecrets binds its own route, and a pinned version is bound too.
+    await w.publishRelease(both, 'X=1');
+    await client().getSecrets({ appId: both, attestation }).catch(() => undefined);
+    const s = seen[1] as AttestationRequest;
+    assert.equal(s.route, '/secrets');
+    assert.equal(s.eatNonce, eatNonceHex(domain, { route: '/secrets', appId: both, responseKey: s.responseKey, nonce: s.nonce }));
+    await client().requestAppKey({ appId: both, attestation, version: 1 }).catch(() => undefined);
+    const v = seen[2] as AttestationRequest;
+    assert.equal(v.eatNonce, eatNonceHex(domain, { route: '/app/sign', appId: both, responseKey: v.responseKey, nonce: v.nonce, version: 1 }));
     assert.match(r.nonce, /^0x[0-9a-f]{64}$/);
   });
 
@@ -371,8 +427,6 @@ describe('requestAppKey against the production key-release handler (three nodes,
   after(async () => w?.close());
 
   test('app key, secrets and an older version through the real handler', async () => {
-    // Published first: the handler caches app records for a few seconds, so a release
-    // published after its first lookup is not seen at once.
     await w.publishRelease(w.appId, 'DB_PASSWORD=hunter2\n', 'PORT=8080');
     const c = w.client();
     const r = await c.requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key });
@@ -385,6 +439,41 @@ describe('requestAppKey against the production key-release handler (three nodes,
     assert.deepEqual(s.faults, []);
     const v1 = await c.requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key, version: 1 });
     assert.equal(v1.version, 1);
+  });
+
+  // Story (issue 12, finding 5): every operator sees each request it answers. Before requests
+  // were bound to their route and only canonical signatures were accepted, one of them (or
+  // anyone on the path) could send a modified copy to the other operators first — the same
+  // body on /secrets, or the owner's signature in its high-s or v = 0/1 form — and those
+  // operators then refused the genuine request with 409 nonce-reused.
+  test('the attack: modified copies of a request (other route, other key version, high-s twin, flipped v) reach every operator first; the genuine request is still answered and its key verifies against the MPK', async () => {
+    const seen: string[] = [];
+    const observer: FetchFn = async (input, init) => {
+      if (init.method === 'POST' && init.body !== undefined) {
+        const body = JSON.parse(init.body) as KeyReleaseRequest & { attestation: { method: 'ecdsa'; signature: Hex; time: number } };
+        const att = body.attestation;
+        const otherRoute = input.endsWith('/app/sign') ? input.replace(/\/app\/sign$/, '/secrets') : input.replace(/\/secrets$/, '/app/sign');
+        const copies: [string, unknown][] = [
+          [otherRoute, body],
+          [input, { ...body, version: 1 }],
+          [input, { ...body, attestation: { ...att, signature: highSTwin(att.signature) } }],
+          [input, { ...body, attestation: { ...att, signature: flippedV(att.signature) } }],
+        ];
+        for (const [url, copy] of copies) {
+          const res = await fetch(url, { ...init, body: JSON.stringify(copy) });
+          seen.push(`${res.status} ${((await res.json()) as { error?: { code?: string } }).error?.code ?? 'answered'}`);
+        }
+      }
+      return fetch(input, init);
+    };
+    const r = await w.client({ fetch: observer }).requestAppKey({ appId: w.appId, ownerKey: w.appOwner.key });
+    // The operators are asked concurrently: compare as multisets.
+    assert.deepEqual(seen.sort(), w.ops.flatMap(() => ['403 attestation-bad-signature', '403 attestation-bad-signature', '403 not-app-owner', '403 not-app-owner']).sort());
+    assert.deepEqual(r.faults, []);
+    assert.equal(r.partials.filter((p) => p.valid).length, 3, 'every operator answered the genuine request');
+    assert.equal(r.appKey, w.appKey());
+    const mpk = bls.g2.decode(Buffer.from(w.mpk.slice(2), 'hex'));
+    assert.ok(verifyAppKey(mpk, w.appId, Buffer.from(r.appKey.slice(2), 'hex')), 'the combined key verifies against the MPK');
   });
 
   // Story: fastify aborts request.signal once a POST body is read on a real socket, and the

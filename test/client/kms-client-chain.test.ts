@@ -55,7 +55,7 @@ async function anvilChain(): Promise<Chainish> {
   const chain = await sharedChain(12);
   // Long windows: the world's confirmations must land inside the confirm window even on a
   // loaded machine (anvil's clock keeps running between transactions).
-  const ledger = await deployLedger(chain, { interval: 600, dealWindow: 120, ackWindow: 120, confirmWindow: 120, finalityLag: 5 });
+  const ledger = await deployLedger(chain, { interval: 600, dealWindow: 120, ackWindow: 120, confirmWindow: 120, inclusionMargin: 5 });
   const keyed = chain.addresses.map((a) => ({ address: a, key: chain.keys[a] as Hex }));
   return {
     ledger,

@@ -39,6 +39,7 @@ import { makeDomain, toHex } from '../../src/crypto/domain.ts';
 import * as fr from '../../src/crypto/fr.ts';
 import { encryptToApp } from '../../src/crypto/ibe.ts';
 import {
+  KEY_RELEASE_ROUTES,
   encodeAnswer,
   partialPayload,
   recoverKeyRequestSigner,
@@ -99,7 +100,7 @@ export function memoryChain(seed = 'client-world'): Chainish {
   const label = (s: string): Address => lc(getAddress(`0x${keccak256(stringToHex(`${seed}/${s}`)).slice(-40)}`));
   const owner = label('owner');
   const ledger = new MemoryLedger({
-    chainId: 31337n, registry: label('registry'), owner, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5,
+    chainId: 31337n, registry: label('registry'), owner, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5,
     startTime: 1_764_000_000,
   });
   const accounts = Array.from({ length: 12 }, () => {
@@ -262,8 +263,8 @@ export async function buildWorld(opts: WorldOptions): Promise<World> {
       const att = req.attestation;
       if (att.method !== 'ecdsa' || !app.methods.includes('ecdsa')) throw new ApiError(403, 'attestation-method' as ApiErrorCode, 'method not enabled');
       if (Math.abs(att.time - Date.now() / 1000) > 300) throw new ApiError(403, 'attestation-expired' as ApiErrorCode, 'ecdsa: time is not within 5 minutes');
-      const signerAddr = await recoverKeyRequestSigner({
-        chainId: ledger.chainId, registry: ledger.registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce,
+      const signerAddr = recoverKeyRequestSigner({
+        chainId: ledger.chainId, registry: ledger.registry, route: KEY_RELEASE_ROUTES[kind], appId: req.appId, responseKey: req.responseKey, nonce: req.nonce,
         time: att.time, version: req.version, keyTime: req.time,
       }, att.signature);
       if (signerAddr === null || signerAddr !== lc(app.owner)) throw new ApiError(403, 'attestation-refused' as ApiErrorCode, 'ecdsa: not signed by the app owner');
@@ -300,7 +301,6 @@ export async function buildWorld(opts: WorldOptions): Promise<World> {
       logger: pino({ level: 'silent' }),
       rateLimit: { perClientPerSecond: 10_000, burst: 10_000 },
       pubkey,
-      status: () => ({ operator: op.address, activeVersion: null, session: null, lastProcessedBoundary: null, chainHead: null, lastError: null }),
       health: () => ({ ok: true }),
       metrics: createNodeMetrics(),
       appRelease: { sign: (r, c) => answer('sign', r, c), secrets: (r, c) => answer('secrets', r, c) },

@@ -54,6 +54,8 @@ import { defaultAudience } from '../../src/node/release/handler.ts';
 import type { Address, AttestationMethod, Hex, Release, VersionRecord } from '../../src/protocol/ledger.ts';
 import {
   ecdsaKeyRequest,
+  flippedV,
+  highSTwin,
   jwtKey,
   jwtKeyRequest,
   newRequester,
@@ -169,7 +171,7 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
   };
 
   const metrics = async (i: number): Promise<string> => {
-    const res = await fetch(`${c.nodes[i]!.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${c.nodes[i]!.opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(res.status, 200);
     return res.text();
   };
@@ -390,11 +392,18 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
    * error (no sealed answer, none of the node's partials), and the node counts the refusal under
    * `code`.
    */
-  const refusedEverywhere = async (what: string, build: (i: number) => Promise<KeyReleaseRequest> | KeyReleaseRequest, status: number, code: string, partials: readonly Uint8Array[]) => {
+  const refusedEverywhere = async (
+    what: string,
+    build: (i: number) => Promise<KeyReleaseRequest> | KeyReleaseRequest,
+    status: number,
+    code: string,
+    partials: readonly Uint8Array[],
+    path: '/app/sign' | '/secrets' = '/app/sign',
+  ) => {
     await Promise.all(c.nodes.map(async (_, i) => {
       const req = await build(i);
       const before = refusalCountIn(await metrics(i), code);
-      const res = await post(i, '/app/sign', req);
+      const res = await post(i, path, req);
       const where = `${what}, node ${i}`;
       assert.equal(res.status, status, `${where}: expected ${status} ${code}, got ${res.status} ${res.text}`);
       assert.deepEqual(Object.keys(res.json), ['error'], `${where}: the body is only the error`);
@@ -433,8 +442,17 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
       () => owner(newRequester(), { signedAppId: sibling.id }), 403, 'not-app-owner', partials);
     await refusedEverywhere('an attestation for another response key',
       () => owner(newRequester(), { signedResponseKey: newRequester().responseKey }), 403, 'not-app-owner', partials);
-    await refusedEverywhere('the accepted nonce and response key with a fresh signature (another request)',
-      (i) => owner(requesters[i]!, { time: signedAt + 1 }), 409, 'nonce-reused', partials);
+    // Copies of the accepted requests an observer could make: the same body on the other route,
+    // the owner's signature in its high-s and v = 0/1 forms.
+    await refusedEverywhere('the accepted request sent to /secrets (the owner signed /app/sign)',
+      (i) => reqs[i]!, 403, 'not-app-owner', partials, '/secrets');
+    const withSignature = (req: KeyReleaseRequest, signature: Hex): KeyReleaseRequest => ({ ...req, attestation: { ...(req.attestation as { method: 'ecdsa'; signature: Hex; time: number }), signature } });
+    await refusedEverywhere('the high-s twin of the owner\'s signature',
+      (i) => withSignature(reqs[i]!, highSTwin((reqs[i]!.attestation as { signature: Hex }).signature)), 403, 'attestation-bad-signature', partials);
+    await refusedEverywhere('the owner\'s signature with v = 0/1',
+      (i) => withSignature(reqs[i]!, flippedV((reqs[i]!.attestation as { signature: Hex }).signature)), 403, 'attestation-bad-signature', partials);
+    // Another request the owner signed with the accepted nonce and response key is answered too.
+    await Promise.all(c.nodes.map(async (_, i) => accepted(i, await owner(requesters[i]!, { time: signedAt + 1 }), requesters[i]!, version, poly)));
     await refusedEverywhere('the accepted nonce and attestation with another response key',
       (i) => ({ ...reqs[i]!, responseKey: newRequester().responseKey }), 403, 'not-app-owner', partials);
     await refusedEverywhere('an expired attestation (10 minutes old)',
@@ -458,29 +476,35 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
     const poly = await polyOf(version);
     const release = tee.release;
     assert.ok(release);
-    const token = (appId: Hex, responseKey: Hex, over: Record<string, unknown> = {}, key = tokenKey) =>
-      signJwt(key, teeClaims({ issuer: ISSUER, audience: AUDIENCE, domain: c.domain, appId, responseKey, release, now: nowS(), over }));
+    /** A token for `r`'s request of this key version to /app/sign for `appId`. */
+    const token = (appId: Hex, r: Requester, over: Record<string, unknown> = {}, key = tokenKey) =>
+      signJwt(key, teeClaims({ issuer: ISSUER, audience: AUDIENCE, domain: c.domain, appId, responseKey: r.responseKey, nonce: r.nonce, version, release, now: nowS(), over }));
     const fresh = (over: Record<string, unknown> = {}, key = tokenKey): KeyReleaseRequest => {
       const r = newRequester();
-      return jwtKeyRequest(tee.id, r, token(tee.id, r.responseKey, over, key), version);
+      return jwtKeyRequest(tee.id, r, token(tee.id, r, over, key), version);
     };
 
     const requesters = c.nodes.map(() => newRequester());
-    const reqs = requesters.map((r) => jwtKeyRequest(tee.id, r, token(tee.id, r.responseKey), version));
+    const reqs = requesters.map((r) => jwtKeyRequest(tee.id, r, token(tee.id, r), version));
     const answers = await Promise.all(c.nodes.map((_, i) => accepted(i, reqs[i]!, requesters[i]!, version, poly)));
     assertCombines(answers.map((a, i) => ({ operator: c.nodes[i]!.address, partial: a.partial })), tee.id);
     const partials = answers.map((a) => a.partial);
 
     await refusedEverywhere('a token for another app (same owner, same release)', () => {
       const r = newRequester();
-      return jwtKeyRequest(tee.id, r, token(teeTwin.id, r.responseKey), version);
+      return jwtKeyRequest(tee.id, r, token(teeTwin.id, r), version);
     }, 403, 'wrong-eat-nonce', partials);
     await refusedEverywhere('a token for another response key', () => {
       const r = newRequester();
-      return jwtKeyRequest(tee.id, r, token(tee.id, newRequester().responseKey), version);
+      return jwtKeyRequest(tee.id, r, token(tee.id, { ...r, responseKey: newRequester().responseKey }), version);
     }, 403, 'wrong-eat-nonce', partials);
-    await refusedEverywhere('the accepted nonce and response key with a fresh token (another request)',
-      (i) => jwtKeyRequest(tee.id, requesters[i]!, token(tee.id, requesters[i]!.responseKey, { iat: nowS() - 1 }), version), 409, 'nonce-reused', partials);
+    await refusedEverywhere('the accepted request sent to /secrets (its eat_nonce binds /app/sign)',
+      (i) => reqs[i]!, 403, 'wrong-eat-nonce', partials, '/secrets');
+    await refusedEverywhere('the accepted token with another key version (its eat_nonce binds the version)',
+      (i) => ({ ...reqs[i]!, version: undefined }), 403, 'wrong-eat-nonce', partials);
+    await refusedEverywhere('a token from a debug Confidential Space image', () => fresh({ dbgstat: 'enabled' }), 403, 'debug-enclave', partials);
+    // Another token for the accepted nonce and response key is answered too.
+    await Promise.all(c.nodes.map(async (_, i) => accepted(i, jwtKeyRequest(tee.id, requesters[i]!, token(tee.id, requesters[i]!, { iat: nowS() - 1 }), version), requesters[i]!, version, poly)));
     await refusedEverywhere('the accepted nonce and token with another response key',
       (i) => ({ ...reqs[i]!, responseKey: newRequester().responseKey }), 403, 'wrong-eat-nonce', partials);
     await refusedEverywhere('an expired token', () => fresh({ iat: nowS() - 7200, nbf: nowS() - 7200, exp: nowS() - 3600 }), 403, 'attestation-expired', partials);
@@ -493,7 +517,7 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
     await refusedEverywhere('a token signed by a key outside the JWKS', () => fresh({}, rogueKey), 403, 'attestation-bad-signature', partials);
     await refusedEverywhere('jwt for an app that enabled only ecdsa', () => {
       const r = newRequester();
-      return jwtKeyRequest(app.id, r, token(app.id, r.responseKey), version);
+      return jwtKeyRequest(app.id, r, token(app.id, r), version);
     }, 403, 'method-not-enabled', partials);
 
     for (const [i, req] of reqs.entries()) {

@@ -3,9 +3,10 @@
 // round with one node killed still has a spare dealer and a spare confirmation: on a loaded
 // machine a slow node must not decide the test) taken through them in order:
 //
-//   - every endpoint fed malformed JSON, oversized bodies, wrong types, wrong methods and deep
-//     nesting over real HTTP answers 4xx, changes nothing (node state, chain, the node's
-//     account nonce) and the node stays healthy;
+//   - every endpoint of both listeners (the public API; the operations listener with /status
+//     and /metrics, which the public one does not serve) fed malformed JSON, oversized bodies,
+//     wrong types, wrong methods and deep nesting over real HTTP answers 4xx, changes nothing
+//     (node state, chain, the node's account nonce) and the node stays healthy;
 //   - a node killed (SIGKILL) in each phase of a reshare: before it deals, after it dealt,
 //     after it confirmed. The others agree on the outcome (the same version and polynomial
 //     hash as the chain), and the killed node restarts from its data directory and takes part
@@ -147,7 +148,7 @@ describe('cluster faults: hostile input, a node killed in each phase of a reshar
       JSON.stringify('a string'),
       '42',
     ];
-    const cases: { what: string; method: string; path: string; body?: string; type?: string }[] = [];
+    const cases: { what: string; method: string; path: string; body?: string; type?: string; ops?: true }[] = [];
     for (const path of ['/app/sign', '/secrets']) {
       for (const body of malformed) cases.push({ what: 'malformed JSON', method: 'POST', path, body });
       cases.push({ what: 'oversized body', method: 'POST', path, body: oversized });
@@ -156,16 +157,20 @@ describe('cluster faults: hostile input, a node killed in each phase of a reshar
       cases.push({ what: 'wrong media type', method: 'POST', path, body: '{}', type: 'text/plain' });
       for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) cases.push({ what: 'wrong method', method, path, ...(method === 'GET' ? {} : { body: '{}' }) });
     }
-    for (const path of ['/pubkey', '/status', '/healthz', '/metrics']) {
+    const gets: { path: string; ops?: true }[] = [{ path: '/pubkey' }, { path: '/healthz' }, { path: '/healthz', ops: true }, { path: '/status', ops: true }, { path: '/metrics', ops: true }];
+    for (const { path, ops } of gets) {
+      const on = ops ? { ops } : {};
       cases.push(
-        { what: 'malformed JSON body', method: 'GET', path, body: malformed[0]! },
-        { what: 'oversized body', method: 'GET', path, body: oversized },
-        { what: 'deep nesting', method: 'GET', path, body: deep },
-        { what: 'wrong query type', method: 'GET', path: `${path}?version=abc` },
-        { what: 'unknown query field', method: 'GET', path: `${path}?x=1` },
+        { what: 'malformed JSON body', method: 'GET', path, body: malformed[0]!, ...on },
+        { what: 'oversized body', method: 'GET', path, body: oversized, ...on },
+        { what: 'deep nesting', method: 'GET', path, body: deep, ...on },
+        { what: 'wrong query type', method: 'GET', path: `${path}?version=abc`, ...on },
+        { what: 'unknown query field', method: 'GET', path: `${path}?x=1`, ...on },
       );
-      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) cases.push({ what: 'wrong method', method, path, body: '{}' });
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) cases.push({ what: 'wrong method', method, path, body: '{}', ...on });
     }
+    // Not served on the public listener at all (issue 12).
+    for (const path of ['/status', '/metrics']) cases.push({ what: 'an operations route on the public listener', method: 'GET', path });
     cases.push(
       { what: 'negative version', method: 'GET', path: '/pubkey?version=-1' },
       { what: 'huge version', method: 'GET', path: '/pubkey?version=99999999999999999999' },
@@ -180,8 +185,9 @@ describe('cluster faults: hostile input, a node killed in each phase of a reshar
       const before = await snapshot();
       for (let k = 0; k < cases.length; k += 8) {
         await Promise.all(cases.slice(k, k + 8).map(async (x) => {
-          const r = await send(node.url, x.method, x.path, x.body, x.type);
-          const label = `${x.method} ${x.path} (${x.what}) → ${r.status} ${r.body.slice(0, 160)}`;
+          const r = await send(x.ops ? node.opsUrl : node.url, x.method, x.path, x.body, x.type);
+          const label = `${x.ops ? 'ops ' : ''}${x.method} ${x.path} (${x.what}) → ${r.status} ${r.body.slice(0, 160)}`;
+          if (x.what === 'an operations route on the public listener') assert.equal(r.status, 404, label);
           assert.ok(r.status >= 400 && r.status < 500, label);
           assert.notEqual(r.status, 429, `${label}: refused for its content, not rate-limited`);
           const body = JSON.parse(r.body) as { error?: { code?: unknown; message?: unknown } };
@@ -197,8 +203,11 @@ describe('cluster faults: hostile input, a node killed in each phase of a reshar
       break;
     }
     assert.equal((await send(node.url, 'GET', '/healthz')).status, 200, 'the node is still healthy');
-    const metrics = (await send(node.url, 'GET', '/metrics')).body;
-    assert.match(metrics, /kms_http_requests_total\{[^}]*status="400"[^}]*\} [1-9]/, 'and counted the refusals');
+    assert.equal((await send(node.opsUrl, 'GET', '/healthz')).status, 200, 'on both listeners');
+    const metrics = await c.metrics(0);
+    assert.match(metrics, /kms_http_requests_total\{listener="public",[^}]*status="400"[^}]*\} [1-9]/, 'and counted the refusals');
+    assert.match(metrics, /kms_http_requests_total\{listener="ops",[^}]*status="400"[^}]*\} [1-9]/, 'on both listeners');
+    assert.match(metrics, /kms_http_requests_total\{listener="public",route="unmatched",method="GET",status="404"[^}]*\} [1-9]/, '/status and /metrics are unmatched on the public listener');
   });
 
   it('a node killed before it deals: the others agree; it restarts from its data directory and takes part again', async () => {

@@ -101,18 +101,19 @@ describe('fees and drops: a base-fee spike above the cap, dropped transactions, 
       assert.ok(logOf(nd.index).filter((l) => /^submitDeal was dropped from the pool/.test(l.msg)).length >= 2);
     }
     // The balance check after the round: node 0 is short of a day of rounds and says by how much.
-    await c.waitFor('node 0 to report its balance', async () => ((await fetch(`${c.nodes[0]!.url}/healthz`)).status === 503 ? true : undefined), { timeoutMs: 30_000, pollMs: 500, nodes: [0] });
-    const health = await (await fetch(`${c.nodes[0]!.url}/healthz`)).json() as { error: { message: string } };
+    await c.waitFor('node 0 to report its balance', async () => ((await fetch(`${c.nodes[0]!.opsUrl}/healthz`)).status === 503 ? true : undefined), { timeoutMs: 30_000, pollMs: 500, nodes: [0] });
+    const health = await (await fetch(`${c.nodes[0]!.opsUrl}/healthz`)).json() as { error: { message: string } };
     assert.match(health.error.message, /the operator account pays for \d+ more rounds, fewer than \d+ \(a day of rounds\): top up [\d.]+ ETH/);
     const status = await c.status(0);
     assert.ok(status.balance && status.balance.topUpWei !== null && status.balance.roundsLeft < status.balance.roundsWanted);
-    const metrics = await (await fetch(`${c.nodes[0]!.url}/metrics`)).text();
+    const metrics = await c.metrics(0);
     const left = Number(/^kms_operator_balance_rounds_left\{[^}]*\} (\S+)$/m.exec(metrics)?.[1]);
     const wanted = Number(/^kms_operator_balance_rounds_wanted\{[^}]*\} (\S+)$/m.exec(metrics)?.[1]);
     assert.ok(left < wanted, `${left} < ${wanted}`);
     const said = logOf(0).filter((l) => /^the operator account 0x[0-9a-f]{40} holds [\d.]+ ETH: about \d+ rounds at the current fee \(\d+ gas a round\); keep at least \d+ \(a day of rounds\): top up [\d.]+ ETH$/.test(l.msg));
     assert.equal(said.length, 1, 'said once');
-    // The others are funded: healthy.
-    assert.equal((await fetch(`${c.nodes[1]!.url}/healthz`)).status, 200);
+    // The others are funded: healthy. Node 0 still serves apps: its public /healthz stays 200.
+    assert.equal((await fetch(`${c.nodes[1]!.opsUrl}/healthz`)).status, 200);
+    assert.equal((await fetch(`${c.nodes[0]!.url}/healthz`)).status, 200);
   });
 });

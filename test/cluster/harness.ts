@@ -4,7 +4,8 @@
  * deployed registry, N operators allowed and registered through `ChainLedger` writers, and N
  * real `kms-server` child processes (`node bin/kms-server.mjs`, configured only through
  * `KMS_*` environment variables) on loopback, each with its own SQLite key store in a
- * temporary data directory.
+ * temporary data directory and two ports: its public API (`url`) and its operations listener
+ * (`opsUrl`: /healthz, /status, /metrics).
  *
  *   startCluster({ n, interval, windows, sigType?, thresholdOverride?, tickMs?, rpcProxy?, nodeEnv? })
  *                                     → Cluster, its N nodes started while they are allowed and registered
@@ -13,7 +14,8 @@
  *                                     /status reports exactly it
  *   waitForSession(id) / waitForPhase(id, phase) / waitForSubmission(id, i, type)
  *   waitForQuiet(s) / waitForRoom(s)  between sessions, with s seconds left before the next boundary
- *   pubkey(i) / status(i)             the node's HTTP API
+ *   pubkey(i)                         the node's public API (url)
+ *   status(i) / metrics(i)            the node's operations listener (opsUrl)
  *   kill(i, signal) / restart(i, { env, consent }) / stopNodes(is) / startNodes(is, opts)
  *   addOperator({ register?, consent? }) / registerOperator(i) / deregister(i) / setThreshold(t)
  *   lag(i, ms)                        delays node i's RPC answers (its RPC goes through a proxy
@@ -70,7 +72,7 @@ export interface ClusterOptions {
   readonly n: number;
   /** Reshare interval in seconds. */
   readonly interval: number;
-  /** Window lengths in seconds; must fit in the interval (`windowsFit`, finality lag 0). */
+  /** Window lengths in seconds; must fit in the interval (`windowsFit`, inclusion margin 0). */
   readonly windows: { readonly deal: number; readonly ack: number; readonly confirm: number };
   /** Signing-key type of every operator (default bn254). */
   readonly sigType?: OperatorKeyType;
@@ -135,8 +137,12 @@ export interface ClusterNode {
   readonly dataDir: string;
   readonly storePath: string;
   readonly logPath: string;
+  /** The public API (/pubkey, /app/sign, /secrets, /healthz). */
   readonly port: number;
   readonly url: string;
+  /** The operations listener (/healthz, /status, /metrics). */
+  readonly opsPort: number;
+  readonly opsUrl: string;
   /** The session key the harness registered with (its secret was discarded). */
   readonly registeredSessionKey: Hex;
   /** The running process, if any. */
@@ -199,7 +205,10 @@ export interface Cluster {
   /** The next interval boundary after chain time now. */
   nextBoundary(): Promise<number>;
   pubkey(i: number): Promise<PubkeyInfo>;
+  /** GET /status on node i's operations listener. */
   status(i: number): Promise<NodeStatus>;
+  /** GET /metrics (Prometheus text) on node i's operations listener. */
+  metrics(i: number): Promise<string>;
   /** Sends `signal` (default SIGKILL) and resolves when the process has exited. */
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   /** Starts node i again from its data directory. */
@@ -301,7 +310,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const owner = addresses[0] as Address;
     const pc = createPublicClient({ transport: http(anvil.rpcUrl) });
     const wc = createWalletClient({ account: privateKeyToAccount(anvil.accounts[0] as Hex), transport: http(anvil.rpcUrl) });
-    const dep = await deployRegistry(wc, pc, { interval, dealWindow: windows.deal, ackWindow: windows.ack, confirmWindow: windows.confirm, finalityLag: 0 });
+    const dep = await deployRegistry(wc, pc, { interval, dealWindow: windows.deal, ackWindow: windows.ack, confirmWindow: windows.confirm, inclusionMargin: 0, governanceDelay: 0 });
     const ledger = await createChainLedger({ rpcUrl: anvil.rpcUrl, registry: dep.address, keys, pollingIntervalMs: 100 });
     const gov = ledger.writer(owner);
     const domain = makeDomain({ chainId: ledger.chainId, registry: dep.address });
@@ -313,6 +322,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const address = addresses[account] as Address;
       const sig = generateOperatorSecretKey(sigType);
       const port = await freePort();
+      let opsPort = await freePort();
+      while (opsPort === port) opsPort = await freePort();
       const dataDir = join(dir, `node${index}`);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       const signer = createOperatorSigner(sigType, sig, domain);
@@ -320,7 +331,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const node: ClusterNode = {
         index, address, operatorKey: anvil.accounts[account] as Hex, sigKey: bytesToHex(sig),
         storeKey: bytesToHex(randomBytes(32)), dataDir, storePath: join(dataDir, 'keystore.sqlite'),
-        logPath: join(dir, `node${index}.log`), port, url: `http://127.0.0.1:${port}`, registeredSessionKey,
+        logPath: join(dir, `node${index}.log`), port, url: `http://127.0.0.1:${port}`,
+        opsPort, opsUrl: `http://127.0.0.1:${opsPort}`, registeredSessionKey,
         proc: null, seenVersions: [],
       };
       writeFileSync(node.logPath, '');
@@ -391,6 +403,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         KMS_REGISTRY: dep.address,
         KMS_HOST: '127.0.0.1',
         KMS_PORT: String(node.port),
+        KMS_OPS_HOST: '127.0.0.1',
+        KMS_OPS_PORT: String(node.opsPort),
         KMS_DATA_DIR: node.dataDir,
         KMS_TICK_MS: String(tickMs),
         KMS_LOG_LEVEL: options.logLevel ?? process.env['KMS_CLUSTER_LOG_LEVEL'] ?? 'info',
@@ -453,14 +467,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       clearTimeout(force);
     };
 
-    const getJson = async <T>(i: number, path: string): Promise<T> => {
-      const res = await fetch(`${nodeAt(i).url}${path}`, { signal: AbortSignal.timeout(5000) });
+    const getJson = async <T>(base: string, i: number, path: string): Promise<T> => {
+      const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
       const body = (await res.json()) as T;
       if (!res.ok) throw new Error(`node ${i} ${path}: HTTP ${res.status} ${JSON.stringify(body)}`);
       return body;
     };
-    const status = (i: number) => getJson<NodeStatus>(i, '/status');
-    const pubkey = (i: number) => getJson<PubkeyInfo>(i, '/pubkey');
+    const status = (i: number) => getJson<NodeStatus>(nodeAt(i).opsUrl, i, '/status');
+    const pubkey = (i: number) => getJson<PubkeyInfo>(nodeAt(i).url, i, '/pubkey');
+    const metrics = async (i: number): Promise<string> => {
+      const res = await fetch(`${nodeAt(i).opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`node ${i} /metrics: HTTP ${res.status} ${text.slice(0, 300)}`);
+      return text;
+    };
 
     const chainSummary = async (): Promise<string> => {
       try {
@@ -588,7 +608,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         const [now, g] = await Promise.all([ledger.now(), ledger.getGovernance()]);
         return (Math.floor(now / g.interval) + 1) * g.interval;
       },
-      pubkey, status, kill,
+      pubkey, status, metrics, kill,
       restart: (i, opts) => start(i, opts),
       async stopNodes(indices) {
         await Promise.all(indices.map((i) => kill(i, 'SIGTERM')));

@@ -110,6 +110,7 @@ describe('keyRequestDigest, hand-packed EIP-712', () => {
     .record({
       chainId: fc.oneof(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.bigInt({ min: 0n, max: (1n << 256n) - 1n })),
       registry: hex(20),
+      route: fc.constantFrom('/app/sign' as const, '/secrets' as const),
       appId: hex(32),
       responseKey: hex(32),
       nonce: hex(16, 32),
@@ -128,7 +129,7 @@ describe('keyRequestDigest, hand-packed EIP-712', () => {
   });
 
   it('refuses what keyRequestTypedData refuses', () => {
-    const ok: KeyRequestTypedDataParams = { chainId: 1, registry: toHex(randomBytes(20)), appId: toHex(randomBytes(32)), responseKey: toHex(randomBytes(32)), nonce: toHex(randomBytes(16)), time: 1 };
+    const ok: KeyRequestTypedDataParams = { chainId: 1, registry: toHex(randomBytes(20)), route: '/secrets', appId: toHex(randomBytes(32)), responseKey: toHex(randomBytes(32)), nonce: toHex(randomBytes(16)), time: 1 };
     for (const bad of [
       { ...ok, nonce: toHex(randomBytes(15)) },
       { ...ok, nonce: toHex(randomBytes(33)) },
@@ -137,7 +138,9 @@ describe('keyRequestDigest, hand-packed EIP-712', () => {
       { ...ok, time: -1 },
       { ...ok, appId: toHex(randomBytes(31)) },
       { ...ok, registry: toHex(randomBytes(19)) },
-    ] as KeyRequestTypedDataParams[]) {
+      { ...ok, route: '/pubkey' },
+      { ...ok, route: undefined },
+    ] as unknown as KeyRequestTypedDataParams[]) {
       assert.throws(() => keyRequestTypedData(bad));
       assert.throws(() => keyRequestDigest(bad));
     }

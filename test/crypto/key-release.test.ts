@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { privateKeyToAccount } from 'viem/accounts';
-import { hashTypedData } from 'viem';
+import { hashTypedData, recoverTypedDataAddress } from 'viem';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { makeDomain, toHex, type Hex } from '../../src/crypto/domain.ts';
 import {
@@ -18,6 +18,7 @@ import {
   decodeAnswer,
   eatNonce,
   eatNonceHex,
+  eatNonceOfRequest,
   encodeAnswer,
   generateResponseKeyPair,
   isLowOrderX25519,
@@ -33,10 +34,12 @@ import {
   verifyAnswerSignature,
   type KeyReleaseAnswer,
   type KeyReleaseRequestFields,
+  type EatNonceFields,
   type KeyRequestTypedDataParams,
 } from '../../src/crypto/key-release.ts';
 import { createOperatorSigner, generateOperatorSecretKey, OPERATOR_KEY_TYPES } from '../../src/crypto/operator-sig.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
+import { flippedV, highSTwin } from '../node/release-fixtures.ts';
 
 const rng = seededRng('key-release.test');
 const h = (byte: string, n: number) => `0x${byte.repeat(n)}` as Hex;
@@ -51,6 +54,8 @@ const ECDSA_REQ: KeyReleaseRequestFields = {
   nonce: h('5e', 16),
   attestation: { method: 'ecdsa', signature: h('44', 65), time: 1_800_000_000 },
 };
+/** keyRequestDigest of the test's params with responseKey 0x22…22 (frozen). */
+const FROZEN_DIGEST = '0xf8dffe3ffac85eae4cd92a908abda5c2deb6e7b8a7313e4b09ef5d8a84fa8db7';
 const JWT_REQ: KeyReleaseRequestFields = { ...ECDSA_REQ, attestation: { method: 'jwt', token: 'aaa.bbb.ccc' } };
 
 function codeOf(fn: () => unknown): string {
@@ -283,18 +288,21 @@ describe('operator signature over the partial payload', () => {
 describe('EIP-712 KeyRequest', () => {
   const owner = privateKeyToAccount(toHex(generateOperatorSecretKey('ecdsa', rng)));
   const params: KeyRequestTypedDataParams = {
-    chainId: 31337, registry: REGISTRY, appId: APP, responseKey: RESPONSE.publicKey, nonce: h('5e', 16), time: 1_800_000_000,
+    chainId: 31337, registry: REGISTRY, route: '/app/sign', appId: APP, responseKey: RESPONSE.publicKey, nonce: h('5e', 16), time: 1_800_000_000,
   };
 
-  it('domain and types are as documented', () => {
+  it('domain and types are as documented (version "2": the route is signed)', () => {
     const td = keyRequestTypedData(params);
-    assert.deepEqual(td.domain, { name: 'eigenx-kms', version: '1', chainId: 31337n, verifyingContract: REGISTRY });
+    assert.deepEqual(td.domain, { name: 'eigenx-kms', version: '2', chainId: 31337n, verifyingContract: REGISTRY });
     assert.deepEqual(td.types.KeyRequest.map((f) => `${f.type} ${f.name}`), [
-      'bytes32 appId', 'bytes32 responseKey', 'bytes nonce', 'uint64 time', 'uint64 keyVersion', 'uint64 keyTime',
+      'string route', 'bytes32 appId', 'bytes32 responseKey', 'bytes nonce', 'uint64 time', 'uint64 keyVersion', 'uint64 keyTime',
     ]);
+    assert.equal(td.message.route, '/app/sign');
     assert.equal(td.message.keyVersion, 0n);
     assert.equal(td.message.keyTime, 0n);
     assert.equal(toHex(keyRequestDigest(params)), hashTypedData(td));
+    // Frozen digest (a change here changes what owners sign).
+    assert.equal(toHex(keyRequestDigest({ ...params, responseKey: h('22', 32) })), FROZEN_DIGEST);
   });
 
   it('a signature by the owner recovers to the owner', async () => {
@@ -309,6 +317,7 @@ describe('EIP-712 KeyRequest', () => {
     const others: KeyRequestTypedDataParams[] = [
       { ...params, chainId: 1 },
       { ...params, registry: h('bb', 20) },
+      { ...params, route: '/secrets' },
       { ...params, appId: h('a2', 32) },
       { ...params, responseKey: h('09', 32) },
       { ...params, nonce: h('5f', 16) },
@@ -319,17 +328,60 @@ describe('EIP-712 KeyRequest', () => {
     for (const o of others) assert.notEqual(await recoverKeyRequestSigner(o, sig), owner.address.toLowerCase());
   });
 
+  it('only the canonical signature recovers: its high-s twin and its v = 0/1 copies give null (same signer, refused)', async () => {
+    const sig = await owner.signTypedData(keyRequestTypedData(params));
+    assert.equal(await recoverKeyRequestSigner(params, sig), owner.address.toLowerCase());
+    // The copies are valid signatures by the same key under lax rules (viem recovers them all).
+    for (const copy of [highSTwin(sig), flippedV(sig), flippedV(highSTwin(sig))]) {
+      assert.equal((await recoverTypedDataAddress({ ...keyRequestTypedData(params), signature: copy })).toLowerCase(), owner.address.toLowerCase());
+      assert.equal(await recoverKeyRequestSigner(params, copy), null);
+    }
+  });
+
   it('a signature that is no secp256k1 signature recovers to null', async () => {
     assert.equal(await recoverKeyRequestSigner(params, h('00', 65)), null);
   });
 });
 
 describe('eat_nonce', () => {
-  it('is SHA-256(domain ‖ appId ‖ responseKey), carried as lowercase 0x-hex', () => {
-    const expected = createHash('sha256').update(DOMAIN).update(Buffer.from(APP.slice(2), 'hex')).update(RESPONSE.publicKey).digest();
-    assert.deepEqual(eatNonce(DOMAIN, APP, RESPONSE.publicKey), Uint8Array.from(expected));
-    assert.equal(eatNonceHex(DOMAIN, APP, RESPONSE.publicKey), `0x${expected.toString('hex')}`);
-    assert.notEqual(eatNonceHex(DOMAIN, h('a2', 32), RESPONSE.publicKey), eatNonceHex(DOMAIN, APP, RESPONSE.publicKey));
+  const fields: EatNonceFields = { route: '/app/sign', appId: APP, responseKey: RESPONSE.publicKey, nonce: h('5e', 16) };
+
+  it('is SHA-256("eigenx-kms/eat-nonce/v2" ‖ domain ‖ |route| ‖ route ‖ appId ‖ responseKey ‖ |nonce| ‖ nonce ‖ uint64 version ‖ uint64 time), as lowercase 0x-hex', () => {
+    const u64 = (n: number) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(n));
+      return b;
+    };
+    const expected = (route: string, version: number, time: number) => createHash('sha256')
+      .update('eigenx-kms/eat-nonce/v2').update(DOMAIN)
+      .update(Uint8Array.of(route.length)).update(route)
+      .update(Buffer.from(APP.slice(2), 'hex')).update(RESPONSE.publicKey)
+      .update(Uint8Array.of(16)).update(Buffer.from('5e'.repeat(16), 'hex'))
+      .update(u64(version)).update(u64(time))
+      .digest();
+    assert.deepEqual(eatNonce(DOMAIN, fields), Uint8Array.from(expected('/app/sign', 0, 0)));
+    assert.equal(eatNonceHex(DOMAIN, fields), `0x${expected('/app/sign', 0, 0).toString('hex')}`);
+    assert.equal(eatNonceHex(DOMAIN, { ...fields, route: '/secrets', version: 7 }), `0x${expected('/secrets', 7, 0).toString('hex')}`);
+    assert.equal(eatNonceHex(DOMAIN, { ...fields, keyTime: 1_700_000_000 }), `0x${expected('/app/sign', 0, 1_700_000_000).toString('hex')}`);
+    assert.equal(eatNonceOfRequest(DOMAIN, '/secrets', { ...ECDSA_REQ, version: 7 }), eatNonceHex(DOMAIN, { ...fields, route: '/secrets', version: 7 }));
+  });
+
+  it('changes when any bound field changes: deployment, route, app, response key, nonce, key version or time', () => {
+    const base = eatNonceHex(DOMAIN, fields);
+    const others = [
+      eatNonceHex(makeDomain({ chainId: 1, registry: REGISTRY }), fields),
+      eatNonceHex(DOMAIN, { ...fields, route: '/secrets' }),
+      eatNonceHex(DOMAIN, { ...fields, appId: h('a2', 32) }),
+      eatNonceHex(DOMAIN, { ...fields, responseKey: h('09', 32) }),
+      eatNonceHex(DOMAIN, { ...fields, nonce: h('5f', 16) }),
+      eatNonceHex(DOMAIN, { ...fields, nonce: h('5e', 17) }),
+      eatNonceHex(DOMAIN, { ...fields, version: 1 }),
+      eatNonceHex(DOMAIN, { ...fields, keyTime: 1 }),
+    ];
+    assert.equal(new Set([base, ...others]).size, others.length + 1);
+    assert.throws(() => eatNonce(DOMAIN, { ...fields, route: '/pubkey' as never }), /route/);
+    assert.throws(() => eatNonce(DOMAIN, { ...fields, version: 1, keyTime: 1 }), /not both/);
+    assert.throws(() => eatNonce(DOMAIN, { ...fields, nonce: h('00', 15) }), /nonce/);
   });
 });
 

@@ -12,8 +12,10 @@ import { seededRng } from '../../src/crypto/rng.ts';
 import {
   SEALED_SHARE_BYTES,
   SealError,
+  ecdhXNode,
   encodeSealContext,
   generateSealKeyPair,
+  isValidSealPublicKey,
   open,
   openWithRevealedKey,
   seal,
@@ -188,6 +190,80 @@ describe('seal: revealed key', () => {
     bad[0] = 5;
     expectSealError(() => openWithRevealedKey(bad, ctx1, s1), 'bad-public-key');
     expectSealError(() => openWithRevealedKey(K.subarray(1), ctx1, s1), 'bad-length');
+  });
+});
+
+describe('seal: recipients whose published key is not a point (issue 12, finding 2)', () => {
+  const Fp = secp256k1.Point.Fp;
+  const G = secp256k1.Point.BASE;
+  const withX = (prefix: number, x: bigint) => concatBytes(Uint8Array.of(prefix), Uint8Array.from(Buffer.from(x.toString(16).padStart(64, '0'), 'hex')));
+  const x0 = (() => {
+    let x = 1n;
+    while (!secp256k1.utils.isValidPublicKey(withX(2, x), true)) x++;
+    return x;
+  })();
+  const invalid: Record<string, Uint8Array[]> = {
+    'off-curve x': [withX(2, 5n), withX(3, 5n)],
+    'x ≥ p': [withX(2, Fp.ORDER), withX(2, Fp.ORDER + x0), withX(3, (1n << 256n) - 1n)],
+    'x = 0': [withX(2, 0n), withX(3, 0n)],
+    'wrong prefix': [0x00, 0x01, 0x04, 0x05, 0x06, 0x07, 0xff].map((b) => concatBytes(Uint8Array.of(b), G.toBytes(true).subarray(1))),
+    'wrong length': [new Uint8Array(0), G.toBytes(true).subarray(1), concatBytes(G.toBytes(true), Uint8Array.of(0)), G.toBytes(false), G.toBytes(true).subarray(0, 32)],
+    identity: [Uint8Array.of(0), new Uint8Array(33)],
+  };
+
+  it('isValidSealPublicKey accepts compressed points and refuses every class of invalid encoding, never throwing', () => {
+    for (let i = 0; i < 16; i++) assert.equal(isValidSealPublicKey(generateSealKeyPair(rng).publicKey), true);
+    assert.equal(isValidSealPublicKey(G.toBytes(true)), true);
+    assert.equal(isValidSealPublicKey(withX(2, x0)), true, 'a small x on the curve is a point');
+    for (const [cls, list] of Object.entries(invalid)) for (const b of list) assert.equal(isValidSealPublicKey(b), false, `${cls}: ${toHex(b)}`);
+    for (const junk of [undefined, null, 'x', 42, {}, [2, 3], Buffer.alloc(33)]) assert.equal(isValidSealPublicKey(junk), false);
+  });
+
+  it('isValidSealPublicKey agrees with both ECDH backends: a key it accepts seals, a key it refuses is refused', () => {
+    // The dealer's "unusable" and the complaint verifier's "not a point" are one decision; the
+    // ECDH that seals must not accept anything it refuses (or the reverse).
+    const e = generateSealKeyPair(rng);
+    const xs = [...Array.from({ length: 48 }, () => BigInt(toHex(rng(32)))), ...Array.from({ length: 8 }, (_, i) => Fp.ORDER + BigInt(i))];
+    let accepted = 0;
+    for (const x of xs) {
+      const X = withX(x % 2n === 0n ? 2 : 3, x);
+      const ok = isValidSealPublicKey(X);
+      accepted += ok ? 1 : 0;
+      const viaNode = (() => { try { ecdhXNode(e.secretKey, X); return true; } catch { return false; } })();
+      const viaSeal = (() => { try { seal(e.secretKey, X, ctx1, share1); return true; } catch { return false; } })();
+      assert.equal(viaNode, ok, `node:crypto vs decoder on x = ${x}`);
+      assert.equal(viaSeal, ok, `seal (libsecp256k1) vs decoder on x = ${x}`);
+    }
+    assert.ok(accepted > 8 && accepted < xs.length - 8, `both verdicts occur (${accepted} of ${xs.length} accepted)`);
+  });
+
+  it('sealDeal gives a recipient with no usable key 48 random bytes that do not depend on its share, and seals to the others as usual', () => {
+    const R3 = '0x00000000000000000000000000000000000000a3';
+    const ctx3: SealContext = { ...ctx1, recipient: R3 };
+    const dealWith = (skippedShare: Uint8Array) => sealDeal(
+      [
+        { publicKey: k1.publicKey, ctx: ctx1, share: share1 },
+        { publicKey: null, ctx: ctx3, share: skippedShare },
+        { publicKey: k2.publicKey, ctx: ctx2, share: share2 },
+      ],
+      seededRng('deal around'),
+    );
+    const a = dealWith(new Uint8Array(32).fill(1));
+    const b = dealWith(new Uint8Array(32).fill(2));
+    assert.equal(a.sealed[1]?.length, SEALED_SHARE_BYTES);
+    assert.deepEqual(a.sealed[1], b.sealed[1], 'the slot is a function of the rng alone, not of the share');
+    assert.deepEqual(open(k1.secretKey, a.ephemeralPublicKey, ctx1, a.sealed[0] as Uint8Array), share1);
+    assert.deepEqual(open(k2.secretKey, a.ephemeralPublicKey, ctx2, a.sealed[2] as Uint8Array), share2);
+    for (const k of [k1, k2]) expectSealError(() => open(k.secretKey, a.ephemeralPublicKey, ctx3, a.sealed[1] as Uint8Array), 'auth-failed');
+    // With every key usable the rng stream is as before: E and the slots do not move.
+    const all = sealDeal([{ publicKey: k1.publicKey, ctx: ctx1, share: share1 }, { publicKey: k2.publicKey, ctx: ctx2, share: share2 }], seededRng('deal around'));
+    assert.deepEqual(all.ephemeralPublicKey, a.ephemeralPublicKey);
+  });
+
+  it('sealDeal still refuses an invalid key passed as usable: the caller decides, with the decoder', () => {
+    for (const list of Object.values(invalid)) {
+      for (const X of list) assert.throws(() => sealDeal([{ publicKey: X, ctx: ctx1, share: share1 }], rng), (e: unknown) => e instanceof SealError || e instanceof RangeError);
+    }
   });
 });
 

@@ -165,7 +165,7 @@ test('npm start: demo, devnet.json, reshares, a second start refused, a dead nod
   // devnet.json: what the CLIs and people read.
   const file = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as {
     rpc: string; registry: string; chainId: number; interval: number; mpk: string;
-    operators: Array<{ name: string; address: string; url: string }>;
+    operators: Array<{ name: string; address: string; url: string; opsUrl: string }>;
     demo: { appId: string; owner: string; ownerKey: string; ownerKeyFile: string };
   };
   assert.match(file.rpc, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -174,14 +174,31 @@ test('npm start: demo, devnet.json, reshares, a second start refused, a dead nod
   assert.equal(file.interval, INTERVAL);
   assert.match(file.mpk, /^0x[0-9a-f]{192}$/);
   assert.deepEqual(file.operators.map((o) => o.name), ['op1', 'op2', 'op3', 'op4']);
-  for (const o of file.operators) assert.match(o.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  for (const o of file.operators) {
+    assert.match(o.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(o.opsUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(o.opsUrl, o.url);
+  }
   assert.match(file.demo.appId, /^0x[0-9a-f]{64}$/);
   assert.match(file.demo.ownerKey, /^0x[0-9a-f]{64}$/);
   assert.equal(statSync(join(dir, 'devnet.json')).mode & 0o777, 0o600);
   // What it printed matches the file.
   assert.ok(out.includes(file.mpk), 'the MPK is printed');
   assert.ok(out.includes(file.demo.appId), 'the demo app id is printed');
-  for (const o of file.operators) assert.ok(out.includes(o.url), `operator URL ${o.url} is printed`);
+  for (const o of file.operators) assert.ok(out.includes(o.url) && out.includes(o.opsUrl), `operator URLs ${o.url} and ${o.opsUrl} are printed`);
+  // /status answers on the operations listener (as the printed curl line shows), not on the public API.
+  const curl = /^ {2}curl -s (http:\/\/127\.0\.0\.1:\d+)\/status$/m.exec(out);
+  assert.equal(curl?.[1], file.operators[0]?.opsUrl, 'a curl line for the first node\'s /status is printed');
+  for (const o of file.operators) {
+    const res = await fetch(`${o.opsUrl}/status`, { signal: AbortSignal.timeout(5000) });
+    const body = (await res.json()) as { operator?: string; activeVersion?: number | null };
+    assert.equal(res.status, 200, `${o.name} ${o.opsUrl}/status`);
+    assert.equal(body.operator, o.address);
+    assert.ok((body.activeVersion ?? 0) >= 1, `${o.name} reports its active version`);
+    const pub = await fetch(`${o.url}/status`, { signal: AbortSignal.timeout(5000) });
+    await pub.arrayBuffer();
+    assert.equal(pub.status, 404, `${o.name}: /status is not served on the public API`);
+  }
 
   // Keys: 0600 files; no key but the demo owner's (a devnet key) in the output.
   const keyFiles = readdirSync(join(dir, 'keys'));

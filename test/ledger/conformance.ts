@@ -29,16 +29,20 @@
  * - `now()`: chain time of the latest block, as `ledger.now()`.
  * - `accounts`: at least 12 distinct accounts other than `owner`, each usable with
  *   `ledger.writer()`. Any letter case; the suite compares lowercase.
+ * - `makeHarness(overrides)`: a case that tests the governance delay asks for a deployment
+ *   with `governanceDelay` (otherwise the harness's own, which must be 0: with no delay
+ *   every governance change applies at once, which the other cases rely on).
  *
  * Session tests set the interval to 1000 s and every window to 100 s (skipped when already
- * so), so the harness's finality lag must be at most 100 s. In total about 150 accepted
- * writes, 105 refused ones, 90 `txAt` and 3 `mineAt` (a harness whose config already is
- * 1000/100/100/100 saves ~14 governance writes).
+ * so), so the harness's inclusion margin must be at most 100 s. In total about 285
+ * accepted writes, 150 refused ones, 165 `txAt` and 8 `mineAt` (a harness whose config
+ * already is 1000/100/100/100 saves ~20 governance writes).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeAbiParameters, keccak256 } from 'viem';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex, numberToBytesBE } from '@noble/curves/utils.js';
 import { makeDomain, toHex } from '../../src/crypto/domain.ts';
 import {
   createOperatorSigner,
@@ -65,7 +69,7 @@ import {
   type SessionSnapshot,
   type Submission,
 } from '../../src/protocol/ledger.ts';
-import { SIZES, windowsFit } from '../../src/protocol/session-rules.ts';
+import { MAX_OPERATORS, SIZES, windowsFit } from '../../src/protocol/session-rules.ts';
 import { snapshotHash } from '../../src/protocol/snapshot-hash.ts';
 import { digestOf } from '../../src/protocol/submission-digest.ts';
 
@@ -74,7 +78,13 @@ export interface LedgerHarnessConfig {
   readonly dealWindow: number;
   readonly ackWindow: number;
   readonly confirmWindow: number;
-  readonly finalityLag: number;
+  readonly inclusionMargin: number;
+  readonly governanceDelay: number;
+}
+
+/** What a case may ask of a deployment (see the module comment). */
+export interface LedgerHarnessOverrides {
+  readonly governanceDelay?: number;
 }
 
 export interface LedgerHarness {
@@ -89,7 +99,7 @@ export interface LedgerHarness {
   mineAt(t: number): Promise<void>;
   /** Chain time of the latest block. */
   now(): Promise<number>;
-  /** Governance at deployment; `getGovernance()` must report exactly this. */
+  /** Governance at deployment (overrides applied); `getGovernance()` must report exactly this. */
   readonly config: LedgerHarnessConfig;
   close(): Promise<void>;
 }
@@ -97,6 +107,8 @@ export interface LedgerHarness {
 /** Interval and window lengths every session test runs with. */
 const INTERVAL = 1000;
 const WINDOW = 100;
+/** Governance delay of the cases that test it. */
+const DELAY = 500;
 const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`;
 
 const lc = (a: string): Address => a.toLowerCase() as Address;
@@ -164,6 +176,11 @@ class Run {
 
   async register(account: Address, type: OperatorKeyType = 'ecdsa'): Promise<RegisterParams> {
     await this.gov.allowOperator(account, true);
+    return this.registerAllowed(account, type);
+  }
+
+  /** Registers an account governance already allowed (its entry in effect). */
+  async registerAllowed(account: Address, type: OperatorKeyType = 'ecdsa'): Promise<RegisterParams> {
     const p = this.params(account, type);
     await this.w(account).register(p);
     this.sessionKeys.set(account, p.sessionKey);
@@ -177,11 +194,12 @@ class Run {
   /** Interval 1000 s, windows 100 s each (only the setters that change something). */
   async useSessionTimes(): Promise<void> {
     const g = await this.l.getGovernance();
-    assert.ok(g.finalityLag <= WINDOW, `the suite needs a finality lag of at most ${WINDOW} s, the harness has ${g.finalityLag} s`);
+    assert.ok(g.inclusionMargin <= WINDOW, `the suite needs an inclusion margin of at most ${WINDOW} s, the harness has ${g.inclusionMargin} s`);
+    assert.equal(g.governanceDelay, 0, 'useSessionTimes needs governance changes to apply at once');
     const windowsOk = g.dealWindow === WINDOW && g.ackWindow === WINDOW && g.confirmWindow === WINDOW;
     if (windowsOk && g.interval === INTERVAL) return;
     // Change first whichever setting keeps the other one fitting.
-    if (windowsFit(WINDOW, WINDOW, WINDOW, g.finalityLag, g.interval)) {
+    if (windowsFit(WINDOW, WINDOW, WINDOW, g.inclusionMargin, g.interval)) {
       if (!windowsOk) await this.gov.setWindows(WINDOW, WINDOW, WINDOW);
       if (g.interval !== INTERVAL) await this.gov.setInterval(INTERVAL);
     } else {
@@ -264,8 +282,7 @@ class Run {
     this.#logged({ type: 'ack', session, from: who, complaints }, t);
   }
 
-  async confirm(who: Address, t: number, session: number, hash: Hex, poly: Hex): Promise<Hex> {
-    const nextSessionKey = this.point();
+  async confirm(who: Address, t: number, session: number, hash: Hex, poly: Hex, nextSessionKey: Hex = this.point()): Promise<Hex> {
     await this.at(t, () => this.w(who).submitConfirmation({ session, publicPolyHash: hash, publicPoly: poly, nextSessionKey }));
     this.#logged({ type: 'confirm', session, from: who, publicPolyHash: hash, publicPoly: poly, nextSessionKey }, t);
     this.sessionKeys.set(who, nextSessionKey);
@@ -309,10 +326,10 @@ class Run {
  * Registers the conformance cases under `describe(name)`. `makeHarness` is called once per
  * case; the harness is closed when the case ends.
  */
-export function ledgerConformance(name: string, makeHarness: () => Promise<LedgerHarness>): void {
-  const test = (title: string, body: (r: Run) => Promise<void>) =>
+export function ledgerConformance(name: string, makeHarness: (overrides?: LedgerHarnessOverrides) => Promise<LedgerHarness>): void {
+  const test = (title: string, body: (r: Run) => Promise<void>, overrides?: LedgerHarnessOverrides) =>
     it(title, async () => {
-      const h = await makeHarness();
+      const h = await makeHarness(overrides);
       try {
         await body(new Run(h, title));
       } finally {
@@ -330,14 +347,17 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
         const g = await l.getGovernance();
         assert.deepEqual(g, {
           owner: r.owner,
+          pendingOwner: null,
           thresholdOverride: 0,
           interval: h.config.interval,
           dealWindow: h.config.dealWindow,
           ackWindow: h.config.ackWindow,
           confirmWindow: h.config.confirmWindow,
-          finalityLag: h.config.finalityLag,
+          inclusionMargin: h.config.inclusionMargin,
+          governanceDelay: 0,
           churnCap: 0,
           genesisMinOperators: 0,
+          queued: [],
         });
         assert.equal(await l.now(), await h.now());
         assert.equal(await l.isAllowed(r.A[0] as Address), false);
@@ -355,7 +375,7 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
     });
 
     describe('governance', () => {
-      test('only the owner governs; ownership transfers', async (r) => {
+      test('only the owner governs; ownership moves in two steps (propose, then the proposed owner accepts)', async (r) => {
         const [a0, a1] = r.A as [Address, Address];
         const g = await r.l.getGovernance();
         const x = r.w(a0);
@@ -367,20 +387,38 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
         await refuses(x.setChurnCap(1), 'NotOwner');
         await refuses(x.armGenesis(2), 'NotOwner');
         await refuses(x.transferOwnership(a0), 'NotOwner');
+        await refuses(x.cancelGovernanceChange('ownership'), 'NotOwner');
+        await refuses(x.acceptOwnership(), 'NotPendingOwner'); // nothing proposed
         assert.deepEqual(await r.l.getGovernance(), g, 'refused calls change nothing');
 
+        // A proposal changes nothing until it is accepted; a new one replaces it; it can be withdrawn.
         await r.gov.transferOwnership(a0);
-        assert.equal((await r.l.getGovernance()).owner, a0);
+        assert.deepEqual([(await r.l.getGovernance()).owner, (await r.l.getGovernance()).pendingOwner], [r.owner, a0]);
+        await refuses(r.w(a1).acceptOwnership(), 'NotPendingOwner');
+        await r.gov.setChurnCap(1); // the proposer keeps its rights
+        await refuses(x.setChurnCap(2), 'NotOwner');
+        await r.gov.transferOwnership(a1);
+        await refuses(x.acceptOwnership(), 'NotPendingOwner');
+        await r.gov.cancelGovernanceChange('ownership');
+        assert.equal((await r.l.getGovernance()).pendingOwner, null);
+        await refuses(r.w(a1).acceptOwnership(), 'NotPendingOwner');
+        await refuses(r.gov.cancelGovernanceChange('ownership'), 'NothingQueued');
+
+        await r.gov.transferOwnership(a0);
+        await x.acceptOwnership();
+        const after = await r.l.getGovernance();
+        assert.deepEqual([after.owner, after.pendingOwner], [a0, null]);
+        await refuses(x.acceptOwnership(), 'NotPendingOwner'); // a proposal is accepted once
         await refuses(r.gov.setChurnCap(1), 'NotOwner');
         await x.setChurnCap(2);
         assert.equal((await r.l.getGovernance()).churnCap, 2);
         await refuses(x.transferOwnership(ZERO_ADDRESS), 'BadParameter');
       });
 
-      test('windows plus finality lag must fit in one interval; genesis arms with at least 2', async (r) => {
+      test('windows plus the inclusion margin must fit in one interval; churn cap and genesis stay within the operator limit', async (r) => {
         await r.useSessionTimes();
-        const lag = (await r.l.getGovernance()).finalityLag;
-        const third = INTERVAL - 600 - lag;
+        const margin = (await r.l.getGovernance()).inclusionMargin;
+        const third = INTERVAL - 600 - margin;
         await refuses(r.gov.setWindows(300, 300, third + 1), 'WindowsDoNotFit');
         await refuses(r.gov.setWindows(0, 100, 100), 'WindowsDoNotFit');
         await r.gov.setWindows(300, 300, third); // exactly fills the interval
@@ -388,15 +426,17 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
         assert.deepEqual([g.dealWindow, g.ackWindow, g.confirmWindow, g.interval], [300, 300, third, INTERVAL]);
         await refuses(r.gov.setInterval(INTERVAL - 1), 'WindowsDoNotFit');
         await r.gov.setInterval(2 * INTERVAL);
+        await refuses(r.gov.setChurnCap(MAX_OPERATORS + 1), 'BadParameter');
         await r.gov.setChurnCap(3);
         await refuses(r.gov.armGenesis(1), 'BadParameter');
         await refuses(r.gov.armGenesis(0), 'BadParameter');
+        await refuses(r.gov.armGenesis(MAX_OPERATORS + 1), 'BadParameter'); // a genesis no registry can reach
         await r.gov.armGenesis(3);
         g = await r.l.getGovernance();
         assert.deepEqual([g.interval, g.churnCap, g.genesisMinOperators], [2 * INTERVAL, 3, 3]);
       });
 
-      test('the threshold override stays within bounds for the active operators and is applied at openSession', async (r) => {
+      test('the threshold override stays within bounds for the operators a DKG would admit; one that no longer fits stops openSession plainly', async (r) => {
         const ops = r.A.slice(0, 4);
         await refuses(r.gov.setThresholdOverride(2), 'ThresholdOutOfBounds'); // no operators: no valid threshold
         await r.gov.setThresholdOverride(0);
@@ -411,7 +451,8 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
         await r.gov.armGenesis(2);
         await r.w(ops[3] as Address).deregister(); // 3 active: the override 4 no longer fits
         const b = await r.nextBoundary();
-        await r.refusedAt(b + 1, 'ThresholdOutOfBounds', () => r.w(ops[0] as Address).openSession());
+        // Not a routine "not now": governance must act, and the refusal says so.
+        await r.refusedAt(b + 1, 'ThresholdOverrideNoLongerFits', () => r.w(ops[0] as Address).openSession());
         await refuses(r.gov.setThresholdOverride(4), 'ThresholdOutOfBounds');
         await r.at(b + 2, () => r.gov.setThresholdOverride(0));
         const snap = await r.open(ops[1] as Address, b + 3);
@@ -421,6 +462,133 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
           'default t = ceil(2·3/3) = 2; the leaving operator neither deals nor receives in a DKG',
         );
       });
+
+      test('the threshold override is checked against the recipients the next reshare will admit (after the churn cap), not the active count', async (r) => {
+        const ops = r.A.slice(0, 4) as Address[];
+        const newcomers = r.A.slice(4, 7) as Address[];
+        const g = await r.genesis(ops);
+        for (const a of newcomers) await r.register(a);
+        // 7 active, but the next reshare admits the 4 holders + max(1, floor(4/3)) = 1 newcomer: n = 5, 3 ≤ t ≤ 5.
+        await refuses(r.gov.setThresholdOverride(6), 'ThresholdOutOfBounds'); // fits 7 active, not 5 recipients
+        await r.gov.setThresholdOverride(3); // below 7 active's minimum of 4, fits 5 recipients
+        const snap = await r.open(ops[0] as Address, g.snap.boundary + INTERVAL);
+        assert.deepEqual([snap.recipients, snap.tNew, snap.quorum], [[...ops, newcomers[0]], 3, 3]);
+      });
+
+      test('governance cannot hand the key to addresses it controls: allowing k, capping churn at k admits at most max(1, floor(holders/3)) newcomers, below t_new', async (r) => {
+        // The attack of issue 12 §3: with an unbounded cap, k allowed addresses would all enter
+        // the next reshare, and k ≥ t_new of them would hold enough shares to rebuild the key.
+        const holders = r.A.slice(0, 6) as Address[];
+        const attackers = r.A.slice(6, 12) as Address[];
+        const g = await r.genesis(holders);
+        for (const a of attackers) await r.register(a);
+        await r.gov.setChurnCap(attackers.length); // accepted, but bounded at every session
+        assert.equal((await r.l.getGovernance()).churnCap, attackers.length);
+        const snap = await r.open(holders[0] as Address, g.snap.boundary + INTERVAL);
+        const admitted = snap.recipients.filter((a) => attackers.includes(a));
+        assert.deepEqual(admitted, attackers.slice(0, 2), 'max(1, floor(6/3)) = 2 newcomers, in registration order');
+        assert.equal(snap.tNew, 6, 'ceil(2·8/3)');
+        assert.ok(admitted.length < snap.tNew, 'the newcomers together hold fewer shares than the threshold');
+        assert.deepEqual(snap.recipients, [...holders, ...attackers.slice(0, 2)]);
+      });
+    });
+
+    describe('governance delay', () => {
+      test('a delayed change is announced with its time, in effect only from then on, replaced or withdrawn before it', async (r) => {
+        const [a0, a1, a2] = r.A as [Address, Address, Address];
+        const g0 = await r.l.getGovernance();
+        assert.equal(g0.governanceDelay, DELAY);
+        let t = (await r.h.now()) + 10;
+
+        // Allow-listing: queued per address; registration is refused until its time.
+        await r.at(t, () => r.gov.allowOperator(a0, true));
+        await r.at(t + 1, () => r.gov.allowOperator(a1, true));
+        await r.at(t + 2, () => r.gov.allowOperator(a0, true)); // already queued: keeps its time
+        await r.at(t + 3, () => r.gov.allowOperator(a1, false)); // revoking acts at once, queued entries too
+        let g = await r.l.getGovernance();
+        assert.deepEqual(g.queued, [{ kind: 'allowOperator', operator: a0, effectiveAt: t + DELAY }]);
+        assert.equal(await r.l.isAllowed(a0), false);
+        const p0 = r.params(a0);
+        await r.refusedAt(t + DELAY - 1, 'NotAllowed', () => r.w(a0).register(p0));
+        await r.at(t + DELAY, () => r.w(a0).register(p0)); // exactly at its time
+        await r.refusedAt(t + DELAY + 1, 'NotAllowed', () => r.w(a1).register(r.params(a1)));
+        assert.equal(await r.l.isAllowed(a0), true);
+        assert.deepEqual((await r.l.getGovernance()).queued, []);
+
+        // Churn cap, threshold override and the schedule: queued, visible, applied lazily.
+        t += DELAY + 10;
+        await r.at(t, () => r.gov.setChurnCap(2));
+        await r.at(t + 1, () => r.gov.setInterval(INTERVAL));
+        // The windows are checked against the queued interval (they would not fit the current one).
+        await r.at(t + 2, () => r.gov.setWindows(WINDOW, WINDOW, WINDOW));
+        await r.at(t + 3, () => r.gov.setThresholdOverride(0));
+        g = await r.l.getGovernance();
+        assert.deepEqual(
+          [g.churnCap, g.interval, g.dealWindow, g.thresholdOverride],
+          [0, g0.interval, g0.dealWindow, 0],
+          'nothing applies before its time',
+        );
+        assert.deepEqual(g.queued, [
+          { kind: 'thresholdOverride', value: 0, effectiveAt: t + 3 + DELAY },
+          { kind: 'churnCap', value: 2, effectiveAt: t + DELAY },
+          { kind: 'schedule', interval: INTERVAL, dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, effectiveAt: t + 2 + DELAY },
+        ]);
+        await r.mine(t + DELAY - 1);
+        assert.equal((await r.l.getGovernance()).churnCap, 0, 'one second early: not yet');
+        await r.mine(t + DELAY);
+        g = await r.l.getGovernance();
+        assert.equal(g.churnCap, 2, 'in effect at its time, without any transaction');
+        assert.equal(g.interval, g0.interval, 'the setWindows call restarted the schedule\'s delay');
+        assert.deepEqual(g.queued.map((c) => c.kind), ['thresholdOverride', 'schedule']);
+
+        // Withdrawn before its time: the value in effect stays; nothing left to withdraw after.
+        await r.at(t + DELAY + 1, () => r.gov.cancelGovernanceChange('schedule'));
+        await refuses(r.gov.cancelGovernanceChange('schedule'), 'NothingQueued');
+        await refuses(r.gov.cancelGovernanceChange('churnCap'), 'NothingQueued'); // already in effect
+        await r.mine(t + 2 * DELAY);
+        g = await r.l.getGovernance();
+        assert.deepEqual([g.interval, g.dealWindow, g.churnCap, g.queued], [g0.interval, g0.dealWindow, 2, []]);
+
+        // A newer change replaces a queued one and restarts its delay.
+        t += 2 * DELAY + 10;
+        await r.at(t, () => r.gov.setChurnCap(1));
+        await r.at(t + 100, () => r.gov.setChurnCap(3));
+        await r.mine(t + DELAY);
+        g = await r.l.getGovernance();
+        assert.deepEqual([g.churnCap, g.queued], [2, [{ kind: 'churnCap', value: 3, effectiveAt: t + 100 + DELAY }]]);
+        await refuses(r.w(a2).cancelGovernanceChange('churnCap'), 'NotOwner');
+      }, { governanceDelay: DELAY });
+
+      test('openSession snapshots only governance in effect: a queued schedule and threshold wait for their time', async (r) => {
+        const ops = r.A.slice(0, 3) as Address[];
+        let t = (await r.h.now()) + 10;
+        for (const [i, a] of ops.entries()) await r.at(t + i, () => r.gov.allowOperator(a, true));
+        await r.mine(t + DELAY + 10);
+        for (const a of ops) await r.registerAllowed(a);
+        t = (await r.h.now()) + 10;
+        await r.at(t, () => r.gov.setInterval(INTERVAL));
+        await r.at(t + 1, () => r.gov.setWindows(WINDOW, WINDOW, WINDOW));
+        await r.at(t + 2, () => r.gov.setThresholdOverride(3));
+        await r.at(t + 3, () => r.gov.armGenesis(2)); // not delayed
+        const eta = t + 2 + DELAY;
+        const old = r.h.config;
+        // The first boundary of the current interval after arming, long before the queued changes apply.
+        const b1 = (Math.floor((t + 3) / old.interval) + 1) * old.interval;
+        assert.ok(b1 + old.dealWindow + old.ackWindow + old.confirmWindow < t + 1 + DELAY, 'suite bug: the first session must end before the schedule applies');
+        const s1 = await r.open(ops[0] as Address, b1);
+        assert.deepEqual(
+          [s1.kind, s1.boundary, s1.dealWindow, s1.ackWindow, s1.confirmWindow, s1.tNew],
+          ['dkg', b1, old.dealWindow, old.ackWindow, old.confirmWindow, 2],
+          'the windows and the default threshold in effect, not the queued ones',
+        );
+        // Nobody deals: the session fails. The next one opens after the queued changes apply.
+        const b2 = Math.ceil(eta / INTERVAL) * INTERVAL;
+        const s2 = await r.open(ops[1] as Address, b2);
+        assert.deepEqual(
+          [s2.id, s2.boundary, s2.dealWindow, s2.ackWindow, s2.confirmWindow, s2.tNew],
+          [2, b2, WINDOW, WINDOW, WINDOW, 3],
+        );
+      }, { governanceDelay: DELAY });
     });
 
     describe('registration', () => {
@@ -540,6 +708,76 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
         await refuses(r.gov.ejectOperator(a0), 'NotActiveOperator');
         await w0.updateSocket('https://still-serving.example'); // a leaving operator still serves clients
         assert.equal((await r.l.getOperator(a0))?.socket, 'https://still-serving.example');
+      });
+      test('an off-curve session key is refused at register, rotate and confirm', async (r) => {
+        // One operator's key with no point made every honest dealer's sealing throw, so no
+        // session could complete (issue 12 §2). Both ledgers take exactly the valid
+        // compressed secp256k1 points: x < p and x³ + 7 a square mod p.
+        const p = secp256k1.Point.Fp.ORDER;
+        const withX = (prefix: string, x: bigint): Hex => `0x${prefix}${bytesToHex(numberToBytesBE(x, 32))}`;
+        const valid = r.point();
+        const bad: readonly [string, Hex][] = [
+          ['x = 5 (x³ + 7 is not a square mod p)', withX('02', 5n)],
+          ['x = 0', withX('03', 0n)],
+          ['x = p', withX('02', p)],
+          ['x = p + 1 (≡ 1, whose point exists)', withX('03', p + 1n)],
+          ['x = 2²⁵⁶ − 1', withX('02', (1n << 256n) - 1n)],
+          ['prefix 04', `0x04${valid.slice(4)}`],
+          ['prefix 00', `0x00${valid.slice(4)}`],
+          ['32 bytes', `0x${valid.slice(4)}`],
+          ['34 bytes', `${valid}00`],
+          ['65-byte uncompressed point', toHex(secp256k1.getPublicKey(generateOperatorSecretKey('ecdsa', r.rng), false))],
+        ];
+        assert.ok(secp256k1.Point.fromHex(withX('02', 1n).slice(2)), 'suite bug: x = 1 must have a point');
+        /** A valid key with the given prefix (about half of all keys have each). */
+        const ofParity = (prefix: '02' | '03'): Hex => {
+          for (;;) {
+            const k = r.point();
+            if (k.slice(2, 4) === prefix) return k;
+          }
+        };
+        const [a0, a1] = r.A as [Address, Address];
+        await r.gov.allowOperator(a0, true);
+        const good = r.params(a0);
+        for (const [what, key] of bad) {
+          await assert.rejects(r.w(a0).register({ ...good, sessionKey: key }), (e: unknown) => e instanceof LedgerError && e.code === 'BadKey', `register: ${what}`);
+        }
+        assert.equal(await r.l.getOperator(a0), null);
+        const even = ofParity('02');
+        await r.w(a0).register({ ...good, sessionKey: even });
+        r.sessionKeys.set(a0, even);
+        for (const [what, key] of bad) {
+          await assert.rejects(r.w(a0).rotateSessionKey(key), (e: unknown) => e instanceof LedgerError && e.code === 'BadKey', `rotate: ${what}`);
+        }
+        assert.equal((await r.l.getOperator(a0))?.sessionKey, even);
+        const odd = ofParity('03');
+        await r.w(a0).rotateSessionKey(odd);
+        r.sessionKeys.set(a0, odd);
+        assert.equal((await r.l.getOperator(a0))?.sessionKey, odd);
+
+        // A confirmation's next session key, in a DKG's confirm window.
+        await r.register(a1);
+        await r.useSessionTimes();
+        await r.gov.armGenesis(2);
+        let t = await r.nextBoundary();
+        const snap = await r.open(a0, t);
+        for (const d of snap.dealers) await r.deal(d, ++t, r.dealFor(snap));
+        for (const x of snap.recipients) await r.ack(x, ++t, snap.id);
+        const { poly, hash } = r.poly(snap.tNew);
+        for (const [what, key] of bad) {
+          await assert.rejects(
+            r.at(++t, () => r.w(a0).submitConfirmation({ session: snap.id, publicPolyHash: hash, publicPoly: poly, nextSessionKey: key })),
+            (e: unknown) => e instanceof LedgerError && e.code === 'BadKey',
+            `confirm: ${what}`,
+          );
+        }
+        for (const [who, prefix] of [[a0, '02'], [a1, '03']] as const) {
+          const next = ofParity(prefix);
+          await r.confirm(who, ++t, snap.id, hash, who === a0 ? poly : '0x', next);
+          assert.equal((await r.l.getOperator(who))?.sessionKey, next);
+        }
+        assert.equal((await r.session(snap.id)).progress.outcome, 'completed');
+        await r.checkLog(snap.id);
       });
     });
 
@@ -815,13 +1053,13 @@ export function ledgerConformance(name: string, makeHarness: () => Promise<Ledge
         ]);
         await r.checkLog(2);
 
-        // Session 3 with a cap of 2: both remaining newcomers, in registration order (n5 before n4).
+        // Session 3 with a cap of 2: still max(1, floor(4/3)) = 1 newcomer, the next in registration order (n5).
         await r.gov.setChurnCap(2);
         const snap3 = await r.open(a2, b2 + INTERVAL); // any registered operator may open, a leaving one too
         assert.deepEqual(
           [snap3.kind, snap3.dealers, snap3.recipients, snap3.tNew, snap3.tOld, snap3.quorum, snap3.sourceVersion, snap3.sourcePolyHash],
-          ['reshare', recipients, [a0, a1, n6, n5, n4], 4, 3, 4, 2, q.hash],
-          'a2 (leaving) deals but does not receive; t = ceil(2·5/3) = 4',
+          ['reshare', recipients, [a0, a1, n6, n5], 3, 3, 3, 2, q.hash],
+          'a2 (leaving) deals but does not receive; a cap above the bound admits no more; t = ceil(2·4/3) = 3',
         );
       });
     });

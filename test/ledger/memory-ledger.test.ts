@@ -9,21 +9,22 @@ import { createOperatorSigner, generateOperatorSecretKey } from '../../src/crypt
 import { seededRng } from '../../src/crypto/rng.ts';
 import { LedgerError, type Address, type Hex, type LedgerErrorCode } from '../../src/protocol/ledger.ts';
 import { MemoryLedger, type MemoryLedgerOptions } from '../../src/protocol/memory-ledger.ts';
-import { SIZES } from '../../src/protocol/session-rules.ts';
-import { ledgerConformance, type LedgerHarness, type LedgerHarnessConfig } from './conformance.ts';
+import { MAX_OPERATORS, SIZES } from '../../src/protocol/session-rules.ts';
+import { ledgerConformance, type LedgerHarness, type LedgerHarnessConfig, type LedgerHarnessOverrides } from './conformance.ts';
 
 /** Deterministic account addresses, checksummed so the suite also exercises case normalisation. */
 const account = (label: string): Address => getAddress(`0x${keccak256(stringToHex(label)).slice(-40)}`) as Address;
 
-const CONFIG: LedgerHarnessConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, finalityLag: 5 };
+const CONFIG: LedgerHarnessConfig = { interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5, governanceDelay: 0 };
 const START = 1_764_000_000;
 
 function options(): MemoryLedgerOptions {
   return { chainId: 31337n, registry: account('registry'), owner: account('owner'), ...CONFIG, startTime: START };
 }
 
-async function memoryHarness(): Promise<LedgerHarness> {
-  const ledger = new MemoryLedger(options());
+async function memoryHarness(overrides: LedgerHarnessOverrides = {}): Promise<LedgerHarness> {
+  const config = { ...CONFIG, ...overrides };
+  const ledger = new MemoryLedger({ ...options(), governanceDelay: config.governanceDelay });
   // Held to anvil's rule (a new block is strictly later than the latest one) so that the
   // suite's schedule is checked here before it runs on a real chain.
   const advance = (t: number) => {
@@ -37,7 +38,7 @@ async function memoryHarness(): Promise<LedgerHarness> {
     txAt: async (t) => advance(t),
     mineAt: async (t) => advance(t),
     now: async () => ledger.time,
-    config: CONFIG,
+    config,
     close: async () => {},
   };
 }
@@ -195,3 +196,40 @@ async function snapshotAll(ledger: MemoryLedger, id: number, appId: Hex, op: Add
     await ledger.getRelease(appId, 0),
   ];
 }
+
+describe('memory ledger: limits', () => {
+  it('the registry refuses the 257th operator (TooManyOperators)', async () => {
+    const o = options();
+    const ledger = new MemoryLedger(o);
+    const gov = ledger.writer(o.owner);
+    const rng = seededRng('memory-ledger/limits');
+    const domain = makeDomain({ chainId: ledger.chainId, registry: ledger.registry });
+    const register = async (i: number) => {
+      const a = account(`limit ${i}`).toLowerCase() as Address;
+      const signer = createOperatorSigner('ecdsa', generateOperatorSecretKey('ecdsa', rng), domain);
+      await gov.allowOperator(a, true);
+      await ledger.writer(a).register({
+        socket: 'https://op.example', sigKeyType: 'ecdsa', sigPublicKey: toHex(signer.publicKey), proofOfPossession: toHex(signer.proofOfPossession(a)), sessionKey: POINT,
+      });
+    };
+    for (let i = 0; i < MAX_OPERATORS; i++) await register(i);
+    assert.equal((await ledger.getOperators()).length, 256);
+    await refuses(register(MAX_OPERATORS), 'TooManyOperators');
+    assert.equal((await ledger.getOperators()).length, 256);
+  });
+
+  it('at most MAX_OPERATORS allow-list entries wait for the governance delay; entries in effect or revoked make room', async () => {
+    const o = options();
+    const ledger = new MemoryLedger({ ...o, governanceDelay: 100 });
+    const gov = ledger.writer(o.owner);
+    const a = (i: number) => account(`queued ${i}`);
+    for (let i = 0; i < MAX_OPERATORS; i++) await gov.allowOperator(a(i), true);
+    await refuses(gov.allowOperator(a(MAX_OPERATORS), true), 'BadParameter');
+    await gov.allowOperator(a(0), false); // revoked: room for one
+    await gov.allowOperator(a(MAX_OPERATORS), true);
+    await refuses(gov.allowOperator(a(MAX_OPERATORS + 1), true), 'BadParameter');
+    ledger.setTime(START + 100); // every entry in effect
+    await gov.allowOperator(a(MAX_OPERATORS + 1), true);
+    assert.deepEqual((await ledger.getGovernance()).queued, [{ kind: 'allowOperator', operator: a(MAX_OPERATORS + 1).toLowerCase(), effectiveAt: START + 200 }]);
+  });
+});

@@ -1,5 +1,6 @@
-// The node's HTTP API (SPEC 5, issue 5) through app.inject(): no port, no chain. Every
-// endpoint is fed bad input (malformed JSON, oversized and deeply nested bodies, wrong types,
+// The node's HTTP listeners (SPEC 5, issues 5 and 12) through inject(): no port, no chain.
+// The public API and the operations listener (/status, /metrics: served there and only
+// there) are built from the same fakes. Every endpoint is fed bad input (malformed JSON, oversized and deeply nested bodies, wrong types,
 // missing and extra fields, wrong methods and media types, unknown routes) and must answer the
 // right 4xx with {error: {code, message}}, without calling a dependency that could change
 // state, and stay healthy. The fakes count their calls; the key-release hook in particular
@@ -11,7 +12,9 @@ import pino from 'pino';
 import {
   REDACT_CENSOR,
   buildApi,
+  buildOpsApi,
   type ApiDeps,
+  type OpsApiDeps,
   type AppReleaseHandler,
   type KeyReleaseContext,
   type NodeStatus,
@@ -60,16 +63,25 @@ interface Calls {
   health: number;
   sign: number;
   secrets: number;
+  /** /metrics renders. */
+  metrics: number;
 }
+const NO_CALLS: Calls = { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0, metrics: 0 };
 
 interface Harness {
   deps: ApiDeps;
+  opsDeps: OpsApiDeps;
   calls: Calls;
+  /** The public API. */
   app: ReturnType<typeof buildApi>;
+  /** The operations listener, sharing the fakes (and the metrics) with `app`. */
+  ops: ReturnType<typeof buildOpsApi>;
   logs: string[];
   metrics: ReturnType<typeof createNodeMetrics>;
-  /** Advances the rate limiter's clock. */
+  /** Advances the rate limiters' clock. */
   tick(ms: number): void;
+  /** Closes both listeners. */
+  close(): Promise<void>;
   lastCtx: KeyReleaseContext | null;
 }
 
@@ -77,9 +89,12 @@ interface HarnessOptions {
   readonly release?: 'none' | 'ok' | 'throws' | 'hangs';
   readonly genesis?: boolean;
   readonly burst?: number;
+  /** The operations listener's burst (default: unlimited for the test's purposes). */
+  readonly opsBurst?: number;
   readonly healthy?: boolean;
   readonly requestTimeoutMs?: number;
   readonly overrides?: Partial<ApiDeps>;
+  readonly opsOverrides?: Partial<OpsApiDeps>;
 }
 
 /** An Error carrying secret-named fields, as a careless dependency might throw. */
@@ -96,7 +111,7 @@ function secretLadenError(): Error {
 const SECRET_VALUES = ['SHARE-VALUE-1', 'SECRET-VALUE-2', 'KEY-VALUE-3', 'APPKEY-VALUE-4', 'TOKEN-VALUE-5', 'NESTED-TOKEN-6', 'NESTED-SHARE-7'];
 
 function harness(opts: HarnessOptions = {}): Harness {
-  const calls: Calls = { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0 };
+  const calls: Calls = { ...NO_CALLS };
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
   let now = 1_000;
@@ -122,6 +137,19 @@ function harness(opts: HarnessOptions = {}): Harness {
     secrets: (_req, ctx) => answer('secrets', ctx),
   };
 
+  const health = () => {
+    calls.health++;
+    return opts.healthy === false ? { ok: false, reason: 'no tick for 12 s' } : { ok: true };
+  };
+  // The real metrics, with the renders counted.
+  const countedMetrics = {
+    httpRequest: metrics.httpRequest,
+    refusal: metrics.refusal,
+    render: () => {
+      calls.metrics++;
+      return metrics.render();
+    },
+  };
   const deps: ApiDeps = {
     logger,
     requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
@@ -134,27 +162,39 @@ function harness(opts: HarnessOptions = {}): Harness {
       // A richer object than the schema: `share` must not reach the response.
       return { ...PUBKEY, version: version ?? 7, share: 'SHARE-MUST-NOT-LEAK' } as PubkeyInfo;
     },
+    health,
+    metrics: countedMetrics,
+    appRelease: opts.release === undefined || opts.release === 'none' ? null : release,
+    ...opts.overrides,
+  };
+  const opsDeps: OpsApiDeps = {
+    logger,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+    rateLimit: { perClientPerSecond: 1, burst: opts.opsBurst ?? 100_000 },
+    clock: () => now,
     status: () => {
       calls.status++;
       return STATUS;
     },
-    health: () => {
-      calls.health++;
-      return opts.healthy === false ? { ok: false, reason: 'no tick for 12 s' } : { ok: true };
-    },
-    metrics,
-    appRelease: opts.release === undefined || opts.release === 'none' ? null : release,
-    ...opts.overrides,
+    health,
+    metrics: countedMetrics,
+    ...opts.opsOverrides,
   };
   const app = buildApi(deps);
+  const ops = buildOpsApi(opsDeps);
   return Object.assign(self, {
     deps,
+    opsDeps,
     calls,
     app,
+    ops,
     logs,
     metrics,
     tick: (ms: number) => {
       now += ms;
+    },
+    close: async () => {
+      await Promise.all([app.close(), ops.close()]);
     },
   }) as Harness;
 }
@@ -179,9 +219,11 @@ function assertError(res: LightMyRequestResponse, status: number, code: string, 
 }
 
 async function assertStillHealthy(t: Harness): Promise<void> {
-  const res = await t.app.inject({ method: 'GET', url: '/healthz' });
-  assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { ok: true });
+  for (const listener of [t.app, t.ops]) {
+    const res = await listener.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { ok: true });
+  }
 }
 
 const nest = (depth: number, open: string, close: string, inner = '1') => open.repeat(depth) + inner + close.repeat(depth);
@@ -300,7 +342,7 @@ describe('http api: key-release routes refuse bad input and touch nothing', () =
       // And a valid request still works afterwards.
       const ok = await t.app.inject({ method: 'POST', url, payload: VALID });
       assert.equal(ok.statusCode, 200, ok.body);
-      await t.app.close();
+      await t.close();
     });
   }
 
@@ -326,7 +368,7 @@ describe('http api: key-release routes refuse bad input and touch nothing', () =
     assert.equal(t.calls.secrets, 1);
     assert.equal(t.lastCtx?.clientIp, '127.0.0.1');
     assert.equal(t.lastCtx?.signal.aborted, false);
-    await t.app.close();
+    await t.close();
   });
 
   it('before the apps issue: a valid request is refused with 403 attestation-unavailable and counted', async () => {
@@ -340,7 +382,7 @@ describe('http api: key-release routes refuse bad input and touch nothing', () =
     }
     const text = (await t.metrics.render()).body;
     assert.match(text, /kms_refusals_total\{reason="attestation-unavailable"\} 2/);
-    await t.app.close();
+    await t.close();
   });
 });
 
@@ -348,14 +390,17 @@ describe('http api: key-release routes refuse bad input and touch nothing', () =
 // Methods, routes, query strings
 // ---------------------------------------------------------------------------------------------
 
-const ROUTES: readonly { url: string; allow: string }[] = [
-  { url: '/pubkey', allow: 'GET, HEAD' },
-  { url: '/healthz', allow: 'GET, HEAD' },
-  { url: '/status', allow: 'GET, HEAD' },
-  { url: '/metrics', allow: 'GET, HEAD' },
-  { url: '/app/sign', allow: 'POST' },
-  { url: '/secrets', allow: 'POST' },
+type Listener = 'public' | 'ops';
+const ROUTES: readonly { listener: Listener; url: string; allow: string }[] = [
+  { listener: 'public', url: '/pubkey', allow: 'GET, HEAD' },
+  { listener: 'public', url: '/healthz', allow: 'GET, HEAD' },
+  { listener: 'public', url: '/app/sign', allow: 'POST' },
+  { listener: 'public', url: '/secrets', allow: 'POST' },
+  { listener: 'ops', url: '/healthz', allow: 'GET, HEAD' },
+  { listener: 'ops', url: '/status', allow: 'GET, HEAD' },
+  { listener: 'ops', url: '/metrics', allow: 'GET, HEAD' },
 ];
+const on = (t: Harness, l: Listener) => (l === 'public' ? t.app : t.ops);
 
 describe('http api: methods, routes and query strings', () => {
   it('a wrong method on a known path → 405 with Allow, before any body is read', async () => {
@@ -365,67 +410,70 @@ describe('http api: methods, routes and query strings', () => {
       for (const m of methods) {
         if (r.allow.includes(m)) continue;
         for (const payload of [undefined, '{', nest(10_000, '[', ']'), 'x'.repeat(200 * 1024)]) {
-          const res = await t.app.inject(payload === undefined ? { method: m, url: r.url } : json(m, r.url, payload));
-          assertError(res, 405, 'method-not-allowed', `${m} ${r.url}`);
+          const res = await on(t, r.listener).inject(payload === undefined ? { method: m, url: r.url } : json(m, r.url, payload));
+          assertError(res, 405, 'method-not-allowed', `${r.listener}: ${m} ${r.url}`);
           assert.equal(res.headers.allow, r.allow);
         }
       }
     }
-    assert.deepEqual(t.calls, { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0 });
+    assert.deepEqual(t.calls, NO_CALLS);
     await assertStillHealthy(t);
-    await t.app.close();
+    await t.close();
   });
 
   it('unknown routes → 404 not-found, bodies unread; a malformed URL → 400', async () => {
     const t = harness({ release: 'ok' });
-    const unknown = ['/', '/nope', '/pubkey/', '/PUBKEY', '/app', '/app/sign/extra', '/secrets/x', '/app//sign', '/metrics.json', `/${'a'.repeat(5000)}`];
-    for (const url of unknown) {
-      assertError(await t.app.inject({ method: 'GET', url }), 404, 'not-found', `GET ${url}`);
-      assertError(await t.app.inject(json('POST', url, '{')), 404, 'not-found', `POST ${url}`);
-      assertError(await t.app.inject(json('POST', url, 'x'.repeat(200 * 1024))), 404, 'not-found', `POST big ${url}`);
+    const unknown = ['/', '/nope', '/pubkey/', '/PUBKEY', '/app', '/app/sign/extra', '/secrets/x', '/app//sign', '/metrics.json', '/status/', `/${'a'.repeat(5000)}`];
+    for (const [name, listener] of [['public', t.app], ['ops', t.ops]] as const) {
+      for (const url of unknown) {
+        assertError(await listener.inject({ method: 'GET', url }), 404, 'not-found', `${name}: GET ${url}`);
+        assertError(await listener.inject(json('POST', url, '{')), 404, 'not-found', `${name}: POST ${url}`);
+        assertError(await listener.inject(json('POST', url, 'x'.repeat(200 * 1024))), 404, 'not-found', `${name}: POST big ${url}`);
+      }
+      assertError(await listener.inject({ method: 'GET', url: '/status%zz' }), 400, 'bad-request', `${name}: bad url`);
     }
-    assertError(await t.app.inject({ method: 'GET', url: '/pubkey%zz' }), 400, 'bad-request', 'bad url');
-    assert.deepEqual(t.calls, { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0 });
+    assert.deepEqual(t.calls, NO_CALLS);
     await assertStillHealthy(t);
-    await t.app.close();
+    await t.close();
   });
 
   it('GET routes refuse any request body (malformed, oversized, deeply nested or valid JSON) with 400, unread', async () => {
     const t = harness({ release: 'ok' });
     for (const r of ROUTES.filter((x) => x.allow.includes('GET'))) {
       for (const payload of ['{', '{}', nest(10_000, '[', ']'), 'x'.repeat(200 * 1024)]) {
-        const res = await t.app.inject(json('GET', r.url, payload));
-        assertError(res, 400, 'bad-request', `GET ${r.url} with a body`);
+        const res = await on(t, r.listener).inject(json('GET', r.url, payload));
+        assertError(res, 400, 'bad-request', `${r.listener}: GET ${r.url} with a body`);
         assert.equal(res.json().error.message, 'GET takes no request body');
       }
     }
-    assert.deepEqual(t.calls, { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0 });
+    assert.deepEqual(t.calls, NO_CALLS);
     await assertStillHealthy(t);
-    await t.app.close();
+    await t.close();
   });
 
   it('GET routes refuse unknown or malformed query parameters, without calling their dependency', async () => {
     const t = harness();
-    const bad: readonly [string, string][] = [
-      ['/pubkey?foo=1', 'foo'],
-      ['/pubkey?version=0', 'version'],
-      ['/pubkey?version=-1', 'version'],
-      ['/pubkey?version=1.5', 'version'],
-      ['/pubkey?version=abc', 'version'],
-      ['/pubkey?version=1e3', 'version'],
-      ['/pubkey?version=1&version=2', 'version'],
-      ['/pubkey?version=9999999999999', 'version'],
-      ['/status?verbose=1', 'verbose'],
-      ['/healthz?x=1', 'x'],
-      ['/metrics?format=json', 'format'],
+    const bad: readonly [Listener, string, string][] = [
+      ['public', '/pubkey?foo=1', 'foo'],
+      ['public', '/pubkey?version=0', 'version'],
+      ['public', '/pubkey?version=-1', 'version'],
+      ['public', '/pubkey?version=1.5', 'version'],
+      ['public', '/pubkey?version=abc', 'version'],
+      ['public', '/pubkey?version=1e3', 'version'],
+      ['public', '/pubkey?version=1&version=2', 'version'],
+      ['public', '/pubkey?version=9999999999999', 'version'],
+      ['public', '/healthz?x=1', 'x'],
+      ['ops', '/status?verbose=1', 'verbose'],
+      ['ops', '/healthz?x=1', 'x'],
+      ['ops', '/metrics?format=json', 'format'],
     ];
-    for (const [url, field] of bad) {
-      const res = await t.app.inject({ method: 'GET', url });
-      assertError(res, 400, 'bad-request', url);
+    for (const [listener, url, field] of bad) {
+      const res = await on(t, listener).inject({ method: 'GET', url });
+      assertError(res, 400, 'bad-request', `${listener}: ${url}`);
       assert.ok(res.json().error.message.includes(field), `${url}: ${res.body}`);
     }
-    assert.deepEqual(t.calls, { pubkey: 0, status: 0, health: 0, sign: 0, secrets: 0 });
-    await t.app.close();
+    assert.deepEqual(t.calls, NO_CALLS);
+    await t.close();
   });
 });
 
@@ -438,7 +486,7 @@ describe('http api: GET /pubkey', () => {
     const t = harness({ genesis: false });
     assertError(await t.app.inject({ method: 'GET', url: '/pubkey' }), 503, 'not-ready');
     assertError(await t.app.inject({ method: 'GET', url: '/pubkey?version=3' }), 503, 'not-ready');
-    await t.app.close();
+    await t.close();
   });
 
   it('after genesis: exactly {mpk, publicPoly, version, threshold, operators}', async () => {
@@ -450,7 +498,7 @@ describe('http api: GET /pubkey', () => {
     const head = await t.app.inject({ method: 'HEAD', url: '/pubkey' });
     assert.equal(head.statusCode, 200);
     assert.equal(head.body, '');
-    await t.app.close();
+    await t.close();
   });
 
   it('?version=N: that version, or 404 unknown-version', async () => {
@@ -459,42 +507,44 @@ describe('http api: GET /pubkey', () => {
     assert.equal(v6.statusCode, 200, v6.body);
     assert.equal(v6.json().version, 6);
     assertError(await t.app.inject({ method: 'GET', url: '/pubkey?version=5' }), 404, 'unknown-version');
-    await t.app.close();
+    await t.close();
   });
 
   it('a pubkey() that ignores the version argument cannot mislabel the active version', async () => {
     const t = harness({ overrides: { pubkey: () => PUBKEY } });
     assertError(await t.app.inject({ method: 'GET', url: '/pubkey?version=2' }), 404, 'unknown-version');
-    await t.app.close();
+    await t.close();
   });
 });
 
 describe('http api: /healthz, /status, /metrics', () => {
-  it('/healthz: 200 {ok:true} while healthy, 503 unhealthy with the reason otherwise', async () => {
+  it('/healthz on both listeners: 200 {ok:true} while healthy, 503 unhealthy with the reason otherwise', async () => {
     const ok = harness();
     await assertStillHealthy(ok);
     const bad = harness({ healthy: false });
-    const res = await bad.app.inject({ method: 'GET', url: '/healthz' });
-    assertError(res, 503, 'unhealthy');
-    assert.equal(res.json().error.message, 'no tick for 12 s');
-    await ok.app.close();
-    await bad.app.close();
+    for (const listener of [bad.app, bad.ops]) {
+      const res = await listener.inject({ method: 'GET', url: '/healthz' });
+      assertError(res, 503, 'unhealthy');
+      assert.equal(res.json().error.message, 'no tick for 12 s');
+    }
+    await ok.close();
+    await bad.close();
   });
 
-  it('/status: the node status as JSON; a long last error is clipped', async () => {
+  it('/status (ops listener): the node status as JSON; a long last error is clipped', async () => {
     const t = harness();
-    const res = await t.app.inject({ method: 'GET', url: '/status' });
+    const res = await t.ops.inject({ method: 'GET', url: '/status' });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), STATUS);
-    const long = harness({ overrides: { status: () => ({ ...STATUS, lastError: { message: 'e'.repeat(10_000), at: 5 } }) } });
-    const r2 = await long.app.inject({ method: 'GET', url: '/status' });
+    const long = harness({ opsOverrides: { status: () => ({ ...STATUS, lastError: { message: 'e'.repeat(10_000), at: 5 } }) } });
+    const r2 = await long.ops.inject({ method: 'GET', url: '/status' });
     assert.equal(r2.statusCode, 200);
     assert.ok((r2.json() as NodeStatus).lastError!.message.length <= 300);
-    await t.app.close();
-    await long.app.close();
+    await t.close();
+    await long.close();
   });
 
-  it('/metrics: Prometheus text with every metric, fed by the facade and the HTTP layer', async () => {
+  it('/metrics (ops listener): Prometheus text with every metric, fed by the facade and both listeners', async () => {
     const t = harness();
     t.metrics.roundPhase(8, 'deal');
     t.metrics.roundPhase(8, 'ack');
@@ -508,7 +558,9 @@ describe('http api: /healthz, /status, /metrics', () => {
     await t.app.inject({ method: 'GET', url: '/pubkey' });
     await t.app.inject({ method: 'GET', url: '/nope/123' });
     await t.app.inject({ method: 'DELETE', url: '/pubkey' });
-    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    await t.ops.inject({ method: 'GET', url: '/status' });
+    await t.ops.inject({ method: 'GET', url: '/pubkey' });
+    const res = await t.ops.inject({ method: 'GET', url: '/metrics' });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/plain/);
     const text = res.body;
@@ -534,14 +586,16 @@ describe('http api: /healthz, /status, /metrics', () => {
     // A figure that is not a duration is dropped, not recorded.
     assert.doesNotMatch(text, /kms_round_step_seconds_count\{phase="ack",part="chain"\}/);
     assert.match(text, /kms_active_version 7/);
-    assert.match(text, /kms_http_requests_total\{route="\/pubkey",method="GET",status="200"\} 1/);
-    assert.match(text, /kms_http_requests_total\{route="\/pubkey",method="DELETE",status="405"\} 1/);
-    // Unmatched URLs share one label value: a scanner cannot mint series.
-    assert.match(text, /kms_http_requests_total\{route="unmatched",method="GET",status="404"\} 1/);
+    assert.match(text, /kms_http_requests_total\{listener="public",route="\/pubkey",method="GET",status="200"\} 1/);
+    assert.match(text, /kms_http_requests_total\{listener="public",route="\/pubkey",method="DELETE",status="405"\} 1/);
+    assert.match(text, /kms_http_requests_total\{listener="ops",route="\/status",method="GET",status="200"\} 1/);
+    // Unmatched URLs share one label value per listener: a scanner cannot mint series.
+    assert.match(text, /kms_http_requests_total\{listener="public",route="unmatched",method="GET",status="404"\} 1/);
+    assert.match(text, /kms_http_requests_total\{listener="ops",route="unmatched",method="GET",status="404"\} 1/);
     assert.doesNotMatch(text, /nope/);
     t.metrics.roundPhase(8, null);
     assert.doesNotMatch((await t.metrics.render()).body, /session="8"/);
-    await t.app.close();
+    await t.close();
   });
 });
 
@@ -550,7 +604,7 @@ describe('http api: /healthz, /status, /metrics', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('http api: per-client rate limit', () => {
-  it('429 rate-limited with Retry-After after the burst; per client; refills; probes exempt', async () => {
+  it('429 rate-limited with Retry-After after the burst; per client; refills; the public probe exempt', async () => {
     const t = harness({ release: 'ok', burst: 3 });
     for (let i = 0; i < 3; i++) assert.equal((await t.app.inject({ method: 'GET', url: '/pubkey' })).statusCode, 200);
     const limited = await t.app.inject({ method: 'GET', url: '/pubkey' });
@@ -565,9 +619,10 @@ describe('http api: per-client rate limit', () => {
     assertError(await t.app.inject({ method: 'GET', url: '/nope' }), 429, 'rate-limited');
     assert.equal(t.calls.sign, 0);
     assert.equal(t.calls.pubkey, 3);
-    // Monitoring is exempt.
+    // The load balancer's probe is exempt (the public /healthz)…
     await assertStillHealthy(t);
-    assert.equal((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+    // …and the operations listener has buckets of its own: the client is still served there.
+    assert.equal((await t.ops.inject({ method: 'GET', url: '/status' })).statusCode, 200);
     // Another client has its own bucket.
     assert.equal((await t.app.inject({ method: 'GET', url: '/pubkey', remoteAddress: '10.0.0.2' })).statusCode, 200);
     // One token per second comes back.
@@ -575,7 +630,7 @@ describe('http api: per-client rate limit', () => {
     assert.equal((await t.app.inject({ method: 'POST', url: '/app/sign', payload: VALID })).statusCode, 200);
     assertError(await t.app.inject({ method: 'GET', url: '/pubkey' }), 429, 'rate-limited');
     assert.match((await t.metrics.render()).body, /kms_refusals_total\{reason="rate-limited"\} 5/);
-    await t.app.close();
+    await t.close();
   });
 
   it('token buckets: Retry-After rounds up; idle buckets are evicted past the cap', () => {
@@ -601,6 +656,99 @@ describe('http api: per-client rate limit', () => {
     assert.equal(clientKey('2001:0DB8::1'), '2001:db8:0:0::/64');
     assert.equal(clientKey('::1'), '0:0:0:0::/64');
     assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The operations listener (issue 12)
+// ---------------------------------------------------------------------------------------------
+
+describe('http api: /status and /metrics live on the operations listener only (issue 12)', () => {
+  it('/status and /metrics are not served on the public listener: 404 not-found, nothing rendered', async () => {
+    const t = harness();
+    for (const url of ['/status', '/metrics']) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const res = await t.app.inject({ method, url });
+        assert.equal(res.statusCode, 404, `public ${method} ${url}: ${res.body}`);
+        if (method === 'GET') assertError(res, 404, 'not-found', `public GET ${url}`);
+      }
+      // Not even as a known path with another method (that would be a 405 naming it).
+      assertError(await t.app.inject(json('POST', url, '{}')), 404, 'not-found', `public POST ${url}`);
+      assertError(await t.app.inject({ method: 'GET', url: `${url}?x=1` }), 404, 'not-found', `public GET ${url}?x=1`);
+    }
+    assert.equal(t.calls.status, 0, 'the public listener read the node status');
+    assert.equal(t.calls.metrics, 0, 'the public listener rendered the metrics');
+    await t.close();
+  });
+
+  it('/healthz, /status and /metrics are served on the ops listener, and nothing else: /pubkey and key release are 404 there', async () => {
+    const t = harness({ release: 'ok' });
+    const health = await t.ops.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(health.statusCode, 200);
+    assert.deepEqual(health.json(), { ok: true });
+    const status = await t.ops.inject({ method: 'GET', url: '/status' });
+    assert.equal(status.statusCode, 200);
+    assert.deepEqual(status.json(), STATUS);
+    const metrics = await t.ops.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(metrics.statusCode, 200);
+    assert.match(String(metrics.headers['content-type']), /^text\/plain/);
+    assert.match(metrics.body, /^# TYPE kms_http_requests_total counter$/m);
+    assert.equal(t.calls.status, 1);
+    assert.equal(t.calls.metrics, 1);
+    for (const url of ['/pubkey', '/pubkey?version=7']) assertError(await t.ops.inject({ method: 'GET', url }), 404, 'not-found', `ops GET ${url}`);
+    for (const url of ['/app/sign', '/secrets']) assertError(await t.ops.inject({ method: 'POST', url, payload: VALID }), 404, 'not-found', `ops POST ${url}`);
+    assert.equal(t.calls.pubkey + t.calls.sign + t.calls.secrets, 0, 'the ops listener reached a public dependency');
+    await t.close();
+  });
+
+  it('the ops listener rate-limits every route, its probe included: 429 rate-limited with Retry-After after its burst, in buckets of its own', async () => {
+    const t = harness({ opsBurst: 4 });
+    const routes = ['/status', '/metrics', '/healthz', '/status'];
+    for (const url of routes) assert.equal((await t.ops.inject({ method: 'GET', url })).statusCode, 200, url);
+    for (const url of ['/healthz', '/metrics', '/status', '/nope']) {
+      const res = await t.ops.inject({ method: 'GET', url });
+      assertError(res, 429, 'rate-limited', `ops ${url} after the burst`);
+      assert.equal(res.headers['retry-after'], '1');
+    }
+    assert.equal(t.calls.status, 2, 'a refused /status read the node status');
+    assert.equal(t.calls.metrics, 1, 'a refused /metrics rendered the metrics');
+    // A request with a body is refused before a byte of it is read.
+    const big = await t.ops.inject(json('GET', '/status', 'x'.repeat(200 * 1024)));
+    assertError(big, 429, 'rate-limited');
+    assert.equal(big.headers.connection, 'close');
+    // The public listener does not share the ops buckets (nor the reverse: the public
+    // per-client test above).
+    assert.equal((await t.app.inject({ method: 'GET', url: '/pubkey' })).statusCode, 200);
+    // Another client has its own bucket; a token per second comes back.
+    assert.equal((await t.ops.inject({ method: 'GET', url: '/status', remoteAddress: '10.0.0.2' })).statusCode, 200);
+    t.tick(1_000);
+    assert.equal((await t.ops.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+    assertError(await t.ops.inject({ method: 'GET', url: '/metrics' }), 429, 'rate-limited');
+    const text = (await t.metrics.render()).body;
+    assert.match(text, /kms_http_requests_total\{listener="ops",route="\/status",method="GET",status="429"\} 2/);
+    assert.match(text, /kms_refusals_total\{reason="rate-limited"\} 6/);
+    await t.close();
+  });
+
+  it('the ops listener logs its requests like the public one, marked listener=ops, without query strings', async () => {
+    const t = harness();
+    await t.ops.inject({ method: 'GET', url: '/status' });
+    await t.ops.inject({ method: 'GET', url: '/metrics?token=QUERY-TOKEN-9' });
+    await t.app.inject({ method: 'GET', url: '/pubkey' });
+    const lines = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const completed = lines.filter((l) => l.msg === 'request completed');
+    assert.deepEqual(completed.map((l) => l.listener), ['ops', 'ops', 'public']);
+    const refused = lines.find((l) => l.msg === 'request refused');
+    assert.equal(refused?.listener, 'ops', 'the refused /metrics?token=… is logged by the ops listener');
+    assert.ok(!t.logs.join('').includes('QUERY-TOKEN-9'));
+    await t.close();
+  });
+
+  it('buildOpsApi refuses nonsensical limits', () => {
+    const t = harness();
+    assert.throws(() => buildOpsApi({ ...t.opsDeps, bodyLimit: 0 }), RangeError);
+    assert.throws(() => buildOpsApi({ ...t.opsDeps, requestTimeoutMs: -5 }), RangeError);
+    assert.throws(() => buildOpsApi({ ...t.opsDeps, rateLimit: { perClientPerSecond: 1, burst: 0 } }), RangeError);
   });
 });
 
@@ -635,7 +783,7 @@ describe('http api: failures inside dependencies', () => {
     const all = t.logs.join('');
     for (const v of SECRET_VALUES) assert.ok(!all.includes(v), `log contains ${v}`);
     await assertStillHealthy(t);
-    await t.app.close();
+    await t.close();
   });
 
   it('the request logger redacts secret-named fields and logs no query strings', async () => {
@@ -667,7 +815,7 @@ describe('http api: failures inside dependencies', () => {
     assert.equal(probe.responseKey, '0xpublic');
     assert.equal(probe.publicKey, '0xpublic2');
     assert.deepEqual(probe.circular, { name: 'loop', self: '[circular]' });
-    await t.app.close();
+    await t.close();
   });
 
   it('logger options instead of an instance also get the redaction', async () => {
@@ -678,7 +826,7 @@ describe('http api: failures inside dependencies', () => {
     assert.ok(lines.some((l) => l.includes(REDACT_CENSOR)), lines.join(''));
     assert.ok(!lines.join('').includes('S-15'));
     await app.close();
-    await t.app.close();
+    await t.close();
   });
 
   it('a handler slower than the request timeout → 503 timeout, and its signal is aborted', async () => {
@@ -693,7 +841,7 @@ describe('http api: failures inside dependencies', () => {
     if (signal && !signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
     assert.equal(signal?.aborted, true);
     await assertStillHealthy(t);
-    await t.app.close();
+    await t.close();
   });
 
   it('buildApi refuses nonsensical limits', () => {

@@ -5,7 +5,7 @@
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createECDH, createHash, randomBytes } from 'node:crypto';
+import { createECDH, createHash, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,11 @@ import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
 import { openSqliteKeyStore, type SqliteKeyStore } from '../../src/node/sqlite-key-store.ts';
 import {
   KEY_CHECK_AAD,
+  SEALED_FORMAT_V1,
+  SEALED_FORMAT_V2,
+  deriveStoreKeys,
+  rowAadV2,
+  rowMac,
   generateStorageKeyHex,
   importStorageKey,
   makeKeyCheck,
@@ -52,6 +57,7 @@ const OTHER_MPK = `0x${'a2'.repeat(96)}` as Hex;
 
 const STORAGE_KEY = parseStorageKey(generateStorageKeyHex());
 const OTHER_STORAGE_KEY = parseStorageKey(generateStorageKeyHex());
+const STORE_ID = Uint8Array.from(randomBytes(16));
 
 /** A random canonical scalar: distinctive bytes to look for in the raw file. */
 const randomShare = (): bigint => BigInt(`0x${randomBytes(32).toString('hex')}`) % R;
@@ -566,7 +572,7 @@ describe('key store (sqlite): the file', () => {
     raw.prepare("UPDATE meta SET value = '7' WHERE key = 'schema_version'").run();
     raw.close();
     const before = fingerprint(path);
-    expectKsError(() => openAt(path), 'corrupt', `${path} has key store schema version 7; this build reads version 1`);
+    expectKsError(() => openAt(path), 'corrupt', `${path} has key store schema version 7; this build reads version 2 (and upgrades version 1)`);
     assert.equal(fingerprint(path), before);
 
     const junk = join(tmpDir(), 'junk.sqlite');
@@ -606,36 +612,38 @@ describe('key store (sqlite): the file', () => {
     s.close();
   });
 
-  it('binds every sealed value to its row: a value swapped between rows fails as corrupt', () => {
-    const { path } = populated();
-    const s2 = openAt(path);
-    const k2 = sessionKey(200);
-    s2.putSessionKey(k2);
-    s2.close();
-    const raw = new Database(path);
-    const swap = (table: string, col: string, keyCol: string, a: unknown, b: unknown): void => {
+  it('binds every sealed value to its row: a value swapped between rows is refused at open', () => {
+    const swaps: [string, string, string, (raw: Database.Database) => [unknown, unknown], string][] = [
+      ['versions', 'share', 'id', () => [1, 2], 'versions row 1'],
+      ['session_keys', 'secret', 'public_key', (raw) => {
+        const keys = raw.prepare('SELECT public_key FROM session_keys ORDER BY created_at').all() as { public_key: string }[];
+        return [keys[0]?.public_key, keys[1]?.public_key];
+      }, 'session_keys row "0x0'],
+      ['round_states', 'state', 'session', () => [2, 3], 'round_states row 2'],
+    ];
+    for (const [table, col, keyCol, pick, name] of swaps) {
+      const { path } = populated();
+      const s2 = openAt(path);
+      s2.putSessionKey(sessionKey(200));
+      s2.close();
+      const raw = new Database(path);
+      const [a, b] = pick(raw);
       const get = raw.prepare(`SELECT ${col} AS v FROM ${table} WHERE ${keyCol} = ?`);
       const va = (get.get(a) as { v: Buffer }).v;
       const vb = (get.get(b) as { v: Buffer }).v;
       const set = raw.prepare(`UPDATE ${table} SET ${col} = ? WHERE ${keyCol} = ?`);
       set.run(vb, a);
       set.run(va, b);
-    };
-    const keys = raw.prepare('SELECT public_key FROM session_keys ORDER BY created_at').all() as { public_key: string }[];
-    swap('versions', 'share', 'id', 1, 2);
-    swap('session_keys', 'secret', 'public_key', keys[0]?.public_key, keys[1]?.public_key);
-    swap('round_states', 'state', 'session', 2, 3);
-    raw.close();
-
-    const s = openAt(path);
-    expectKsError(() => s.getVersion(1), 'corrupt', 'could not decrypt the share of version 1: the stored value was altered or moved from another row');
-    expectKsError(() => s.listVersions(), 'corrupt', /share of version 1/);
-    expectKsError(() => s.getSessionKey(k2.publicKey), 'corrupt', `could not decrypt the secret of session key ${k2.publicKey}: the stored value was altered or moved from another row`);
-    expectKsError(() => s.getRoundState(2), 'corrupt', 'could not decrypt the round state of session 2: the stored value was altered or moved from another row');
-    s.close();
+      raw.close();
+      const before = fingerprint(path);
+      const e = expectKsError(() => openAt(path), 'corrupt');
+      assert.ok(e.message.startsWith(`${path} is damaged: ${name}`), e.message);
+      assert.match(e.message, /was altered or copied from another store \(its contents do not match its authentication tag\)$/);
+      assert.equal(fingerprint(path), before);
+    }
   });
 
-  it('binds every sealed value to its store: a row copied from another operator’s store fails', () => {
+  it('binds every row to its store: a row copied from another operator’s store is refused at open', () => {
     const a = populated();
     const bPath = join(tmpDir(), 'keys.sqlite');
     const scopeB = { ...SCOPE, operator: OTHER_OPERATOR };
@@ -648,19 +656,19 @@ describe('key store (sqlite): the file', () => {
     const rawB = new Database(bPath);
     rawB.prepare('UPDATE versions SET share = ? WHERE id = 1').run(share);
     rawB.close();
-    const s = openAt(bPath, { scope: scopeB });
-    expectKsError(() => s.getVersion(1), 'corrupt', /could not decrypt the share of version 1/);
-    s.close();
+    expectKsError(
+      () => openAt(bPath, { scope: scopeB }),
+      'corrupt',
+      `${bPath} is damaged: versions row 1 was altered or copied from another store (its contents do not match its authentication tag)`,
+    );
   });
 
-  it('a public field edited by hand is reported as corrupt, not passed on', () => {
+  it('a public field edited by hand is refused at open, not passed on', () => {
     const { path } = populated();
     const raw = new Database(path);
     raw.prepare("UPDATE versions SET public_poly = '0x1234' WHERE id = 2").run();
     raw.close();
-    const s = openAt(path);
-    expectKsError(() => s.getVersion(2), 'corrupt', /^version 2 in the key store is damaged \(version 2: publicPoly/);
-    s.close();
+    expectKsError(() => openAt(path), 'corrupt', `${path} is damaged: versions row 2 was altered or copied from another store (its contents do not match its authentication tag)`);
   });
 
   it('refuses bad open arguments without creating anything', () => {
@@ -697,59 +705,139 @@ describe('store-crypto: storage key parsing', () => {
   });
 });
 
-describe('store-crypto: sealing', () => {
-  const key = importStorageKey(STORAGE_KEY);
-  const aad = rowAad(SCOPE, 'versions', '1');
-  const pt = Uint8Array.from(randomBytes(32));
+const SCHEMES = [
+  {
+    name: 'v1 (storage key, format 0x01)',
+    format: SEALED_FORMAT_V1,
+    key: importStorageKey(STORAGE_KEY),
+    otherKey: importStorageKey(OTHER_STORAGE_KEY),
+    aad: (scope: StoreScope, table: string, row: string) => rowAad(scope, table, row),
+    expectedAad: 'eigenx-kms/key-store/v1|31337|0x5fbdb2315678afecb367f032d93f642f64180aa3|0x00000000000000000000000000000000000000a1|versions|1',
+  },
+  {
+    name: 'v2 (derived K_enc, format 0x02, store id)',
+    format: SEALED_FORMAT_V2,
+    key: deriveStoreKeys(STORAGE_KEY).enc,
+    otherKey: deriveStoreKeys(OTHER_STORAGE_KEY).enc,
+    aad: (scope: StoreScope, table: string, row: string) => rowAadV2(scope, STORE_ID, table, row),
+    expectedAad: `eigenx-kms/key-store/v2|31337|0x5fbdb2315678afecb367f032d93f642f64180aa3|0x00000000000000000000000000000000000000a1|${hex(STORE_ID)}|versions|1`,
+  },
+] as const;
 
-  it('round-trips, with a fresh nonce per write (1 + 12 + n + 16 bytes)', () => {
-    const a = sealValue(key, aad, pt);
-    const b = sealValue(key, aad, pt);
-    assert.equal(a.length, 1 + 12 + 32 + 16);
-    assert.equal(a[0], 1);
-    assert.notDeepEqual(a, b);
-    assert.deepEqual(openValue(key, aad, a, 'x'), pt);
-    assert.deepEqual(openValue(key, aad, b, 'x'), pt);
+for (const scheme of SCHEMES) {
+  describe(`store-crypto: sealing ${scheme.name}`, () => {
+    const { key, format } = scheme;
+    const aad = scheme.aad(SCOPE, 'versions', '1');
+    const pt = Uint8Array.from(randomBytes(32));
+
+    it('round-trips, with a fresh nonce per write (1 + 12 + n + 16 bytes)', () => {
+      const a = sealValue(key, aad, pt, format);
+      const b = sealValue(key, aad, pt, format);
+      assert.equal(a.length, 1 + 12 + 32 + 16);
+      assert.equal(a[0], format);
+      assert.notDeepEqual(a, b);
+      assert.deepEqual(openValue(key, aad, a, 'x', format), pt);
+      assert.deepEqual(openValue(key, aad, b, 'x', format), pt);
+    });
+
+    it('the row identity covers scope, table and row key (and, in v2, the store)', () => {
+      assert.equal(aad, scheme.expectedAad);
+      const blob = sealValue(key, aad, pt, format);
+      const others = [
+        scheme.aad(SCOPE, 'versions', '2'),
+        scheme.aad(SCOPE, 'round_states', '1'),
+        scheme.aad({ ...SCOPE, chainId: 1n }, 'versions', '1'),
+        scheme.aad({ ...SCOPE, operator: OTHER_OPERATOR }, 'versions', '1'),
+      ];
+      if (format === SEALED_FORMAT_V2) others.push(rowAadV2(SCOPE, randomBytes(16), 'versions', '1'));
+      for (const other of others) {
+        expectKsError(() => openValue(key, other, blob, 'the thing', format), 'corrupt', 'could not decrypt the thing: the stored value was altered or moved from another row');
+      }
+    });
+
+    it('any altered byte, a truncated blob, another key or the other format fails as corrupt', () => {
+      const blob = sealValue(key, aad, pt, format);
+      for (let i = 0; i < blob.length; i += 7) {
+        const t = Buffer.from(blob);
+        t[i] = (t[i] ?? 0) ^ 1;
+        expectKsError(() => openValue(key, aad, t, 'x', format), 'corrupt');
+      }
+      expectKsError(() => openValue(key, aad, blob.subarray(0, 28), 'x', format), 'corrupt');
+      expectKsError(() => openValue(scheme.otherKey, aad, blob, 'x', format), 'corrupt');
+      const otherFormat = format === SEALED_FORMAT_V1 ? SEALED_FORMAT_V2 : SEALED_FORMAT_V1;
+      expectKsError(() => openValue(key, aad, blob, 'x', otherFormat), 'corrupt');
+    });
+
+    it('key check: opens under its key and format only', () => {
+      const check = makeKeyCheck(key, format);
+      verifyKeyCheck(key, check, format);
+      expectKsError(() => verifyKeyCheck(scheme.otherKey, check, format), 'wrong-storage-key', 'the storage key does not open this key store');
+      expectKsError(() => verifyKeyCheck(key, check, format === SEALED_FORMAT_V1 ? SEALED_FORMAT_V2 : SEALED_FORMAT_V1), 'wrong-storage-key');
+      // Sealed with its own associated data, so no row blob can pass for a key check.
+      expectKsError(() => verifyKeyCheck(key, sealValue(key, aad, pt, format), format), 'wrong-storage-key');
+      assert.deepEqual(Buffer.from(openValue(key, KEY_CHECK_AAD, check, 'check', format)).toString(), `eigenx-kms/key-store/key-check/v${format}`);
+    });
+  });
+}
+
+describe('store-crypto: derived keys and row MACs', () => {
+  const keys = deriveStoreKeys(STORAGE_KEY);
+  const ctx = { scope: SCOPE, storeId: STORE_ID };
+  const exported = (k: KeyObject): string => k.export().toString('hex');
+
+  it('K_enc and K_mac are HKDF-SHA256 of the storage key under their own labels, distinct from it and each other', () => {
+    const hkdf = (info: string): string => Buffer.from(hkdfSync('sha256', STORAGE_KEY, Buffer.alloc(0), info, 32)).toString('hex');
+    assert.equal(exported(keys.enc), hkdf('eigenx-kms/key-store/v2/encryption-key'));
+    assert.equal(exported(keys.mac), hkdf('eigenx-kms/key-store/v2/row-mac-key'));
+    assert.equal(exported(keys.v1), hex(STORAGE_KEY));
+    assert.equal(new Set([exported(keys.enc), exported(keys.mac), hex(STORAGE_KEY)]).size, 3);
   });
 
-  it('the row identity covers scope, table and row key', () => {
-    assert.equal(aad, 'eigenx-kms/key-store/v1|31337|0x5fbdb2315678afecb367f032d93f642f64180aa3|0x00000000000000000000000000000000000000a1|versions|1');
-    const blob = sealValue(key, aad, pt);
-    for (const other of [
-      rowAad(SCOPE, 'versions', '2'),
-      rowAad(SCOPE, 'round_states', '1'),
-      rowAad({ ...SCOPE, chainId: 1n }, 'versions', '1'),
-      rowAad({ ...SCOPE, operator: OTHER_OPERATOR }, 'versions', '1'),
-    ]) {
-      expectKsError(() => openValue(key, other, blob, 'the thing'), 'corrupt', 'could not decrypt the thing: the stored value was altered or moved from another row');
-    }
+  it('a row MAC changes with any column, the table, the store id or the scope', () => {
+    const row = [3, 'retired', '0xabcd', null, Buffer.from('sealed')];
+    const base = rowMac(keys.mac, ctx, 'versions', row);
+    assert.equal(base.length, 32);
+    assert.deepEqual(rowMac(keys.mac, ctx, 'versions', row), base, 'deterministic');
+    const variants: [string, Buffer][] = [
+      ['another key', rowMac(keys.mac, ctx, 'versions', [4, ...row.slice(1)])],
+      ['another status', rowMac(keys.mac, ctx, 'versions', [3, 'active', ...row.slice(2)])],
+      ['another blob', rowMac(keys.mac, ctx, 'versions', [...row.slice(0, 4), Buffer.from('sealeD')])],
+      ['another table', rowMac(keys.mac, ctx, 'round_states', row)],
+      ['another store', rowMac(keys.mac, { ...ctx, storeId: randomBytes(16) }, 'versions', row)],
+      ['another operator', rowMac(keys.mac, { ...ctx, scope: { ...SCOPE, operator: OTHER_OPERATOR } }, 'versions', row)],
+      ['another chain', rowMac(keys.mac, { ...ctx, scope: { ...SCOPE, chainId: 1n } }, 'versions', row)],
+      ['another storage key', rowMac(deriveStoreKeys(OTHER_STORAGE_KEY).mac, ctx, 'versions', row)],
+    ];
+    for (const [what, mac] of variants) assert.notDeepEqual(mac, base, what);
   });
 
-  it('any altered byte, a truncated blob or an unknown format fails as corrupt', () => {
-    const blob = sealValue(key, aad, pt);
-    for (let i = 0; i < blob.length; i += 7) {
-      const t = Buffer.from(blob);
-      t[i] = (t[i] ?? 0) ^ 1;
-      expectKsError(() => openValue(key, aad, t, 'x'), 'corrupt');
-    }
-    expectKsError(() => openValue(key, aad, blob.subarray(0, 28), 'x'), 'corrupt');
-    expectKsError(() => openValue(importStorageKey(OTHER_STORAGE_KEY), aad, blob, 'x'), 'corrupt');
+  it('the encoding is injective: shifted boundaries, types and null all give different MACs', () => {
+    const mac = (values: (string | number | null | Uint8Array)[]): string => rowMac(keys.mac, ctx, 'kv', values).toString('hex');
+    const cases = [
+      ['ab', 'c'],
+      ['a', 'bc'],
+      ['abc'],
+      ['abc', null],
+      ['abc', ''],
+      ['1'],
+      [1],
+      [Buffer.from('1')],
+      [1.5],
+      [null],
+      [''],
+      [0],
+    ];
+    assert.equal(new Set(cases.map(mac)).size, cases.length);
   });
 
-  it('key check: opens under its key only', () => {
-    const check = makeKeyCheck(key);
-    verifyKeyCheck(key, check);
-    expectKsError(() => verifyKeyCheck(importStorageKey(OTHER_STORAGE_KEY), check), 'wrong-storage-key', 'the storage key does not open this key store');
-    // Sealed with its own associated data, so no row blob can pass for a key check.
-    expectKsError(() => verifyKeyCheck(key, sealValue(key, aad, pt)), 'wrong-storage-key');
-    assert.deepEqual(Buffer.from(openValue(key, KEY_CHECK_AAD, check, 'check')).toString(), 'eigenx-kms/key-store/key-check/v1');
-  });
-
-  it('the storage key never shows in inspection', async () => {
+  it('no key shows in inspection, of the keys or of an open store', async () => {
     const { inspect } = await import('node:util');
-    assert.ok(!inspect(key, { showHidden: true, depth: 5 }).includes(hex(STORAGE_KEY)));
+    const secrets = [hex(STORAGE_KEY), exported(keys.enc), exported(keys.mac)];
     const s = openSqliteKeyStore({ path: join(tmpDir(), 'k.sqlite'), storageKey: STORAGE_KEY, scope: SCOPE });
-    assert.ok(!inspect(s, { showHidden: true, depth: 5 }).includes(hex(STORAGE_KEY)));
+    for (const o of [keys, importStorageKey(STORAGE_KEY), s]) {
+      const text = inspect(o, { showHidden: true, depth: 8 });
+      for (const secret of secrets) assert.ok(!text.includes(secret));
+    }
     s.close();
   });
 });

@@ -83,7 +83,7 @@ interface TestNode {
 }
 
 async function world(arm = true) {
-  const ledger = new MemoryLedger({ chainId: 31337, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: 10, ackWindow: 10, confirmWindow: 10, finalityLag: 0, startTime: START });
+  const ledger = new MemoryLedger({ chainId: 31337, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: 10, ackWindow: 10, confirmWindow: 10, inclusionMargin: 0, startTime: START });
   const domain = makeDomain({ chainId: 31337n, registry: REGISTRY });
   const gov = ledger.writer(OWNER);
   let wall = 0;

@@ -44,7 +44,7 @@ const addr = (a: PrivateKeyAccount): Address => a.address.toLowerCase() as Addre
 async function world() {
   const gov = account();
   const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, finalityLag: 0, startTime: NOW_S - 1000,
+    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime: NOW_S - 1000,
   });
   const me = addr(account());
   const sigKey = generateOperatorSecretKey('ecdsa', rng);
@@ -87,14 +87,13 @@ async function world() {
     },
     getRelease: (appId: Hex, index: number) => ledger.getRelease(appId, index),
   };
-  // App records are cached 5 ms; `tick` moves the clock past that.
+  // `tick` moves the clock on (app records are read live from this in-memory reader).
   let nowMs = NOW_S * 1000;
-  const handler = createAppRelease({ ledger: reader, store, me, domain: DOMAIN, sigKeyType: 'ecdsa', sigKey, metrics }, { clock: () => nowMs, appCacheMs: 5 });
+  const handler = createAppRelease({ ledger: reader, store, me, domain: DOMAIN, sigKeyType: 'ecdsa', sigKey, metrics }, { clock: () => nowMs });
   const api = buildApi({
     logger: pino({ level: 'info' }, { write: (s: string) => void logs.push(s) }),
     rateLimit: { perClientPerSecond: 1000, burst: 100_000 },
     pubkey: () => null,
-    status: () => ({ operator: me, activeVersion: 2, session: null, lastProcessedBoundary: null, chainHead: null, lastError: null }),
     health: () => ({ ok: true }),
     metrics,
     appRelease: handler,
@@ -105,7 +104,7 @@ async function world() {
 async function attested(signer: PrivateKeyAccount, appId: Hex, version?: number) {
   const pair = generateResponseKeyPair(rng);
   const base = { appId, responseKey: toHex(pair.publicKey), nonce: toHex(rng(16)) };
-  const typed = keyRequestTypedData({ chainId: CHAIN_ID, registry: REGISTRY, ...base, time: NOW_S, version });
+  const typed = keyRequestTypedData({ chainId: CHAIN_ID, registry: REGISTRY, route: '/app/sign', ...base, time: NOW_S, version });
   const signature = await signer.signTypedData(typed);
   const req: KeyReleaseRequest = { ...base, ...(version !== undefined ? { version } : {}), attestation: { method: 'ecdsa', signature, time: NOW_S } };
   return { req, secretKey: pair.secretKey };
@@ -179,7 +178,6 @@ describe('release fast path: routes', () => {
       requestTimeoutMs,
       rateLimit: { perClientPerSecond: 1000, burst: 100_000 },
       pubkey: () => null,
-      status: () => ({ operator: sealed.operator, activeVersion: 1, session: null, lastProcessedBoundary: null, chainHead: null, lastError: null }),
       health: () => ({ ok: true }),
       metrics: createNodeMetrics(),
       appRelease: release,

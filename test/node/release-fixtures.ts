@@ -5,7 +5,7 @@
  * acceptance tests (test/cluster/apps.test.ts, over real HTTP):
  *
  *   jwtKey(kid, alg) / signJwt(key, claims)     a test token issuer (RS256 or ES256) and its JWK
- *   teeClaims({ … })                            Confidential-Space-style claims binding one request
+ *   teeClaims({ … })                            Confidential Space claims (production image) binding one request
  *   newRequester(rng)                           a fresh X25519 response key and nonce
  *   ecdsaKeyRequest({ … })                      a request attested by an EIP-712 signature; every
  *                                               signed field can be made to differ from the request
@@ -24,7 +24,9 @@ import {
   requestHash,
   type KeyReleaseAnswer,
   type KeyReleaseRequestFields,
+  type KeyReleaseRoute,
 } from '../../src/crypto/key-release.ts';
+import { encodeEcdsaSignature, SECP256K1_N } from '../../src/crypto/operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from '../../src/crypto/rng.ts';
 import type { KeyReleaseRequest } from '../../src/node/http/schemas.ts';
 import type { Address, Release } from '../../src/protocol/ledger.ts';
@@ -63,9 +65,15 @@ export interface TeeClaimsParams {
   readonly audience: string;
   /** The deployment's 65-byte signing domain (eat_nonce binds it). */
   readonly domain: Uint8Array;
-  /** The app and response key the token is made for (eat_nonce). */
+  /** The request the token is made for (its eat_nonce binds all of it). */
   readonly appId: Hex;
   readonly responseKey: Hex;
+  readonly nonce: Hex;
+  /** Default `/app/sign`. */
+  readonly route?: KeyReleaseRoute;
+  /** The request's key version or time, if it names one. */
+  readonly version?: number;
+  readonly keyTime?: number;
   /** The release the TEE runs (image digest and launch policy). */
   readonly release: Pick<Release, 'imageDigest' | 'launchPolicy'>;
   /** Unix seconds of issue. */
@@ -74,7 +82,11 @@ export interface TeeClaimsParams {
   readonly over?: Record<string, unknown>;
 }
 
-/** The claims a Confidential-Space-style token carries for one request. */
+/**
+ * The claims a Confidential Space token of a production image carries for one request (the
+ * platform claims as documented in
+ * https://cloud.google.com/confidential-computing/confidential-space/docs/reference/token-claims).
+ */
 export function teeClaims(p: TeeClaimsParams): Record<string, unknown> {
   return {
     iss: p.issuer,
@@ -83,11 +95,25 @@ export function teeClaims(p: TeeClaimsParams): Record<string, unknown> {
     iat: p.now - 5,
     nbf: p.now - 5,
     exp: p.now + 3600,
-    eat_nonce: eatNonceHex(p.domain, p.appId, p.responseKey),
-    submods: { container: { image_digest: `sha256:${p.release.imageDigest.slice(2)}` } },
+    eat_nonce: eatNonceHex(p.domain, { route: p.route ?? '/app/sign', appId: p.appId, responseKey: p.responseKey, nonce: p.nonce, version: p.version, keyTime: p.keyTime }),
+    dbgstat: 'disabled-since-boot',
+    swname: 'CONFIDENTIAL_SPACE',
+    swversion: ['250301'],
+    secboot: true,
+    hwmodel: 'GCP_INTEL_TDX',
+    oemid: 11129,
+    submods: {
+      container: { image_digest: `sha256:${p.release.imageDigest.slice(2)}` },
+      confidential_space: { support_attributes: ['LATEST', 'STABLE', 'USABLE'] },
+    },
     launch_policy: p.release.launchPolicy,
     ...p.over,
   };
+}
+
+/** `claims` without the named top-level claims (a token that lacks them). */
+export function withoutClaims(claims: Record<string, unknown>, ...names: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(claims).filter(([k]) => !names.includes(k)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,6 +136,8 @@ export interface EcdsaKeyRequestParams {
   readonly registry: Address;
   /** Who signs the EIP-712 KeyRequest (the app owner, or anyone else). */
   readonly signer: PrivateKeyAccount;
+  /** The route the owner signs for (default `/app/sign`). */
+  readonly route?: KeyReleaseRoute;
   /** The app id the request names. */
   readonly appId: Hex;
   readonly requester: Requester;
@@ -127,7 +155,7 @@ export interface EcdsaKeyRequestParams {
 export async function ecdsaKeyRequest(p: EcdsaKeyRequestParams): Promise<KeyReleaseRequest> {
   const r = p.requester;
   const typed = keyRequestTypedData({
-    chainId: p.chainId, registry: p.registry, appId: p.signedAppId ?? p.appId, responseKey: p.signedResponseKey ?? r.responseKey, nonce: r.nonce,
+    chainId: p.chainId, registry: p.registry, route: p.route ?? '/app/sign', appId: p.signedAppId ?? p.appId, responseKey: p.signedResponseKey ?? r.responseKey, nonce: r.nonce,
     time: p.time, version: p.version, keyTime: p.keyTime,
   });
   const signature = await p.signer.signTypedData(typed);
@@ -145,6 +173,26 @@ export function jwtKeyRequest(appId: Hex, r: Requester, token: string, version?:
 /** Opens a node's `sealed` answer to `req` with the requester's response secret. */
 export function openReleaseAnswer(r: Requester, req: KeyReleaseRequest, sealed: string): KeyReleaseAnswer {
   return openAnswer(r.secretKey, requestHash(req as KeyReleaseRequestFields), parseHex(sealed, undefined, 'sealed'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malleated copies of a genuine ECDSA signature (what an observer of a request can make)
+
+/** The high-s twin of a 65-byte r ‖ s ‖ v signature: (r, n − s, the other v) — same signer. */
+export function highSTwin(signature: Hex): Hex {
+  const { r, s, v } = splitSignature(signature);
+  return toHex(encodeEcdsaSignature({ r, s: SECP256K1_N - s, v: v === 27 ? 28 : 27 }));
+}
+
+/** The same signature with v written as the recovery bit (0/1) instead of 27/28 — same signer. */
+export function flippedV(signature: Hex): Hex {
+  const { r, s, v } = splitSignature(signature);
+  return toHex(encodeEcdsaSignature({ r, s, v: v - 27 }));
+}
+
+function splitSignature(signature: Hex): { r: bigint; s: bigint; v: number } {
+  const b = parseHex(signature, 65, 'signature');
+  return { r: BigInt(toHex(b.subarray(0, 32))), s: BigInt(toHex(b.subarray(32, 64))), v: b[64] as number };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ describe('genesis rules', () => {
     assert.equal(g?.snapshot?.tNew, 3, 'the override applies to genesis');
     await assertVersionSound(run, g as NonNullable<typeof g>, range(5));
     assert.equal(r?.outcome, 'not-opened');
-    assert.ok(r?.refusals.includes('ThresholdOutOfBounds'), `refusals: ${r?.refusals.join(', ')}`);
+    assert.ok(r?.refusals.includes('ThresholdOverrideNoLongerFits'), `refusals: ${r?.refusals.join(', ')}`);
     assert.equal((await run.sim.ledger.activeVersion())?.id, g?.session, 'the genesis version stays active');
   });
 });

@@ -35,13 +35,18 @@ describe('membership', () => {
   });
 
   it('rotation 3 → add 3 → remove the original 3 succeeds while the leavers still run and deal', async () => {
+    // The churn cap admits max(1, floor(holders/3)) = 1 newcomer per session at 3, 4 and 5
+    // holders, whatever governance sets: three reshares to grow to six.
     const run = await new Scenario({ seed: 'rotation', n: 3 })
       .genesis()
       .reshare({ churnCap: 3, add: 3 })
+      .reshare()
+      .reshare()
       .reshare({ remove: [0, 1, 2] })
       .run();
-    const [, grow, rotate] = run.rounds;
-    assert.ok(grow && rotate);
+    const [, g1, g2, grow, rotate] = run.rounds;
+    assert.ok(g1 && g2 && grow && rotate);
+    assert.deepEqual([g1, g2, grow].map((r) => r.snapshot?.recipients.length), [4, 5, 6], 'one newcomer per session');
     assert.equal(grow.snapshot?.tNew, 4, 'six holders: t = 4');
     assert.equal(rotate.snapshot?.tOld, 4);
     assert.equal(rotate.snapshot?.tNew, 2, 'three new holders: t = 2');
@@ -53,11 +58,14 @@ describe('membership', () => {
   it('rotation with the leavers gone is refused (|QUAL| < t_old): the old version stays, the MPK is intact', async () => {
     const run = await new Scenario({ seed: 'rotation-gone', n: 3 })
       .genesis()
-      .reshare({ churnCap: 3, add: 3 })
+      .reshare({ add: 3 })
+      .reshare()
+      .reshare()
       .reshare({ eject: [0, 1, 2] }).stop(0).stop(1).stop(2)
       .run();
-    const [, grow, rotate] = run.rounds;
+    const [, , , grow, rotate] = run.rounds;
     assert.ok(grow && rotate);
+    assert.equal(grow.snapshot?.recipients.length, 6);
     assert.equal(rotate.outcome, 'failed');
     assert.equal(rotate.chain?.ok, false);
     assert.equal(rotate.chain?.qual.length, 3);
@@ -75,23 +83,27 @@ describe('membership', () => {
     // never reshare it, and no override can go below 4 while 6 operators are members. What
     // works is to let the leavers go in steps, each step resharing to the remaining members
     // with a threshold no higher than the number of dealers that will still run next time:
-    //   v2: 6 holders, t = 4 (pinned by the override)    originals 0, 1 gone, ejected;
-    //       override → 3 (bounds for 4 members: 3..4)    4 running dealers ≥ t_old 4
-    //   v3: holders {2, 3, 4, 5}, t = 3                   original 2 gone, ejected;
-    //       override → 0 (default 2 for 3 members)       3 running dealers ≥ t_old 3
-    //   v4: holders {3, 4, 5}, t = 2                      rotation done, same x.
-    // Had the override stayed at 4, v3 would need all four of its holders and the last step
-    // would be refused (checked below).
+    //   six: 6 holders, t = 4 (pinned by the override)   originals 0, 1 gone, ejected;
+    //        override → 3 (bounds for 4 members: 3..4)   4 running dealers ≥ t_old 4
+    //   four: holders {2, 3, 4, 5}, t = 3                original 2 gone, ejected;
+    //        override → 0 (default 2 for 3 members)      3 running dealers ≥ t_old 3
+    //   three: holders {3, 4, 5}, t = 2                  rotation done, same x.
+    // Growing to six takes three reshares (one newcomer each at 3, 4 and 5 holders). Had the
+    // override stayed at 4, the four-holder version would need all four of its holders and the
+    // last step would be refused (checked below).
     const plan = (lower: boolean) =>
       new Scenario({ seed: 'rotation-steps', n: 3 })
         .genesis()
-        .reshare({ churnCap: 3, add: 3, threshold: 4 })
+        .reshare({ add: 3, threshold: 4 })
+        .reshare()
+        .reshare()
         .reshare({ eject: [0, 1], threshold: lower ? 3 : 4 }).stop(0).stop(1)
         .reshare({ eject: [2], threshold: lower ? 0 : 3 }).stop(2);
     const run = await plan(true).run();
-    const [g, six, four, three] = run.rounds;
+    const [g, , , six, four, three] = run.rounds;
     assert.ok(g && six && four && three);
-    assert.deepEqual(run.rounds.map((r) => r.outcome), ['completed', 'completed', 'completed', 'completed']);
+    assert.deepEqual(run.rounds.map((r) => r.outcome), ['completed', 'completed', 'completed', 'completed', 'completed', 'completed']);
+    assert.deepEqual([six.snapshot?.recipients.length, six.snapshot?.tNew], [6, 4]);
     assert.equal(four.snapshot?.tOld, 4);
     assert.equal(four.chain?.qual.length, 4);
     assert.equal(three.snapshot?.tOld, 3);
@@ -100,13 +112,13 @@ describe('membership', () => {
     assert.equal(reconstruct(shares.slice(0, 2)), reconstruct(sharesOf(g, run).slice(0, 2)), 'same x after the rotation');
 
     const stuck = await plan(false).run();
-    const last = stuck.rounds[3];
+    const last = stuck.rounds[5];
     assert.ok(last);
     // With t kept at 4 for the four holders, the last step opens (t_new = 3 is in bounds for
-    // three members) but only three of the four dealers run: refused, v3 stays active.
-    assert.equal(stuck.rounds[2]?.snapshot?.tNew, 4);
+    // three members) but only three of the four dealers run: refused, the four-holder version stays active.
+    assert.equal(stuck.rounds[4]?.snapshot?.tNew, 4);
     assert.equal(last.outcome, 'failed', 'three running dealers < t_old 4');
-    assert.equal((await stuck.sim.ledger.activeVersion())?.id, stuck.rounds[2]?.session);
-    assert.equal(stuck.mpk, (await stuck.sim.ledger.getVersion(stuck.rounds[2]?.session as number))?.publicPoly.slice(0, 194));
+    assert.equal((await stuck.sim.ledger.activeVersion())?.id, stuck.rounds[4]?.session);
+    assert.equal(stuck.mpk, (await stuck.sim.ledger.getVersion(stuck.rounds[4]?.session as number))?.publicPoly.slice(0, 194));
   });
 });

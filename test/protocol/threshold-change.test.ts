@@ -1,5 +1,6 @@
-// ReshareWithThresholdChange (issue 3, SPEC 6): 5 → 7 operators with the churn cap raised by
-// governance, t 4 → 5 by the governance override; the secret survives.
+// ReshareWithThresholdChange (issue 3, SPEC 6): 5 → 7 operators, t 4 → 5 by the governance
+// override; the secret survives. The churn cap admits max(1, floor(holders/3)) newcomers per
+// session whatever governance sets (issue 12 §3), so the growth takes two reshares.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { LedgerError } from '../../src/protocol/ledger.ts';
@@ -10,16 +11,19 @@ describe('ReshareWithThresholdChange', () => {
   it('5 → 7 operators, t 4 → 5: all seven hold shares of the same x', async () => {
     const run = await new Scenario({ seed: 'threshold-change', n: 5 })
       .genesis()
-      // The default churn cap admits max(1, floor(5/3)) = 1 newcomer per session; governance
-      // raises it to 2, and pins t = 5 (in bounds for 7: max(2, 4) ≤ 5 ≤ 7) once both joined.
-      .reshare({ churnCap: 2, add: 2, threshold: 5 })
+      // A raised cap cannot beat the bound max(1, floor(5/3)) = 1: six recipients first.
+      .reshare({ churnCap: 2, add: 2 })
+      // Six holders admit max(1, floor(6/3)) = 2 newcomers; governance pins t = 5 (in bounds
+      // for the seven the session will admit: max(2, 4) ≤ 5 ≤ 7).
+      .reshare({ threshold: 5 })
       .run();
-    const [g, r] = run.rounds;
-    assert.ok(g && r);
+    const [g, r1, r] = run.rounds;
+    assert.ok(g && r1 && r);
     assert.equal(g.snapshot?.tNew, 4);
+    assert.deepEqual([r1.snapshot?.recipients.length, r1.snapshot?.tNew], [6, 4], 'one newcomer: six recipients, default t');
     assert.equal(r.snapshot?.tOld, 4);
     assert.equal(r.snapshot?.tNew, 5);
-    assert.equal(r.snapshot?.dealers.length, 5, 'the five holders deal');
+    assert.equal(r.snapshot?.dealers.length, 6, 'the six holders deal');
     assert.equal(r.snapshot?.recipients.length, 7, 'all seven receive');
     assertHonestAgree(r, range(7));
     const shares = await assertVersionSound(run, r, range(7));

@@ -1,33 +1,45 @@
 /**
  * @module
- * The node's HTTP API (SPEC 5, issue 5), built here and listened to elsewhere (`kms-server`):
- * `buildApi(deps)` returns a ready-to-`listen()` fastify instance and never opens a port, so
- * tests drive it with `app.inject()`.
+ * The node's two HTTP listeners (SPEC 5, issues 5 and 12), built here and listened to
+ * elsewhere (`startNode`): `buildApi(deps)` and `buildOpsApi(deps)` each return a
+ * ready-to-`listen()` fastify instance and never open a port, so tests drive them with
+ * `app.inject()`.
+ *
+ * The public API (`--host`/`--port`), for apps, clients and load balancers:
  *
  *   GET  /pubkey      keys plugin      MPK, public polynomial, version, threshold, operators
  *   POST /app/sign    release plugin   attested partial signature (handler: apps issue)
  *   POST /secrets     release plugin   attested partial + release env (handler: apps issue)
- *   GET  /healthz     ops plugin       200 {ok:true} while the node loop ticks, else 503
+ *   GET  /healthz     health plugin    200 {ok:true} while the node loop ticks, else 503
+ *
+ * The operations listener (`--ops-host`/`--ops-port`, loopback by default), for the node's
+ * operator only: neither route below has authentication, and both describe the node's inner
+ * state, so they are not served on the public listener at all (404 there).
+ *
+ *   GET  /healthz     health plugin    as above, for a local supervisor
  *   GET  /status      ops plugin       what the node is doing
  *   GET  /metrics     ops plugin       Prometheus text
  *
- * Request pipeline, cheapest check first, so that bad or abusive input costs little and never
- * reaches a dependency:
+ * Both listeners share one request pipeline, each with its own token buckets (a flood on one
+ * cannot starve the other), cheapest check first, so that bad or abusive input costs little
+ * and never reaches a dependency:
  *
  *   route lookup (404/405) → rate limit (429, before the body is read) → a body on GET/HEAD
  *   (400) → Content-Type (415) → body size (413) → JSON depth (400) → JSON parse (400)
  *   → schema (400) → handler
  *
  * Everything that goes wrong ends in the one error handler (`errors.ts` has the table), and
- * every non-2xx body is `{error: {code, message}}`.
+ * every non-2xx body is `{error: {code, message}}`. Log lines carry `listener` (public | ops);
+ * so does `kms_http_requests_total`.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type pino from 'pino';
-import type { ApiMetrics } from '../metrics.ts';
+import type { ApiMetrics, HttpListener } from '../metrics.ts';
 import { ApiError, toApiError, type ErrorMappingContext } from './errors.ts';
 import { installJsonBodyParser } from './json-body.ts';
 import { apiLogger } from './logger.ts';
 import { TokenBuckets, clientKey, type RateLimitOptions } from './rate-limit.ts';
+import { healthRoutes } from './routes/health.ts';
 import { keysRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { releaseRoutes, type AppReleaseHandler } from './routes/release.ts';
@@ -44,8 +56,10 @@ export type { AppReleaseHandler, KeyReleaseContext } from './routes/release.ts';
 export type { RateLimitOptions } from './rate-limit.ts';
 export { REDACT_CENSOR, REDACTED_FIELDS, apiLogger } from './logger.ts';
 export type * from './schemas.ts';
+export type { HttpListener } from '../metrics.ts';
 
-export interface ApiDeps {
+/** What every listener is built from: its logging, limits and metrics. */
+export interface ListenerDeps {
   /** A pino logger (a child with our redaction is made from it) or options for a new one. */
   readonly logger: pino.Logger | pino.LoggerOptions;
   /** Largest accepted request body in bytes (default 64 KiB; a JWT is at most 16 KiB). */
@@ -61,16 +75,26 @@ export interface ApiDeps {
    * shares the proxy's bucket. Default false (the socket address is the client).
    */
   readonly trustProxy?: boolean | string | string[];
-  /** The active (or a given) version's public data; null before genesis. */
-  readonly pubkey: (version?: number) => PubkeyInfo | null;
-  readonly status: () => NodeStatus;
-  /** ok while the node loop ticks; the reason otherwise. */
-  readonly health: () => Health;
   readonly metrics: ApiMetrics;
-  /** The key-release hook; null until the apps issue lands (the routes then refuse with 403). */
-  readonly appRelease: AppReleaseHandler | null;
   /** Monotonic milliseconds for the rate limiter (default `performance.now`); tests pass a fake. */
   readonly clock?: () => number;
+}
+
+/** The public API's dependencies. */
+export interface ApiDeps extends ListenerDeps {
+  /** The active (or a given) version's public data; null before genesis. */
+  readonly pubkey: (version?: number) => PubkeyInfo | null;
+  /** ok while the node loop ticks; the reason otherwise. */
+  readonly health: () => Health;
+  /** The key-release hook; null until the apps issue lands (the routes then refuse with 403). */
+  readonly appRelease: AppReleaseHandler | null;
+}
+
+/** The operations listener's dependencies. */
+export interface OpsApiDeps extends ListenerDeps {
+  /** ok while the node loop ticks; the reason otherwise. */
+  readonly health: () => Health;
+  readonly status: () => NodeStatus;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -87,7 +111,25 @@ function pathOf(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** The public API: /pubkey, /app/sign, /secrets and /healthz (exempt from the rate limit). */
 export function buildApi(deps: ApiDeps): FastifyInstance {
+  return buildListener('public', deps, (app, requestTimeoutMs) => {
+    app.register(keysRoutes, { pubkey: deps.pubkey });
+    app.register(releaseRoutes, { appRelease: deps.appRelease, timeoutMs: requestTimeoutMs });
+    app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: true });
+  });
+}
+
+/** The operations listener: /healthz, /status and /metrics, every one rate-limited. */
+export function buildOpsApi(deps: OpsApiDeps): FastifyInstance {
+  return buildListener('ops', deps, (app) => {
+    app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: false });
+    app.register(opsRoutes, { status: deps.status, metrics: deps.metrics });
+  });
+}
+
+/** One listener: the shared request pipeline (module comment) around the routes `register` adds. */
+function buildListener(listener: HttpListener, deps: ListenerDeps, register: (app: FastifyInstance, requestTimeoutMs: number) => void): FastifyInstance {
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new RangeError(`bodyLimit: expected a positive integer, got ${bodyLimit}`);
@@ -99,7 +141,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   const app = Fastify({
     // Cast: fastify types the instance by its logger; callers only need the base logger API.
-    loggerInstance: apiLogger(deps.logger) as FastifyBaseLogger,
+    loggerInstance: apiLogger(deps.logger).child({ listener }) as FastifyBaseLogger,
     bodyLimit,
     requestTimeout: requestTimeoutMs,
     trustProxy: deps.trustProxy ?? false,
@@ -199,12 +241,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const matched = request.routeOptions.url;
     const path = pathOf(request.url);
     const route = matched !== undefined && known.has(matched) ? matched : known.has(path) ? path : 'unmatched';
-    deps.metrics.httpRequest(route, request.method, reply.statusCode);
+    deps.metrics.httpRequest(listener, route, request.method, reply.statusCode);
   });
 
-  app.register(keysRoutes, { pubkey: deps.pubkey });
-  app.register(releaseRoutes, { appRelease: deps.appRelease, timeoutMs: requestTimeoutMs });
-  app.register(opsRoutes, { health: deps.health, status: deps.status, metrics: deps.metrics });
+  register(app, requestTimeoutMs);
 
   return app;
 }

@@ -26,10 +26,14 @@
  * |        |                          | app's on-chain owner                                   |
  * | 403    | wrong-issuer             | jwt: iss is not the configured issuer                  |
  * | 403    | wrong-audience           | jwt: aud does not name this deployment                 |
+ * | 403    | debug-enclave            | jwt claim policy: dbgstat: not a production image      |
+ * | 403    | wrong-tee-software       | jwt claim policy: swname is not the required TEE image |
+ * | 403    | secure-boot-off          | jwt claim policy: secboot is not true                  |
+ * | 403    | wrong-tee-hardware       | jwt claim policy: hwmodel is no accepted TEE hardware  |
+ * | 403    | wrong-claim              | jwt claim policy: a claim the operator requires        |
  * | 403    | wrong-eat-nonce          | jwt: eat_nonce does not bind (domain, appId, respKey)  |
  * | 403    | wrong-image-digest       | jwt: image digest is not the latest release's          |
  * | 403    | wrong-launch-policy      | jwt: launch_policy is not the latest release's         |
- * | 409    | nonce-reused             | (nonce, responseKey) already answered another request  |
  * | 405    | method-not-allowed       | known path, wrong method (Allow header lists the right)|
  * | 413    | payload-too-large        | body larger than the limit                             |
  * | 415    | unsupported-media-type   | a body that is not application/json                    |
@@ -39,6 +43,8 @@
  * | 503    | unhealthy                | /healthz when the node loop has not ticked recently    |
  * | 503    | timeout                  | the handler did not answer within the request timeout  |
  * | 503    | jwks-unavailable         | jwt: the JWKS URL could not be fetched                 |
+ * | 503    | attestation-unavailable  | jwt: the JWKS could not be refreshed within its maximum|
+ * |        |                          | age (--jwt-jwks-max-age)                               |
  * | 503    | chain-unavailable        | key release: reading the registry failed               |
  *
  * Messages are ours: a message never echoes a thrown error's text (which may carry anything)
@@ -73,10 +79,14 @@ export type ApiErrorCode =
   | 'not-app-owner'
   | 'wrong-issuer'
   | 'wrong-audience'
+  | 'debug-enclave'
+  | 'wrong-tee-software'
+  | 'secure-boot-off'
+  | 'wrong-tee-hardware'
+  | 'wrong-claim'
   | 'wrong-eat-nonce'
   | 'wrong-image-digest'
   | 'wrong-launch-policy'
-  | 'nonce-reused'
   | 'jwks-unavailable'
   | 'chain-unavailable';
 

@@ -262,6 +262,13 @@ export const NodeStatus = Type.Object(
       ),
     ),
     lastProcessedBoundary: Nullable(Type.Integer()),
+    /**
+     * Every key version this node keeps (ids and statuses only; public): what retention has
+     * and has not deleted yet. A version stays until its successor's completion is final.
+     */
+    versions: Type.Optional(Type.Array(Type.Object({ id: Type.Integer(), status: Type.String() }, { additionalProperties: false }))),
+    /** How this node reads finality (chain profile or --finality), e.g. "the finalized tag". */
+    finality: Type.Optional(Type.String()),
     /** The newest block the node read: its number and timestamp (chain time). */
     chainHead: Nullable(Type.Object({ number: Type.Optional(Type.Integer()), time: Type.Integer() }, { additionalProperties: false })),
     /** The node loop's last error (a message meant for operators, no secrets) and when (unix seconds). */

@@ -2,107 +2,102 @@
  * @module
  * The two caches of the key-release handler.
  *
- * `LedgerCache`: app records for a few seconds (every request needs one, and a chain read per
- * request would let any client turn this node into an RPC amplifier), unknown apps included
- * (a flood of random ids costs one read per id per TTL); releases for good (a release is
- * immutable once published, so (appId, index) → release never goes stale).
+ * `LedgerCache`: app records and releases, memoized per block (`AppView.block`, a block hash;
+ * see ./app-reads.ts). Every request reads at a block that was the head after it arrived, so a
+ * record never outlives the block it was read at: a method the owner disabled is refused from
+ * the next block on. Within one block, concurrent and later requests for the same app share one
+ * read (so a flood of requests costs one chain read per app per block, unknown apps included);
+ * the entries of the few most recent blocks are kept, older ones dropped. Views without a block
+ * (a live in-memory ledger) are not cached.
  *
- * `ReplayCache`: (nonce, responseKey) → the request hash and kind that used it first, and the
- * answer given. An identical retry (same hash, same route) gets the same sealed answer; any
- * other request with that pair is refused. Only *answered* requests are recorded, so a
- * stranger who sees a nonce in flight cannot burn it with a bogus request. Records live
- * `ttlMs`, which the handler sets to at least 2 × the attestation window: an attestation
- * dated T passes the time check only while now ∈ [T − W, T + W], so a record made when it
- * first passed outlives every moment it could pass again.
+ * `ReplayCache`: answered requests, by route and request hash → the sealed answer given. An
+ * identical retry (same route, same body: the request hash covers every field, the attestation
+ * included) gets the same bytes again without being signed or sealed again. Any *other* request
+ * is checked and answered on its own, even if it reuses a (nonce, responseKey) pair: its answer
+ * is sealed to the response key its valid attestation binds, so answering it harms nobody,
+ * while refusing it would let whoever sees a request (every operator does) make the genuine
+ * one fail by sending a modified copy first (issue 12, finding 5). Only *answered* requests
+ * are recorded. Records live `ttlMs`, which the handler sets to at least 2 × the attestation
+ * window: an attestation dated T passes the time check only while now ∈ [T − W, T + W], so a
+ * record made when it first passed outlives every moment its retry could pass again.
  *
  * Bounds: at most `maxEntries` records (oldest evicted first: only authorized callers add
- * records, so pressure comes from real traffic, and the answer it forgets was sealed to a key
- * only its requester holds) and at most `maxAnswerBytes` of cached answers (beyond that the
- * oldest answers are dropped but their records stay: a retry of such a request is answered
- * afresh — same partial, new seal — and a different request is still refused).
+ * records, so pressure comes from real traffic, and an evicted answer is simply computed again
+ * for a retry — same partial, new seal) and at most `maxAnswerBytes` of cached answers (beyond
+ * that the oldest answers are dropped but their records stay: a retry of such a request is
+ * answered afresh).
  */
-import type { AppRecord, Hex, LedgerReader, Release } from '../../protocol/ledger.ts';
+import type { AppRecord, Hex, Release } from '../../protocol/ledger.ts';
 import type { SignResponse as SealedResponse } from '../http/schemas.ts';
-
-type AppReads = Pick<LedgerReader, 'getApp' | 'getRelease'>;
+import type { AppView } from './app-reads.ts';
 
 export interface LedgerCacheOptions {
-  readonly appTtlMs?: number;
+  /** Apps remembered per block. */
   readonly maxApps?: number;
-  readonly maxReleases?: number;
-  readonly clock?: () => number;
+  /** Blocks whose reads are kept (the newest; a request may still be reading at the previous head). */
+  readonly maxBlocks?: number;
+}
+
+interface BlockEntries {
+  readonly apps: Map<string, Promise<AppRecord | null>>;
+  readonly releases: Map<string, Promise<Release | null>>;
 }
 
 export class LedgerCache {
-  readonly #ledger: AppReads;
-  readonly #ttl: number;
   readonly #maxApps: number;
-  readonly #maxReleases: number;
-  readonly #clock: () => number;
-  readonly #apps = new Map<string, { at: number; value: Promise<AppRecord | null> }>();
-  readonly #releases = new Map<string, Release>();
+  readonly #maxBlocks: number;
+  readonly #blocks = new Map<string, BlockEntries>();
 
-  constructor(ledger: AppReads, options: LedgerCacheOptions = {}) {
-    this.#ledger = ledger;
-    this.#ttl = options.appTtlMs ?? 5_000;
+  constructor(options: LedgerCacheOptions = {}) {
     this.#maxApps = options.maxApps ?? 10_000;
-    this.#maxReleases = options.maxReleases ?? 1_000;
-    this.#clock = options.clock ?? Date.now;
+    this.#maxBlocks = options.maxBlocks ?? 3;
   }
 
-  /** The app record (null: no such app), at most `appTtlMs` old. Concurrent reads share one call. */
-  app(appId: Hex): Promise<AppRecord | null> {
-    const key = appId.toLowerCase();
-    const now = this.#clock();
-    const hit = this.#apps.get(key);
-    if (hit !== undefined && now - hit.at <= this.#ttl) return hit.value;
-    const value = this.#ledger.getApp(key as Hex);
-    this.#apps.delete(key);
-    this.#apps.set(key, { at: now, value });
-    // A failed read is not cached: the next request tries again.
-    value.catch(() => {
-      if (this.#apps.get(key)?.value === value) this.#apps.delete(key);
-    });
-    while (this.#apps.size > this.#maxApps) {
-      const oldest = this.#apps.keys().next().value;
-      if (oldest === undefined) break;
-      this.#apps.delete(oldest);
+  #entries(block: string): BlockEntries {
+    let e = this.#blocks.get(block);
+    if (e === undefined) {
+      e = { apps: new Map(), releases: new Map() };
+      this.#blocks.set(block, e);
+      while (this.#blocks.size > this.#maxBlocks) this.#blocks.delete(this.#blocks.keys().next().value as string);
     }
+    return e;
+  }
+
+  /** One read per key and block; a failed read is not kept (the next request tries again). */
+  #memo<T>(map: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
+    const hit = map.get(key);
+    if (hit !== undefined) return hit;
+    const value = read();
+    map.set(key, value);
+    value.catch(() => {
+      if (map.get(key) === value) map.delete(key);
+    });
+    if (map.size > this.#maxApps) map.delete(map.keys().next().value as string);
     return value;
   }
 
-  /** Release `index` of an app (immutable once published: cached without expiry, LRU-bounded). */
-  async release(appId: Hex, index: number): Promise<Release | null> {
-    const key = `${appId.toLowerCase()}:${index}`;
-    const hit = this.#releases.get(key);
-    if (hit !== undefined) {
-      this.#releases.delete(key);
-      this.#releases.set(key, hit);
-      return hit;
-    }
-    const r = await this.#ledger.getRelease(appId.toLowerCase() as Hex, index);
-    if (r === null) return null; // not cached: it may be published a moment later
-    this.#releases.set(key, r);
-    while (this.#releases.size > this.#maxReleases) {
-      const oldest = this.#releases.keys().next().value;
-      if (oldest === undefined) break;
-      this.#releases.delete(oldest);
-    }
-    return r;
+  /** The app record (null: no such app) as of the view's block. */
+  app(view: AppView, appId: Hex): Promise<AppRecord | null> {
+    if (view.block === null) return view.getApp(appId);
+    return this.#memo(this.#entries(view.block).apps, appId.toLowerCase(), () => view.getApp(appId));
+  }
+
+  /** Release `index` of an app as of the view's block. */
+  release(view: AppView, appId: Hex, index: number): Promise<Release | null> {
+    if (view.block === null) return view.getRelease(appId, index);
+    return this.#memo(this.#entries(view.block).releases, `${appId.toLowerCase()}:${index}`, () => view.getRelease(appId, index));
   }
 }
 
 export type ReplayKind = 'sign' | 'secrets';
 
 export type ReplayLookup =
-  /** Nothing recorded for this (nonce, responseKey): go on. */
+  /** This request was not answered (recently): check and answer it. */
   | { readonly status: 'miss' }
   /** The same request was answered: send this again. */
   | { readonly status: 'hit'; readonly answer: SealedResponse }
   /** The same request was answered but its answer was dropped (byte budget): answer afresh. */
-  | { readonly status: 'recompute' }
-  /** Another request used this (nonce, responseKey). */
-  | { readonly status: 'conflict' };
+  | { readonly status: 'recompute' };
 
 export interface ReplayCacheOptions {
   readonly ttlMs: number;
@@ -112,8 +107,6 @@ export interface ReplayCacheOptions {
 }
 
 interface ReplayRecord {
-  readonly hash: string;
-  readonly kind: ReplayKind;
   readonly expiresAt: number;
   answer: SealedResponse | null;
   bytes: number;
@@ -141,32 +134,32 @@ export class ReplayCache {
     return this.#records.size;
   }
 
-  static key(nonce: Hex, responseKey: Hex): string {
-    return `${nonce.toLowerCase()}/${responseKey.toLowerCase()}`;
+  /** The record key of a request: its route and its request hash (lowercase 0x-hex). */
+  static key(kind: ReplayKind, requestHash: Hex): string {
+    return `${kind}:${requestHash.toLowerCase()}`;
   }
 
-  lookup(key: string, hash: string, kind: ReplayKind): ReplayLookup {
+  lookup(key: string): ReplayLookup {
     this.#expire();
     const r = this.#records.get(key);
     if (r === undefined) return { status: 'miss' };
-    if (r.hash !== hash || r.kind !== kind) return { status: 'conflict' };
     return r.answer === null ? { status: 'recompute' } : { status: 'hit', answer: r.answer };
   }
 
   /**
-   * Records an answer. If a record appeared meanwhile (a concurrent identical request won the
-   * race), returns that one's outcome instead, so both callers send the same thing.
+   * Records an answer. If the same request was answered meanwhile (a concurrent identical
+   * request won the race), returns that answer instead, so both callers send the same bytes.
    */
-  record(key: string, hash: string, kind: ReplayKind, answer: SealedResponse): ReplayLookup {
-    const seen = this.lookup(key, hash, kind);
-    if (seen.status === 'hit' || seen.status === 'conflict') return seen;
+  record(key: string, answer: SealedResponse): SealedResponse {
+    const seen = this.lookup(key);
+    if (seen.status === 'hit') return seen.answer;
     const bytes = answer.sealed.length + answer.operator.length + 16;
     if (seen.status === 'recompute') {
       const r = this.#records.get(key) as ReplayRecord;
       r.answer = answer;
       r.bytes = bytes;
     } else {
-      this.#records.set(key, { hash, kind, expiresAt: this.#clock() + this.#ttl, answer, bytes });
+      this.#records.set(key, { expiresAt: this.#clock() + this.#ttl, answer, bytes });
     }
     this.#answerBytes += bytes;
     while (this.#records.size > this.#maxEntries) {
@@ -184,7 +177,7 @@ export class ReplayCache {
         }
       }
     }
-    return { status: 'hit', answer };
+    return answer;
   }
 
   #drop(key: string, r: ReplayRecord): void {

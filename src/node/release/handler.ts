@@ -9,20 +9,28 @@
  * Checks, cheapest first; the first that fails refuses with its own code (and metrics reason):
  *
  *   0. request shape beyond the schema: responseKey of small order, time = 0   400 bad-request
- *   1. the app exists on-chain (record cached a few seconds)                    404 unknown-app
+ *   1. the app exists on-chain, read at the newest block (app-reads.ts)         404 unknown-app
  *   2. the app enabled the method                                               403 method-not-enabled
  *      jwt configured on this node                                              403 attestation-unavailable
  *      a release exists (jwt: to compare the image; /secrets: to return it)     404 no-release
  *   3. attestation time within ±window (ecdsa: signed time; jwt: iat, exp, nbf) 403 attestation-expired
  *      (jwt: the token decodes, alg RS256/ES256)                                403 bad-attestation
- *   4. replay cache on (nonce, responseKey): identical retry → same answer;     409 nonce-reused
- *      anything else reusing the pair
- *   5. ecdsa: EIP-712 signature recovers …                                      403 attestation-bad-signature
+ *   4. replay cache on (route, requestHash): an identical retry gets the same answer (same
+ *      bytes); a different request reusing (nonce, responseKey) is checked and answered on its
+ *      own (its answer is sealed to the key its attestation binds; see caches.ts)
+ *   5. ecdsa: EIP-712 signature over (route, request) is canonical, recovers …   403 attestation-bad-signature
  *             … to the app's on-chain owner                                     403 not-app-owner
- *      jwt:   JWS verifies under a JWKS key                                     403 attestation-bad-signature
+ *      jwt:   JWKS keys fetched within their maximum age                        503 attestation-unavailable
+ *             JWS verifies under a JWKS key                                     403 attestation-bad-signature
  *             iss = configured issuer                                           403 wrong-issuer
  *             aud ∋ this deployment's audience                                  403 wrong-audience
- *             eat_nonce = eatNonce(domain, appId, responseKey)                  403 wrong-eat-nonce
+ *             the claim policy (claim-policy.ts; default: Confidential Space     403 debug-enclave,
+ *             production — dbgstat, swname, secboot, hwmodel; plus the           wrong-tee-software,
+ *             operator's --jwt-require-claim rules)                              secure-boot-off,
+ *                                                                                wrong-tee-hardware,
+ *                                                                                wrong-claim
+ *             eat_nonce = eatNonce(domain, route, appId, responseKey, nonce,    403 wrong-eat-nonce
+ *                                  version | time)
  *             submods.container.image_digest = latest release's                 403 wrong-image-digest
  *             launch_policy = latest release's                                  403 wrong-launch-policy
  *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
@@ -44,10 +52,10 @@ import * as fr from '../../crypto/fr.ts';
 import { appIdPoint } from '../../crypto/threshold.ts';
 import {
   appIdentity,
-  eatNonceHex,
+  eatNonceOfRequest,
   encodeAnswer,
+  KEY_RELEASE_ROUTES,
   isLowOrderX25519,
-  keyRequestDigest,
   partialPayload,
   recoverKeyRequestSigner,
   requestHash,
@@ -56,7 +64,6 @@ import {
 } from '../../crypto/key-release.ts';
 import { parseHex, toHex } from '../../crypto/domain.ts';
 import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
-import { EcdsaSignatureError, ecdsaRecoverAddressFromDigest } from '../../crypto/operator-sig-ecdsa.ts';
 import { systemRng, type Rng } from '../../crypto/rng.ts';
 import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
 import { ApiError, type ApiErrorCode } from '../http/errors.ts';
@@ -64,8 +71,10 @@ import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/releas
 import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
 import type { KeyStore, StoredVersion } from '../key-store.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
+import { appReaderFor } from './app-reads.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
-import { decodeJwt, JwksError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
+import { checkClaims, CONFIDENTIAL_SPACE_POLICY, type ClaimPolicy } from './claim-policy.ts';
+import { decodeJwt, formatDuration, JwksError, JwksStaleError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
 
 /** What the handler needs from the node (`NodeParts` satisfies it). */
 export interface ReleaseParts {
@@ -77,7 +86,7 @@ export interface ReleaseParts {
   readonly domain: Uint8Array;
   readonly sigKeyType: OperatorKeyType;
   readonly sigKey: Uint8Array;
-  readonly metrics: Pick<NodeMetrics, 'observePartialSign'>;
+  readonly metrics: Pick<NodeMetrics, 'observePartialSign' | 'watchJwksAge'>;
 }
 
 export interface JwtMethodConfig {
@@ -89,6 +98,8 @@ export interface JwtMethodConfig {
   readonly audience?: string | undefined;
   /** Clock skew allowed on exp and nbf, seconds (default 60). */
   readonly skewSeconds?: number;
+  /** Claims that must hold (default `CONFIDENTIAL_SPACE_POLICY`: no debug images; see claim-policy.ts). */
+  readonly claimPolicy?: ClaimPolicy;
 }
 
 export interface AppReleaseConfig {
@@ -98,8 +109,6 @@ export interface AppReleaseConfig {
   readonly windowSeconds?: number;
   /** Wall clock in milliseconds (default Date.now); see the module header for why not chain time. */
   readonly clock?: () => number;
-  /** How long an app record is cached, ms (default 5000). */
-  readonly appCacheMs?: number;
   readonly replay?: { readonly maxEntries?: number; readonly maxAnswerBytes?: number };
   /** Randomness for sealing (default the OS CSPRNG). */
   readonly rng?: Rng;
@@ -159,9 +168,14 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   const jwt = config.jwt ?? null;
   const audience = jwt === null ? null : (jwt.audience ?? defaultAudience(chainId, registry));
   const skewS = jwt?.skewSeconds ?? DEFAULT_SKEW_S;
+  const claimPolicy = jwt?.claimPolicy ?? CONFIDENTIAL_SPACE_POLICY;
+  const jwksAge = jwt?.jwks.ageMs?.bind(jwt.jwks);
+  if (jwksAge !== undefined) parts.metrics.watchJwksAge(jwksAge);
   const signer = createOperatorSigner(parts.sigKeyType, parts.sigKey, domain);
   const operator = parseHex(me, 20, 'operator');
-  const cache = new LedgerCache(ledger, { appTtlMs: config.appCacheMs ?? 5_000, clock });
+  // App records and releases at the newest block (app-reads.ts), memoized per block.
+  const apps = appReaderFor(ledger);
+  const cache = new LedgerCache();
   // 2 × window: see caches.ts (an attestation passes the time check for 2W at most); + skew for exp.
   const replay = new ReplayCache({ ttlMs: (2 * windowS + skewS) * 1000, clock, ...config.replay });
 
@@ -197,7 +211,8 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
 
   /** Steps 1–2: the app, the method, and (when needed) its latest release. */
   async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null }> {
-    const app = await chainRead('app', () => cache.app(req.appId), ctx);
+    const view = await chainRead('latest block', () => apps.latest(), ctx);
+    const app = await chainRead('app', () => cache.app(view, req.appId), ctx);
     if (app === null) throw refuse(404, 'unknown-app', 'no app with this id exists on the registry');
     const method = req.attestation.method;
     if (!app.methods.includes(method)) {
@@ -210,7 +225,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (kind === 'secrets' || method === 'jwt') {
       if (app.releaseCount === 0) throw refuse(404, 'no-release', 'the app has published no release yet');
       const index = app.releaseCount - 1;
-      const release = await chainRead('release', () => cache.release(app.id, index), ctx);
+      const release = await chainRead('release', () => cache.release(view, app.id, index), ctx);
       if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
       return { app, release };
     }
@@ -248,38 +263,37 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   }
 
   /** Step 5 for ecdsa. */
-  async function verifyEcdsa(req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): Promise<void> {
-    // The typed data is rebuilt from this request: a signature over any other request (app,
-    // response key, nonce, time, key version) recovers to some other address.
+  function verifyEcdsa(kind: ReplayKind, req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): void {
+    // The typed data is rebuilt from this request: a signature over any other request (route,
+    // app, response key, nonce, time, key version) recovers to some other address.
     const params: KeyRequestParams = {
-      chainId, registry, appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
+      chainId, registry, route: KEY_RELEASE_ROUTES[kind], appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
       version: req.version, keyTime: req.time,
     };
     const sigBytes = parseHex(req.attestation.signature, 65, 'attestation.signature');
-    // Digest and recovery on the fast path (hand-packed EIP-712 bytes, libsecp256k1): the same
-    // digest as viem's hashTypedData and the same recovery math, so a canonical signature
-    // (v ∈ {27, 28}, low s) recovers to the address viem would give. Any other signature goes
-    // to viem, as before, so what is accepted does not change.
-    let signer712: string | null;
-    try {
-      signer712 = toHex(ecdsaRecoverAddressFromDigest(keyRequestDigest(params), sigBytes));
-    } catch (e) {
-      if (!(e instanceof EcdsaSignatureError)) throw e;
-      signer712 = await recoverKeyRequestSigner(params, sigBytes);
+    // Canonical signatures only (low s, v ∈ {27, 28}): the high-s twin or a v = 0/1 copy of
+    // the owner's signature would otherwise be a second, different request with the same
+    // nonce that anyone who saw the first could make.
+    const signer712 = recoverKeyRequestSigner(params, sigBytes);
+    if (signer712 === null) {
+      throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a canonical secp256k1 signature (r and s in range, low s, v = 27 or 28) from which a key recovers');
     }
-    if (signer712 === null) throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a valid secp256k1 signature');
     if (signer712 !== app.owner.toLowerCase()) {
-      throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another app, response key, nonce, time or key version)`);
+      throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another route, app, response key, nonce, time or key version)`);
     }
   }
 
   /** Step 5 for jwt. */
-  async function verifyJwt(token: DecodedJwt, req: KeyReleaseRequest, release: Release, ctx: KeyReleaseContext): Promise<void> {
+  async function verifyJwt(kind: ReplayKind, token: DecodedJwt, req: KeyReleaseRequest, release: Release, ctx: KeyReleaseContext): Promise<void> {
     if (jwt === null || audience === null) throw new Error('unreachable: jwt checked in step 2');
     let keys: readonly VerifierKey[];
     try {
       keys = await jwt.jwks.keysFor(token.kid, token.alg);
     } catch (e) {
+      if (e instanceof JwksStaleError) {
+        ctx.log.warn({ err: e.message }, 'JWKS too old: jwt attestations are refused until it can be fetched again');
+        throw new ApiError(503, 'attestation-unavailable', `the token issuer's keys could not be refreshed for ${formatDuration(e.ageMs)} (this node trusts them for at most ${formatDuration(e.maxAgeMs)}): jwt attestations are refused until they can be fetched again`, { refusal: 'jwks-stale', cause: e });
+      }
       if (!(e instanceof JwksError)) throw e;
       ctx.log.warn({ err: e.message }, 'JWKS unavailable');
       throw refuse(503, 'jwks-unavailable', 'the token signing keys (JWKS) could not be loaded; try again later');
@@ -291,10 +305,14 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (c.iss !== jwt.issuer) throw refuse(403, 'wrong-issuer', `the token's issuer (iss) is not ${JSON.stringify(jwt.issuer)}`);
     const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
     if (!aud.includes(audience)) throw refuse(403, 'wrong-audience', `the token's audience (aud) must include ${JSON.stringify(audience)}`);
-    const want = eatNonceHex(domain, req.appId, req.responseKey);
+    // Where the workload runs: a production enclave, not a debug image of the same container.
+    const violation = checkClaims(claimPolicy, c);
+    if (violation !== null) throw refuse(403, violation.rule.code, violation.message);
+    // The token binds this whole request: another route, nonce or key version is another token.
+    const want = eatNonceOfRequest(domain, KEY_RELEASE_ROUTES[kind], req);
     const nonces = typeof c.eat_nonce === 'string' ? [c.eat_nonce] : Array.isArray(c.eat_nonce) ? c.eat_nonce : [];
     if (!nonces.some((n) => typeof n === 'string' && n.toLowerCase() === want)) {
-      throw refuse(403, 'wrong-eat-nonce', 'the token\'s eat_nonce does not bind this deployment, app id and response key (expected SHA-256(domain ‖ appId ‖ responseKey) as 0x-hex)');
+      throw refuse(403, 'wrong-eat-nonce', 'the token\'s eat_nonce does not bind this request (expected the 0x-hex eat_nonce of this deployment, route, app id, response key, nonce and key version or time: docs/formats.md)');
     }
     const submods = c.submods as { container?: { image_digest?: unknown } } | undefined;
     const digest = typeof submods === 'object' && submods !== null ? submods.container?.image_digest : undefined;
@@ -344,15 +362,14 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (att.method === 'ecdsa') checkWindow(att.time, 'attestation.time', now);
     else token = jwtTimes(att, now);
 
-    // 4.
-    const replayKey = ReplayCache.key(req.nonce, req.responseKey);
-    const seen = replay.lookup(replayKey, rhHex, kind);
+    // 4. An identical retry gets the same bytes; any other request is checked on its own.
+    const replayKey = ReplayCache.key(kind, rhHex);
+    const seen = replay.lookup(replayKey);
     if (seen.status === 'hit') return seen.answer;
-    if (seen.status === 'conflict') throw nonceReused();
 
     // 5.
-    if (att.method === 'ecdsa') await verifyEcdsa({ ...req, attestation: att }, app);
-    else await verifyJwt(token as DecodedJwt, req, latest as Release, ctx);
+    if (att.method === 'ecdsa') verifyEcdsa(kind, { ...req, attestation: att }, app);
+    else await verifyJwt(kind, token as DecodedJwt, req, latest as Release, ctx);
 
     // 6–7.
     const version = pickVersion(req);
@@ -373,19 +390,14 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const sealed = sealResponse(responseKey, rh, plain, rng);
     plain.fill(0);
     const response: SignResponse = { operator: me, version: version.id, sealed: toHex(sealed) };
-    const outcome = replay.record(replayKey, rhHex, kind, response);
-    if (outcome.status === 'conflict') throw nonceReused();
+    const sent = replay.record(replayKey, response);
     ctx.released({ appId: identity, method: att.method, kind, version: version.id });
-    return outcome.status === 'hit' ? outcome.answer : response;
+    return sent;
   }
 
   return {
     sign: (req, ctx) => release('sign', req, ctx),
     secrets: (req, ctx) => release('secrets', req, ctx),
   };
-}
-
-function nonceReused(): ApiError {
-  return new ApiError(409, 'nonce-reused', 'this (nonce, responseKey) pair already served another request: use a fresh nonce and response key', { refusal: 'nonce-reused' });
 }
 

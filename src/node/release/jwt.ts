@@ -8,7 +8,12 @@
  *
  * Keys come from a JWKS (RFC 7517) read from a file once at startup, or fetched from an
  * https URL and refreshed every 10 minutes and, at most every 30 s, when a token names an
- * unknown `kid` (the issuer rotated its keys).
+ * unknown `kid` (the issuer rotated its keys). Each successful fetch replaces the whole set,
+ * so a key the issuer removed is gone at the next successful refresh. Keys fetched from a URL
+ * are trusted for at most `maxAgeMs` (default 24 h) after the last successful fetch: beyond
+ * that `keysFor` throws `JwksStaleError`, because whoever can make the refreshes fail (block
+ * the issuer's endpoint, or just wait for an outage) could otherwise keep a key the issuer
+ * withdrew valid forever.
  *
  * Decoding (`decodeJwt`) is cheap and happens before any check; the signature is verified
  * (`verifyJws`) only after the cheap checks passed. Claims are the handler's business.
@@ -27,7 +32,28 @@ export interface VerifierKey {
 
 /** A JWKS that cannot be used, or could not be fetched. The message names the source, never key bytes. */
 export class JwksError extends Error {
-  override readonly name = 'JwksError';
+  override name = 'JwksError';
+}
+
+/** The keys of a URL source are older than its maximum age: every refresh since failed. */
+export class JwksStaleError extends JwksError {
+  override name = 'JwksStaleError';
+  constructor(
+    readonly source: string,
+    /** Milliseconds since the last successful fetch. */
+    readonly ageMs: number,
+    readonly maxAgeMs: number,
+  ) {
+    super(`${source}: the keys could not be refreshed for ${formatDuration(ageMs)} (maximum age ${formatDuration(maxAgeMs)})`);
+  }
+}
+
+/** "25 h", "90 min", "45 s": for messages. */
+export function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s >= 2 * 3600) return `${Math.floor(s / 3600)} h`;
+  if (s >= 2 * 60) return `${Math.floor(s / 60)} min`;
+  return `${s} s`;
 }
 
 /** A token that is not a JWS this module accepts (the message says which part). */
@@ -82,8 +108,13 @@ export function parseJwks(json: unknown, source: string): VerifierKey[] {
 export interface JwksProvider {
   /** Where the keys come from (a path or a URL), for messages. */
   readonly source: string;
-  /** Candidate keys; throws `JwksError` when a URL source has never been fetched successfully. */
+  /**
+   * Candidate keys; throws `JwksError` when a URL source has never been fetched successfully,
+   * `JwksStaleError` when its keys are older than their maximum age.
+   */
   keysFor(kid: string | null, alg: JwsAlg): Promise<readonly VerifierKey[]>;
+  /** Milliseconds since the keys were last fetched (null: fixed keys, or never fetched). For the age metric. */
+  ageMs?(): number | null;
 }
 
 function select(keys: readonly VerifierKey[], kid: string | null, alg: JwsAlg): VerifierKey[] {
@@ -115,9 +146,18 @@ export function jwksFromFile(path: string): JwksProvider {
   return staticJwks(json, path);
 }
 
+/** Default maximum age of keys fetched from a URL (see `UrlJwksOptions.maxAgeMs`). */
+export const DEFAULT_JWKS_MAX_AGE_MS = 24 * 3600_000;
+
 export interface UrlJwksOptions {
   /** Refresh period (default 10 min). */
   readonly refreshMs?: number;
+  /**
+   * How long keys stay trusted after the last successful fetch when refreshes fail (default
+   * 24 h: ~140 failed refreshes ride out a long issuer outage, while a key the issuer withdrew
+   * stops being trusted within a day even if someone keeps the refreshes from succeeding).
+   */
+  readonly maxAgeMs?: number;
   /** Least time between two fetches triggered by an unknown kid (default 30 s). */
   readonly minRefetchMs?: number;
   readonly timeoutMs?: number;
@@ -128,10 +168,14 @@ export interface UrlJwksOptions {
 
 /**
  * Fetches the JWKS lazily (first use) and keeps the last good copy: a failed refresh keeps
- * serving the previous keys, so a flaky issuer endpoint does not stop key release.
+ * serving the previous keys, so a flaky issuer endpoint does not stop key release — for at
+ * most `maxAgeMs` after the last successful fetch, then `keysFor` tries one fetch itself and,
+ * if that fails too, throws `JwksStaleError`.
  */
 export function jwksFromUrl(url: string, options: UrlJwksOptions = {}): JwksProvider {
   const refreshMs = options.refreshMs ?? 10 * 60_000;
+  const maxAgeMs = options.maxAgeMs ?? DEFAULT_JWKS_MAX_AGE_MS;
+  if (!Number.isFinite(maxAgeMs) || maxAgeMs <= 0) throw new RangeError(`maxAgeMs: expected a positive number of ms, got ${maxAgeMs}`);
   const minRefetchMs = options.minRefetchMs ?? 30_000;
   const timeoutMs = options.timeoutMs ?? 5_000;
   const doFetch = options.fetch ?? fetch;
@@ -178,6 +222,11 @@ export function jwksFromUrl(url: string, options: UrlJwksOptions = {}): JwksProv
           throw new JwksError(`${url}: unavailable (the last fetch failed less than ${Math.round(minRefetchMs / 1000)} s ago)`);
         }
         await refresh();
+      } else if (now - fetchedAt > maxAgeMs) {
+        // Too old to trust: one fetch now (not more often than minRefetchMs), else refuse.
+        if (inflight !== null || now - attemptedAt > minRefetchMs) await refresh().catch(() => undefined);
+        const age = clock() - fetchedAt;
+        if (age > maxAgeMs) throw new JwksStaleError(url, age, maxAgeMs);
       } else if (now - fetchedAt > refreshMs && now - attemptedAt > minRefetchMs) {
         // Due for a refresh: fetch in the background and keep serving the keys we have, so a
         // slow or failing issuer endpoint adds no latency to requests.
@@ -191,6 +240,7 @@ export function jwksFromUrl(url: string, options: UrlJwksOptions = {}): JwksProv
       }
       return found;
     },
+    ageMs: () => (keys === null ? null : clock() - fetchedAt),
   };
 }
 
