@@ -122,6 +122,8 @@ interface View {
   failure: ChainViewError | null;
   /** Something was agreed in this view (a head or a read). */
   decided: boolean;
+  /** A tick's view: its verdict is the pool's `status()` (other views only throw). */
+  readonly tracked: boolean;
 }
 
 /** What one head request gathered from the providers. */
@@ -246,11 +248,16 @@ export class RpcPool {
   }
 
   /**
-   * Runs `f` as one view (see the module comment). Inside another view, `f` simply joins it.
+   * Runs `f` as one view (see the module comment); its verdict becomes `status()`. Inside
+   * another view, `f` simply joins it.
    */
   view<T>(f: () => Promise<T>): Promise<T> {
+    return this.#run(f, true);
+  }
+
+  #run<T>(f: () => Promise<T>, tracked: boolean): Promise<T> {
     if (this.#views.getStore()) return f();
-    const v: View = { group: null, head: null, poisoned: null, failure: null, decided: false };
+    const v: View = { group: null, head: null, poisoned: null, failure: null, decided: false, tracked };
     return this.#views.run(v, async () => {
       try {
         return await f();
@@ -260,9 +267,13 @@ export class RpcPool {
     });
   }
 
-  /** A view when reads must be compared (quorum above 1), else `f` as is. */
+  /**
+   * A view when reads must be compared (quorum above 1), else `f` as is. Its verdict does not
+   * change `status()`: that follows the ticks, not the HTTP API's reads between them (they
+   * would make the status, and its log lines, flap).
+   */
   guarded<T>(f: () => Promise<T>): Promise<T> {
-    return this.quorum > 1 ? this.view(f) : f();
+    return this.quorum > 1 ? this.#run(f, false) : f();
   }
 
   /** Routes one JSON-RPC call (the transport's `request`). */
@@ -274,7 +285,7 @@ export class RpcPool {
         // Never a transaction from a view that missed anything; one from a view that agreed
         // on everything it read shows the view consistent first (logs in the right order).
         if (view.failure) throw view.failure;
-        if (view.decided) this.#setStatus(true, null, null);
+        if (view.decided && view.tracked) this.#setStatus(true, null, null);
       }
       return this.#broadcast(call);
     }
@@ -587,6 +598,7 @@ export class RpcPool {
   }
 
   #settle(v: View): void {
+    if (!v.tracked) return;
     if (v.failure) this.#setStatus(false, v.failure.reason, v.failure.shortMessage);
     else if (v.decided) this.#setStatus(true, null, null);
   }
