@@ -36,8 +36,10 @@
  * chain does not show, at the lower nonce) — or higher (another process uses this key, or a
  * previous run's transactions are pending). While a transaction waits, every new block checks
  * that the provider still knows it: one that was dropped (pool eviction, a reorg) is sent
- * again with the same nonce; one whose nonce another transaction took ends the call with an
- * error, and the next send takes a fresh nonce.
+ * again with the same nonce — or the lowest free one, when a reorg took the account's earlier
+ * transactions too; one that still waits above such a gap gets the missing nonces filled with
+ * empty transfers to itself (nothing above a gap is ever mined); one whose nonce another
+ * transaction took ends the call with an error, and the next send takes a fresh nonce.
  */
 import {
   formatEther,
@@ -143,7 +145,9 @@ export type TxEvent =
   | { readonly kind: 'mined'; readonly functionName: string; readonly nonce: bigint; readonly hash: Hash; readonly blockNumber: bigint; readonly success: boolean; readonly sends: number }
   | { readonly kind: 'dropped'; readonly functionName: string; readonly nonce: bigint; readonly hash: Hash }
   | { readonly kind: 'fee-cap'; readonly functionName: string; readonly baseFee: bigint; readonly cap: bigint; readonly pending: boolean }
-  | { readonly kind: 'nonce'; readonly note: 'inherited' | 'went-back' | 'ahead'; readonly expected: bigint | null; readonly latest: bigint; readonly pending: bigint };
+  | { readonly kind: 'nonce'; readonly note: 'inherited' | 'went-back' | 'ahead'; readonly expected: bigint | null; readonly latest: bigint; readonly pending: bigint }
+  /** Nonces [from, to) were lost (a reorg) below a transaction that waits: filled with empty transfers. */
+  | { readonly kind: 'gap'; readonly functionName: string; readonly from: bigint; readonly to: bigint };
 
 export interface TxRequest {
   readonly to: Address;
@@ -181,6 +185,8 @@ interface InFlight {
   readonly hashes: Hash[];
   /** Block at the last send. */
   sentBlock: bigint;
+  /** First block at which the chain's nonce was seen below this one's (a gap before it), if any. */
+  gapSince?: bigint | null;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -347,7 +353,8 @@ export class TxSender {
     }
   }
 
-  async #wait(t: InFlight): Promise<TransactionReceipt> {
+  async #wait(sent: InFlight): Promise<TransactionReceipt> {
+    let t = sent;
     const { client } = this.#o;
     const started = Date.now();
     const maxWaitMs = this.#o.maxWaitMs ?? 60_000;
@@ -361,7 +368,7 @@ export class TxSender {
       }
       if (lastBlock !== null && head > lastBlock) {
         waited += head - lastBlock;
-        await this.#onNewBlock(t, head);
+        t = await this.#onNewBlock(t, head);
       }
       lastBlock = head;
       if (waited >= BigInt(this.#waitBlocks) || Date.now() - started > maxWaitMs) {
@@ -373,18 +380,22 @@ export class TxSender {
     }
   }
 
-  /** A new block while `t` waits: dropped? nonce taken? time to bump? */
-  async #onNewBlock(t: InFlight, head: bigint): Promise<void> {
+  /**
+   * A new block while `t` waits: dropped? nonce taken? a gap before it? time to bump? Returns
+   * what waits now (`t`, or `t` moved to a lower nonce).
+   */
+  async #onNewBlock(t: InFlight, head: bigint): Promise<InFlight> {
     const { client } = this.#o;
     const current = t.hashes[t.hashes.length - 1] as Hash;
-    const [known, latest] = await Promise.all([
+    const [known, latest, pending] = await Promise.all([
       client.request({ method: 'eth_getTransactionByHash', params: [current] }).then((v) => v !== null),
       this.#count('latest'),
+      this.#count('pending'),
     ]);
     if (latest > t.nonce) {
       // Mined (the receipt may trail the count by a moment), or taken by another transaction.
       await sleep(this.#o.pollingIntervalMs ?? 100);
-      if (await this.#receipt(t)) return;
+      if (await this.#receipt(t)) return t;
       if (this.#inflight === t) this.#inflight = null;
       this.#expected = null;
       throw new ChainRequestError(`${t.functionName} was not mined: another transaction of this account took nonce ${t.nonce}.`, {
@@ -393,18 +404,44 @@ export class TxSender {
       });
     }
     if (!known) {
-      // Gone from the pool (evicted, or a reorg): sent again at the same nonce, at today's price.
+      // Gone from the pool (evicted, or a reorg): sent again at today's price, at its nonce —
+      // or lower, when the reorg took this account's earlier transactions too (a transaction
+      // above a gap is never mined; the loop resends what those held).
       this.#o.onEvent?.({ kind: 'dropped', functionName: t.functionName, nonce: t.nonce, hash: current });
       const { quote, fees } = await this.price();
       if (fees === null) throw this.#capped(t.functionName, quote.baseFee, false);
-      t.fees = {
-        maxFeePerGas: fees.maxFeePerGas > t.fees.maxFeePerGas ? fees.maxFeePerGas : t.fees.maxFeePerGas,
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas > t.fees.maxPriorityFeePerGas ? fees.maxPriorityFeePerGas : t.fees.maxPriorityFeePerGas,
-      };
-      if (this.#o.maxFeePerGas !== null && t.fees.maxFeePerGas > this.#o.maxFeePerGas) t.fees = fees;
-      t.sentBlock = head;
-      await this.#broadcast(t, 'dropped');
-      return;
+      let again: InFlight = t;
+      if (latest < t.nonce) {
+        again = { functionName: t.functionName, to: t.to, data: t.data, gas: t.gas, nonce: latest, fees, hashes: [], sentBlock: head };
+        this.#inflight = again;
+        this.#expected = latest + 1n;
+        this.#o.onEvent?.({ kind: 'nonce', note: 'went-back', expected: t.nonce, latest, pending });
+      } else {
+        t.fees = {
+          maxFeePerGas: fees.maxFeePerGas > t.fees.maxFeePerGas ? fees.maxFeePerGas : t.fees.maxFeePerGas,
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas > t.fees.maxPriorityFeePerGas ? fees.maxPriorityFeePerGas : t.fees.maxPriorityFeePerGas,
+        };
+        if (this.#o.maxFeePerGas !== null && t.fees.maxFeePerGas > this.#o.maxFeePerGas) t.fees = fees;
+        t.sentBlock = head;
+      }
+      await this.#broadcast(again, 'dropped');
+      return again;
+    }
+    // Still in the pool, but the chain's nonce stays below its own: a gap before it. Usually
+    // the account's earlier transactions are on their way (a previous run's), but when a reorg
+    // took them — they vanish, and pools keep the later ones waiting (anvil even counts them as
+    // pending) — nothing above the gap is ever mined. After `replaceAfterBlocks` blocks without
+    // the gap closing, empty transfers to itself fill it (21 000 gas each); the loop resends
+    // whatever the lost transactions held, at later nonces.
+    if (latest < t.nonce) {
+      t.gapSince ??= head;
+      if (head - t.gapSince >= BigInt(this.#replaceAfter)) {
+        t.gapSince = head;
+        await this.#fillGap(latest, t.nonce, t.functionName);
+        return t;
+      }
+    } else {
+      t.gapSince = null;
     }
     if (head - t.sentBlock >= BigInt(this.#replaceAfter)) {
       const { quote, fees } = await this.price();
@@ -413,10 +450,27 @@ export class TxSender {
         t.fees = next;
         t.sentBlock = head;
         await this.#broadcast(t, 'not-mined');
-        return;
+        return t;
       }
       // No room under the cap for a bump: it waits as it is, unless the base fee is now above its max fee.
       if (quote.baseFee > t.fees.maxFeePerGas) throw this.#capped(t.functionName, quote.baseFee, true, t.nonce);
+    }
+    return t;
+  }
+
+  /** Sends an empty transfer to itself at every nonce in [from, to) (see `#onNewBlock`). */
+  async #fillGap(from: bigint, to: bigint, waiting: string): Promise<void> {
+    const { quote, fees } = await this.price();
+    if (fees === null) throw this.#capped(waiting, quote.baseFee, true, to);
+    this.#o.onEvent?.({ kind: 'gap', functionName: waiting, from, to });
+    for (let nonce = from; nonce < to; nonce++) {
+      const filler: InFlight = { functionName: 'nonce filler', to: this.address, data: '0x', gas: 21_000n, nonce, fees, hashes: [], sentBlock: quote.block };
+      try {
+        await this.#broadcast(filler, 'new');
+      } catch (err) {
+        // Filled meanwhile (a transaction came back, or another filler): nothing to do.
+        if (!/nonce too low|already known|known transaction|already imported/i.test(messageOf(err))) throw err;
+      }
     }
   }
 }

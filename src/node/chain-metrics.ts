@@ -15,7 +15,8 @@
  *   kms_chain_view_failures_total{reason}      times the view became inconsistent, by reason:
  *                                              all-failing | no-quorum | too-few-answers | disagreement
  *   kms_tx_events_total{event}                 sent | replaced | resent_dropped | mined | reverted |
- *                                              fee_capped | nonce_went_back | nonce_inherited | nonce_ahead
+ *                                              fee_capped | nonce_went_back | nonce_inherited | nonce_ahead |
+ *                                              gap_filled
  *   kms_fee_cap_missed_windows_total           submissions the fee cap kept out until their window closed
  *   kms_operator_balance_wei                   the operator account's balance
  *   kms_operator_balance_rounds_left           rounds it pays for at the current fee
@@ -28,7 +29,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { VIEW_FAILURE_REASONS, type ViewFailureReason } from '../chain/rpc-pool.ts';
 
 export const TX_EVENT_LABELS = Object.freeze([
-  'sent', 'replaced', 'resent_dropped', 'mined', 'reverted', 'fee_capped', 'nonce_went_back', 'nonce_inherited', 'nonce_ahead',
+  'sent', 'replaced', 'resent_dropped', 'mined', 'reverted', 'fee_capped', 'nonce_went_back', 'nonce_inherited', 'nonce_ahead', 'gap_filled',
 ] as const);
 export type TxEventLabel = (typeof TX_EVENT_LABELS)[number];
 

@@ -108,6 +108,11 @@ export function createChainWatch(pool: RpcPool, metrics: ChainMetrics, log: Loop
         break;
       case 'dropped':
         break; // said with its resend
+      case 'gap':
+        metrics.tx('gap_filled');
+        log.warn({ function: e.functionName, from: String(e.from), to: String(e.to - 1n) },
+          `a reorg took this account's transactions at nonce${e.to - e.from === 1n ? ` ${e.from}` : `s ${e.from}–${e.to - 1n}`} while ${e.functionName} waited at nonce ${e.to}: filled with empty transfers so that it can be mined; the node resends what they held`);
+        break;
       case 'fee-cap':
         metrics.tx('fee_capped');
         break; // said, with the window it is about, by the writer (fee-cap-notice.ts)

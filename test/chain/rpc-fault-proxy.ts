@@ -12,15 +12,16 @@
  *   lie-head    `eth_getBlockByNumber("latest")` answers the right block with a wrong hash
  *   hold-tx     a mempool that keeps transactions and never lets them be mined: every
  *               `eth_sendRawTransaction` is answered with its hash and kept here (and
- *               `eth_getTransactionByHash` shows it pending) until `release()` hands the
- *               newest one to anvil (a replacement supersedes what it replaced)
+ *               `eth_getTransactionByHash` shows it pending) until `release()` hands them
+ *               to anvil, the newest per nonce (a replacement supersedes what it replaced),
+ *               lowest nonce first
  *
  * `fault(f, { methods })` applies `f` only to requests that carry one of `methods` (a batch
  * counts if any of its calls does), and `fault(null)` lifts it. `hits` counts the requests
  * the current fault touched.
  */
 import { createServer, type Server } from 'node:http';
-import { keccak256, type Hex } from 'viem';
+import { keccak256, parseTransaction, type Hex } from 'viem';
 
 export type Fault =
   | { readonly kind: 'drop' }
@@ -42,7 +43,7 @@ export interface RpcFaultProxy {
   /** Requests the current fault touched. */
   readonly hits: number;
   fault(f: Fault | null, opts?: { readonly methods?: readonly string[] }): void;
-  /** Hands the newest transaction `hold-tx` kept to anvil and forgets the others; returns how many were kept. */
+  /** Hands what `hold-tx` kept to anvil (the newest per nonce, lowest nonce first) and forgets the rest; returns how many were kept. */
   release(): Promise<number>;
   close(): Promise<void>;
 }
@@ -188,8 +189,11 @@ export async function startRpcFaultProxy(target: string): Promise<RpcFaultProxy>
     async release() {
       const raws = [...held.values()];
       held.clear();
-      const newest = raws[raws.length - 1];
-      if (newest) await upstream(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: [newest] }));
+      const byNonce = new Map<number, Hex>();
+      for (const raw of raws) byNonce.set(parseTransaction(raw).nonce ?? 0, raw);
+      for (const [, raw] of [...byNonce].sort(([a], [b]) => a - b)) {
+        await upstream(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: [raw] }));
+      }
       return raws.length;
     },
     close: () => new Promise<void>((r) => {

@@ -192,6 +192,64 @@ describe('sending on anvil', () => {
     assert.ok(note && note.kind === 'nonce' && note.note === 'went-back' && note.expected === BigInt(nonce) + 1n && note.pending === BigInt(nonce));
   });
 
+  it('a transaction left above a gap (a reorg took the one before it) gets the gap filled and is mined', async () => {
+    // anvil evicts a transaction above a gap at its next block (the next test covers that);
+    // other pools keep it queued: a provider whose pool holds what it is given plays one.
+    const pool = await startRpcFaultProxy(chain.anvil.rpcUrl);
+    const { s, events, address } = sender(18, { via: pool.url });
+    const nonce = await client.getTransactionCount({ address });
+    try {
+      await s.send(transfer('0x01'));
+      pool.fault({ kind: 'hold-tx' });
+      const pending = s.send(transfer('0x02'));
+      const second = await until('the second send', () => sentEvents(events)[1]);
+      assert.equal(second.nonce, BigInt(nonce) + 1n);
+      await rpc('anvil_reorg', [1, []]); // the first vanishes; the second waits above the gap
+      assert.equal(await client.getTransactionCount({ address }), nonce);
+      for (let i = 0; i < 4; i++) {
+        await mine(); // blocks go by, one at a time, and the gap does not close
+        await sleep(150);
+      }
+      const gap = await until('the gap filled', () => events.find((e) => e.kind === 'gap'));
+      assert.ok(gap.kind === 'gap' && gap.from === BigInt(nonce) && gap.to === BigInt(nonce) + 1n);
+      await until('the filler sent', () => sentEvents(events).find((e) => e.functionName === 'nonce filler'));
+      assert.ok((await pool.release()) >= 2, 'the waiting transaction (perhaps bumped meanwhile) and the filler below it');
+      pool.fault(null);
+      const receipt = await pending;
+      const atItsNonce = sentEvents(events).filter((e) => e.functionName === 'transfer' && e.nonce === BigInt(nonce) + 1n);
+      assert.equal(receipt.transactionHash, atItsNonce.at(-1)?.hash, 'the waiting transaction itself is mined, at its nonce');
+      assert.equal(await client.getTransactionCount({ address }), nonce + 2);
+      const filler = sentEvents(events).find((e) => e.functionName === 'nonce filler');
+      const tx = await client.getTransaction({ hash: filler?.hash as Hex });
+      assert.deepEqual([tx.nonce, tx.to?.toLowerCase(), tx.input, tx.value], [nonce, address, '0x', 0n], 'an empty transfer to itself took the lost nonce');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a transaction dropped together with the one before it is sent again at the lowest free nonce', async () => {
+    const { s, events, address } = sender(19);
+    const nonce = await client.getTransactionCount({ address });
+    await s.send(transfer('0x01'));
+    await rpc('evm_setAutomine', [false]);
+    try {
+      const pending = s.send(transfer('0x02'));
+      const second = await until('the second send', () => sentEvents(events)[1]);
+      await rpc('anvil_reorg', [1, []]);
+      await rpc('anvil_dropTransaction', [second.hash]);
+      await mine();
+      const again = await until('the resend', () => sentEvents(events)[2]);
+      assert.equal(again.reason, 'dropped');
+      assert.equal(again.nonce, BigInt(nonce), 'moved down to the nonce the reorg freed');
+      await mine();
+      const receipt = await pending;
+      assert.equal(receipt.transactionHash, again.hash);
+      assert.equal(await client.getTransactionCount({ address }), nonce + 1);
+    } finally {
+      await rpc('evm_setAutomine', [true]);
+    }
+  });
+
   it('after a restart, a new sender queues after what the previous run left pending', async () => {
     const before = sender(16);
     const nonce = await client.getTransactionCount({ address: before.address });
