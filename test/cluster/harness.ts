@@ -321,6 +321,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       if (account >= anvil.accounts.length) throw new RangeError(`no anvil account left for operator ${index}`);
       const address = addresses[account] as Address;
       const sig = generateOperatorSecretKey(sigType);
+      // RPC providers first: they hold their ports from now on, so the free ports picked next
+      // for the node (free until its process binds them, seconds later) cannot go to a proxy.
+      if (providersPerNode > 0 && !proxies.has(index)) proxies.set(index, await Promise.all(Array.from({ length: providersPerNode }, () => startRpcFaultProxy(anvil.rpcUrl))));
       const port = await freePort();
       let opsPort = await freePort();
       while (opsPort === port) opsPort = await freePort();
@@ -336,7 +339,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         proc: null, seenVersions: [],
       };
       writeFileSync(node.logPath, '');
-      if (providersPerNode > 0) proxies.set(index, await Promise.all(Array.from({ length: providersPerNode }, () => startRpcFaultProxy(anvil.rpcUrl))));
       registrations.set(index, {
         socket: node.url, sigKeyType: sigType, sigPublicKey: bytesToHex(signer.publicKey),
         proofOfPossession: bytesToHex(signer.proofOfPossession(address)), sessionKey: registeredSessionKey,
@@ -351,6 +353,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await ledger.writer(node.address).register(params);
     };
 
+    // Every node's RPC providers before any node's ports are picked (see createOperator).
+    for (let i = 0; i < n && providersPerNode > 0; i++) proxies.set(i, await Promise.all(Array.from({ length: providersPerNode }, () => startRpcFaultProxy(anvil.rpcUrl))));
     nodes.push(...(await Promise.all(Array.from({ length: n }, (_, i) => createOperator(i)))));
     /**
      * Allow-list all operators in one block (the owner's transactions with consecutive nonces,
