@@ -22,6 +22,11 @@
  * here with that code.
  *
  * RPC URLs are redacted (credentials, API-key path segments, query values) in every message.
+ *
+ * Transport and sending (`rpc-pool.ts`, `tx-sender.ts`): the ledger talks to the chain through
+ * an `RpcPool` — one URL or several, with failover and an optional quorum; a tick's
+ * `readsAtOneBlock` is one pool view — and sends through a `TxSender` per account (EIP-1559
+ * fees under `maxFeePerGas`, nonces, replacement of a transaction that is not mined).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
@@ -29,8 +34,8 @@ import {
   createWalletClient,
   decodeErrorResult,
   encodeFunctionData,
-  http,
   parseEventLogs,
+  parseGwei,
   type Account,
   type Address as ViemAddress,
   type Chain,
@@ -63,9 +68,10 @@ import {
   type Session,
   type VersionRecord,
 } from '../protocol/ledger.ts';
-import { rpcFetch } from './http-fetch.ts';
 import { chainProfile, checkReadPoint, type Finality } from './profiles.ts';
-import { ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
+import { ChainError, ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
+import { ChainViewError, createRpcPool, RpcPool } from './rpc-pool.ts';
+import { replaceAfterBlocks, TxSender, type TxEvent } from './tx-sender.ts';
 import { kmsRegistryAbi } from './kms-registry-artifact.ts';
 import { CHANGE_KINDS, COMPLAINT_PROBLEMS, KEY_PROBLEMS, LENGTH_FIELDS, PARAMETER_PROBLEMS, reasonText } from './refusal-reasons.ts';
 import {
@@ -107,11 +113,28 @@ export interface TransactionInfo {
   readonly gasUsed: bigint;
   /** Calldata size in bytes. */
   readonly calldataBytes: number;
+  /** The session a submission belongs to (deal, ack, confirmation). */
+  readonly session?: number;
 }
 
 export interface ChainLedgerOptions {
   /** JSON-RPC URL (may carry credentials; they never appear in errors). */
   readonly rpcUrl: string;
+  /** Several JSON-RPC URLs, in order of preference (`rpcUrl` is then ignored): `rpc-pool.ts`. */
+  readonly rpcUrls?: readonly string[];
+  /** Providers that must agree on every read (default 1; `rpc-pool.ts`). */
+  readonly rpcQuorum?: number;
+  /** A pool built already (`createChainLedger`, `finalView`): `rpcUrl`, `rpcUrls`, `rpcQuorum` are ignored. */
+  readonly pool?: RpcPool;
+  /**
+   * Cap on a transaction's max fee per gas, wei: a number, null for none (the default), or
+   * `'profile'` for the chain profile's default cap (`profiles.ts`, by chain id). `tx-sender.ts`.
+   */
+  readonly maxFeePerGas?: bigint | null | 'profile';
+  /** Blocks a transaction waits before a fee bump (default: from the chain profile's block time). */
+  readonly replaceAfterBlocks?: number;
+  /** Every step of sending a transaction (sent, replaced, dropped, mined, fee cap, nonce). */
+  readonly onTxEvent?: (event: TxEvent & { readonly account: Address }) => void;
   /** Registry contract address. */
   readonly registry: Address;
   /** EIP-155 chain id (checked against the node by `createChainLedger`). */
@@ -152,8 +175,6 @@ export interface ChainLedgerOptions {
 }
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
-/** Longest wait for a sent transaction's receipt (a pending transaction holds the account's queue). */
-const RECEIPT_TIMEOUT_MS = 60_000;
 const HEX_RE = /^0x(?:[0-9a-fA-F]{2})*$/;
 const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
 const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`;
@@ -264,7 +285,10 @@ export class ChainLedger implements Ledger {
   readonly client: PublicClient;
   /** Calls made at once travel as one JSON-RPC batch (see `ChainLedgerOptions.batch`). */
   readonly batching: boolean;
-  readonly #rpcUrl: string;
+  /** The RPC providers behind this ledger (shared with its final view). */
+  readonly pool: RpcPool;
+  /** The cap on every transaction's max fee per gas, wei (null: none). */
+  readonly feeCap: bigint | null;
   readonly #keys: KeySource;
   readonly #attempts: number;
   readonly #retryDelayMs: number;
@@ -276,6 +300,7 @@ export class ChainLedger implements Ledger {
   readonly #transport: Transport;
   readonly #queues = new Map<Address, Promise<unknown>>();
   readonly #wallets = new Map<Address, WalletClient<Transport, Chain, Account>>();
+  readonly #senders = new Map<Address, TxSender>();
   /** Inside `readsAtOneBlock`: the block every read of that call sees (fetched at the first read). */
   readonly #scope = new AsyncLocalStorage<{ pin: Promise<ReadContext> | null }>();
   readonly #options: ChainLedgerOptions;
@@ -293,7 +318,6 @@ export class ChainLedger implements Ledger {
     this.readPoint = checkReadPoint(options.readPoint ?? options.blockTag ?? 'latest');
     this.finality = checkReadPoint(options.finality ?? 'finalized');
     this.#options = options;
-    this.#rpcUrl = options.rpcUrl;
     this.#keys = options.keys ?? {};
     this.#attempts = Math.max(1, options.attempts ?? 4);
     this.#retryDelayMs = options.retryDelayMs ?? 250;
@@ -311,8 +335,13 @@ export class ChainLedger implements Ledger {
     // and the latest session together, then the session and its submissions) go out as one
     // HTTP request per round trip. Per-request HTTP overhead was the largest CPU cost of a
     // node's tick in the cluster bench (docs/benchmarks.md §3).
-    this.batching = options.batch !== false;
-    this.#transport = http(options.rpcUrl, { retryCount: 2, timeout: 20_000, batch: this.batching ? { wait: 0 } : false, fetchFn: rpcFetch });
+    const urls = options.rpcUrls ?? [options.rpcUrl];
+    this.pool = options.pool ?? new RpcPool(urls, { quorum: options.rpcQuorum ?? 1, batch: options.batch !== false, timeoutMs: rpcTimeoutMs(urls.length) });
+    this.batching = this.pool.batching;
+    const cap = options.maxFeePerGas;
+    const profileCap = chainProfile(this.chainId)?.maxFeeGwei ?? null;
+    this.feeCap = cap === 'profile' ? (profileCap === null ? null : parseGwei(String(profileCap))) : cap ?? null;
+    this.#transport = this.pool.transport;
     this.client = createPublicClient({ chain: this.#chain, transport: this.#transport, pollingInterval: this.#pollingIntervalMs });
   }
 
@@ -327,7 +356,9 @@ export class ChainLedger implements Ledger {
    * view, and one `eth_getBlockByNumber` instead of one per read.
    */
   readsAtOneBlock<T>(f: () => Promise<T>): Promise<T> {
-    return this.#scope.run({ pin: null }, f);
+    // One pool view: the pinned head is one a quorum of providers reports, and every read of
+    // the call goes to the providers that reported it (`rpc-pool.ts`).
+    return this.pool.view(() => this.#scope.run({ pin: null }, f));
   }
 
   #unpin(): void {
@@ -409,13 +440,16 @@ export class ChainLedger implements Ledger {
    * Irreversible local steps read only this (SPEC 4, v3).
    */
   finalView(): ChainLedger {
-    this.#final ??= new ChainLedger({ ...this.#options, blockTag: undefined, readPoint: this.finality, finality: this.finality });
+    this.#final ??= new ChainLedger({ ...this.#options, pool: this.pool, blockTag: undefined, readPoint: this.finality, finality: this.finality });
     return this.#final;
   }
 
-  async #read<T>(what: string, f: (ctx: ReadContext) => Promise<T>): Promise<T> {
-    const ctx = await this.#pin();
-    return this.#rpc(what, () => f(ctx), ctx);
+  #read<T>(what: string, f: (ctx: ReadContext) => Promise<T>): Promise<T> {
+    // With a quorum, a read outside a tick is a view of its own (compared answers).
+    return this.pool.guarded(async () => {
+      const ctx = await this.#pin();
+      return this.#rpc(what, () => f(ctx), ctx);
+    });
   }
 
   /** Runs an RPC-backed step; non-ledger failures become a redacted `ChainRequestError`. */
@@ -424,21 +458,24 @@ export class ChainLedger implements Ledger {
       return await f();
     } catch (err) {
       if (err instanceof LedgerError) throw err;
+      // No consistent view of the chain: said as the pool says it (providers, block, reason).
+      const view = walkCauses(err, (e) => e instanceof ChainViewError);
+      if (view instanceof ChainViewError) throw view;
       const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
       throw new ChainRequestError(`Reading the registry failed (${what}).`, {
         cause: err,
-        details: redactIn(text, this.#rpcUrl),
+        details: this.pool.redact(text),
         metaMessages: [
           `Contract: KmsRegistry at ${this.registry}`,
-          `RPC: ${redactRpcUrl(this.#rpcUrl)}`,
+          `RPC: ${this.pool.describe()}`,
           ...(ctx ? [`Block: ${ctx.blockNumber} (${ctx.blockHash})`] : [`Read point: ${describeReadPoint(this.readPoint)}`]),
         ],
       });
     }
   }
 
-  async now(): Promise<number> {
-    return (await this.#pin()).timestamp;
+  now(): Promise<number> {
+    return this.pool.guarded(async () => (await this.#pin()).timestamp);
   }
 
   getGovernance(): Promise<Governance> {
@@ -553,6 +590,30 @@ export class ChainLedger implements Ledger {
     return wallet;
   }
 
+  /** The account's transaction sender (one per account: it owns the account's nonces). */
+  #sender(account: Address, signer: Account): TxSender {
+    let s = this.#senders.get(account);
+    if (!s) {
+      if (signer.type !== 'local') throw new ChainRequestError('Only local accounts can send.', { metaMessages: [`Account: ${account}`] });
+      const onTxEvent = this.#options.onTxEvent;
+      s = new TxSender({
+        client: this.client, account: signer, chainId: Number(this.chainId),
+        maxFeePerGas: this.feeCap,
+        replaceAfterBlocks: this.#options.replaceAfterBlocks ?? replaceAfterBlocks(chainProfile(this.chainId)?.blockTime),
+        pollingIntervalMs: this.#pollingIntervalMs,
+        ...(onTxEvent ? { onEvent: (e: TxEvent) => onTxEvent({ ...e, account }) } : {}),
+      });
+      this.#senders.set(account, s);
+    }
+    return s;
+  }
+
+  /** The sender of `account` (for fee quotes and the balance check); the account needs a key. */
+  sender(account: Address): TxSender {
+    const from = anAddress(account, 'account');
+    return this.#sender(from, this.#wallet(from).account);
+  }
+
   /** Serialises writes per account (one nonce sequence). */
   #enqueue<T>(account: Address, f: () => Promise<T>): Promise<T> {
     const prev = this.#queues.get(account) ?? Promise.resolve();
@@ -594,8 +655,8 @@ export class ChainLedger implements Ledger {
     const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
     return new ChainRequestError(message, {
       cause: err,
-      details: redactIn(text, this.#rpcUrl),
-      metaMessages: this.#meta(ctx, [`RPC: ${redactRpcUrl(this.#rpcUrl)}`, ...extra]),
+      details: this.pool.redact(text),
+      metaMessages: this.#meta(ctx, [`RPC: ${this.pool.describe()}`, ...extra]),
     });
   }
 
@@ -608,20 +669,24 @@ export class ChainLedger implements Ledger {
       try {
         gas = await this.client.estimateGas({ ...request, blockTag: this.#estimateTag });
       } catch (err) {
+        const view = walkCauses(err, (e) => e instanceof ChainViewError);
+        if (view instanceof ChainViewError) throw view; // no consistent view: nothing is sent
         throw this.#refusal(revertDataOf(err), ctx, this.#estimateTag, err) ?? this.#requestError(`${ctx.functionName} could not be estimated.`, ctx, err);
-      }
-      let hash: Hash;
-      try {
-        hash = await wallet.sendTransaction({ ...request, gas: gas + (gas * BigInt(this.#gasMarginPercent)) / 100n, chain: this.#chain });
-      } catch (err) {
-        throw this.#refusal(revertDataOf(err), ctx, 'pending', err) ?? this.#requestError(`${ctx.functionName} could not be sent.`, ctx, err);
       }
       let receipt: TransactionReceipt;
       try {
-        receipt = await this.#awaitReceipt(hash);
+        // Fees, nonce, replacement and drops (a dropped transaction is sent again at its
+        // nonce at the next block; the loop resends whatever the chain does not show): tx-sender.ts.
+        receipt = await this.#sender(ctx.account, wallet.account).send({ to: request.to, data, gas: gas + (gas * BigInt(this.#gasMarginPercent)) / 100n, functionName: ctx.functionName });
       } catch (err) {
-        throw this.#requestError(`${ctx.functionName} was sent but no receipt arrived.`, ctx, err, [`Transaction: ${hash}`]);
+        if (err instanceof ChainError) {
+          // Already says what happened (fee cap, not mined, nonce taken, no consistent view).
+          if (err instanceof ChainViewError) throw err;
+          throw new ChainRequestError(err.shortMessage, { cause: err, details: err.details, metaMessages: this.#meta(ctx, [...err.metaMessages]) });
+        }
+        throw this.#refusal(revertDataOf(err), ctx, 'pending', err) ?? this.#requestError(`${ctx.functionName} could not be sent.`, ctx, err);
       }
+      const hash: Hash = receipt.transactionHash;
       if (receipt.status !== 'success') {
         // Reverted after a successful estimate (the state moved in between). Replay it on
         // the state of its block to name the reason.
@@ -647,29 +712,10 @@ export class ChainLedger implements Ledger {
         blockNumber: receipt.blockNumber,
         gasUsed: receipt.gasUsed,
         calldataBytes: (data.length - 2) / 2,
+        ...(ctx.session !== undefined ? { session: ctx.session } : {}),
       });
       return receipt;
     });
-  }
-
-  /**
-   * The receipt of a sent transaction. A transaction the node no longer knows (a reorg dropped
-   * it from a block and the pool, as anvil does, or the pool evicted it) fails at once instead
-   * of waiting for a receipt that never comes: the writer's queue must not stall a node's
-   * ticks, and the loop resends whatever the chain does not show while its window is open.
-   */
-  async #awaitReceipt(hash: Hash): Promise<TransactionReceipt> {
-    const deadline = Date.now() + RECEIPT_TIMEOUT_MS;
-    let missing = 0;
-    for (;;) {
-      const receipt = await this.client.getTransactionReceipt({ hash }).catch(() => null);
-      if (receipt) return receipt;
-      const tx = await this.client.getTransaction({ hash }).catch(() => null);
-      missing = tx === null ? missing + 1 : 0;
-      if (missing >= 3) throw new Error(`transaction ${hash} was dropped: the node no longer knows it (a reorg or an evicted transaction)`);
-      if (Date.now() > deadline) throw new Error(`no receipt for transaction ${hash} after ${RECEIPT_TIMEOUT_MS / 1000} s`);
-      await new Promise((r) => setTimeout(r, this.#pollingIntervalMs));
-    }
   }
 
   writer(account: Address): LedgerWriter {
@@ -813,6 +859,14 @@ export class ChainLedger implements Ledger {
   }
 }
 
+/**
+ * Per-request timeout: 20 s with one endpoint (as before pools: nothing to fail over to, so
+ * wait for a slow answer); 10 s with several, so that a hung provider hands over sooner.
+ */
+function rpcTimeoutMs(providers: number): number {
+  return providers > 1 ? 10_000 : 20_000;
+}
+
 export interface CreateChainLedgerParameters extends Omit<ChainLedgerOptions, 'chainId'> {
   /** Expected chain id; read from the node when omitted. */
   readonly chainId?: bigint | number;
@@ -826,49 +880,43 @@ export interface CreateChainLedgerParameters extends Omit<ChainLedgerOptions, 'c
  * const gov = await ledger.getGovernance();
  */
 export async function createChainLedger(params: CreateChainLedgerParameters): Promise<ChainLedger> {
-  const probe = createPublicClient({ transport: http(params.rpcUrl, { retryCount: 2 }) });
-  const meta = [`RPC: ${redactRpcUrl(params.rpcUrl)}`, `Contract: KmsRegistry at ${String(params.registry)}`];
+  const urls = params.rpcUrls ?? [params.rpcUrl];
+  const meta = [`RPC: ${urls.map(redactRpcUrl).join(', ')}`, `Contract: KmsRegistry at ${String(params.registry)}`];
+  const registry = anAddress(params.registry, 'registry');
+  let pool: RpcPool;
   let chainId: number;
-  let code: Hex | undefined;
   try {
-    chainId = await probe.getChainId();
-    code = await probe.getCode({ address: anAddress(params.registry, 'registry') });
+    // Every URL is asked: they must serve one chain, and `rpcQuorum` of them must answer.
+    const given = params.pool;
+    const created = given
+      ? { pool: given, chainId: await given.guarded(() => createPublicClient({ transport: given.transport }).getChainId()) }
+      : await createRpcPool(urls, { quorum: params.rpcQuorum ?? 1, timeoutMs: rpcTimeoutMs(urls.length), ...(params.batch === false ? { batch: false } : {}) });
+    pool = created.pool;
+    chainId = created.chainId;
   } catch (err) {
-    if (err instanceof LedgerError) throw err;
+    if (err instanceof ChainError) throw new ChainRequestError(err.shortMessage, { cause: err, details: err.details, metaMessages: [...meta, ...err.metaMessages] });
     const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
-    throw new ChainRequestError('The chain could not be reached.', { cause: err, metaMessages: meta, details: redactIn(text, params.rpcUrl) });
+    throw new ChainRequestError('The chain could not be reached.', { cause: err, metaMessages: meta, details: urls.reduce((t, u) => redactIn(t, u), text) });
   }
   if (params.chainId !== undefined && BigInt(params.chainId) !== BigInt(chainId)) {
     throw new ChainRequestError('The node serves another chain than expected.', { metaMessages: [...meta, `Expected chain: ${params.chainId}`, `Node chain: ${chainId}`] });
+  }
+  let code: Hex | undefined;
+  try {
+    code = await pool.guarded(() => createPublicClient({ transport: pool.transport }).getCode({ address: registry }));
+  } catch (err) {
+    if (err instanceof ChainError) throw new ChainRequestError(err.shortMessage, { cause: err, details: err.details, metaMessages: [...meta, ...err.metaMessages] });
+    const text = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err);
+    throw new ChainRequestError('The chain could not be reached.', { cause: err, metaMessages: meta, details: pool.redact(text) });
   }
   if (!code || code === '0x') {
     throw new ChainRequestError('No contract is deployed at the registry address.', { metaMessages: [...meta, `Chain: ${chainId}`] });
   }
   return new ChainLedger({
     ...params,
+    pool,
     chainId: params.chainId ?? chainId,
-    batch: params.batch ?? (await acceptsBatch(params.rpcUrl)),
     // Finality by chain id (the profile), never by the URL; `finalized` for a chain without one.
     finality: params.finality ?? chainProfile(chainId)?.finality ?? 'finalized',
   });
-}
-
-/**
- * Whether the endpoint answers a JSON-RPC batch (a one-call batch, `eth_chainId`). Some
- * gateways refuse batches; the ledger then sends every call on its own (slower, same answers).
- */
-async function acceptsBatch(rpcUrl: string): Promise<boolean> {
-  try {
-    const res = await rpcFetch(rpcUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }]),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) return false;
-    const body: unknown = await res.json();
-    return Array.isArray(body) && body.length === 1 && typeof (body[0] as { result?: unknown } | null)?.result === 'string';
-  } catch {
-    return false;
-  }
 }

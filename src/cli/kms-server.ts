@@ -14,7 +14,9 @@
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import pino from 'pino';
+import { parseGwei } from 'viem';
 import { parseFinality, type Finality } from '../chain/profiles.ts';
+import { MAX_PROVIDERS } from '../chain/rpc-pool.ts';
 import type { OperatorKeyType } from '../crypto/operator-sig.ts';
 import type { AppReleaseHandler } from '../node/http/app.ts';
 import { isLoopbackHost } from '../node/http/loopback.ts';
@@ -74,16 +76,26 @@ for apps and clients. The operations listener (--ops-host, --ops-port: /healthz,
 127.0.0.1:${DEFAULT_OPS_PORT} by default; any other host needs --ops-public (or KMS_OPS_PUBLIC=1),
 a conscious choice. --ops-port off turns it off. Both URLs are logged at start-up.
 
+Several RPC URLs (--rpc a,b,c or --rpc a --rpc b) give failover: a provider that fails
+or times out is skipped, with a growing backoff, and used again once it answers. Each tick
+acts on the head the freshest provider reports. With --rpc-quorum k, a tick acts only on a
+block k providers report alike, and every read of it must come back identical from k of
+them: one lying or stale provider cannot move the node. A node that cannot get such a view
+does not act and says why (log, /status chainView, the operations /healthz, kms_chain_view_ok).
+
 Example:
   KMS_OPERATOR_KEY=0x… KMS_OPERATOR_SIG_KEY=0x… KMS_STORE_KEY=0x… \\
     kms-server --rpc http://127.0.0.1:8545 --registry 0x… --port 8081 --ops-port 9081 --data-dir ./op1
+  kms-server --rpc https://a.example/v3/KEY,https://b.example,https://c.example --rpc-quorum 2 …
 `);
   addSecretOptions(program, OPERATOR_KEY);
   addSecretOptions(program, SIG_KEY);
   addSecretOptions(program, STORE_KEY);
   program
     .addOption(new Option('--sig-type <type>', 'type of the signing key registered on-chain').choices(['bn254', 'ecdsa']).default('bn254').env('KMS_SIG_TYPE'))
-    .addOption(new Option('--rpc <url>', 'JSON-RPC URL of the chain').env('KMS_RPC_URL'))
+    .addOption(new Option('--rpc <url[,url…]>', `JSON-RPC URL of the chain; several (comma-separated, or the flag repeated; at most ${MAX_PROVIDERS}) in order of preference give failover. Credentials in a URL never appear in logs or metrics`).env('KMS_RPC_URL').argParser(collectUrls))
+    .addOption(new Option('--rpc-quorum <k>', 'providers that must report the same head and answer every read identically before the node acts (1 to the number of --rpc URLs; docs/operations.md)').default('1').env('KMS_RPC_QUORUM'))
+    .addOption(new Option('--max-fee-gwei <gwei|none>', 'cap on the max fee per gas of the node\'s transactions; while the base fee is above it the node does not send and says so. Default: the chain profile\'s for the RPC\'s chain id (Ethereum 100, Base 5, … none on anvil; docs/operations.md); "none" lifts it').env('KMS_MAX_FEE_GWEI'))
     .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
     .addOption(new Option('--finality <finalized|safe|N>', 'how this chain\'s finality is read: a block tag, or N confirmations. The node acts on the latest block and waits for finality only before irreversible steps (retiring or deleting a version, deleting a session secret). Default: the chain profile for the RPC\'s chain id (docs/operations.md); required on a chain id without one').env('KMS_FINALITY'))
     .addOption(new Option('--host <host>', 'address the public HTTP API (/pubkey, /app/sign, /secrets, /healthz) listens on').default('127.0.0.1').env('KMS_HOST'))
@@ -112,9 +124,17 @@ Example:
       } catch (e) {
         throw new UsageError(`--store-key: ${(e as Error).message}`);
       }
-      if (typeof opts.rpc !== 'string') throw new UsageError('missing the chain: give --rpc URL (or set KMS_RPC_URL)');
-      ctx.redactor.addUrl(opts.rpc);
-      const rpcUrl = parseUrlArg(opts.rpc, '--rpc', { secret: true });
+      const urls = Array.isArray(opts.rpc) ? (opts.rpc as string[]) : typeof opts.rpc === 'string' ? collectUrls(opts.rpc) : [];
+      if (urls.length === 0) throw new UsageError('missing the chain: give --rpc URL (or set KMS_RPC_URL)');
+      for (const u of urls) ctx.redactor.addUrl(u);
+      const rpcUrls = urls.map((u, i) => parseUrlArg(u, urls.length > 1 ? `--rpc (URL ${i + 1})` : '--rpc', { secret: true }));
+      if (rpcUrls.length > MAX_PROVIDERS) throw new UsageError(`--rpc: at most ${MAX_PROVIDERS} URLs, got ${rpcUrls.length}`);
+      const twice = rpcUrls.findIndex((u, i) => rpcUrls.indexOf(u) !== i);
+      if (twice >= 0) throw new UsageError(`--rpc: URL ${twice + 1} is listed twice`);
+      const rpcUrl = rpcUrls[0] as string;
+      const rpcQuorum = parseIntegerArg(opts.rpcQuorum, '--rpc-quorum', { min: 1, max: MAX_PROVIDERS });
+      if (rpcQuorum > rpcUrls.length) throw new UsageError(`--rpc-quorum ${rpcQuorum} needs at least ${rpcQuorum} --rpc URLs, got ${rpcUrls.length}`);
+      const maxFeePerGas = parseMaxFee(opts.maxFeeGwei);
       if (typeof opts.registry !== 'string') throw new UsageError('missing the registry: give --registry ADDRESS (or set KMS_REGISTRY)');
       const registry = parseAddressArg(opts.registry, '--registry');
       const port = parseIntegerArg(opts.port, '--port', { min: 0, max: 65535 });
@@ -140,7 +160,8 @@ Example:
       let node: RunningNode;
       try {
         node = await startNode({
-          operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, finality, registry,
+          operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, rpcUrl, rpcUrls, rpcQuorum, finality, registry,
+          ...(maxFeePerGas !== undefined ? { maxFeePerGas } : {}),
           host: String(opts.host), port, ops, dataDir: String(opts.dataDir), storageKey, consentThreshold: consent, tickMs, headPollMs,
           appRelease: hooks.appRelease ?? ((parts) => createAppRelease(parts, { jwt })),
         }, log);
@@ -164,6 +185,23 @@ Example:
       });
     });
   return program;
+}
+
+/** `--rpc a,b --rpc c` (and KMS_RPC_URL=a,b): every URL, in order. */
+function collectUrls(value: string, previous?: string[]): string[] {
+  return [...(previous ?? []), ...value.split(',').map((u) => u.trim()).filter((u) => u.length > 0)];
+}
+
+/** `--max-fee-gwei`: undefined (the chain profile's), null (`none`), or the cap in wei. */
+function parseMaxFee(value: unknown): bigint | null | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim().toLowerCase();
+  if (text === 'none') return null;
+  // Up to 9 decimals: a gwei has 9 digits of wei (L2 fees are fractions of a gwei).
+  if (!/^\d{1,7}(\.\d{1,9})?$/.test(text)) throw new UsageError(`--max-fee-gwei: expected a number of gwei (e.g. 50 or 0.05) or "none", got "${String(value).slice(0, 40)}"`);
+  const wei = parseGwei(text);
+  if (wei === 0n) throw new UsageError('--max-fee-gwei: must be above 0 (use "none" for no cap)');
+  return wei;
 }
 
 /**

@@ -32,14 +32,21 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { makeDomain } from '../crypto/domain.ts';
 import { operatorPublicKey, type OperatorKeyType } from '../crypto/operator-sig.ts';
 import { systemRng } from '../crypto/rng.ts';
-import { createChainLedger, type ChainLedger } from '../chain/chain-ledger.ts';
+import { createChainLedger, type ChainLedger, type TransactionInfo } from '../chain/chain-ledger.ts';
+import { walkCauses } from '../chain/errors.ts';
 import { chainProfile, describeFinality, type Finality } from '../chain/profiles.ts';
+import { ChainViewError } from '../chain/rpc-pool.ts';
+import { gweiText, type TxEvent } from '../chain/tx-sender.ts';
 import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import type { Address, Hex, OperatorRecord } from '../protocol/ledger.ts';
 import type { Phase } from '../protocol/session-rules.ts';
 import { buildApi, buildOpsApi, type AppReleaseHandler } from './http/app.ts';
 import { isLoopbackAddress, isLoopbackHost } from './http/loopback.ts';
 import type { NodeStatus, PubkeyInfo } from './http/schemas.ts';
+import { BalanceWatch } from './balance-watch.ts';
+import { createChainMetrics } from './chain-metrics.ts';
+import { createChainWatch } from './chain-watch.ts';
+import { withFeeCapNotice } from './fee-cap-notice.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
@@ -52,6 +59,12 @@ export interface NodeConfig {
   /** Private signing key (BN254 or secp256k1 scalar). */
   readonly sigKey: Hex;
   readonly rpcUrl: string;
+  /** Several RPC URLs in order of preference (`--rpc a,b,c`); `rpcUrl` is then the first. */
+  readonly rpcUrls?: readonly string[];
+  /** Providers that must agree before the node acts (`--rpc-quorum`, default 1). */
+  readonly rpcQuorum?: number;
+  /** Cap on max fee per gas, wei (`--max-fee-gwei`); undefined: the chain profile's; null: none. */
+  readonly maxFeePerGas?: bigint | null;
   /**
    * How this chain's finality is read (`--finality`); null: the chain profile's for the chain
    * id the RPC answers with (an unknown chain id then refuses to start).
@@ -147,9 +160,16 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const account = privateKeyToAccount(cfg.operatorKey);
   const me = account.address.toLowerCase() as Address;
   let ledger: ChainLedger;
+  // Wired once the node's metrics and watchers exist (they need the ledger's pool).
+  const tx = { onTxEvent: (_e: TxEvent) => {}, onTransaction: (_i: TransactionInfo) => {} };
   try {
     ledger = await createChainLedger({
       rpcUrl: cfg.rpcUrl, registry: cfg.registry, keys: { [me]: cfg.operatorKey },
+      ...(cfg.rpcUrls ? { rpcUrls: cfg.rpcUrls } : {}),
+      rpcQuorum: cfg.rpcQuorum ?? 1,
+      maxFeePerGas: cfg.maxFeePerGas === undefined ? 'profile' : cfg.maxFeePerGas,
+      onTxEvent: (e) => tx.onTxEvent(e),
+      onTransaction: (i) => tx.onTransaction(i),
       gasMarginPercent: SUBMISSION_GAS_MARGIN_PERCENT,
       ...(cfg.finality !== null ? { finality: cfg.finality } : {}),
     });
@@ -163,7 +183,10 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   }
   const finality: Finality = ledger.finality;
   log.info({ chainId: String(ledger.chainId), chain: profile?.name ?? 'unknown', finality: describeFinality(finality) }, `reads act on the latest block; irreversible steps wait for ${describeFinality(finality)}`);
-  if (!ledger.batching) log.warn('the RPC endpoint refuses JSON-RPC batches: every chain read goes on its own (slower ticks; same answers)');
+  if (!ledger.batching) log.warn('an RPC endpoint refuses JSON-RPC batches: every chain read to it goes on its own (slower ticks; same answers)');
+  const providers = ledger.pool.providers.map((p) => p.label);
+  log.info({ providers, quorum: ledger.pool.quorum, maxFeeGwei: ledger.feeCap === null ? null : gweiText(ledger.feeCap) },
+    `${providers.length} RPC provider${providers.length === 1 ? '' : 's'}${ledger.pool.quorum > 1 ? `, ${ledger.pool.quorum} must agree on every read` : ''}; ${ledger.feeCap === null ? 'no fee cap' : `transactions offer at most ${gweiText(ledger.feeCap)} gwei per gas`}`);
   const domain = makeDomain({ chainId: ledger.chainId, registry: cfg.registry });
   let store: KeyStore;
   try {
@@ -189,8 +212,17 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   }
 
   const metrics = createNodeMetrics({ defaultLabels: { operator: me } });
+  // Chain access (RPC providers, transactions, balance): said once per cause, measured always.
+  const chainMetrics = createChainMetrics(metrics.registry);
+  const chainWatch = createChainWatch(ledger.pool, chainMetrics, log, { degradedAfterMs: HEALTHY_WITHIN_MS });
+  ledger.pool.setHooks(chainWatch.hooks);
+  const balance = new BalanceWatch({ ledger, me, log, metrics: chainMetrics });
+  tx.onTxEvent = (e) => chainWatch.onTxEvent(e);
+  tx.onTransaction = (i) => balance.recordTx(i);
+  const capText = ledger.feeCap === null ? '' : `--max-fee-gwei ${gweiText(ledger.feeCap)}${cfg.maxFeePerGas === undefined ? ` (the default on ${profile?.name ?? 'this chain'})` : ''}`;
+  const feeCap = withFeeCapNotice(ledger.writer(me), { ledger, me, log, capText, onMissedWindow: () => chainMetrics.feeCapMissedWindow() });
   const sigKey = mustHex(cfg.sigKey, 'signing key');
-  const writer = ledger.writer(me);
+  const writer = feeCap.writer;
   let last: TickReport | null = null;
   let lastOk = Date.now();
   let lastError: { message: string; at: number } | null = null;
@@ -201,13 +233,29 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     rngFor: () => systemRng,
     log,
     observer: {
-      roundDone: (_id, kind, status) => metrics.roundOutcome(kind, status === 'active' ? 'completed' : status === 'declined' ? 'declined' : 'failed'),
+      roundDone: (_id, kind, status) => {
+        metrics.roundOutcome(kind, status === 'active' ? 'completed' : status === 'declined' ? 'declined' : 'failed');
+        void balance.check(true); // what this round cost is known now
+      },
       submitted: (_id, kind, t) => metrics.observeRoundStep(kind, submissionParts(t)),
     },
   });
 
   const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log };
   const health = () => (Date.now() - lastOk < HEALTHY_WITHIN_MS ? { ok: true } : { ok: false, reason: `no successful tick for ${Math.round((Date.now() - lastOk) / 1000)} s` });
+  // The operations listener's /healthz also says when the node has had no consistent view of
+  // the chain for a while, or its account is short of a day of rounds. The public one stays
+  // about liveness: a load balancer must not take a node that still serves apps out of rotation
+  // because its operator account runs low.
+  const opsHealth = () => {
+    const now = Date.now();
+    const reasons = [
+      ...(now - lastOk < HEALTHY_WITHIN_MS ? [] : [`no successful tick for ${Math.round((now - lastOk) / 1000)} s`]),
+      chainWatch.unhealthy(now),
+      balance.unhealthy(),
+    ].filter((r): r is string => r !== null);
+    return reasons.length === 0 ? { ok: true } : { ok: false, reason: reasons.join('; ') };
+  };
   const api = buildApi({
     logger: log,
     rateLimit: API_RATE_LIMIT,
@@ -220,8 +268,8 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     logger: log,
     rateLimit: OPS_RATE_LIMIT,
     metrics,
-    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality) }),
-    health,
+    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status() }),
+    health: opsHealth,
   });
   let url: string;
   let opsUrl: string | null = null;
@@ -272,9 +320,13 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
         metrics.operatorCount(active.holders.length);
       }
       for (const s of last.sessions) metrics.roundPhase(s.id, s.phase === 'closed' ? null : (s.phase as 'deal' | 'ack' | 'confirm'));
+      chainWatch.afterTick();
+      void feeCap.afterTick(last.chainTime).catch(() => undefined);
+      void balance.check();
     } catch (e) {
       lastError = { message: (e as Error).message, at: Math.floor(Date.now() / 1000) };
-      log.error({ err: (e as Error).message }, 'tick failed');
+      // No consistent chain view: the pool's watcher said why once (not at every tick).
+      if (walkCauses(e, (x) => x instanceof ChainViewError) === null) log.error({ err: (e as Error).message }, 'tick failed');
     }
   };
   const tickMs = cfg.tickMs ?? 500;

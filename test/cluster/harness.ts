@@ -20,6 +20,9 @@
  *   addOperator({ register?, consent? }) / registerOperator(i) / deregister(i) / setThreshold(t)
  *   lag(i, ms)                        delays node i's RPC answers (its RPC goes through a proxy
  *                                     when the cluster was started with rpcProxy)
+ *   rpc(i, p)                         node i's p-th RPC provider, a fault-injecting proxy
+ *                                     (test/chain/rpc-fault-proxy.ts; `rpcProviders: k` gives
+ *                                     every node k of them, all in front of the one anvil)
  *   readStore(i)                      the versions, shares included, of a STOPPED node's store
  *   logTail(i) / stop()               stop kills everything and removes the temporary directory
  *
@@ -39,7 +42,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +61,7 @@ import { openSqliteKeyStore } from '../../src/node/sqlite-key-store.ts';
 import { bytesToHex } from '../../src/protocol/hex.ts';
 import type { Address, Hex, LedgerWriter, RecordedSubmission, RegisterParams, Session, VersionRecord } from '../../src/protocol/ledger.ts';
 import { phaseAt, windowsFit, type Phase } from '../../src/protocol/session-rules.ts';
+import { startRpcFaultProxy, type RpcFaultProxy } from '../chain/rpc-fault-proxy.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/kms-server.mjs', import.meta.url));
 const PHASES: readonly Phase[] = ['deal', 'ack', 'confirm', 'closed'];
@@ -79,6 +82,8 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   /** Put every node's RPC behind its own proxy, so that `lag(i, ms)` can delay it. */
   readonly rpcProxy?: boolean;
+  /** Give every node this many RPC providers (`--rpc a,b,…`), each its own fault proxy (implies rpcProxy). */
+  readonly rpcProviders?: number;
   /** Label of the temporary directory (default "cluster"). */
   readonly name?: string;
   /** Start the N node processes (default true), while the operators are allowed and registered. */
@@ -225,6 +230,8 @@ export interface Cluster {
   lag(i: number, ms: number): void;
   /** JSON-RPC requests node i sent so far (needs `rpcProxy`). */
   rpcRequests(i: number): number;
+  /** Node i's p-th RPC provider (needs `rpcProxy` or `rpcProviders`): inject faults with `.fault(…)`. */
+  rpc(i: number, p?: number): RpcFaultProxy;
   /** The versions in node i's key store (node must be stopped). */
   readStore(i: number): StoredVersion[];
   /** The last `lines` lines of node i's log. */
@@ -272,46 +279,6 @@ function installExitHook(): void {
   });
 }
 
-/** A JSON-RPC pass-through whose responses can be delayed (the "lagging operator"). */
-interface RpcProxy {
-  readonly url: string;
-  delayMs: number;
-  /** JSON-RPC requests forwarded so far (batches count once). */
-  requests: number;
-  close(): Promise<void>;
-}
-
-async function startRpcProxy(target: string): Promise<RpcProxy> {
-  const proxy: { delayMs: number; requests: number } = { delayMs: 0, requests: 0 };
-  const server: Server = createHttpServer((req, res) => {
-    proxy.requests++;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        try {
-          const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) });
-          const body = Buffer.from(await upstream.arrayBuffer());
-          if (proxy.delayMs > 0) await sleep(proxy.delayMs);
-          res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(body);
-        } catch {
-          res.writeHead(502).end();
-        }
-      })();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  return Object.assign(proxy, {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  });
-}
-
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const { n, interval, windows } = options;
   if (!windowsFit(windows.deal, windows.ack, windows.confirm, 0, interval)) {
@@ -334,7 +301,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     throw e;
   }
   const nodes: ClusterNode[] = [];
-  const proxies = new Map<number, RpcProxy>();
+  /** Every node's RPC providers (fault proxies), when the cluster has them. */
+  const proxies = new Map<number, RpcFaultProxy[]>();
+  const providersPerNode = options.rpcProviders ?? (options.rpcProxy ? 1 : 0);
   try {
     const addresses = anvil.accounts.map((k) => privateKeyToAccount(k).address.toLowerCase() as Address);
     const keys = Object.fromEntries(addresses.map((a, i) => [a, anvil.accounts[i] as Hex]));
@@ -352,6 +321,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       if (account >= anvil.accounts.length) throw new RangeError(`no anvil account left for operator ${index}`);
       const address = addresses[account] as Address;
       const sig = generateOperatorSecretKey(sigType);
+      // RPC providers first: they hold their ports from now on, so the free ports picked next
+      // for the node (free until its process binds them, seconds later) cannot go to a proxy.
+      if (providersPerNode > 0 && !proxies.has(index)) proxies.set(index, await Promise.all(Array.from({ length: providersPerNode }, () => startRpcFaultProxy(anvil.rpcUrl))));
       const port = await freePort();
       let opsPort = await freePort();
       while (opsPort === port) opsPort = await freePort();
@@ -367,7 +339,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         proc: null, seenVersions: [],
       };
       writeFileSync(node.logPath, '');
-      if (options.rpcProxy) proxies.set(index, await startRpcProxy(anvil.rpcUrl));
       registrations.set(index, {
         socket: node.url, sigKeyType: sigType, sigPublicKey: bytesToHex(signer.publicKey),
         proofOfPossession: bytesToHex(signer.proofOfPossession(address)), sessionKey: registeredSessionKey,
@@ -382,6 +353,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await ledger.writer(node.address).register(params);
     };
 
+    // Every node's RPC providers before any node's ports are picked (see createOperator).
+    for (let i = 0; i < n && providersPerNode > 0; i++) proxies.set(i, await Promise.all(Array.from({ length: providersPerNode }, () => startRpcFaultProxy(anvil.rpcUrl))));
     nodes.push(...(await Promise.all(Array.from({ length: n }, (_, i) => createOperator(i)))));
     /**
      * Allow-list all operators in one block (the owner's transactions with consecutive nonces,
@@ -430,7 +403,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         KMS_OPERATOR_SIG_KEY: node.sigKey,
         KMS_STORE_KEY: node.storeKey,
         KMS_SIG_TYPE: sigType,
-        KMS_RPC_URL: proxies.get(i)?.url ?? anvil.rpcUrl,
+        KMS_RPC_URL: proxies.get(i)?.map((p) => p.url).join(',') ?? anvil.rpcUrl,
         KMS_REGISTRY: dep.address,
         KMS_HOST: '127.0.0.1',
         KMS_PORT: String(node.port),
@@ -667,14 +640,19 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         await gov.setThresholdOverride(t);
       },
       lag(i, ms) {
-        const p = proxies.get(i);
-        if (!p) throw new Error('lag() needs startCluster({ rpcProxy: true })');
-        p.delayMs = ms;
+        const ps = proxies.get(i);
+        if (!ps) throw new Error('lag() needs startCluster({ rpcProxy: true })');
+        for (const p of ps) p.delayMs = ms;
       },
       rpcRequests(i) {
-        const p = proxies.get(i);
-        if (!p) throw new Error('rpcRequests() needs startCluster({ rpcProxy: true })');
-        return p.requests;
+        const ps = proxies.get(i);
+        if (!ps) throw new Error('rpcRequests() needs startCluster({ rpcProxy: true })');
+        return ps.reduce((n, p) => n + p.requests, 0);
+      },
+      rpc(i, p = 0) {
+        const proxy = proxies.get(i)?.[p];
+        if (!proxy) throw new Error(`node ${i} has no RPC provider ${p} (startCluster({ rpcProviders }))`);
+        return proxy;
       },
       readStore(i) {
         const node = nodeAt(i);
@@ -693,7 +671,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       logTail,
       async stop() {
         await Promise.all(nodes.map((nd) => kill(nd.index, 'SIGKILL')));
-        await Promise.all([...proxies.values()].map((p) => p.close()));
+        await Promise.all([...proxies.values()].flat().map((p) => p.close()));
         await anvil.stop();
         if (process.env['KMS_CLUSTER_KEEP'] === '1') console.log(`cluster kept in ${dir}`);
         else rmSync(dir, { recursive: true, force: true });
@@ -708,7 +686,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     // A half-built cluster must not outlive the failure: its anvil and children would keep
     // the test process alive forever.
     for (const nd of nodes) nd.proc?.kill('SIGKILL');
-    await Promise.all([...proxies.values()].map((p) => p.close()));
+    await Promise.all([...proxies.values()].flat().map((p) => p.close()));
     await anvil.stop();
     if (process.env['KMS_CLUSTER_KEEP'] === '1') console.log(`cluster kept in ${dir}`);
     else rmSync(dir, { recursive: true, force: true });

@@ -208,6 +208,39 @@ export interface Health {
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 
+/** `/status` chainView (src/node/chain-watch.ts): providers by label only, never by URL. */
+const ChainViewStatus = Type.Object(
+  {
+    ok: Type.Boolean(),
+    reason: Nullable(Type.String()),
+    message: Nullable(Type.String()),
+    since: Type.Integer(),
+    quorum: Type.Integer(),
+    providers: Type.Array(Type.Object({
+      provider: Type.String(),
+      up: Type.Boolean(),
+      failures: Type.Integer(),
+      lastError: Nullable(Type.String()),
+      head: Nullable(Type.Integer()),
+      lagBlocks: Nullable(Type.Integer()),
+    }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+/** `/status` balance (src/node/balance-watch.ts); wei as decimal strings. */
+const BalanceStatus = Type.Object(
+  {
+    wei: Type.String(),
+    roundsLeft: Type.Integer(),
+    roundsWanted: Type.Integer(),
+    gasPerRound: Type.Integer(),
+    topUpWei: Nullable(Type.String()),
+    checkedAt: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+
 export const NodeStatus = Type.Object(
   {
     operator: AddressOut,
@@ -240,6 +273,10 @@ export const NodeStatus = Type.Object(
     chainHead: Nullable(Type.Object({ number: Type.Optional(Type.Integer()), time: Type.Integer() }, { additionalProperties: false })),
     /** The node loop's last error (a message meant for operators, no secrets) and when (unix seconds). */
     lastError: Nullable(Type.Object({ message: Type.String(), at: Type.Integer() }, { additionalProperties: false })),
+    /** Whether the node has a consistent view of the chain (src/chain/rpc-pool.ts), and its RPC providers. */
+    chainView: Type.Optional(ChainViewStatus),
+    /** The operator account's balance against the rounds ahead (src/node/balance-watch.ts). */
+    balance: Type.Optional(Nullable(BalanceStatus)),
   },
   { additionalProperties: false },
 );
