@@ -99,7 +99,15 @@ describe('command line', () => {
   });
 
   test('flags, --help, and bad values', () => {
-    assert.deepEqual({ ...parseOptions(['--operators', '7', '--interval', '30', '--dir', '/tmp/x']) }, { operators: 7, interval: 30, dir: '/tmp/x', basePort: 18081 });
+    assert.deepEqual(
+      { ...parseOptions(['--operators', '7', '--interval', '30', '--dir', '/tmp/x']) },
+      { operators: 7, interval: 30, dir: '/tmp/x', basePort: 18081, chainId: 31337, finalityBlocks: 4, blockTime: 1 },
+    );
+    // A public chain id takes its profile's interval unless --interval says otherwise.
+    assert.deepEqual(
+      { ...parseOptions(['--chain-id', '11155111', '--finality', '16', '--block-time', '2', '--dir', '/tmp/x']) },
+      { operators: 4, interval: 120, dir: '/tmp/x', basePort: 18081, chainId: 11155111, finalityBlocks: 16, blockTime: 2 },
+    );
     let help = '';
     assert.equal(parseOptions(['--help'], (s) => { help += s; }), null);
     assert.match(help, /--interval <seconds>/);
@@ -107,7 +115,8 @@ describe('command line', () => {
     const stderr = process.stderr.write;
     process.stderr.write = () => true; // commander prints the error line; the test only wants the throw
     try {
-      for (const bad of [['--interval', '19'], ['--interval', '5'], ['--operators', '1'], ['--operators', '99'], ['--interval', 'abc'], ['extra']]) {
+      for (const bad of [['--interval', '19'], ['--interval', '5'], ['--operators', '1'], ['--operators', '99'], ['--interval', 'abc'], ['extra'],
+        ['--chain-id', '424242'], ['--finality', '1'], ['--block-time', '0'], ['--block-time', '5', '--interval', '60']]) {
         assert.throws(() => parseOptions(bad), CommanderError, bad.join(' '));
       }
     } finally {
