@@ -57,8 +57,8 @@ export function sessionKey(createdAt: number): StoredSessionKey {
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-/** Asserts fn throws KeyStoreError(code) whose message (optionally) equals `message` and names no storage key. */
-export function expectKsError(fn: () => unknown, code: KeyStoreErrorCode, message?: string | RegExp): KeyStoreError {
+/** Asserts fn throws KeyStoreError(code) whose message (optionally) equals `message` and names no storage key and none of `secrets`. */
+export function expectKsError(fn: () => unknown, code: KeyStoreErrorCode, message?: string | RegExp, secrets: readonly string[] = []): KeyStoreError {
   let caught: unknown;
   try {
     fn();
@@ -69,7 +69,9 @@ export function expectKsError(fn: () => unknown, code: KeyStoreErrorCode, messag
   assert.equal(caught.code, code, caught.message);
   if (typeof message === 'string') assert.equal(caught.message, message);
   else if (message) assert.match(caught.message, message);
-  for (const s of [hex(STORAGE_KEY), hex(OTHER_STORAGE_KEY)]) assert.ok(!caught.message.includes(s), 'error message contains a storage key');
+  for (const s of [hex(STORAGE_KEY), hex(OTHER_STORAGE_KEY), ...secrets]) {
+    assert.ok(!caught.message.toLowerCase().includes(s.toLowerCase()), 'error message contains a secret');
+  }
   return caught;
 }
 

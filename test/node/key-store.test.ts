@@ -2,25 +2,23 @@
 // implementations, then what only the SQLite file has (encryption at rest, refusing to open
 // under the wrong key or scope without touching the file, row binding, permissions), then
 // the storage-key parsing and sealing in store-crypto.
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createECDH, createHash, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { R } from '../../src/crypto/fr.ts';
 import type { Address, Hex } from '../../src/protocol/ledger.ts';
 import {
-  KeyStoreError,
   type KeyStore,
-  type KeyStoreErrorCode,
   type StoreScope,
   type StoredSessionKey,
   type StoredVersion,
 } from '../../src/node/key-store.ts';
 import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
+import { expectKsError, hex, HOLDERS, MPK, OTHER_OPERATOR, OTHER_STORAGE_KEY, poly, SCOPE, sessionKey, STORAGE_KEY, tmpDir, version } from './key-store-fixtures.ts';
 import { openSqliteKeyStore, type SqliteKeyStore } from '../../src/node/sqlite-key-store.ts';
 import {
   KEY_CHECK_AAD,
@@ -29,7 +27,6 @@ import {
   deriveStoreKeys,
   rowAadV2,
   rowMac,
-  generateStorageKeyHex,
   importStorageKey,
   makeKeyCheck,
   openValue,
@@ -43,82 +40,9 @@ import {
 // ---------------------------------------------------------------------------------------
 // Fixtures
 
-const SCOPE: StoreScope = {
-  chainId: 31337n,
-  registry: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
-  operator: '0x00000000000000000000000000000000000000a1',
-};
 const OTHER_REGISTRY: Address = '0xe7f1725e7734ce288f8367e1bb143e90bb3f0512';
-const OTHER_OPERATOR: Address = '0x00000000000000000000000000000000000000a2';
-const HOLDERS: Address[] = ['0x00000000000000000000000000000000000000a1', '0x00000000000000000000000000000000000000a2'];
-// Stand-ins for compressed G2 points: the store checks lengths and A_0, not the curve.
-const MPK = `0x${'a1'.repeat(96)}` as Hex;
 const OTHER_MPK = `0x${'a2'.repeat(96)}` as Hex;
-
-const STORAGE_KEY = parseStorageKey(generateStorageKeyHex());
-const OTHER_STORAGE_KEY = parseStorageKey(generateStorageKeyHex());
 const STORE_ID = Uint8Array.from(randomBytes(16));
-
-/** A random canonical scalar: distinctive bytes to look for in the raw file. */
-const randomShare = (): bigint => BigInt(`0x${randomBytes(32).toString('hex')}`) % R;
-
-function poly(t: number, a0: Hex = MPK): Hex {
-  return `${a0}${'b2'.repeat(96 * (t - 1))}` as Hex;
-}
-
-function version(id: number, over: Partial<StoredVersion> = {}): StoredVersion {
-  const status = over.status ?? 'active';
-  return {
-    id,
-    status,
-    share: randomShare(),
-    publicPoly: poly(2),
-    publicPolyHash: `0x${createHash('sha256').update(`poly ${id}`).digest('hex')}`,
-    threshold: 2,
-    holders: HOLDERS,
-    confirmedAt: 1000 + id * 60,
-    activatedAt: status === 'pending' ? null : 1010 + id * 60,
-    ...over,
-  };
-}
-
-function sessionKey(createdAt: number): StoredSessionKey {
-  const ecdh = createECDH('secp256k1');
-  ecdh.generateKeys();
-  // getPrivateKey drops leading zero bytes; the store wants exactly 32.
-  const secretKey = Uint8Array.from(Buffer.from(ecdh.getPrivateKey('hex').padStart(64, '0'), 'hex'));
-  return { publicKey: `0x${ecdh.getPublicKey('hex', 'compressed')}`, secretKey, createdAt };
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-/** Asserts fn throws KeyStoreError(code) whose message (optionally) equals `message` and names no secret. */
-function expectKsError(fn: () => unknown, code: KeyStoreErrorCode, message?: string | RegExp, secrets: readonly string[] = []): KeyStoreError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof KeyStoreError, `expected KeyStoreError(${code}), got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  if (typeof message === 'string') assert.equal(caught.message, message);
-  else if (message) assert.match(caught.message, message);
-  for (const s of [hex(STORAGE_KEY), hex(OTHER_STORAGE_KEY), ...secrets]) {
-    assert.ok(!caught.message.toLowerCase().includes(s.toLowerCase()), 'error message contains a secret');
-  }
-  return caught;
-}
-
-const tmpRoots: string[] = [];
-function tmpDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'kms-key-store-'));
-  tmpRoots.push(d);
-  return d;
-}
-after(() => {
-  for (const d of tmpRoots) rmSync(d, { recursive: true, force: true });
-});
 
 interface Impl {
   readonly name: string;
