@@ -202,7 +202,9 @@ describe('RPC pool: quorum views', () => {
   it('k = 1: a stale provider listed first is passed over for the freshest head', async () => {
     const [a, b] = [await proxy(), await proxy()];
     a.fault({ kind: 'stale', blocks: 3 });
-    const pool = new RpcPool([a.url, b.url]);
+    // Both heads must be in before the choice: a grace long enough for a loaded machine (the
+    // default 100 ms can pass before the second answer arrives, and then only one head is seen).
+    const pool = new RpcPool([a.url, b.url], { graceMs: 10_000 });
     const ledger = pooled(pool);
     const head = await latest();
     const seen = await ledger.readsAtOneBlock(async () => {

@@ -249,7 +249,10 @@ describe('kms-server: the operations listener (issue 12)', { timeout: 180_000 },
       assert.ok(sent > OPS_RATE_LIMIT.burst - 10, `refused after only ${sent} requests`);
       assert.equal(errorCode(refused.text), 'rate-limited');
       assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
-      assert.equal((await get(`${ops}/healthz`)).status, 429, 'the ops probe is rate-limited too');
+      // The probe too: a burst of probes alone meets 429 (a burst, because on a loaded machine
+      // the bucket may have refilled a token or two since the batch above).
+      const probes = await Promise.all(Array.from({ length: 50 }, () => get(`${ops}/healthz`)));
+      assert.ok(probes.some((p) => p.status === 429), 'the ops probe is rate-limited too');
       // The public listener has its own buckets.
       assert.equal((await get(`${node.url}/healthz`)).status, 200);
       assert.equal(errorCode((await get(`${node.url}/pubkey`)).text), 'not-ready');
