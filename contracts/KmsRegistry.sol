@@ -36,9 +36,9 @@ contract KmsRegistry {
 
     /// @notice Most registered operators (active and leaving) a registry holds.
     /// @dev Chosen so that the largest session stays far inside one block and one transaction:
-    /// `openSession` costs about 35k gas per operator (about 9M at 256; the EIP-7825 per-
+    /// `openSession` costs about 14k gas per operator (about 4M at 256; the EIP-7825 per-
     /// transaction cap is 2^24) and a deal carries one 48-byte sealed share per recipient
-    /// (with its commitments, about 21 KB of calldata at 256). Every count fits in the uint16 fields of SessionState.
+    /// (with its commitments, about 29 KB of calldata at 256). Every count fits in the uint16 fields of SessionState.
     uint256 internal constant MAX_OPERATORS = 256;
     /// @notice Longest governance delay a deployment may choose (30 days).
     uint256 internal constant MAX_GOVERNANCE_DELAY = 30 days;
