@@ -205,17 +205,45 @@ export function usdPerDay(perOperatorGas: number, n: number, intervalSeconds: nu
   return (perOperatorGas * n * rounds * gwei * 1e-9) * ethUsd;
 }
 
+/** Rounds a day for the cost table: one a day, one an hour, mainnet's default interval (600 s), an L2 at 120 s. */
+export const SCHEDULES = { daily: 86_400, hourly: 3_600, mainnet: 600, fastL2: 120 } as const;
+/** L1 gas prices of the cost table, in gwei. */
+export const L1_GWEI = [1, 10, 50] as const;
+
+function usd(v: number): string {
+  return `$${v < 10 ? v.toFixed(2) : Math.round(v).toLocaleString('en-US')}`;
+}
+
+/** The two cost-per-day tables (L1 at 1/10/50 gwei for one reshare a day / an hour / every 600 s; L2). */
+export function renderCostTables(rounds: readonly RoundGas[]): string {
+  const p = PRICE_ASSUMPTIONS;
+  const reshares = rounds.filter((x) => x.kind === 'reshare');
+  const cell = (x: RoundGas, interval: number, gwei: number) => {
+    const v = usdPerDay(x.perOperator, x.n, interval, gwei);
+    return `${usd(v)} (${usd(v / x.n)})`;
+  };
+  const l1 = reshares.map((x) =>
+    `| ${x.n} | ${(x.perOperator * x.n).toLocaleString('en-US')} | ${L1_GWEI.map((g) => cell(x, SCHEDULES.daily, g)).join(' | ')} | ${L1_GWEI.map((g) => cell(x, SCHEDULES.hourly, g)).join(' | ')} | ${cell(x, SCHEDULES.mainnet, p.l1Gwei)} |`);
+  const l2 = reshares.map((x) =>
+    `| ${x.n} | ${usd(usdPerDay(x.perOperator, x.n, SCHEDULES.mainnet, p.l2Gwei))} | ${usd(usdPerDay(x.perOperator, x.n, SCHEDULES.fastL2, p.l2Gwei))} |`);
+  return [
+    `Cost per day of the whole operator set (per operator in parentheses), steady-state reshares, ETH = $${p.ethUsd}. L1:`,
+    '',
+    '| n | gas per round (all operators) | 1 a day, 1 gwei | 1 a day, 10 gwei | 1 a day, 50 gwei | 1 an hour, 1 gwei | 1 an hour, 10 gwei | 1 an hour, 50 gwei | every 600 s (mainnet default), 10 gwei |',
+    '|---|-------------------------------|-----------------|------------------|------------------|-------------------|--------------------|--------------------|-----------------------------------------|',
+    ...l1,
+    '',
+    `L2 at ${p.l2Gwei} gwei all-in:`,
+    '',
+    '| n | every 600 s (144 rounds/day) | every 120 s (720 rounds/day) |',
+    '|---|------------------------------|------------------------------|',
+    ...l2,
+  ].join('\n');
+}
+
 export function renderMarkdown(r: GasReport): string {
   const rows = r.rounds.map((x) =>
     `| ${x.n} | ${x.t} | ${x.kind} | ${x.open.toLocaleString('en-US')} | ${x.deal.toLocaleString('en-US')} (${x.dealBytes} B) | ${x.ack.toLocaleString('en-US')} | ${x.confirm.toLocaleString('en-US')} | **${x.perOperator.toLocaleString('en-US')}** |`);
-  const p = PRICE_ASSUMPTIONS;
-  const costRows = r.rounds.filter((x) => x.kind === 'reshare').map((x) => {
-    const l1 = usdPerDay(x.perOperator, x.n, 600, p.l1Gwei);
-    const l2 = usdPerDay(x.perOperator, x.n, 600, p.l2Gwei);
-    const l2fast = usdPerDay(x.perOperator, x.n, 120, p.l2Gwei);
-    const fmt = (v: number) => `$${v < 10 ? v.toFixed(2) : Math.round(v).toLocaleString('en-US')}`;
-    return `| ${x.n} | ${(x.perOperator * x.n).toLocaleString('en-US')} | ${fmt(l1)} (${fmt(l1 / x.n)}/operator) | ${fmt(l2)} | ${fmt(l2fast)} |`;
-  });
   return [
     `Registration: ECDSA ${r.registerEcdsa.toLocaleString('en-US')} gas, BN254 ${r.registerBn254.toLocaleString('en-US')} gas (PoP via ecPairing). Deployment: ${r.deploy.toLocaleString('en-US')} gas.`,
     '',
@@ -223,11 +251,7 @@ export function renderMarkdown(r: GasReport): string {
     '|---|---|-------|-------------|----------------------|-----------|---------------|------------------------|',
     ...rows,
     '',
-    `Cost per day of the whole operator set for steady-state reshares (ETH = $${p.ethUsd}; L1 at ${p.l1Gwei} gwei, L2 at ${p.l2Gwei} gwei all-in):`,
-    '',
-    '| n | gas per round (all operators) | L1, 600 s interval (144 rounds/day) | L2, 600 s interval | L2, 120 s interval (720 rounds/day) |',
-    '|---|-------------------------------|--------------------------------------|--------------------|--------------------------------------|',
-    ...costRows,
+    renderCostTables(r.rounds),
   ].join('\n');
 }
 

@@ -15,7 +15,7 @@ pragma solidity 0.8.30;
 /// expected party has submitted.
 ///
 /// Rolling digest: digest' = keccak256(digest ++ keccak256(abi.encode(item))) with
-///   deal    (uint8 1, address from, bytes commitments, bytes ephemeralKey, bytes[] sealedShares)
+///   deal    (uint8 1, address from, bytes deal)   deal = commitments ++ ephemeralKey ++ sealedShares
 ///   ack     (uint8 2, address from, (address dealer, bytes sharedKey, bytes proof)[] complaints)
 ///   confirm (uint8 3, address from, bytes32 publicPolyHash, bytes publicPoly, bytes nextSessionKey)
 ///
@@ -36,9 +36,9 @@ contract KmsRegistry {
 
     /// @notice Most registered operators (active and leaving) a registry holds.
     /// @dev Chosen so that the largest session stays far inside one block and one transaction:
-    /// `openSession` costs about 35k gas per operator (about 9M at 256; the EIP-7825 per-
+    /// `openSession` costs about 14k gas per operator (about 4M at 256; the EIP-7825 per-
     /// transaction cap is 2^24) and a deal carries one 48-byte sealed share per recipient
-    /// (with its commitments, about 49 KB of calldata at 256). Every count fits in the uint16 fields of SessionState.
+    /// (with its commitments, about 29 KB of calldata at 256). Every count fits in the uint16 fields of SessionState.
     uint256 internal constant MAX_OPERATORS = 256;
     /// @notice Longest governance delay a deployment may choose (30 days).
     uint256 internal constant MAX_GOVERNANCE_DELAY = 30 days;
@@ -153,7 +153,9 @@ contract KmsRegistry {
         SealedShares,
         SealedShare,
         PublicPoly,
-        ImageDigest
+        ImageDigest,
+        /// A packed deal that is not tNew*96 + 33 + recipients*48 bytes.
+        Deal
     }
 
     /// @notice A governance change that can be queued and cancelled.
@@ -243,11 +245,24 @@ contract KmsRegistry {
     }
 
     /// @notice An operator's stored record.
+    /// @dev The first five fields share one storage slot with the status, so openSession
+    /// writes a participant's role into a slot that is already non-zero (2.9k gas instead of
+    /// 22.1k for a fresh per-session word) and a submission updates role bits and, for a
+    /// confirmation, the session key prefix in one write. Roles are kept for the latest
+    /// session an operator takes part in only: submissions go to the latest session (a session
+    /// opens only after the previous one closed), and the snapshots say who was who before.
     struct Operator {
         uint8 status;
         uint8 sigKeyType;
         bytes1 sessionKeyPrefix;
         uint64 registeredSeq;
+        /// The session `roleBits` belong to (0: none yet).
+        uint64 roleSession;
+        /// Role bits in `roleSession` (ROLE_*).
+        uint8 roleBits;
+        /// The version (session id) this operator held when it was last given a role: how
+        /// openSession still knows the holders of a source version after failed sessions.
+        uint64 heldVersion;
         bytes32 sessionKeyX;
         string socket;
         bytes sigPublicKey;
@@ -283,7 +298,8 @@ contract KmsRegistry {
         uint256 quorum;
     }
 
-    /// @notice The stored part of a session (the snapshot itself lives in the SessionOpened event).
+    /// @notice The stored part of a session as `getSessionState` reports it (the snapshot
+    /// itself lives in the SessionOpened event).
     struct SessionState {
         uint64 boundary;
         uint64 openedAt;
@@ -312,6 +328,43 @@ contract KmsRegistry {
         bytes32 digest;
         bytes32 snapshotHash;
         bytes32 sourcePolyHash;
+        bytes32 completedPolyHash;
+    }
+
+    /// @notice A session as stored: SessionState packed into six slots. openSession writes
+    /// slots 0, 1, 3 (and 2 for a reshare); a submission reads 0 and 1 and writes 1 and the
+    /// digest, so an early close costs no extra slot. Times and block numbers are 40 bits
+    /// (checked casts); `counter` is dealCount + ackCount + confirmCount; sourcePolyHash is the
+    /// source version's completedPolyHash and is not stored twice.
+    struct SessionRecord {
+        // slot 0, written once by openSession
+        uint40 boundary;
+        uint40 openedAt;
+        uint40 openedBlock;
+        uint8 kind;
+        uint16 tNew;
+        uint16 tOld;
+        uint32 dealWindow;
+        uint32 ackWindow;
+        uint32 confirmWindow;
+        // slot 1, written by openSession and by every submission (early closes included)
+        uint16 dealerCount;
+        uint16 recipientCount;
+        uint16 quorum;
+        uint16 dealCount;
+        uint16 ackCount;
+        uint16 confirmCount;
+        /// Blocks from openedBlock to the latest submission (bounds a reader's log query).
+        uint32 lastSubmissionOffset;
+        bool completed;
+        uint40 dealClosedAt;
+        uint40 ackClosedAt;
+        uint40 confirmClosedAt;
+        // slot 2, written by openSession (reshare) and by completion
+        uint64 sourceVersion;
+        uint40 completedAt;
+        bytes32 snapshotHash;
+        bytes32 digest;
         bytes32 completedPolyHash;
     }
 
@@ -457,15 +510,8 @@ contract KmsRegistry {
     /// @notice A session opened; `snapshot` is everything its round is computed from.
     event SessionOpened(uint256 indexed session, Snapshot snapshot);
     /// @notice A deal (`seq`: position in the session's log; `at`: block time).
-    event DealSubmitted(
-        uint256 indexed session,
-        address indexed dealer,
-        uint256 seq,
-        uint256 at,
-        bytes commitments,
-        bytes ephemeralKey,
-        bytes[] sealedShares
-    );
+    /// `deal` = commitments (tNew*96) ++ ephemeralKey (33) ++ sealedShares (48 each, snapshot order).
+    event DealSubmitted(uint256 indexed session, address indexed dealer, uint256 seq, uint256 at, bytes deal);
     /// @notice An ack with its complaints (empty: every deal acknowledged).
     event AckSubmitted(uint256 indexed session, address indexed recipient, uint256 seq, uint256 at, Complaint[] complaints);
     /// @notice A confirmation; `publicPoly` is empty unless it is the first of its hash.
@@ -516,8 +562,7 @@ contract KmsRegistry {
 
     uint64 internal _latestSession;
     uint64 internal _activeVersion;
-    mapping(uint256 => SessionState) internal _sessions;
-    mapping(uint256 => mapping(address => uint256)) internal _roles;
+    mapping(uint256 => SessionRecord) internal _sessions;
     mapping(uint256 => mapping(bytes32 => PolyInfo)) internal _polys;
     /// DKG sessions only: A_0 of each published polynomial (the MPK candidate).
     mapping(uint256 => mapping(bytes32 => bytes)) internal _dkgConstant;
@@ -800,7 +845,7 @@ contract KmsRegistry {
         uint256 boundary = block.timestamp - (block.timestamp % interval);
         uint256 latest = _latestSession;
         if (latest != 0) {
-            SessionState storage prev = _sessions[latest];
+            SessionRecord storage prev = _sessions[latest];
             if (block.timestamp < _confirmEnd(prev)) revert PreviousSessionOpen(latest);
             if (boundary <= prev.boundary) revert BoundaryNotReached(uint256(prev.boundary) + interval);
         }
@@ -817,10 +862,10 @@ contract KmsRegistry {
         else _planReshare(snap, g);
 
         bytes32 snapshotHash = keccak256(abi.encode(snap));
-        SessionState storage s = _sessions[id];
-        s.boundary = _u64(boundary);
-        s.openedAt = _u64(block.timestamp);
-        s.openedBlock = _u64(block.number);
+        SessionRecord storage s = _sessions[id];
+        s.boundary = _u40(boundary);
+        s.openedAt = _u40(block.timestamp);
+        s.openedBlock = _u40(block.number);
         s.kind = snap.kind;
         s.tNew = _u16(snap.tNew);
         s.tOld = _u16(snap.tOld);
@@ -832,42 +877,32 @@ contract KmsRegistry {
         s.quorum = _u16(snap.quorum);
         s.sourceVersion = _u64(snap.sourceVersion);
         s.snapshotHash = snapshotHash;
-        s.sourcePolyHash = snap.sourcePolyHash;
         _latestSession = _u64(id);
         emit SessionOpened(id, snap);
     }
 
-    /// @notice Deal window: one deal per dealer, tNew commitments, one sealed share per recipient.
+    /// @notice Deal window: one deal per dealer, packed into one byte string: tNew compressed
+    /// G2 commitments (96 bytes each), the deal's ephemeral secp256k1 key E (33 bytes), then one
+    /// 48-byte sealed share per recipient in the snapshot's order. One string instead of three
+    /// fields and n separate shares saves the ABI's offsets, lengths and padding (2.6 KB of
+    /// calldata at n = 30); the contract checks the total length, readers split it by the
+    /// snapshot's tNew and recipient count.
     /// @param session The session id.
-    /// @param commitments tNew compressed G2 points (96 bytes each).
-    /// @param ephemeralKey The deal's ephemeral secp256k1 key E (33 bytes).
-    /// @param sealedShares One 48-byte sealed share per recipient, in the snapshot's order.
-    function submitDeal(
-        uint256 session,
-        bytes calldata commitments,
-        bytes calldata ephemeralKey,
-        bytes[] calldata sealedShares
-    ) external {
-        SessionState storage s = _admit(session, ROLE_DEALER, ROLE_DEALT, PHASE_DEAL);
-        uint256 want = uint256(s.tNew) * G2_BYTES;
-        if (commitments.length != want) revert BadLength(LengthField.Commitments, want, commitments.length);
-        if (ephemeralKey.length != SECP_POINT_BYTES) revert BadLength(LengthField.EphemeralKey, SECP_POINT_BYTES, ephemeralKey.length);
+    /// @param deal commitments ++ ephemeralKey ++ sealedShares.
+    function submitDeal(uint256 session, bytes calldata deal) external {
+        (SessionRecord storage s, Operator storage o) = _admit(session, ROLE_DEALER, ROLE_DEALT, PHASE_DEAL);
         uint256 n = s.recipientCount;
-        if (sealedShares.length != n) revert BadLength(LengthField.SealedShares, n, sealedShares.length);
-        for (uint256 i = 0; i < n; i++) {
-            if (sealedShares[i].length != SEALED_SHARE_BYTES) {
-                revert BadLength(LengthField.SealedShare, SEALED_SHARE_BYTES, sealedShares[i].length);
-            }
-        }
-        _roles[session][msg.sender] |= ROLE_DEALT;
-        uint256 seq = _record(s, keccak256(abi.encode(uint8(1), msg.sender, commitments, ephemeralKey, sealedShares)));
+        uint256 want = uint256(s.tNew) * G2_BYTES + SECP_POINT_BYTES + n * SEALED_SHARE_BYTES;
+        if (deal.length != want) revert BadLength(LengthField.Deal, want, deal.length);
+        o.roleBits |= uint8(ROLE_DEALT);
+        uint256 seq = _record(s, keccak256(abi.encode(uint8(1), msg.sender, deal)));
         uint16 count = s.dealCount + 1;
         s.dealCount = count;
         if (count == s.dealerCount) {
-            s.dealClosedAt = _u64(block.timestamp);
+            s.dealClosedAt = _u40(block.timestamp);
             emit PhaseClosed(session, PHASE_DEAL, block.timestamp);
         }
-        emit DealSubmitted(session, msg.sender, seq, block.timestamp, commitments, ephemeralKey, sealedShares);
+        emit DealSubmitted(session, msg.sender, seq, block.timestamp, deal);
     }
 
     /// @notice Ack window: one ack per recipient; an empty list acknowledges every deal.
@@ -876,24 +911,24 @@ contract KmsRegistry {
     /// @param session The session id.
     /// @param complaints The complaints, each with its evidence.
     function submitAck(uint256 session, Complaint[] calldata complaints) external {
-        SessionState storage s = _admit(session, ROLE_RECIPIENT, ROLE_ACKED, PHASE_ACK);
+        (SessionRecord storage s, Operator storage o) = _admit(session, ROLE_RECIPIENT, ROLE_ACKED, PHASE_ACK);
         uint256 dealt = s.dealCount;
         if (complaints.length > dealt) revert BadComplaint(dealt, ComplaintProblem.TooManyComplaints);
         for (uint256 i = 0; i < complaints.length; i++) {
             address dealer = complaints[i].dealer;
-            if (_roles[session][dealer] & ROLE_DEALT == 0) revert BadComplaint(i, ComplaintProblem.DealerHasNotDealt);
+            if (_roleIn(_operators[dealer], session) & ROLE_DEALT == 0) revert BadComplaint(i, ComplaintProblem.DealerHasNotDealt);
             for (uint256 j = 0; j < i; j++) {
                 if (complaints[j].dealer == dealer) revert BadComplaint(i, ComplaintProblem.DealerNamedTwice);
             }
             if (complaints[i].sharedKey.length != SECP_POINT_BYTES) revert BadComplaint(i, ComplaintProblem.SharedKeyLength);
             if (complaints[i].proof.length != DLEQ_PROOF_BYTES) revert BadComplaint(i, ComplaintProblem.ProofLength);
         }
-        _roles[session][msg.sender] |= ROLE_ACKED;
+        o.roleBits |= uint8(ROLE_ACKED);
         uint256 seq = _record(s, keccak256(abi.encode(uint8(2), msg.sender, complaints)));
         uint16 count = s.ackCount + 1;
         s.ackCount = count;
         if (count == s.recipientCount) {
-            s.ackClosedAt = _u64(block.timestamp);
+            s.ackClosedAt = _u40(block.timestamp);
             emit PhaseClosed(session, PHASE_ACK, block.timestamp);
         }
         emit AckSubmitted(session, msg.sender, seq, block.timestamp, complaints);
@@ -912,7 +947,7 @@ contract KmsRegistry {
         bytes calldata publicPoly,
         bytes calldata nextSessionKey
     ) external {
-        SessionState storage s = _admit(session, ROLE_RECIPIENT, ROLE_CONFIRMED, PHASE_CONFIRM);
+        (SessionRecord storage s, Operator storage o) = _admit(session, ROLE_RECIPIENT, ROLE_CONFIRMED, PHASE_CONFIRM);
         _checkSessionKey(nextSessionKey);
         PolyInfo storage p = _polys[session][publicPolyHash];
         bool firstPublish = false;
@@ -926,7 +961,6 @@ contract KmsRegistry {
             if (s.kind == KIND_RESHARE && keccak256(publicPoly[0:G2_BYTES]) != _mpkHash) revert MpkMismatch();
             firstPublish = p.publishedBlock == 0;
         }
-        _roles[session][msg.sender] |= ROLE_CONFIRMED;
         uint256 seq = _record(
             s, keccak256(abi.encode(uint8(3), msg.sender, publicPolyHash, publicPoly, nextSessionKey))
         );
@@ -934,17 +968,17 @@ contract KmsRegistry {
             p.publishedBlock = _u64(block.number);
             if (s.kind == KIND_DKG) _dkgConstant[session][publicPolyHash] = publicPoly[0:G2_BYTES];
         }
-        Operator storage o = _operators[msg.sender];
-        if (o.status != STATUS_NONE) {
-            o.sessionKeyPrefix = nextSessionKey[0];
-            o.sessionKeyX = bytes32(nextSessionKey[1:33]);
-        }
+        // A recipient is registered for the whole session (only non-recipients are removed, at
+        // completion), so its record is the one _admit read. Role bit and key prefix share a slot.
+        o.roleBits |= uint8(ROLE_CONFIRMED);
+        o.sessionKeyPrefix = nextSessionKey[0];
+        o.sessionKeyX = bytes32(nextSessionKey[1:33]);
         uint32 votes = p.votes + 1;
         p.votes = votes;
         uint16 count = s.confirmCount + 1;
         s.confirmCount = count;
         if (count == s.recipientCount) {
-            s.confirmClosedAt = _u64(block.timestamp);
+            s.confirmClosedAt = _u40(block.timestamp);
             emit PhaseClosed(session, PHASE_CONFIRM, block.timestamp);
         }
         emit ConfirmationSubmitted(session, msg.sender, publicPolyHash, seq, block.timestamp, publicPoly, nextSessionKey);
@@ -1072,13 +1106,42 @@ contract KmsRegistry {
     }
 
     /// @notice The stored state of a session (all zero: unknown).
-    function getSessionState(uint256 session) external view returns (SessionState memory) {
-        return _sessions[session];
+    function getSessionState(uint256 session) external view returns (SessionState memory v) {
+        SessionRecord storage s = _sessions[session];
+        v.boundary = s.boundary;
+        v.openedAt = s.openedAt;
+        v.openedBlock = s.openedBlock;
+        v.kind = s.kind;
+        v.completed = s.completed;
+        v.tNew = s.tNew;
+        v.tOld = s.tOld;
+        v.dealWindow = s.dealWindow;
+        v.ackWindow = s.ackWindow;
+        v.confirmWindow = s.confirmWindow;
+        v.dealerCount = s.dealerCount;
+        v.recipientCount = s.recipientCount;
+        v.quorum = s.quorum;
+        v.dealCount = s.dealCount;
+        v.ackCount = s.ackCount;
+        v.confirmCount = s.confirmCount;
+        v.counter = uint32(s.dealCount) + s.ackCount + s.confirmCount;
+        v.lastSubmissionOffset = s.lastSubmissionOffset;
+        v.dealClosedAt = s.dealClosedAt;
+        v.ackClosedAt = s.ackClosedAt;
+        v.confirmClosedAt = s.confirmClosedAt;
+        v.completedAt = s.completedAt;
+        v.sourceVersion = s.sourceVersion;
+        v.digest = s.digest;
+        v.snapshotHash = s.snapshotHash;
+        if (s.sourceVersion != 0) v.sourcePolyHash = _sessions[s.sourceVersion].completedPolyHash;
+        v.completedPolyHash = s.completedPolyHash;
     }
 
-    /// @notice Role word of `operator` in `session` (bits: 1 dealer, 2 recipient, 4 dealt, 8 acked, 16 confirmed).
+    /// @notice Role bits of `operator` in `session` (1 dealer, 2 recipient, 4 dealt, 8 acked,
+    /// 16 confirmed) while `session` is the latest session the operator took part in; 0 for an
+    /// older session (the registry keeps only the latest role; older snapshots say who was who).
     function roleOf(uint256 session, address operator) external view returns (uint256) {
-        return _roles[session][operator];
+        return _roleIn(_operators[operator], session);
     }
 
     /// @notice Votes for a polynomial hash in a session, and the block that published it.
@@ -1203,7 +1266,7 @@ contract KmsRegistry {
             if (o.status != STATUS_ACTIVE) continue;
             rec[k] = a;
             keys[k] = abi.encodePacked(o.sessionKeyPrefix, o.sessionKeyX);
-            _roles[id][a] = ROLE_DEALER | ROLE_RECIPIENT;
+            _giveRole(o, id, ROLE_DEALER | ROLE_RECIPIENT, o.heldVersion);
             k++;
         }
         snap.kind = KIND_DKG;
@@ -1217,7 +1280,7 @@ contract KmsRegistry {
     function _planReshare(Snapshot memory snap, GovernanceState memory g) internal {
         uint256 src = _activeVersion;
         if (src == 0) revert NoSourceVersion();
-        SessionState storage v = _sessions[src];
+        SessionRecord storage v = _sessions[src];
         uint256 holders = v.recipientCount;
         uint256 cap = _churnCap(g.churnCap, holders);
         uint256 total = _operatorList.length;
@@ -1231,7 +1294,7 @@ contract KmsRegistry {
         for (uint256 i = 0; i < total; i++) {
             address a = _operatorList[i];
             Operator storage o = _operators[a];
-            bool holder = _roles[src][a] & ROLE_RECIPIENT != 0;
+            bool holder = _holds(o, src);
             uint256 role = 0;
             if (holder) {
                 dealers[nd++] = a;
@@ -1244,7 +1307,7 @@ contract KmsRegistry {
                 nr++;
                 role |= ROLE_RECIPIENT;
             }
-            if (role != 0) _roles[id][a] = role;
+            if (role != 0) _giveRole(o, id, role, holder ? src : o.heldVersion);
         }
         if (nr < MIN_THRESHOLD) revert NotEnoughOperators(MIN_THRESHOLD, nr);
         uint256 t = _sessionThreshold(g.thresholdOverride, nr);
@@ -1279,7 +1342,7 @@ contract KmsRegistry {
         for (uint256 i = 0; i < total; i++) {
             address a = _operatorList[i];
             if (_operators[a].status != STATUS_ACTIVE) continue;
-            if (_roles[src][a] & ROLE_RECIPIENT != 0) staying++;
+            if (_holds(_operators[a], src)) staying++;
             else if (newcomers < cap) newcomers++;
         }
         return staying + newcomers;
@@ -1288,11 +1351,14 @@ contract KmsRegistry {
     function _admit(uint256 session, uint256 memberBit, uint256 doneBit, uint8 phase)
         internal
         view
-        returns (SessionState storage s)
+        returns (SessionRecord storage s, Operator storage o)
     {
-        if (session == 0 || session > _latestSession) revert UnknownSession(session);
         s = _sessions[session];
-        uint256 role = _roles[session][msg.sender];
+        // Opened sessions have a non-zero opening block (block 0 is genesis); ids 0 and above
+        // the latest have none. Read from the slot the phase check reads anyway.
+        if (s.openedBlock == 0) revert UnknownSession(session);
+        o = _operators[msg.sender];
+        uint256 role = _roleIn(o, session);
         if (role & memberBit == 0) {
             if (memberBit == ROLE_DEALER) revert NotDealer(session, msg.sender);
             revert NotRecipient(session, msg.sender);
@@ -1302,17 +1368,17 @@ contract KmsRegistry {
         if (role & doneBit != 0) revert AlreadySubmitted(session, msg.sender);
     }
 
-    function _record(SessionState storage s, bytes32 itemHash) internal returns (uint256 seq) {
-        seq = uint256(s.counter) + 1;
-        s.counter = _u32(seq);
+    function _record(SessionRecord storage s, bytes32 itemHash) internal returns (uint256 seq) {
+        // The submission's position: every earlier one counted (its own count is raised after).
+        seq = uint256(s.dealCount) + s.ackCount + s.confirmCount + 1;
         s.lastSubmissionOffset = _u32(block.number - s.openedBlock);
         s.digest = keccak256(abi.encodePacked(s.digest, itemHash));
     }
 
-    function _complete(uint256 session, SessionState storage s, bytes32 publicPolyHash) internal {
+    function _complete(uint256 session, SessionRecord storage s, bytes32 publicPolyHash) internal {
         s.completed = true;
         s.completedPolyHash = publicPolyHash;
-        s.completedAt = _u64(block.timestamp);
+        s.completedAt = _u40(block.timestamp);
         _activeVersion = _u64(session);
         if (s.kind == KIND_DKG && _mpkHash == bytes32(0)) {
             bytes memory mpk = _dkgConstant[session][publicPolyHash];
@@ -1331,7 +1397,8 @@ contract KmsRegistry {
         uint32 removed = 0;
         for (uint256 i = 0; i < n; i++) {
             address a = _operatorList[i];
-            if (_operators[a].status == STATUS_LEAVING && _roles[session][a] & ROLE_RECIPIENT == 0) {
+            Operator storage o = _operators[a];
+            if (o.status == STATUS_LEAVING && _roleIn(o, session) & ROLE_RECIPIENT == 0) {
                 delete _operators[a];
                 removed++;
                 emit OperatorRemoved(a, session);
@@ -1344,19 +1411,19 @@ contract KmsRegistry {
         _leavingCount -= removed;
     }
 
-    function _dealEnd(SessionState storage s) internal view returns (uint256) {
+    function _dealEnd(SessionRecord storage s) internal view returns (uint256) {
         return s.dealClosedAt != 0 ? s.dealClosedAt : uint256(s.openedAt) + s.dealWindow;
     }
 
-    function _ackEnd(SessionState storage s) internal view returns (uint256) {
+    function _ackEnd(SessionRecord storage s) internal view returns (uint256) {
         return s.ackClosedAt != 0 ? s.ackClosedAt : _dealEnd(s) + s.ackWindow;
     }
 
-    function _confirmEnd(SessionState storage s) internal view returns (uint256) {
+    function _confirmEnd(SessionRecord storage s) internal view returns (uint256) {
         return s.confirmClosedAt != 0 ? s.confirmClosedAt : _ackEnd(s) + s.confirmWindow;
     }
 
-    function _phaseAt(SessionState storage s, uint256 t) internal view returns (uint8) {
+    function _phaseAt(SessionRecord storage s, uint256 t) internal view returns (uint8) {
         uint256 dealEnd = _dealEnd(s);
         if (t < dealEnd) return PHASE_DEAL;
         uint256 ackEnd = s.ackClosedAt != 0 ? s.ackClosedAt : dealEnd + s.ackWindow;
@@ -1420,6 +1487,11 @@ contract KmsRegistry {
         return uint32(v);
     }
 
+    function _u40(uint256 v) internal pure returns (uint40) {
+        if (v > type(uint40).max) revert BadParameter(ParameterProblem.ValueTooLarge);
+        return uint40(v);
+    }
+
     function _u64(uint256 v) internal pure returns (uint64) {
         if (v > type(uint64).max) revert BadParameter(ParameterProblem.ValueTooLarge);
         return uint64(v);
@@ -1431,6 +1503,27 @@ contract KmsRegistry {
     function _registered(address operator) internal view returns (Operator storage o) {
         o = _operators[operator];
         if (o.status == STATUS_NONE) revert NotRegistered(operator);
+    }
+
+    /// Role bits of an operator in `session` (0 unless it is the latest session the operator took part in).
+    function _roleIn(Operator storage o, uint256 session) internal view returns (uint256) {
+        return o.roleSession == session ? o.roleBits : 0;
+    }
+
+    /// Whether an operator holds a share of `version` (a recipient of that completed session).
+    /// Its role word names `version` until the next session opens; from then on `heldVersion`
+    /// does, written by every openSession that gives a holder a role, and every holder of the
+    /// source version gets one (it deals). Version ids are session ids and never repeat.
+    function _holds(Operator storage o, uint256 version) internal view returns (bool) {
+        if (version == 0) return false;
+        return (o.roleSession == version && o.roleBits & ROLE_RECIPIENT != 0) || o.heldVersion == version;
+    }
+
+    /// One write of the operator's first slot (already non-zero: its status), not a fresh word per session.
+    function _giveRole(Operator storage o, uint256 session, uint256 role, uint256 heldVersion) internal {
+        o.roleSession = uint64(session);
+        o.roleBits = uint8(role);
+        o.heldVersion = uint64(heldVersion);
     }
 
     function _leave(Operator storage o) internal {

@@ -68,6 +68,7 @@ import {
   type Session,
   type VersionRecord,
 } from '../protocol/ledger.ts';
+import { packDeal } from '../protocol/deal-bytes.ts';
 import { chainProfile, checkReadPoint, type Finality } from './profiles.ts';
 import { ChainError, ChainRequestError, ContractRefusalError, redactIn, redactRpcUrl, walkCauses } from './errors.ts';
 import { ChainViewError, createRpcPool, RpcPool } from './rpc-pool.ts';
@@ -215,6 +216,7 @@ function describeRefusal(errorName: string, args: readonly unknown[]): string {
     case 'BadLength': {
       const field = reasonText(LENGTH_FIELDS, args[0]);
       // SealedShares counts shares (one per recipient); every other field counts bytes.
+      if (field === 'deal') return `a deal (tNew G2 commitments ‖ 33-byte ephemeral key ‖ one 48-byte sealed share per recipient) must be ${a[1]} bytes, got ${a[2]}`;
       return `${field} must be ${a[1]} ${field === 'sealedShares' ? 'shares (one per recipient)' : 'bytes'}, got ${a[2]}`;
     }
     case 'BadComplaint':
@@ -805,12 +807,10 @@ export class ChainLedger implements Ledger {
       },
 
       submitDeal: async (d: Omit<DealSubmission, 'type' | 'from'>) => {
-        const shares = Array.isArray(d.sealedShares) ? d.sealedShares.map((s) => hexOr(s, '0x')) : [];
-        await send('submitDeal', enc({
-          abi,
-          functionName: 'submitDeal',
-          args: [sessionArg(d.session), hexOr(d.commitments, '0x'), hexOr(d.ephemeralKey, '0x'), shares],
-        }), sessionOf(d.session));
+        // One packed byte string (deal-bytes.ts); the contract checks its total length.
+        const deal = d !== null && typeof d === 'object' ? packDeal(d) : null;
+        if (deal === null) throw new LedgerError('BadLength', 'a deal\'s commitments, ephemeral key and sealed shares must be 0x-hex');
+        await send('submitDeal', enc({ abi, functionName: 'submitDeal', args: [sessionArg(d.session), deal] }), sessionOf(d.session));
       },
       submitAck: async (a: Omit<AckSubmission, 'type' | 'from'>) => {
         if (!Array.isArray(a.complaints)) throw new LedgerError('BadComplaint', 'complaints must be a list');

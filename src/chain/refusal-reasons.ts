@@ -48,6 +48,7 @@ export const LENGTH_FIELDS = [
   ['SealedShare', 'sealedShare'],
   ['PublicPoly', 'publicPoly'],
   ['ImageDigest', 'imageDigest'],
+  ['Deal', 'deal'],
 ] as const;
 
 /** `KmsRegistry.ChangeKind`, as `GovernanceChangeKind` (src/protocol/ledger.ts) names it. */

@@ -45,6 +45,7 @@ import {
   type SessionSnapshot,
   type VersionRecord,
 } from '../protocol/ledger.ts';
+import { unpackDeal } from '../protocol/deal-bytes.ts';
 import { digestOf } from '../protocol/submission-digest.ts';
 import { kmsRegistryAbi } from './kms-registry-artifact.ts';
 import { ContractRefusalError } from './errors.ts';
@@ -323,7 +324,7 @@ export async function readSubmissions(ctx: ReadContext, id: number, state: Sessi
       const sorted = [...logs].sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
       for (const log of sorted) {
         if (log.args.session !== BigInt(id)) continue;
-        out.push(toSubmission(id, log));
+        out.push(toSubmission(id, state, log));
       }
     }
   }
@@ -341,13 +342,18 @@ export async function readSubmissions(ctx: ReadContext, id: number, state: Sessi
 
 type SubmissionLog = GetLogsReturnType<undefined, typeof SUBMISSION_EVENTS, true>[number];
 
-function toSubmission(session: number, log: SubmissionLog): RecordedSubmission {
+function toSubmission(session: number, state: SessionState, log: SubmissionLog): RecordedSubmission {
   switch (log.eventName) {
     case 'DealSubmitted': {
       const a = log.args;
-      const s: DealSubmission = {
-        type: 'deal', session, from: lc(a.dealer), commitments: lc(a.commitments), ephemeralKey: lc(a.ephemeralKey), sealedShares: a.sealedShares.map(lc),
-      };
+      // The contract accepted exactly dealByteLength bytes; anything else is not its event.
+      const fields = unpackDeal(lc(a.deal), state.tNew, state.recipientCount);
+      if (fields === null) {
+        throw new ContractRefusalError('IncompleteView', `a DealSubmitted event of session ${session} carries ${(a.deal.length - 2) / 2} bytes, not a deal of this session`, {
+          metaMessages: [`Session: ${session}`, `Dealer: ${lc(a.dealer)}`, `Block: ${log.blockNumber}`],
+        });
+      }
+      const s: DealSubmission = { type: 'deal', session, from: lc(a.dealer), ...fields };
       return { ...s, seq: num(a.seq), at: num(a.at) };
     }
     case 'AckSubmitted': {

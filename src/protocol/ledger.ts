@@ -373,9 +373,11 @@ export interface LedgerWriter {
    */
   openSession(): Promise<number>;
   /**
-   * UnknownSession, NotDealer, WrongPhase, AlreadySubmitted, BadLength (commitments
-   * tNew·96 bytes; ephemeral key 33 bytes; one sealed share per recipient, each
-   * SIZES.sealedShare bytes). The last expected deal closes the deal window.
+   * BadLength first when a field is not 0x-hex (the deal cannot be packed), then
+   * UnknownSession, NotDealer, WrongPhase, AlreadySubmitted, BadLength (the packed deal,
+   * commitments ‖ ephemeral key ‖ sealed shares, is not tNew·96 + 33 + recipients ·
+   * SIZES.sealedShare bytes; `deal-bytes.ts`). The ledger records the deal split at those
+   * offsets. The last expected deal closes the deal window.
    */
   submitDeal(deal: Omit<DealSubmission, 'type' | 'from'>): Promise<void>;
   /**

@@ -71,6 +71,7 @@ import {
   windowsFit,
 } from './session-rules.ts';
 import { snapshotHash } from './snapshot-hash.ts';
+import { dealByteLength, packDeal, unpackDeal } from './deal-bytes.ts';
 import { nextDigest } from './submission-digest.ts';
 
 export interface MemoryLedgerOptions {
@@ -743,31 +744,18 @@ export class MemoryLedger implements Ledger {
   }
 
   #submitDeal(from: Address, d: Omit<DealSubmission, 'type' | 'from'>): void {
+    // As the contract: the deal is one byte string (deal-bytes.ts); a field that is not hex
+    // cannot be encoded at all (ChainLedger refuses it before sending, so here before admission).
+    const packed = d !== null && typeof d === 'object' ? packDeal(d) : null;
+    if (packed === null) fail('BadLength', 'a deal\'s commitments, ephemeral key and sealed shares must be 0x-hex');
     const s = this.#admit(from, d.session, 'deal');
     const snap = s.snapshot;
-    const want = snap.tNew * SIZES.g2;
-    if (byteLength(d.commitments) !== want) {
-      fail('BadLength', `commitments must be ${snap.tNew} G2 points (${want} bytes), got ${byteLength(d.commitments)} bytes`);
+    const want = dealByteLength(snap.tNew, snap.recipients.length);
+    const fields = unpackDeal(packed, snap.tNew, snap.recipients.length);
+    if (fields === null) {
+      fail('BadLength', `a deal is ${snap.tNew} G2 commitments, a 33-byte ephemeral key and ${snap.recipients.length} sealed shares of ${SIZES.sealedShare} bytes (${want} bytes), got ${byteLength(packed)} bytes`);
     }
-    if (byteLength(d.ephemeralKey) !== SIZES.secpPoint) {
-      fail('BadLength', `the ephemeral key must be ${SIZES.secpPoint} bytes, got ${byteLength(d.ephemeralKey)}`);
-    }
-    if (!Array.isArray(d.sealedShares) || d.sealedShares.length !== snap.recipients.length) {
-      fail('BadLength', `a deal carries one sealed share per recipient (${snap.recipients.length}), got ${Array.isArray(d.sealedShares) ? d.sealedShares.length : 'none'}`);
-    }
-    d.sealedShares.forEach((share, i) => {
-      if (byteLength(share) !== SIZES.sealedShare) {
-        fail('BadLength', `sealed share ${i} must be ${SIZES.sealedShare} bytes, got ${byteLength(share)}`);
-      }
-    });
-    this.#record(s, {
-      type: 'deal',
-      session: d.session,
-      from,
-      commitments: lower(d.commitments),
-      ephemeralKey: lower(d.ephemeralKey),
-      sealedShares: d.sealedShares.map(lower),
-    });
+    this.#record(s, { type: 'deal', session: d.session, from, ...fields });
     s.dealt.add(from);
     if (s.dealt.size === snap.dealers.length) s.dealClosedAt = this.#time;
   }

@@ -69,8 +69,10 @@ describe('refusal reasons', () => {
       await ledger.writer(owner).armGenesis(2);
       const id = await ledger.writer(a0).openSession();
       const deal = { session: id, commitments: toHex(rng(2 * 96)), ephemeralKey: x(3n), sealedShares: [] };
-      await refused(ledger.writer(a0).submitDeal({ ...deal, commitments: '0x' }), 'BadLength', 'submitDeal refused: commitments must be 192 bytes, got 0');
-      await refused(ledger.writer(a0).submitDeal(deal), 'BadLength', 'submitDeal refused: sealedShares must be 2 shares (one per recipient), got 0');
+      // A deal is one packed string (2·96 + 33 + 2·48 = 321 bytes here); the contract checks its total.
+      const sentence = (got: number) => `submitDeal refused: a deal (tNew G2 commitments ‖ 33-byte ephemeral key ‖ one 48-byte sealed share per recipient) must be 321 bytes, got ${got}`;
+      await refused(ledger.writer(a0).submitDeal({ ...deal, commitments: '0x' }), 'BadLength', sentence(33));
+      await refused(ledger.writer(a0).submitDeal(deal), 'BadLength', sentence(225));
     });
   });
 });

@@ -1062,6 +1062,39 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
           'a2 (leaving) deals but does not receive; a cap above the bound admits no more; t = ceil(2·4/3) = 3',
         );
       });
+
+      test('failed reshares keep the source version: its holders deal in every later session until one completes, a recipient of a failed one does not', async (r) => {
+        // The registry keeps only each operator's latest role (issue 14): the holders of the
+        // source version must survive sessions that failed after giving everyone a new role.
+        const ops = r.A.slice(0, 3) as [Address, Address, Address];
+        const n3 = r.A[3] as Address;
+        const g = await r.genesis(ops);
+        await r.register(n3); // a newcomer: recipient of the next sessions (cap max(1, floor(3/3)) = 1), never a dealer of them
+        let b = g.snap.boundary;
+        for (const id of [2, 3]) {
+          b += INTERVAL;
+          const snap = await r.open(n3, b);
+          assert.deepEqual([snap.id, snap.dealers, snap.recipients, snap.sourceVersion, snap.sourcePolyHash], [id, ops, [...ops, n3], 1, g.hash]);
+          await r.refusedAt(b + 1, 'NotDealer', () => r.w(n3).submitDeal(r.dealFor(snap)));
+          for (const [i, d] of ops.entries()) await r.deal(d, b + 2 + i, r.dealFor(snap));
+          await r.ack(n3, b + 10, id); // the deal window closed early at b + 4; nobody confirms
+          await r.mine(b + 3 * WINDOW);
+          assert.equal((await r.session(id)).progress.outcome, 'failed');
+          await r.checkLog(id);
+        }
+        b += INTERVAL;
+        const snap4 = await r.open(n3, b);
+        assert.deepEqual([snap4.dealers, snap4.recipients, snap4.sourceVersion], [ops, [...ops, n3], 1]);
+        let t = b;
+        for (const d of ops) await r.deal(d, ++t, r.dealFor(snap4));
+        for (const x of snap4.recipients) await r.ack(x, ++t, 4);
+        const q = r.poly(snap4.tNew, g.mpk);
+        for (const [i, x] of snap4.recipients.entries()) await r.confirm(x, ++t, 4, q.hash, i === 0 ? q.poly : '0x');
+        assert.equal((await r.session(4)).progress.outcome, 'completed');
+        await r.checkLog(4);
+        const snap5 = await r.open(ops[0], b + INTERVAL);
+        assert.deepEqual([snap5.dealers, snap5.sourceVersion, snap5.sourcePolyHash], [[...ops, n3], 4, q.hash], 'version 4\'s holders deal now, the newcomer included');
+      });
     });
 
     describe('apps', () => {
