@@ -65,8 +65,9 @@ import { initRound, MissingSessionKeyError, roundFinished, stepRound, type Round
 import { encodeRoundState, isLegacyRoundState, parseRoundState } from '../protocol/round-state-codec.ts';
 import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
+import { versionsAfterStep, versionsOnAbandon, versionsOnFinalOutcome, versionsOnRetention, type VersionPlan } from '../protocol/version-lifecycle.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
-import { sessionKeysToDelete, versionsToDelete } from './retention.ts';
+import { sessionKeysToDelete } from './retention.ts';
 import { sessionKeyWarnings } from './session-key-warnings.ts';
 
 export interface LoopLogger {
@@ -437,24 +438,42 @@ export class OperatorLoop {
     const s = session.snapshot;
     const after = step.state;
     const r = after.recipient;
-    const was = before.recipient?.status;
-    const produced = step.produced;
+    const produced = step.produced ?? null;
     store.transaction(() => {
       store.putRoundState(s.id, encodeRoundState(after));
-      if (produced && r?.publicPoly && r.publicPolyHash) {
-        store.putVersion({
+      const v = store.getVersion(s.id);
+      const plan = versionsAfterStep(v, {
+        id: s.id, produced: produced !== null && Boolean(r?.publicPoly), polyHash: r?.publicPolyHash ?? null,
+        recipientBefore: before.recipient?.status ?? null, recipientAfter: r?.status ?? null, completedAt,
+      });
+      this.#applyVersions(plan, () => {
+        if (!produced || !r?.publicPoly || !r.publicPolyHash) throw new Error(`session ${s.id}: a confirmation without its share`);
+        return {
           id: s.id, status: 'pending', share: produced.share, publicPoly: r.publicPoly,
           publicPolyHash: r.publicPolyHash, threshold: s.tNew, holders: [...s.recipients], confirmedAt: chainTime, activatedAt: null,
-        });
+        };
+      });
+      // The confirmation publishes the next session key: its secret is kept whatever the version's fate.
+      if (produced && r?.publicPoly && r.publicPolyHash) {
         store.putSessionKey({ publicKey: produced.nextSessionKey.publicKey, secretKey: produced.nextSessionKey.secretKey, createdAt: chainTime });
       }
-      const v = store.getVersion(s.id);
-      if (v && v.publicPolyHash === r?.publicPolyHash) {
-        // One step may take a late recipient through `confirmed` to `active`.
-        if (r.status === 'active' && v.status === 'pending') store.setVersionStatus(s.id, 'active', completedAt);
-        if (r.status !== 'active' && was === 'active' && v.status === 'active') store.setVersionStatus(s.id, 'pending');
-      }
     });
+  }
+
+  /**
+   * Applies the store operations of a version plan (`src/protocol/version-lifecycle.ts` decides
+   * them); a fact that would take a version over a forbidden edge is logged, never applied.
+   */
+  #applyVersions(plan: VersionPlan, put?: () => StoredVersion): void {
+    const { store, log } = this.#o;
+    for (const e of plan.refused) log.error({ from: e.from, input: e.input }, `${e.message}: not applied, the key store keeps what it holds`);
+    for (const o of plan.ops) {
+      if (o.op === 'put-pending') {
+        if (!put) throw new Error(`version ${o.id}: nothing to store`);
+        store.putVersion(put());
+      } else if (o.op === 'set-status') store.setVersionStatus(o.id, o.status, o.activatedAt);
+      else store.deleteVersion(o.id);
+    }
   }
 
   /**
@@ -468,8 +487,7 @@ export class OperatorLoop {
     log.warn({ session: id, was: state.snapshotHash, now }, 'a reorg reopened this session with another snapshot: the old round is abandoned and a fresh one starts');
     this.#settled.delete(id);
     store.transaction(() => {
-      const v = store.getVersion(id);
-      if (v && v.status !== 'retired') store.deleteVersion(id);
+      this.#applyVersions(versionsOnAbandon(store.getVersion(id)));
       store.deleteRoundState(id);
     });
   }
@@ -568,12 +586,7 @@ export class OperatorLoop {
       // The state must agree with the final outcome (the latest block is never behind the final one).
       if (r && completedMine !== (r.status === 'active')) continue;
       store.transaction(() => {
-        if (completedMine) {
-          for (const old of store.listVersions()) if (old.id < id && old.status === 'active') store.setVersionStatus(old.id, 'retired');
-        } else {
-          const v = store.getVersion(id);
-          if (v && v.status !== 'retired' && v.publicPolyHash === mine) store.deleteVersion(id);
-        }
+        this.#applyVersions(versionsOnFinalOutcome(store.listVersions(), id, completedMine, mine));
         closed.push(id);
       });
       log.info({ session: id, outcome: fs.progress.outcome, verdict: r?.status ?? state.dealer?.status }, 'the round\'s outcome is final');
@@ -604,7 +617,7 @@ export class OperatorLoop {
         const s = await final.getSession(v.id);
         if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') completedSources.add(s.snapshot.sourceVersion);
       }
-      for (const id of versionsToDelete(versions, completedSources)) store.deleteVersion(id);
+      store.transaction(() => this.#applyVersions(versionsOnRetention(versions, completedSources)));
     }
     const keys = store.listSessionKeys();
     if (keys.length > 1) {
