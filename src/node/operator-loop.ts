@@ -257,8 +257,14 @@ export class OperatorLoop {
     // Between rounds only: these reads never lengthen a tick on a round's critical path.
     if (!inProgress) {
       const key = `${latestId}|${this.#openRounds().join(',')}|${store.listVersions().map((v) => `${v.id}:${v.status}`).join(',')}|${store.listSessionKeys().length}`;
-      // While something waits for finality, look again every few idle ticks; else when the key moves.
-      if (key !== this.#finalKey || ++this.#idleTicks >= (this.#openRounds().length > 0 || store.listSessionKeys().length > 1 ? 4 : 120)) {
+      // While something waits for finality, look again every few idle ticks; else when the key
+      // moves. Versions wait for retention too — older ones than the newest held, or all of
+      // them once a later session exists: a completion on the final chain deletes them even
+      // when this node has no round open (it left, or was ejected).
+      const versions = store.listVersions();
+      const newest = versions.at(-1)?.id ?? Infinity;
+      const waiting = this.#openRounds().length > 0 || store.listSessionKeys().length > 1 || versions.length > 1 || latestId > newest;
+      if (key !== this.#finalKey || ++this.#idleTicks >= (waiting ? 4 : 120)) {
         await this.#settleFinal(latestId);
         await this.#retention(latestId);
         this.#finalKey = key;
@@ -611,13 +617,22 @@ export class OperatorLoop {
     const { store, ledger, me } = this.#o;
     const final = ledger.finalView();
     const versions = store.listVersions();
-    if (versions.length > 1) {
+    if (versions.length > 0) {
+      // The newest completed reshare on the final chain names the newest source: sessions are
+      // read from the final latest down to the first completed reshare (usually the latest).
+      // Not only the sessions of versions this node holds: an operator that left or was
+      // ejected receives no later version, yet must delete its old shares all the same
+      // (fault run seed 1 found it keeping them, still active, forever).
       const completedSources = new Set<number>();
-      for (const v of versions) {
-        const s = await final.getSession(v.id);
-        if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') completedSources.add(s.snapshot.sourceVersion);
+      const oldest = (versions[0] as StoredVersion).id;
+      for (let id = await final.latestSessionId(); id > oldest; id--) {
+        const s = await final.getSession(id);
+        if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') {
+          completedSources.add(s.snapshot.sourceVersion);
+          break;
+        }
       }
-      store.transaction(() => this.#applyVersions(versionsOnRetention(versions, completedSources)));
+      if (completedSources.size > 0) store.transaction(() => this.#applyVersions(versionsOnRetention(versions, completedSources)));
     }
     const keys = store.listSessionKeys();
     if (keys.length > 1) {

@@ -38,7 +38,6 @@ import { createOperatorSigner, generateOperatorSecretKey, type OperatorKeyType }
 import { ecdsaAddress } from '../crypto/operator-sig-ecdsa.ts';
 import { seededRng, type Rng } from '../crypto/rng.ts';
 import { generateSealKeyPair } from '../crypto/seal.ts';
-import type { KeyStore } from '../node/key-store.ts';
 import { MemoryKeyStore } from '../node/memory-key-store.ts';
 import { ensureSessionKey, OperatorLoop, type LoopLogger } from '../node/operator-loop.ts';
 import { mustHex } from '../protocol/hex.ts';
@@ -48,6 +47,7 @@ import { computeRoundOutcome, type RoundOutcome } from '../protocol/round-outcom
 import { submissionHash } from '../protocol/submission-digest.ts';
 import type { Outgoing } from '../protocol/transition.ts';
 import type { ActContext, Behaviour, ByzantineContext } from './byzantine.ts';
+import { guardStore, NodeDownError } from './crashable.ts';
 import type { NodeIdentity } from './identity.ts';
 import { LaggedLedger } from './lagged-ledger.ts';
 import { ChainMemo, LedgerMirror, type LedgerView } from './ledger-mirror.ts';
@@ -95,13 +95,7 @@ export interface TranscriptEntry {
   readonly local: number | null;
 }
 
-/** What a crashed node's loop gets for any call it still makes (it is not running). */
-export class NodeDownError extends Error {
-  override readonly name = 'NodeDownError';
-  constructor(label: string) {
-    super(`${label} is down: a crashed process does nothing more`);
-  }
-}
+export { NodeDownError } from './crashable.ts';
 
 /** One simulated operator: its production loop and key store, plus what the simulator does to it. */
 export class SimOperator {
@@ -642,22 +636,4 @@ export class Simulator {
     // Errors are kept even without a transcript: they explain a failed run.
     if ((this.#opts.keepTranscript ?? true) || kind === 'error') this.transcript.push(e);
   }
-}
-
-/**
- * The store as one incarnation of a node's loop sees it: every call is refused once that
- * incarnation has crashed (a dead process writes nothing), while the store itself — the
- * disk — lives on for the next incarnation.
- */
-function guardStore(store: KeyStore, alive: () => boolean, label: string): KeyStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      const v: unknown = Reflect.get(target, prop, target);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]): unknown => {
-        if (!alive()) throw new NodeDownError(label);
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
 }
