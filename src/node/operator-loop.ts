@@ -65,8 +65,9 @@ import { initRound, MissingSessionKeyError, roundFinished, stepRound, type Round
 import { encodeRoundState, isLegacyRoundState, parseRoundState } from '../protocol/round-state-codec.ts';
 import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
+import { versionsAfterStep, versionsOnAbandon, versionsOnFinalOutcome, versionsOnRetention, type VersionPlan } from '../protocol/version-lifecycle.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
-import { sessionKeysToDelete, versionsToDelete } from './retention.ts';
+import { sessionKeysToDelete } from './retention.ts';
 import { sessionKeyWarnings } from './session-key-warnings.ts';
 
 export interface LoopLogger {
@@ -256,8 +257,14 @@ export class OperatorLoop {
     // Between rounds only: these reads never lengthen a tick on a round's critical path.
     if (!inProgress) {
       const key = `${latestId}|${this.#openRounds().join(',')}|${store.listVersions().map((v) => `${v.id}:${v.status}`).join(',')}|${store.listSessionKeys().length}`;
-      // While something waits for finality, look again every few idle ticks; else when the key moves.
-      if (key !== this.#finalKey || ++this.#idleTicks >= (this.#openRounds().length > 0 || store.listSessionKeys().length > 1 ? 4 : 120)) {
+      // While something waits for finality, look again every few idle ticks; else when the key
+      // moves. Versions wait for retention too — older ones than the newest held, or all of
+      // them once a later session exists: a completion on the final chain deletes them even
+      // when this node has no round open (it left, or was ejected).
+      const versions = store.listVersions();
+      const newest = versions.at(-1)?.id ?? Infinity;
+      const waiting = this.#openRounds().length > 0 || store.listSessionKeys().length > 1 || versions.length > 1 || latestId > newest;
+      if (key !== this.#finalKey || ++this.#idleTicks >= (waiting ? 4 : 120)) {
         await this.#settleFinal(latestId);
         await this.#retention(latestId);
         this.#finalKey = key;
@@ -437,24 +444,42 @@ export class OperatorLoop {
     const s = session.snapshot;
     const after = step.state;
     const r = after.recipient;
-    const was = before.recipient?.status;
-    const produced = step.produced;
+    const produced = step.produced ?? null;
     store.transaction(() => {
       store.putRoundState(s.id, encodeRoundState(after));
-      if (produced && r?.publicPoly && r.publicPolyHash) {
-        store.putVersion({
+      const v = store.getVersion(s.id);
+      const plan = versionsAfterStep(v, {
+        id: s.id, produced: produced !== null && Boolean(r?.publicPoly), polyHash: r?.publicPolyHash ?? null,
+        recipientBefore: before.recipient?.status ?? null, recipientAfter: r?.status ?? null, completedAt,
+      });
+      this.#applyVersions(plan, () => {
+        if (!produced || !r?.publicPoly || !r.publicPolyHash) throw new Error(`session ${s.id}: a confirmation without its share`);
+        return {
           id: s.id, status: 'pending', share: produced.share, publicPoly: r.publicPoly,
           publicPolyHash: r.publicPolyHash, threshold: s.tNew, holders: [...s.recipients], confirmedAt: chainTime, activatedAt: null,
-        });
+        };
+      });
+      // The confirmation publishes the next session key: its secret is kept whatever the version's fate.
+      if (produced && r?.publicPoly && r.publicPolyHash) {
         store.putSessionKey({ publicKey: produced.nextSessionKey.publicKey, secretKey: produced.nextSessionKey.secretKey, createdAt: chainTime });
       }
-      const v = store.getVersion(s.id);
-      if (v && v.publicPolyHash === r?.publicPolyHash) {
-        // One step may take a late recipient through `confirmed` to `active`.
-        if (r.status === 'active' && v.status === 'pending') store.setVersionStatus(s.id, 'active', completedAt);
-        if (r.status !== 'active' && was === 'active' && v.status === 'active') store.setVersionStatus(s.id, 'pending');
-      }
     });
+  }
+
+  /**
+   * Applies the store operations of a version plan (`src/protocol/version-lifecycle.ts` decides
+   * them); a fact that would take a version over a forbidden edge is logged, never applied.
+   */
+  #applyVersions(plan: VersionPlan, put?: () => StoredVersion): void {
+    const { store, log } = this.#o;
+    for (const e of plan.refused) log.error({ from: e.from, input: e.input }, `${e.message}: not applied, the key store keeps what it holds`);
+    for (const o of plan.ops) {
+      if (o.op === 'put-pending') {
+        if (!put) throw new Error(`version ${o.id}: nothing to store`);
+        store.putVersion(put());
+      } else if (o.op === 'set-status') store.setVersionStatus(o.id, o.status, o.activatedAt);
+      else store.deleteVersion(o.id);
+    }
   }
 
   /**
@@ -468,8 +493,7 @@ export class OperatorLoop {
     log.warn({ session: id, was: state.snapshotHash, now }, 'a reorg reopened this session with another snapshot: the old round is abandoned and a fresh one starts');
     this.#settled.delete(id);
     store.transaction(() => {
-      const v = store.getVersion(id);
-      if (v && v.status !== 'retired') store.deleteVersion(id);
+      this.#applyVersions(versionsOnAbandon(store.getVersion(id)));
       store.deleteRoundState(id);
     });
   }
@@ -568,12 +592,7 @@ export class OperatorLoop {
       // The state must agree with the final outcome (the latest block is never behind the final one).
       if (r && completedMine !== (r.status === 'active')) continue;
       store.transaction(() => {
-        if (completedMine) {
-          for (const old of store.listVersions()) if (old.id < id && old.status === 'active') store.setVersionStatus(old.id, 'retired');
-        } else {
-          const v = store.getVersion(id);
-          if (v && v.status !== 'retired' && v.publicPolyHash === mine) store.deleteVersion(id);
-        }
+        this.#applyVersions(versionsOnFinalOutcome(store.listVersions(), id, completedMine, mine));
         closed.push(id);
       });
       log.info({ session: id, outcome: fs.progress.outcome, verdict: r?.status ?? state.dealer?.status }, 'the round\'s outcome is final');
@@ -598,13 +617,22 @@ export class OperatorLoop {
     const { store, ledger, me } = this.#o;
     const final = ledger.finalView();
     const versions = store.listVersions();
-    if (versions.length > 1) {
+    if (versions.length > 0) {
+      // The newest completed reshare on the final chain names the newest source: sessions are
+      // read from the final latest down to the first completed reshare (usually the latest).
+      // Not only the sessions of versions this node holds: an operator that left or was
+      // ejected receives no later version, yet must delete its old shares all the same
+      // (fault run seed 1 found it keeping them, still active, forever).
       const completedSources = new Set<number>();
-      for (const v of versions) {
-        const s = await final.getSession(v.id);
-        if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') completedSources.add(s.snapshot.sourceVersion);
+      const oldest = (versions[0] as StoredVersion).id;
+      for (let id = await final.latestSessionId(); id > oldest; id--) {
+        const s = await final.getSession(id);
+        if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') {
+          completedSources.add(s.snapshot.sourceVersion);
+          break;
+        }
       }
-      for (const id of versionsToDelete(versions, completedSources)) store.deleteVersion(id);
+      if (completedSources.size > 0) store.transaction(() => this.#applyVersions(versionsOnRetention(versions, completedSources)));
     }
     const keys = store.listSessionKeys();
     if (keys.length > 1) {

@@ -32,17 +32,10 @@
  * Hex comparisons ignore case.
  */
 import type { Hex } from '../protocol/ledger.ts';
-import type { StoredSessionKey, StoredVersion } from './key-store.ts';
+import type { StoredSessionKey } from './key-store.ts';
 
-/** Ids of the versions to delete, ascending (see the module comment for the rule). */
-export function versionsToDelete(versions: readonly StoredVersion[], completedSourceIds: ReadonlySet<number>): number[] {
-  let newestSource = -Infinity;
-  for (const id of completedSourceIds) if (id > newestSource) newestSource = id;
-  return versions
-    .map((v) => v.id)
-    .filter((id) => id < newestSource)
-    .sort((a, b) => a - b);
-}
+/** Ids of the versions to delete, ascending: the rule lives in `src/protocol/version-lifecycle.ts`. */
+export { versionsToDelete } from '../protocol/version-lifecycle.ts';
 
 /**
  * Public keys of the session keys whose secrets may be deleted, ascending createdAt (see

@@ -29,7 +29,7 @@ import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import type { Address, Complaint, DealSubmission, LedgerErrorCode, RecordedSubmission, SessionSnapshot } from '../protocol/ledger.ts';
 import { encodePoly } from '../protocol/round-outcome.ts';
 import type { Outgoing } from '../protocol/transition.ts';
-import type { NodeIdentity } from './node.ts';
+import type { NodeIdentity } from './identity.ts';
 
 export interface ByzantineContext {
   readonly me: Address;

@@ -24,13 +24,26 @@
  * Node indices are registration order: the first `n` operators are 0 … n−1, each `add`
  * appends more. One seed reproduces one run exactly (`ScenarioResult.digest`).
  */
-import type { KeyVersion } from './node.ts';
 import type { Behaviour } from './byzantine.ts';
-import type { Hex, LedgerErrorCode, LedgerWriter, SessionOutcome, SessionSnapshot } from '../protocol/ledger.ts';
+import * as fr from '../crypto/fr.ts';
+import type { VersionStatus } from '../node/key-store.ts';
+import { bytesToHex } from '../protocol/hex.ts';
+import { ZERO_HASH, type Hex, type LedgerErrorCode, type LedgerWriter, type Session, type SessionOutcome, type SessionSnapshot } from '../protocol/ledger.ts';
 import type { RoundOutcome } from '../protocol/round-outcome.ts';
-import { roundFinished } from '../protocol/round-driver.ts';
+import { initRound, roundFinished, type RoundState } from '../protocol/round-driver.ts';
+import { parseRoundState } from '../protocol/round-state-codec.ts';
 import { phaseAt } from '../protocol/session-rules.ts';
-import { Simulator, type CrashPoint, type SimOptions } from './simulator.ts';
+import { Simulator, type CrashPoint, type SimOperator, type SimOptions } from './simulator.ts';
+
+/** A node's stored key version as a scenario reports it (the share is secret: tests only). */
+export interface KeyVersion {
+  readonly id: number;
+  /** This node's share (hex scalar). Secret. */
+  readonly share: Hex;
+  readonly publicPolyHash: Hex;
+  readonly threshold: number;
+  readonly status: VersionStatus;
+}
 
 export interface ScenarioOptions extends Partial<Omit<SimOptions, 'seed'>> {
   readonly seed: string;
@@ -202,7 +215,7 @@ export class Scenario {
 
   /** Node `i` runs with `--threshold-override t` from the last round on (null: no override). */
   consent(i: number, t: number | null): this {
-    this.#last('consent').setup.push((sim) => void (sim.op(i).node.consentThreshold = t));
+    this.#last('consent').setup.push((sim) => sim.consent(i, t));
     return this;
   }
 
@@ -250,20 +263,21 @@ async function runRound(sim: Simulator, plan: RoundPlan): Promise<RoundReport> {
     // The ledger's own block time: its lazily computed outcome must agree with this check.
     if (!s || phaseAt(s, sim.ledger.time) !== 'closed') return false;
     return sim.operators.every((op) => {
-      const live = op.running && op.node.up && !op.outages.some(([a, b]) => sim.simMs >= a && sim.simMs < b);
-      const st = op.node.mem?.rounds[id];
       // A lagging node may not have seen the session yet: wait for it too (bounded below).
-      if (!live) return true;
-      return st !== undefined && roundFinished(st);
+      if (!sim.live(op.index)) return true;
+      const st = storedRound(op, id, s);
+      return st === 'no-role' || (st !== null && roundFinished(st));
     });
   }, Math.max(1, endBy - sim.chainTime));
   const s = await sim.ledger.getSession(id);
   const chain = await sim.chainOutcome(id);
   for (const f of plan.teardown) await f(sim);
   const nodes = sim.operators.map((op): NodeReport => {
-    const st = (op.node.mem ?? op.node.disk);
-    const r = st.rounds[id];
-    return { index: op.index, label: op.label, dealer: r?.dealer?.status ?? null, recipient: r?.recipient?.status ?? null, version: st.versions[id] ?? null };
+    const st = s ? storedRound(op, id, s) : null;
+    const r = st === 'no-role' ? null : st;
+    const v = op.store.getVersion(id);
+    const version: KeyVersion | null = v && { id: v.id, share: bytesToHex(fr.toBytes(v.share)), publicPolyHash: v.publicPolyHash, threshold: v.threshold, status: v.status };
+    return { index: op.index, label: op.label, dealer: r?.dealer?.status ?? null, recipient: r?.recipient?.status ?? null, version };
   });
   return {
     label: plan.label,
@@ -275,4 +289,15 @@ async function runRound(sim: Simulator, plan: RoundPlan): Promise<RoundReport> {
     chain,
     nodes,
   };
+}
+
+/**
+ * Node `op`'s round of session `id` as its key store holds it (what survives a crash), or
+ * 'no-role' when the session gives it none (the loop stores nothing then).
+ */
+function storedRound(op: SimOperator, id: number, session: Session): RoundState | 'no-role' | null {
+  const st = parseRoundState(op.store.getRoundState(id), id, ZERO_HASH);
+  if (st !== null) return st;
+  const fresh = initRound(session, op.address, op.consentThreshold);
+  return fresh.dealer === null && fresh.recipient === null ? 'no-role' : null;
 }

@@ -1,7 +1,9 @@
 /**
  * @module
  * A deterministic discrete-event simulator of a KMS deployment: one in-memory ledger (the
- * chain, with its own block clock) and N operator nodes driven by the real round machines.
+ * chain, with its own block clock) and N operator nodes, each the production `OperatorLoop`
+ * (`src/node/operator-loop.ts`, what `kms-server` runs) with an in-memory key store — one
+ * implementation of a node, tested here and run in production (issue 13 item 1).
  *
  * Time. Simulated time advances in ticks of 500 ms. Chain time is the ledger's block clock,
  * `startTime + floor(simMs / 1000)` (one block per second). Every node also has a local
@@ -10,16 +12,19 @@
  *
  * Each tick, in an order drawn from the seed, every running node:
  *   1. runs its Byzantine behaviours' own actions (if any);
- *   2. reads its view of the ledger as of chain time `now − lag` (`LedgerView`);
- *   3. if a boundary has passed and no session runs, tries `openSession` (refusals are
- *      normal: somebody else opened it, genesis is not armed, …);
- *   4. steps every unfinished round with `stepRound` (rng derived from seed, node, session
- *      and tick — never reused), updates its stores, PERSISTS, then sends its outbox through
- *      its behaviours (AlreadySubmitted is ignored; other refusals are logged).
+ *   2. on its first tick after a (re)start, makes sure the registry lists a session key its
+ *      store holds (`ensureSessionKey`, as `kms-server` does at start-up);
+ *   3. runs one `OperatorLoop.tick()` on its own `Ledger` (`lagged-ledger.ts`: the ledger as
+ *      of chain time `now − lag`), which opens sessions, steps rounds, persists and then
+ *      submits, exactly as in production. Its writes go through the simulator's writer for
+ *      that node, which logs them, applies the node's Byzantine rewrites and its crash plans.
  *
  * Faults: RPC lag (the view lags the head), RPC outages (no reads, no writes), crashes (the
- * in-memory store is lost, the persisted one survives; optionally at a protocol point such
- * as right after the node's deal), restarts, permanent stops, and Byzantine behaviours.
+ * loop object and its caches are dropped; the key store, which the loop writes in
+ * transactions, is the disk and survives), optionally at a protocol point such as right after
+ * the node's deal or between persisting and sending; restarts (a fresh loop on the same
+ * store), a lost store (`wipe`), permanent stops, and Byzantine behaviours. A crashed loop's
+ * tick can touch nothing any more: its store and writer refuse every call from then on.
  *
  * Determinism. Everything random comes from `seededRng(seed/…)`; no wall clock is read
  * (an optional `cpuClock` only measures and never feeds back). The transcript — every ledger
@@ -29,18 +34,25 @@
 import { createHash } from 'node:crypto';
 import { keccak256, stringToHex } from 'viem';
 import { makeDomain, toHex } from '../crypto/domain.ts';
-import { generateSealKeyPair } from '../crypto/seal.ts';
 import { createOperatorSigner, generateOperatorSecretKey, type OperatorKeyType } from '../crypto/operator-sig.ts';
 import { ecdsaAddress } from '../crypto/operator-sig-ecdsa.ts';
 import { seededRng, type Rng } from '../crypto/rng.ts';
+import { generateSealKeyPair } from '../crypto/seal.ts';
+import { MemoryKeyStore } from '../node/memory-key-store.ts';
+import { ensureSessionKey, OperatorLoop, type LoopLogger } from '../node/operator-loop.ts';
+import { mustHex } from '../protocol/hex.ts';
 import { LedgerError, type Address, type Hex, type LedgerErrorCode, type LedgerWriter, type Submission } from '../protocol/ledger.ts';
 import { MemoryLedger } from '../protocol/memory-ledger.ts';
 import { computeRoundOutcome, type RoundOutcome } from '../protocol/round-outcome.ts';
 import { submissionHash } from '../protocol/submission-digest.ts';
 import type { Outgoing } from '../protocol/transition.ts';
 import type { ActContext, Behaviour, ByzantineContext } from './byzantine.ts';
+import { guardStore, NodeDownError } from './crashable.ts';
+import type { NodeIdentity } from './identity.ts';
+import { LaggedLedger } from './lagged-ledger.ts';
 import { ChainMemo, LedgerMirror, type LedgerView } from './ledger-mirror.ts';
-import { SimNode, type NodeIdentity, type StepEffects } from './node.ts';
+
+export type { NodeIdentity } from './identity.ts';
 
 export interface SimOptions {
   readonly seed: string;
@@ -83,9 +95,21 @@ export interface TranscriptEntry {
   readonly local: number | null;
 }
 
-/** One simulated operator: the node plus what the simulator does to it. */
+export { NodeDownError } from './crashable.ts';
+
+/** One simulated operator: its production loop and key store, plus what the simulator does to it. */
 export class SimOperator {
-  readonly node: SimNode;
+  readonly id: NodeIdentity;
+  /** The key store the loop persists to: it survives crashes (its disk). */
+  store: MemoryKeyStore;
+  /** The running loop; null while crashed. */
+  loop: OperatorLoop | null = null;
+  /** Grows at every crash and start: calls from an older incarnation's loop are refused. */
+  incarnation = 0;
+  /** Whether this incarnation has made sure the registry lists a session key its store holds. */
+  sessionKeyReady = false;
+  /** `--threshold-override N` (SPEC 6); null = any session threshold. Change with `Simulator.consent`. */
+  consentThreshold: number | null = null;
   /** RPC lag in seconds: the node's view is the ledger as of chain time now − lag. */
   lag = 0;
   /** Local clock skew in milliseconds (log lines only). */
@@ -99,29 +123,39 @@ export class SimOperator {
   restartAtMs: number | null = null;
   /** CPU milliseconds spent in ticks, by session (only with `cpuClock`). */
   readonly cpu = new Map<number, number>();
+  /** The loop's last log lines (not hashed: they explain a failed run). */
+  readonly log: string[] = [];
+  /** Last `openSession` refusal logged (the loop retries every tick; the transcript says it once). */
+  lastOpenRefusal = '';
 
-  constructor(node: SimNode) {
-    this.node = node;
+  constructor(id: NodeIdentity, store: MemoryKeyStore) {
+    this.id = id;
+    this.store = store;
   }
 
+  get up(): boolean {
+    return this.loop !== null;
+  }
   get index(): number {
-    return this.node.id.index;
+    return this.id.index;
   }
   get label(): string {
-    return this.node.id.label;
+    return this.id.label;
   }
   get address(): Address {
-    return this.node.address;
+    return this.id.address;
   }
 }
 
 const DEFAULTS = { chainId: 31337, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5, startTime: 1_764_000_000 };
 export const TICK_MS = 500;
+const LOG_LINES = 200;
 
 export class Simulator {
   readonly seed: string;
   readonly ledger: MemoryLedger;
   readonly mirror: LedgerMirror;
+  /** Pure chain-derived work the simulator's own checks share (`chainOutcome`). */
   readonly memo = new ChainMemo();
   readonly owner: Address;
   readonly gov: LedgerWriter;
@@ -193,11 +227,12 @@ export class Simulator {
     return id;
   }
 
-  /** Creates operator `op{i}` (i = next index); by default allow-lists and registers it. */
+  /** Creates operator `op{i}` (i = next index), running; by default allow-lists and registers it. */
   async addOperator(opts: { allow?: boolean; register?: boolean } = {}): Promise<SimOperator> {
     const id = this.identity(`op${this.operators.length}`);
-    const op = new SimOperator(new SimNode(id, this.ledger.chainId, this.ledger.registry));
+    const op = new SimOperator(id, this.#freshStore(id, true));
     this.operators.push(op);
+    this.#start(op);
     if (opts.allow ?? true) await this.gov.allowOperator(id.address, true);
     if (opts.register ?? true) {
       const code = await this.register(id);
@@ -231,13 +266,21 @@ export class Simulator {
     return this.#write(op.label, what, () => f(this.ledger.writer(op.address)));
   }
 
+  /** Restarts node `i` with `--threshold-override t` (null: none), as an operator would. */
+  consent(index: number, t: number | null): void {
+    const op = this.op(index);
+    op.consentThreshold = t;
+    if (op.up) this.#start(op);
+  }
+
   // ---------------------------------------------------------------------------------------
   // Faults
 
   crash(index: number, restartAfter: number | null = null): void {
     const op = this.op(index);
-    if (!op.node.up) return;
-    op.node.crash();
+    if (!op.up) return;
+    op.loop = null;
+    op.incarnation++;
     op.restartAtMs = restartAfter === null ? null : this.simMs + restartAfter * 1000;
     this.#log(op, 'crash', restartAfter === null ? 'down until restarted' : `restart in ${restartAfter} s`);
   }
@@ -245,9 +288,20 @@ export class Simulator {
   restart(index: number): void {
     const op = this.op(index);
     op.restartAtMs = null;
-    if (op.node.up) return;
-    op.node.restart();
+    if (op.up) return;
+    this.#start(op);
     this.#log(op, 'restart', 'loaded the persisted store');
+  }
+
+  /**
+   * Node `i` loses its data directory: a fresh, empty key store (no shares, no session keys).
+   * At its next start it publishes a new session key and takes part again as a recipient.
+   */
+  wipe(index: number): void {
+    const op = this.op(index);
+    op.store = this.#freshStore(op.id, false);
+    if (op.up) this.#start(op);
+    this.#log(op, 'note', 'lost its key store');
   }
 
   /** The operator is gone for good (its process never runs again). */
@@ -261,6 +315,12 @@ export class Simulator {
     this.op(index).outages.push([this.simMs + fromSeconds * 1000, this.simMs + toSeconds * 1000]);
   }
 
+  /** Whether node `i`'s process runs and reaches its RPC now. */
+  live(index: number): boolean {
+    const op = this.op(index);
+    return op.running && op.up && !op.outages.some(([a, b]) => this.simMs >= a && this.simMs < b);
+  }
+
   // ---------------------------------------------------------------------------------------
   // Event loop
 
@@ -269,7 +329,7 @@ export class Simulator {
     this.ledger.setTime(this.chainTime);
     for (const op of this.#order()) {
       if (op.restartAtMs !== null && op.restartAtMs <= this.simMs) this.restart(op.index);
-      if (!op.running || !op.node.up || op.outages.some(([a, b]) => this.simMs >= a && this.simMs < b)) continue;
+      if (!this.live(op.index)) continue;
       const t0 = this.#opts.cpuClock?.();
       const session = await this.#tickNode(op);
       if (t0 !== undefined && this.#opts.cpuClock) {
@@ -332,6 +392,36 @@ export class Simulator {
   // ---------------------------------------------------------------------------------------
   // Internals
 
+  #freshStore(id: NodeIdentity, withFirstKey: boolean): MemoryKeyStore {
+    const store = new MemoryKeyStore({ chainId: this.ledger.chainId, registry: this.ledger.registry, operator: id.address });
+    if (withFirstKey) store.putSessionKey({ publicKey: id.firstSessionKey.public, secretKey: mustHex(id.firstSessionKey.secret, 'session key'), createdAt: this.startTime });
+    return store;
+  }
+
+  /** A fresh production loop on the node's store, as `kms-server` builds it at start-up. */
+  #start(op: SimOperator): void {
+    const inc = ++op.incarnation;
+    op.sessionKeyReady = false;
+    const alive = () => op.incarnation === inc;
+    const writer = this.#nodeWriter(op, alive);
+    const ledger = new LaggedLedger({ ledger: this.ledger, mirror: this.mirror, lag: () => op.lag, startTime: this.startTime, writer });
+    const line = (level: string) => (obj: object, msg: string) => {
+      op.log.push(`[${this.simMs} ms, chain ${this.chainTime}] ${level}: ${msg} ${JSON.stringify(obj, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v))}`);
+      if (op.log.length > LOG_LINES) op.log.shift();
+    };
+    const log: LoopLogger = { debug() {}, info: line('info'), warn: line('warn'), error: line('error') };
+    op.loop = new OperatorLoop({
+      ledger, writer, store: guardStore(op.store, alive, op.label), me: op.address, domain: this.#domain,
+      consentThreshold: op.consentThreshold,
+      // A fresh stream per (node, session, purpose, tick, incarnation): never reused.
+      rngFor: (s, p) => seededRng(`${this.seed}/rng/${op.label}/${s}/${p}/${this.tickNo}/${inc}`),
+      log,
+      observer: { transition: (s, t) => this.#log(op, 'transition', `session ${s}: ${t}`) },
+      clock: () => this.simMs + op.skewMs,
+      cpuClock: () => 0,
+    });
+  }
+
   #order(): SimOperator[] {
     // Fisher–Yates with the schedule stream: who acts first (and opens sessions) varies per tick.
     const a = [...this.operators];
@@ -346,56 +436,114 @@ export class Simulator {
 
   /** One node's tick; returns the session its CPU time is attributed to. */
   async #tickNode(op: SimOperator): Promise<number> {
-    const node = op.node;
     for (const b of op.behaviours) if (b.act) await b.act(this.#actContext(op));
-    let view = await this.#viewFor(op);
-    const boundaryBefore = node.mem?.lastProcessedBoundary;
-    const want = node.wantsToOpen(view);
-    let persist = node.mem?.lastProcessedBoundary !== boundaryBefore;
-    if (want.open && node.mem) {
-      node.mem.lastProcessedBoundary = want.boundary;
-      node.persist(); // persist, then send (a boundary is handled once, even across a crash)
-      persist = false;
-      const code = await this.#write(op.label, 'openSession', () => this.ledger.writer(op.address).openSession(), op, true);
-      if (code === null) view = await this.#viewFor(op);
-    }
-    const tick = this.tickNo;
-    const { effects, errors } = node.step({
-      view,
-      memo: this.memo,
-      rngFor: (s) => seededRng(`${this.seed}/rng/${op.label}/${s}/${tick}`),
-    });
-    for (const e of errors) this.#log(op, 'error', e);
-    if (effects.length > 0 || persist) node.persist();
-    for (const e of effects) {
-      for (const t of e.result.transitions) this.#log(op, 'transition', `session ${e.session}: ${t}`);
-      if (this.#crashAt(op, e.session, 'before-send')) return e.session;
-      const out = this.#rewrite(op, e, view);
-      for (const o of out) {
-        await this.#send(op, o);
-        if (this.#crashAt(op, e.session, `after-${o.kind}` as CrashPoint)) return e.session;
+    const loop = op.loop;
+    if (!loop) return 0;
+    const inc = op.incarnation;
+    try {
+      if (!op.sessionKeyReady) {
+        const ledger = new LaggedLedger({ ledger: this.ledger, mirror: this.mirror, lag: () => op.lag, startTime: this.startTime, writer: this.#nodeWriter(op, () => op.incarnation === inc) });
+        const rng = seededRng(`${this.seed}/session key/${op.label}/${this.tickNo}/${inc}`);
+        op.sessionKeyReady = (await ensureSessionKey(ledger, ledger.writer(op.address), op.store, op.address, await ledger.now(), rng)) !== null;
       }
+      const report = await loop.tick();
+      return report.sessions.at(-1)?.id ?? 0;
+    } catch (e) {
+      // A crashed incarnation's tick ends in a refused call: that is the crash, not an error.
+      if (op.incarnation === inc) this.#log(op, 'error', `tick failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      return 0;
     }
-    return view.latestSessionId();
   }
 
-  async #viewFor(op: SimOperator): Promise<LedgerView> {
-    await this.mirror.refresh();
-    return this.mirror.at(Math.max(this.startTime, this.chainTime - op.lag));
+  /**
+   * The writer node `op`'s loop gets: the ledger's writer for its account, through the
+   * simulator (logged, mirrored), with its Byzantine rewrites and crash plans applied to
+   * submissions. Every call from a crashed incarnation is refused.
+   */
+  #nodeWriter(op: SimOperator, alive: () => boolean): LedgerWriter {
+    const base = this.ledger.writer(op.address);
+    const guard = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+      if (!alive()) throw new NodeDownError(op.label);
+      return f(...a);
+    };
+    const logged = <A extends unknown[], R>(name: string, f: (...a: A) => Promise<R>) => guard((...a: A) => this.#exec(op.label, name, () => f(...a), op));
+    return {
+      ...base,
+      allowOperator: logged('allowOperator', base.allowOperator),
+      ejectOperator: logged('ejectOperator', base.ejectOperator),
+      setThresholdOverride: logged('setThresholdOverride', base.setThresholdOverride),
+      setInterval: logged('setInterval', base.setInterval),
+      setWindows: logged('setWindows', base.setWindows),
+      setChurnCap: logged('setChurnCap', base.setChurnCap),
+      armGenesis: logged('armGenesis', base.armGenesis),
+      transferOwnership: logged('transferOwnership', base.transferOwnership),
+      acceptOwnership: logged('acceptOwnership', base.acceptOwnership),
+      cancelGovernanceChange: logged('cancelGovernanceChange', base.cancelGovernanceChange),
+      register: logged('register', base.register),
+      updateSocket: logged('updateSocket', base.updateSocket),
+      rotateSessionKey: logged('rotateSessionKey', base.rotateSessionKey),
+      deregister: logged('deregister', base.deregister),
+      createApp: logged('createApp', base.createApp),
+      setAttestationMethods: logged('setAttestationMethods', base.setAttestationMethods),
+      publishRelease: logged('publishRelease', base.publishRelease),
+      openSession: guard(() => this.#openSession(op, base)),
+      submitDeal: guard((body) => this.#submission(op, { kind: 'deal', body }, alive)),
+      submitAck: guard((body) => this.#submission(op, { kind: 'ack', body }, alive)),
+      submitConfirmation: guard((body) => this.#submission(op, { kind: 'confirm', body }, alive)),
+    };
   }
 
-  #rewrite(op: SimOperator, e: StepEffects, view: LedgerView): readonly Outgoing[] {
-    let out: readonly Outgoing[] = e.result.outbox;
+  async #openSession(op: SimOperator, w: LedgerWriter): Promise<number> {
+    try {
+      const id = await w.openSession();
+      this.mirror.invalidate();
+      op.lastOpenRefusal = '';
+      this.#append(op.label, 'tx', 'openSession', this.simMs + op.skewMs);
+      return id;
+    } catch (e) {
+      // The loop tries at every tick until a session for the boundary exists: say each
+      // refusal once per (reason, latest session), as the loop's own log does.
+      if (e instanceof LedgerError) {
+        const key = `${e.code}|${await this.ledger.latestSessionId()}`;
+        if (key !== op.lastOpenRefusal) this.#append(op.label, 'refused', `openSession: ${e.code}`, this.simMs + op.skewMs);
+        op.lastOpenRefusal = key;
+      }
+      throw e;
+    }
+  }
+
+  /** A submission the loop sends: crash plans, then the node's Byzantine rewrites, then the ledger. */
+  async #submission(op: SimOperator, o: Outgoing, alive: () => boolean): Promise<void> {
+    const session = o.body.session;
+    if (this.#crashAt(op, session, 'before-send')) throw new NodeDownError(op.label);
+    const out = op.behaviours.some((b) => b.rewrite) ? await this.#rewrite(op, o) : [o];
+    for (const x of out) {
+      if (!alive()) throw new NodeDownError(op.label);
+      await this.#send(op, x);
+      if (this.#crashAt(op, session, `after-${x.kind}` as CrashPoint)) return;
+    }
+  }
+
+  async #rewrite(op: SimOperator, o: Outgoing): Promise<readonly Outgoing[]> {
+    const id = o.body.session;
+    const view = await this.headView();
+    const session = view.session(id);
+    if (!session) return [o];
+    const s = session.snapshot;
+    const source = s.kind === 'reshare' ? op.store.getVersion(s.sourceVersion) : null;
+    const j = s.recipients.indexOf(op.address);
+    const key = j >= 0 ? op.store.getSessionKey(s.recipientKeys[j] as Hex) : null;
     const ctx: ByzantineContext = {
       me: op.address,
-      snapshot: e.snapshot,
-      submissions: view.submissions(e.session),
+      snapshot: s,
+      submissions: view.submissions(id),
       domain: this.#domain,
-      rng: e.rng,
-      sourceShare: e.sourceShare,
-      sessionSecret: e.sessionSecret,
+      rng: seededRng(`${this.seed}/byzantine/${op.label}/${id}/${o.kind}/${this.tickNo}`),
+      sourceShare: source && source.publicPolyHash === s.sourcePolyHash ? source.share : null,
+      sessionSecret: key?.secretKey ?? null,
       addressOf: (i) => this.op(i).address,
     };
+    let out: readonly Outgoing[] = [o];
     for (const b of op.behaviours) if (b.rewrite) out = b.rewrite(out, ctx);
     return out;
   }
@@ -417,21 +565,31 @@ export class Simulator {
         : o.kind === 'ack' ? { type: 'ack', from: op.address, ...o.body }
           : { type: 'confirm', from: op.address, ...o.body };
     const what = `${o.kind} session ${o.body.session} ${submissionHash(sub)}`;
-    await this.#write(op.label, what, () => (o.kind === 'deal' ? w.submitDeal(o.body) : o.kind === 'ack' ? w.submitAck(o.body) : w.submitConfirmation(o.body)), op, true);
+    await this.#exec(op.label, what, () => (o.kind === 'deal' ? w.submitDeal(o.body) : o.kind === 'ack' ? w.submitAck(o.body) : w.submitConfirmation(o.body)), op, true);
   }
 
-  /** Runs one ledger write; logs it (or its refusal) and invalidates the mirror. */
-  async #write(actor: string, what: string, f: () => Promise<unknown>, op?: SimOperator, quietDuplicate = false): Promise<LedgerErrorCode | null> {
+  /** Runs one ledger write; logs it (or its refusal, which it rethrows) and invalidates the mirror. */
+  async #exec<R>(actor: string, what: string, f: () => Promise<R>, op?: SimOperator, quietDuplicate = false): Promise<R> {
     try {
-      await f();
+      const r = await f();
       this.mirror.invalidate();
       this.#append(actor, actor === 'governance' ? 'gov' : 'tx', what, op ? this.simMs + op.skewMs : null);
+      return r;
+    } catch (e) {
+      if (e instanceof LedgerError && !(quietDuplicate && e.code === 'AlreadySubmitted')) {
+        this.#append(actor, 'refused', `${what}: ${e.code}`, op ? this.simMs + op.skewMs : null);
+      }
+      throw e;
+    }
+  }
+
+  /** `#exec` for callers that want the refusal code instead of a throw. */
+  async #write(actor: string, what: string, f: () => Promise<unknown>, op?: SimOperator): Promise<LedgerErrorCode | null> {
+    try {
+      await this.#exec(actor, what, f, op);
       return null;
     } catch (e) {
       if (!(e instanceof LedgerError)) throw e;
-      if (!(quietDuplicate && e.code === 'AlreadySubmitted')) {
-        this.#append(actor, 'refused', `${what}: ${e.code}`, op ? this.simMs + op.skewMs : null);
-      }
       return e.code;
     }
   }

@@ -2,6 +2,8 @@
 // the secret; shares of different versions do not mix; app keys do not change.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { ZERO_HASH } from '../../src/protocol/ledger.ts';
+import { parseRoundState } from '../../src/protocol/round-state-codec.ts';
 import { Scenario, type ScenarioResult } from '../../src/sim/scenario.ts';
 import { assertHonestAgree, assertVersionSound, appKey, checkedAppKey, g2Hex, range, reconstruct, sharesOf } from './helpers.ts';
 
@@ -36,7 +38,7 @@ describe('FullReshareProtocol', () => {
       assert.equal(v?.publicPoly.slice(0, 194), run.mpk);
     }
     // Retention: version 1 was deleted once version 2 had been the source of a completed reshare.
-    for (const op of run.sim.operators) assert.deepEqual(Object.keys(op.node.mem?.versions ?? {}).map(Number), [2, 3]);
+    for (const op of run.sim.operators) assert.deepEqual(op.store.listVersions().map((v) => v.id), [2, 3]);
   });
 });
 
@@ -80,16 +82,29 @@ describe('secrets at rest and in logs', () => {
     const secrets = new Set<string>();
     for (const r of run.rounds) for (const n of r.nodes) if (n.version) secrets.add(n.version.share.slice(2));
     for (const op of run.sim.operators) {
-      const mem = op.node.mem;
-      assert.ok(mem);
-      for (const s of Object.values(mem.sessionKeys)) secrets.add(s.slice(2));
+      const keys = op.store.listSessionKeys();
+      for (const k of keys) secrets.add(Buffer.from(k.secretKey).toString('hex'));
       // Only the key now on-chain (published in the last confirmation) is still held.
       const onChain = (await run.sim.ledger.getOperator(op.address))?.sessionKey;
-      assert.deepEqual(Object.keys(mem.sessionKeys), [onChain]);
-      for (const st of Object.values(mem.rounds)) {
-        assert.ok(!('share' in (st.recipient ?? {})), 'no share in a round state');
+      assert.deepEqual(keys.map((k) => k.publicKey), [onChain]);
+      for (const id of op.store.listRoundStates()) {
+        // The stored value itself, not what the codec keeps of it.
+        const raw = op.store.getRoundState(id) as { recipient?: Record<string, unknown> | null; dealer?: Record<string, unknown> | null };
+        const st = parseRoundState(raw, id, ZERO_HASH);
+        assert.ok(st);
+        assert.ok(!('share' in (raw.recipient ?? {})), 'no share in a round state');
+        assert.deepEqual(raw.recipient?.['shares'] ?? {}, {});
+        // A dealer keeps its deal to resend it after a restart or a reorg: public data, exactly
+        // what the ledger holds from it (no polynomial, nothing secret).
+        const deal = raw.dealer?.['deal'];
+        if (deal !== undefined) {
+          const onLedger = (await run.sim.ledger.getSubmissions(id)).find((x) => x.type === 'deal' && x.from === op.address);
+          assert.ok(onLedger && onLedger.type === 'deal');
+          assert.deepEqual(deal, { session: id, commitments: onLedger.commitments, ephemeralKey: onLedger.ephemeralKey, sealedShares: onLedger.sealedShares });
+        }
+        const text = JSON.stringify(raw);
+        for (const s of secrets) assert.ok(!text.includes(s), `a secret is in op${op.index}'s stored round ${id}`);
         assert.deepEqual(st.recipient?.shares ?? {}, {});
-        assert.equal(st.dealer?.deal, undefined);
       }
     }
     const text = JSON.stringify(run.sim.transcript);

@@ -75,7 +75,7 @@ describe('membership', () => {
     assert.equal(active?.id, grow.session, 'the six-holder version stays active');
     assert.equal(active?.publicPoly.slice(0, 194), run.mpk);
     // The three survivors still hold their shares of the old version (3 < t = 4 of them).
-    for (const i of [3, 4, 5]) assert.equal(run.sim.op(i).node.mem?.versions[grow.session as number]?.status, 'active');
+    for (const i of [3, 4, 5]) assert.equal(run.sim.op(i).store.getVersion(grow.session as number)?.status, 'active');
   });
 
   it('rotation when the leavers cannot deal: governance removes them in steps, lowering t so each step keeps ≥ t_old dealers', async () => {
