@@ -67,6 +67,7 @@ import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
 import { sessionKeysToDelete, versionsToDelete } from './retention.ts';
+import { completedSourceIds } from './retention-facts.ts';
 import { sessionKeyWarnings } from './session-key-warnings.ts';
 
 export interface LoopLogger {
@@ -598,13 +599,9 @@ export class OperatorLoop {
     const { store, ledger, me } = this.#o;
     const final = ledger.finalView();
     const versions = store.listVersions();
-    if (versions.length > 1) {
-      const completedSources = new Set<number>();
-      for (const v of versions) {
-        const s = await final.getSession(v.id);
-        if (s && s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed') completedSources.add(s.snapshot.sourceVersion);
-      }
-      for (const id of versionsToDelete(versions, completedSources)) store.deleteVersion(id);
+    // Even one version: a node that left or missed later rounds holds none of the versions that retire it.
+    if (versions.length > 0) {
+      for (const id of versionsToDelete(versions, await completedSourceIds(final, versions))) store.deleteVersion(id);
     }
     const keys = store.listSessionKeys();
     if (keys.length > 1) {
