@@ -82,8 +82,7 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
   let retention: RetentionMonitor | null = null;
   let monitorStop = false;
   const loops: Promise<void>[] = [];
-  let rounds = { completed: 0, failed: 0, sessions: 0 };
-  let completedVersions = 0;
+  let rounds = { completed: 0, failed: 0, sessions: 0, completedIds: [] as number[] };
   try {
     log(`seed ${o.seed}: ${o.nodes} operators (up to ${o.maxNodes}), interval ${o.interval} s, windows ${windows.deal} s, finality ${o.finality} blocks, a fault every ~${o.faultEvery} s for ${o.minutes} min`);
     c = await startCluster({ n: o.nodes, interval: o.interval, windows, finalityBlocks: o.finality, tickMs: 250, name: 'soak' });
@@ -223,7 +222,6 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
     }
     if ((await cl.ledger.getMpk()) !== mpk) violation('the MPK at the end differs from the one pinned at genesis');
     rounds = await countRounds(cl);
-    completedVersions = rounds.completed;
     log(`end: ${rounds.completed} rounds completed, ${rounds.failed} failed; stores checked (${holders.length} holders of version ${active?.id ?? 'none'}; nothing older than version ${newestSource} kept)`);
   } catch (e) {
     violation(`soak aborted: ${errorLine(e)}`);
@@ -243,6 +241,10 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
     await c.stop({ keep });
   }
   const rel = client?.releases ?? { ok: 0, failed: 0, availability: { ok: 0, all: 0 }, errors: {} };
+  // Unchecked: every version the chain completed that no pinned-version request came back for
+  // (given up on, or seen by the monitor as failed before a reorg turned it into a completion).
+  const checked = new Set(client?.versions.checked ?? []);
+  const unchecked = rounds.completedIds.filter((id) => !checked.has(id));
   return {
     minutes: o.minutes,
     seed: o.seed,
@@ -250,27 +252,27 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
     interval: o.interval,
     finality: o.finality,
     wallSeconds: Math.round((Date.now() - t0) / 1000),
-    rounds,
+    rounds: { completed: rounds.completed, failed: rounds.failed, sessions: rounds.sessions },
     faults: injector.current?.counts ?? { kills: 0, pauses: 0, reorgs: 0, membership: 0, joins: 0, leaves: 0, thresholdChanges: 0, skipped: 0 },
     releases: { ...rel, availability: { ...rel.availability, ratio: rel.availability.all > 0 ? Number((rel.availability.ok / rel.availability.all).toFixed(4)) : null } },
-    versions: { completed: completedVersions, checked: client?.versions.checked.length ?? 0, unchecked: client?.versions.unchecked ?? [] },
+    versions: { completed: rounds.completed, checked: rounds.completedIds.filter((id) => checked.has(id)).length, unchecked },
     invariants: { held, violations },
     dir: keep ? dir : null,
     replay: replayCommand(o),
   };
 }
 
-/** Sessions by outcome, from the chain (pending ones are neither). */
-async function countRounds(c: Cluster): Promise<{ completed: number; failed: number; sessions: number }> {
+/** Sessions by outcome, from the chain (pending ones are neither), and the completed ids. */
+async function countRounds(c: Cluster): Promise<{ completed: number; failed: number; sessions: number; completedIds: number[] }> {
   const latest = await c.ledger.latestSessionId();
-  let completed = 0;
+  const completedIds: number[] = [];
   let failed = 0;
   for (let id = 1; id <= latest; id++) {
     const s = await c.ledger.getSession(id);
-    if (s?.progress.outcome === 'completed') completed++;
+    if (s?.progress.outcome === 'completed') completedIds.push(id);
     else if (s?.progress.outcome === 'failed') failed++;
   }
-  return { completed, failed, sessions: latest };
+  return { completed: completedIds.length, failed, sessions: latest, completedIds };
 }
 
 /** The newest source version of a reshare that completed in a final block (0 if none). */
