@@ -11,6 +11,7 @@
 import type { KmsClient } from '../../src/client/index.ts';
 import { errorLine } from '../devnet/demo.ts';
 import type { Hex } from '../../src/protocol/ledger.ts';
+import { sleep, type Reporter } from './reporter.ts';
 
 export interface ReleaseStats {
   ok: number;
@@ -28,17 +29,14 @@ export interface VersionStats {
   unchecked: number[];
 }
 
-export interface AppClientParameters {
+export interface AppClientParameters extends Reporter {
   readonly kms: KmsClient;
   readonly appId: Hex;
   readonly ownerKey: Hex;
   /** The app key computed at the start (verified against the MPK). */
   readonly expected: Hex;
-  readonly violation: (what: string) => void;
-  readonly say: (line: string) => void;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Distinct failure reasons kept (a run that fails the same way 10 000 times keeps one entry). */
 const MAX_REASONS = 20;
 

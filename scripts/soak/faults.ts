@@ -20,6 +20,7 @@ import type { Cluster } from '../../test/cluster/harness.ts';
 import { defaultThreshold, thresholdBounds } from '../../src/protocol/session-rules.ts';
 import type { Address, Governance, OperatorRecord, VersionRecord } from '../../src/protocol/ledger.ts';
 import type { Rand } from './rand.ts';
+import { sleep, type Reporter } from './reporter.ts';
 
 export type FaultKind = 'kill' | 'pause' | 'reorg' | 'membership';
 export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'reorg', 'membership'];
@@ -44,7 +45,7 @@ export interface ChainView {
   gov: Governance | null;
 }
 
-export interface InjectorParameters {
+export interface InjectorParameters extends Reporter {
   readonly c: Cluster;
   readonly rand: Rand;
   readonly view: ChainView;
@@ -53,11 +54,7 @@ export interface InjectorParameters {
   readonly minMembers: number;
   /** Operator processes at most. */
   readonly maxNodes: number;
-  readonly say: (line: string) => void;
-  readonly violation: (what: string) => void;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class FaultInjector {
   readonly counts: FaultCounts = { kills: 0, pauses: 0, reorgs: 0, membership: 0, joins: 0, leaves: 0, thresholdChanges: 0, skipped: 0 };

@@ -4,7 +4,8 @@
  * ends the run with exit code 2 and one line saying what is wrong, before anything starts.
  */
 import { randomBytes } from 'node:crypto';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseCommandLine } from '../command-line.ts';
 
 export interface SoakOptions {
   /** Minutes of faults (setup before and the recovery check after come on top). */
@@ -84,16 +85,8 @@ Examples:
   npm run soak -- --minutes 2 --json
   npm run soak -- --minutes 30 --json --seed 7
   npm run soak -- --minutes 5 --nodes 5 --max-nodes 7 --fault-every 6
-`)
-    .exitOverride()
-    .configureOutput({ writeOut: write, writeErr: (s) => void process.stderr.write(s) })
-    .allowExcessArguments(false);
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError && e.exitCode === 0) return null;
-    throw e;
-  }
+`);
+  if (!parseCommandLine(program, argv, write)) return null;
   const o = program.opts<{ minutes: number; nodes: number; maxNodes: number; seed?: number; interval: number; finality: number; faultEvery: number; json: boolean; keep: boolean }>();
   if (o.maxNodes < o.nodes) program.error(`error: --max-nodes ${o.maxNodes} is below --nodes ${o.nodes}`, { exitCode: 2, code: 'soak.maxNodes' });
   return {

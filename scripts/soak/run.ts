@@ -33,6 +33,7 @@ import { AppClient } from './app-client.ts';
 import { FaultInjector, type ChainView, type FaultCounts } from './faults.ts';
 import { windowsFor, type SoakOptions } from './options.ts';
 import { seededRand } from './rand.ts';
+import { sleep } from './reporter.ts';
 
 /** The summary printed as the last stdout line. */
 export interface SoakReport {
@@ -55,7 +56,6 @@ export interface SoakReport {
 
 /** The anvil account of the app owner (operators take accounts 1 … maxNodes). */
 const OWNER_ACCOUNT = 19;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function replayCommand(o: SoakOptions): string {
   return `npm run soak -- --minutes ${o.minutes} --seed ${o.seed} --nodes ${o.nodes} --max-nodes ${o.maxNodes} --interval ${o.interval} --finality ${o.finality} --fault-every ${o.faultEvery} --json`;
