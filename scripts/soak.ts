@@ -21,6 +21,14 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (opts === null) return 0;
   process.stderr.write(`soak: seed ${opts.seed}\n`);
+  // Ctrl-C (or a TERM) ends the run at once: the exit hooks kill every node and anvil, and
+  // the run's directory (named in the "cluster up in …" line) stays for its logs.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`soak: ${sig}: stopped before the end checks; every process is killed, the run's directory is kept\n`);
+      process.exit(130);
+    });
+  }
   const report = await runSoak(opts, (line) => void process.stderr.write(`${line}\n`));
   if (!opts.json) {
     const r = report;

@@ -80,6 +80,8 @@ Output: progress on stderr; the last stdout line is one JSON object
    "invariants":{"held":true,"violations":[]},…}
 Exit codes: 0 the invariants held, 1 they did not (or the run could not get going; the
 directory with every node's log is kept and named), 2 bad usage.
+Ctrl-C stops everything at once (no end checks); the run's directory, named in the
+progress line "cluster up in …", is kept.
 
 Examples:
   npm run soak -- --minutes 2 --json
