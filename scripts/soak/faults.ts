@@ -10,6 +10,10 @@
  *               deregisters (it keeps running: a leaving operator deals once more), or
  *               governance changes the threshold override (delay 0 on this deployment)
  *
+ * An operator that has left for good (no longer registered) and whose /status shows no key
+ * version left is stopped ("retired"), which makes room for the next join: that the node
+ * deleted every share on its own is itself checked (test/node/retention-departed.test.ts).
+ *
  * Limits that keep the network able to make progress (faults beyond them test nothing but
  * "it stops"): at most as many operators are down or paused at once as leave t holders of the
  * active version and t members running; no reorg within finality + 3 s after a governance or
@@ -36,6 +40,8 @@ export interface FaultCounts {
   thresholdChanges: number;
   /** Draws that found their fault impossible at that moment (and no other kind possible). */
   skipped: number;
+  /** Departed operators (deregistered, no share left) whose process was stopped to make room for joins. */
+  retired: number;
 }
 
 /** What the injector needs to know of the chain, refreshed by the caller every second. */
@@ -57,12 +63,14 @@ export interface InjectorParameters extends Reporter {
 }
 
 export class FaultInjector {
-  readonly counts: FaultCounts = { kills: 0, pauses: 0, reorgs: 0, membership: 0, joins: 0, leaves: 0, thresholdChanges: 0, skipped: 0 };
+  readonly counts: FaultCounts = { kills: 0, pauses: 0, reorgs: 0, membership: 0, joins: 0, leaves: 0, thresholdChanges: 0, skipped: 0, retired: 0 };
   /** Operators down (killed, not yet restarted) or paused. */
   readonly #impaired = new Map<number, 'down' | 'paused'>();
   /** Operators a membership change is working on (no other fault touches them meanwhile). */
   readonly #busy = new Set<number>();
   readonly #tasks = new Set<Promise<void>>();
+  /** Departed operators whose process was stopped on purpose (never restarted). */
+  readonly retired = new Set<number>();
   readonly #p: InjectorParameters;
   #membershipBusy = false;
   #noReorgUntil = 0;
@@ -100,6 +108,30 @@ export class FaultInjector {
     }
     this.counts.skipped++;
     return null;
+  }
+
+  /**
+   * Stops the process of every operator that left for good (the chain no longer lists it)
+   * and holds no key version any more (its /status), making room for joins.
+   */
+  async retireDeparted(): Promise<void> {
+    const { c, say } = this.#p;
+    for (const node of c.nodes) {
+      const i = node.index;
+      if (!this.healthy(i) || this.#busy.has(i) || this.retired.has(i)) continue;
+      if ((await c.ledger.getOperator(node.address)) !== null) continue;
+      const s = await c.status(i).catch(() => null);
+      if (s === null || (s.versions ?? []).length > 0) continue;
+      this.#busy.add(i);
+      try {
+        await c.stopNodes([i]);
+        this.retired.add(i);
+        this.counts.retired++;
+        say(`retired: node ${i} left the operator set and holds no key version; its process stops`);
+      } finally {
+        this.#busy.delete(i);
+      }
+    }
   }
 
   /** Waits for every fault in flight to end (restarts done, pauses lifted). */
@@ -214,7 +246,9 @@ export class FaultInjector {
     const n = view.members.length;
     const override = view.gov?.thresholdOverride ?? 0;
     const options: (() => Promise<void>)[] = [];
-    if (c.nodes.length < maxNodes) {
+    const processes = c.nodes.filter((nd) => !this.retired.has(nd.index)).length;
+    // Operators take anvil accounts 1…18 (19 is the app owner's).
+    if (processes < maxNodes && c.nodes.length < 18) {
       options.push(async () => {
         say('fault: an operator joins (new process, allowed, registered)');
         // The newcomer gets the next index; no other fault touches it before it has joined.

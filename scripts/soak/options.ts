@@ -56,7 +56,7 @@ export function parseSoakOptions(argv: readonly string[], write: (s: string) => 
     .description('Soak eigenx-kms on real processes: anvil and N kms-server operators with SQLite stores, under random SIGKILL + restart, SIGSTOP/SIGCONT pauses, reorgs below the finality depth, operators joining and leaving, threshold changes, and an app requesting its key the whole time. Ends by checking the invariants; exit 0 exactly when they held.')
     .requiredOption('--minutes <m>', 'minutes of faults (e.g. 2, 0.5, 30); genesis before and the recovery check after come on top', positiveNumber(24 * 60, '--minutes'))
     .option('--nodes <n>', 'operators at genesis (4..8)', intIn(4, 8, '--nodes'), DEFAULTS.nodes)
-    .option('--max-nodes <n>', 'operator processes at most: joins stop there (nodes..16)', intIn(4, 16, '--max-nodes'), DEFAULTS.maxNodes)
+    .option('--max-nodes <n>', 'operator processes running at most: joins wait for room (an operator that left and deleted every share is stopped, which makes room) (nodes..16)', intIn(4, 16, '--max-nodes'), DEFAULTS.maxNodes)
     .option('--seed <int>', 'seed of every random choice (default: a fresh one, printed); the same seed replays the same fault schedule as far as real processes allow', intIn(0, 2 ** 32 - 1, '--seed'))
     .option('--interval <seconds>', `reshare interval; each window is a quarter of it (${MIN_INTERVAL}..600)`, intIn(MIN_INTERVAL, 600, '--interval'), DEFAULTS.interval)
     .option('--finality <blocks>', 'blocks from the head to anvil\'s finalized tag (1 s blocks); reorgs are 1 to finality − 2 blocks deep (4..32)', intIn(4, 32, '--finality'), DEFAULTS.finality)

@@ -152,18 +152,19 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
       const gap = o.faultEvery * 1000 * (0.5 + gapRand.float());
       await sleep(Math.min(gap, Math.max(0, faultsEnd - Date.now())));
       if (Date.now() >= faultsEnd) break;
+      await inj.retireDeparted().catch((e: unknown) => log(`retiring departed operators: ${errorLine(e)}`));
       inj.inject();
     }
     log('faults stop; waiting for the faults in flight to end');
     await inj.settle();
     for (const node of cl.nodes) {
-      if (!cl.running(node.index)) {
+      if (!cl.running(node.index) && !inj.retired.has(node.index)) {
         const r = await cl.restart(node.index);
         if (!r.started) violation(`node ${node.index} does not start after the faults: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
       }
     }
     const lastFaulty = await cl.ledger.latestSessionId();
-    log(`all ${cl.nodes.length} operators running; the last session touched by faults is ${lastFaulty}`);
+    log(`all ${cl.nodes.length - inj.retired.size} operators running${inj.retired.size > 0 ? ` (${inj.retired.size} departed and retired)` : ''}; the last session touched by faults is ${lastFaulty}`);
 
     // Recovery: a session opened after the faults completes, and its holders activate it.
     let recovered: VersionRecord | null = null;
@@ -253,7 +254,7 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
     finality: o.finality,
     wallSeconds: Math.round((Date.now() - t0) / 1000),
     rounds: { completed: rounds.completed, failed: rounds.failed, sessions: rounds.sessions },
-    faults: injector.current?.counts ?? { kills: 0, pauses: 0, reorgs: 0, membership: 0, joins: 0, leaves: 0, thresholdChanges: 0, skipped: 0 },
+    faults: injector.current?.counts ?? { kills: 0, pauses: 0, reorgs: 0, membership: 0, joins: 0, leaves: 0, thresholdChanges: 0, skipped: 0, retired: 0 },
     releases: { ...rel, availability: { ...rel.availability, ratio: rel.availability.all > 0 ? Number((rel.availability.ok / rel.availability.all).toFixed(4)) : null } },
     versions: { completed: rounds.completed, checked: rounds.completedIds.filter((id) => checked.has(id)).length, unchecked },
     invariants: { held, violations },
