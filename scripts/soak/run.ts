@@ -187,7 +187,13 @@ export async function runSoak(o: SoakOptions, say: (line: string) => void): Prom
       const rid = recovered.id;
       await cl.waitFor(`version ${rid} to be final`, async () => ((await cl.ledger.finalView().activeVersion())?.id ?? 0) >= rid ? true : undefined, { timeoutMs: (o.finality + 30) * 1000 }).catch((e: Error) => violation(errorLine(e)));
       newestSource = await newestFinalSource(cl);
-      await sleep(3000);
+      // A node applies retention between rounds; give every running one up to two intervals
+      // to drop what that source retired (the stores, read below, are the verdict).
+      const ns = newestSource;
+      await cl.waitFor(`every node to drop versions older than ${ns}`, async () => {
+        const statuses = await Promise.all(cl.nodes.filter((n) => cl.running(n.index)).map((n) => cl.status(n.index)));
+        return statuses.every((st) => (st.versions ?? []).every((v) => v.id >= ns)) ? true : undefined;
+      }, { timeoutMs: 2 * o.interval * 1000, pollMs: 1000 }).catch(() => log(`some node still lists a version older than ${ns} after two intervals (the stores decide)`));
     }
     monitorStop = true;
     client.stop();
