@@ -4,7 +4,8 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseCommandLine } from '../command-line.ts';
 import type { RegistryConfig } from '../../src/chain/deploy.ts';
 import { CHAIN_PROFILES, chainProfile } from '../../src/chain/profiles.ts';
 
@@ -75,16 +76,8 @@ Examples:
   npm start
   npm start -- --operators 7 --interval 30
   npm start -- --chain-id 11155111 --finality 16 --interval 40     # an emulated Sepolia
-`)
-    .exitOverride()
-    .configureOutput({ writeOut: write, writeErr: (s) => void process.stderr.write(s) })
-    .allowExcessArguments(false);
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError && e.exitCode === 0) return null;
-    throw e;
-  }
+`);
+  if (!parseCommandLine(program, argv, write)) return null;
   const o = program.opts<{ operators: number; interval?: number; dir: string; basePort: number; chainId: number; finality: number; blockTime: number }>();
   const profile = chainProfile(o.chainId);
   if (profile === null) {

@@ -95,15 +95,15 @@ export interface Chainish {
 
 const lc = (a: string): Address => a.toLowerCase() as Address;
 
-/** The in-memory ledger with 12 keyed accounts. */
-export function memoryChain(seed = 'client-world'): Chainish {
+/** The in-memory ledger with `accountCount` keyed accounts (default 12). */
+export function memoryChain(seed = 'client-world', accountCount = 12): Chainish {
   const label = (s: string): Address => lc(getAddress(`0x${keccak256(stringToHex(`${seed}/${s}`)).slice(-40)}`));
   const owner = label('owner');
   const ledger = new MemoryLedger({
     chainId: 31337n, registry: label('registry'), owner, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15, inclusionMargin: 5,
     startTime: 1_764_000_000,
   });
-  const accounts = Array.from({ length: 12 }, () => {
+  const accounts = Array.from({ length: accountCount }, () => {
     const key = generatePrivateKey() as Hex;
     return { address: lc(privateKeyToAccount(key as ViemHex).address), key };
   });

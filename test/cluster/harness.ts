@@ -236,8 +236,13 @@ export interface Cluster {
   readStore(i: number): StoredVersion[];
   /** The last `lines` lines of node i's log. */
   logTail(i: number, lines?: number): string;
-  /** Kills every child, stops anvil and the proxies, removes the temporary directory. */
-  stop(): Promise<void>;
+  /** Replaces the last `depth` blocks with empty ones (`anvil_reorg`): their transactions vanish. */
+  reorg(depth: number): Promise<void>;
+  /**
+   * Kills every child, stops anvil and the proxies, removes the temporary directory (kept,
+   * and its path printed, with `keep` or KMS_CLUSTER_KEEP=1).
+   */
+  stop(opts?: { readonly keep?: boolean }): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -669,11 +674,19 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         }
       },
       logTail,
-      async stop() {
+      async reorg(depth) {
+        const r = await fetch(anvil.rpcUrl, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'anvil_reorg', params: [depth, []] }),
+        });
+        const body = (await r.json()) as { error?: { message: string } };
+        if (body.error) throw new Error(`anvil_reorg(${depth}): ${body.error.message}`);
+      },
+      async stop(opts = {}) {
         await Promise.all(nodes.map((nd) => kill(nd.index, 'SIGKILL')));
         await Promise.all([...proxies.values()].flat().map((p) => p.close()));
         await anvil.stop();
-        if (process.env['KMS_CLUSTER_KEEP'] === '1') console.log(`cluster kept in ${dir}`);
+        if (opts.keep === true || process.env['KMS_CLUSTER_KEEP'] === '1') console.error(`cluster kept in ${dir}`);
         else rmSync(dir, { recursive: true, force: true });
       },
     };

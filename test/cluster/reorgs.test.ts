@@ -52,15 +52,6 @@ describe('reorgs in every phase of a reshare, on anvil with real nodes', { timeo
     await c?.stop();
   });
 
-  async function reorg(depth: number): Promise<void> {
-    const r = await fetch(c.anvil.rpcUrl, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'anvil_reorg', params: [depth, []] }),
-    });
-    const body = (await r.json()) as { error?: { message: string } };
-    if (body.error) throw new Error(`anvil_reorg: ${body.error.message}`);
-  }
-
   /** Waits for the moment in session `id` when the reorg should strike (a submission of that phase is in a block). */
   async function strikeWhen(id: number, at: Moment): Promise<Session> {
     return c.waitFor(`session ${id}: ${at}`, async () => {
@@ -100,7 +91,7 @@ describe('reorgs in every phase of a reshare, on anvil with real nodes', { timeo
       const id = (await c.ledger.latestSessionId()) + 1;
       await c.waitForSession(id, { timeoutMs: 3 * INTERVAL * 1000 });
       const hit = await strikeWhen(id, at);
-      await reorg(depth);
+      await c.reorg(depth);
       const outcome = await finalOutcome(id);
       outcomes.push(`session ${id} (${hit.snapshot.kind}, reorg of ${depth} at ${at}): ${outcome}`);
       assert.equal(await c.ledger.getMpk(), mpk, `the MPK never changes (after the reorg in session ${id})`);
