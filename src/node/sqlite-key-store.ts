@@ -161,21 +161,7 @@ export function openSqliteKeyStoreReadOnly(opts: OpenSqliteKeyStoreOptions): Sql
   const path = resolve(opts.path);
   if (!existsSync(path)) throw new KeyStoreError('not-found', `there is no key store at ${path}`);
   if (!lstatSync(path).isFile()) throw new KeyStoreError('bad-argument', `key store path ${path} is not a regular file`);
-  const wal = `${path}-wal`;
-  const shm = `${path}-shm`;
-  const hadWal = existsSync(wal);
-  const hadShm = existsSync(shm);
-  const cleanUp = () => {
-    if (!hadWal && existsSync(wal) && statSync(wal).size === 0) unlinkSync(wal);
-    if (!hadShm && existsSync(shm)) unlinkSync(shm);
-  };
-  let db: Database.Database;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true, timeout: opts.busyTimeoutMs ?? 1000 });
-  } catch (e) {
-    cleanUp();
-    throw mapOpenError(e, path);
-  }
+  const { db, cleanUp } = openReadOnlyConnection(path, opts.busyTimeoutMs ?? 1000);
   try {
     if (schemaVersion(db, path) !== SCHEMA_VERSION_V2) {
       throw new KeyStoreError('corrupt', `${path} is a schema version ${SCHEMA_VERSION_V1} key store: start the node once (it upgrades the store), then try again`);
@@ -184,6 +170,51 @@ export function openSqliteKeyStoreReadOnly(opts: OpenSqliteKeyStoreOptions): Sql
     return new ReadOnlySqliteKeyStore(db, path, scope, rows, cleanUp);
   } catch (e) {
     db.close();
+    cleanUp();
+    throw mapOpenError(e, path);
+  }
+}
+
+/**
+ * The scope a store file says it belongs to, read without the storage key and **not yet
+ * authenticated**: a tool that is not told the chain (`kms-server backup` runs offline) learns
+ * it here, then opens the store with it, and that open checks it under the storage key.
+ */
+export function peekStoreScope(path: string, busyTimeoutMs = 1000): StoreScope {
+  const full = resolve(path);
+  if (!existsSync(full)) throw new KeyStoreError('not-found', `there is no key store at ${full}`);
+  const store = openReadOnlyConnection(full, busyTimeoutMs);
+  try {
+    schemaVersion(store.db, full);
+    const get = (key: string): unknown => (store.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: unknown } | undefined)?.value;
+    const chainId = get('chain_id');
+    if (typeof chainId !== 'string' || !/^[1-9]\d{0,30}$/.test(chainId)) throw new KeyStoreError('corrupt', `${full} is damaged: its chain id is unreadable`);
+    try {
+      return checkScope({ chainId: BigInt(chainId), registry: get('registry') as Hex, operator: get('operator') as Hex });
+    } catch (cause) {
+      throw new KeyStoreError('corrupt', `${full} is damaged: its scope is unreadable`, { cause });
+    }
+  } catch (e) {
+    throw mapOpenError(e, full);
+  } finally {
+    store.db.close();
+    store.cleanUp();
+  }
+}
+
+/** A read-only connection, and how to remove the side files it had to create. */
+function openReadOnlyConnection(path: string, timeout: number): { db: Database.Database; cleanUp: () => void } {
+  const wal = `${path}-wal`;
+  const shm = `${path}-shm`;
+  const hadWal = existsSync(wal);
+  const hadShm = existsSync(shm);
+  const cleanUp = () => {
+    if (!hadWal && existsSync(wal) && statSync(wal).size === 0) unlinkSync(wal);
+    if (!hadShm && existsSync(shm)) unlinkSync(shm);
+  };
+  try {
+    return { db: new Database(path, { readonly: true, fileMustExist: true, timeout }), cleanUp };
+  } catch (e) {
     cleanUp();
     throw mapOpenError(e, path);
   }
