@@ -61,6 +61,7 @@ export async function reconcileWithChain(store: KeyStore, final: LedgerReader): 
 /** Runs `reconcileWithChain` and logs each change of verdict once (a warning while stale). */
 export class StaleStoreWatch {
   #reason: string | null = null;
+  #chainVersion = 0;
   readonly #store: KeyStore;
   readonly #final: () => LedgerReader;
   readonly #log: LoopLogger;
@@ -71,18 +72,30 @@ export class StaleStoreWatch {
     this.#log = log;
   }
 
-  /** Why this node serves nothing (its store is older than the chain), or null. */
+  /**
+   * Why this node serves nothing (its store is older than the chain), or null. Clears as soon
+   * as the store holds an active version at least as new as the chain's (the node rejoined),
+   * without waiting for the next check.
+   */
   get reason(): string | null {
-    return this.#reason;
+    if (this.#reason === null) return null;
+    const held = this.#store.activeVersion();
+    return held !== null && held.id >= this.#chainVersion ? null : this.#reason;
   }
 
   /** Reconciles once; errors are the caller's (a failed read changes nothing). */
   async check(): Promise<void> {
+    const was = this.reason;
     const verdict = await reconcileWithChain(this.#store, this.#final());
-    if (verdict.reason !== null && this.#reason === null) this.#log.warn({ chainVersion: verdict.chainVersion }, verdict.reason);
+    if (verdict.reason !== null && was === null) {
+      this.#log.warn({ chainVersion: verdict.chainVersion }, verdict.reason);
+      // The first reason names the version the store held; later checks would only say "none".
+      this.#reason = verdict.reason;
+    }
     if (verdict.reason === null && this.#reason !== null) {
       this.#log.info({ chainVersion: verdict.chainVersion, activeVersion: this.#store.activeVersion()?.id ?? null }, 'the key store holds the chain\'s active version again: this node serves partials');
+      this.#reason = null;
     }
-    this.#reason = verdict.reason;
+    this.#chainVersion = verdict.chainVersion ?? 0;
   }
 }

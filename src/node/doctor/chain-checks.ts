@@ -58,8 +58,11 @@ export async function chainUnreachable(config: DoctorConfig, e: unknown, http: {
     } catch {
       // The rpc check below still passes: createChainLedger reached the chain.
     }
+    const profile = chainId === '?' ? null : chainProfile(BigInt(chainId));
     return [
-      pass('rpc', `${printable} answers (chain id ${chainId})`),
+      profile === null && config.finality === null
+        ? fail('rpc', `${printable} serves chain id ${chainId}, which has no built-in profile, and no --finality is given: the node refuses to start`, 'point --rpc at the deployment\'s chain, or give --finality finalized|safe|<confirmations>')
+        : pass('rpc', `${printable} answers (chain id ${chainId}${profile ? `, ${profile.name}` : ''})`),
       fail('registry', `no contract is deployed at ${config.registry} on chain ${chainId}`, 'check --registry (KMS_REGISTRY) against the deployment (kms-admin status), and that --rpc is that deployment\'s chain'),
     ];
   }
