@@ -25,6 +25,8 @@ import { createAppRelease, type JwtMethodConfig } from '../node/release/handler.
 import { ClaimPolicyError, CONFIDENTIAL_SPACE_POLICY, parseClaimPolicy, parseRequiredClaim, withRules, type ClaimPolicy } from '../node/release/claim-policy.ts';
 import { DEFAULT_JWKS_MAX_AGE_MS, jwksFromFile, jwksFromUrl, JwksError, type JwksProvider } from '../node/release/jwt.ts';
 import { parseStorageKey } from '../node/store-crypto.ts';
+import type { Address, Hex } from '../protocol/ledger.ts';
+import { addToolCommands, type ToolOutcome } from './kms-server-tools.ts';
 import {
   addSecretOptions,
   CliError,
@@ -63,7 +65,7 @@ export interface ServerHooks {
   readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
 }
 
-export function buildProgram(ctx: CliContext, hooks: ServerHooks = {}): Command {
+export function buildProgram(ctx: CliContext, hooks: ServerHooks = {}, outcome: ToolOutcome = { exitCode: 0 }): Command {
   const program = new Command('kms-server')
     .description('Run one eigenx-kms operator node: it takes part in DKG and reshare rounds through the registry contract and serves partial signatures to attested apps.')
     .addHelpText('after', `
@@ -88,70 +90,16 @@ Example:
     kms-server --rpc http://127.0.0.1:8545 --registry 0x… --port 8081 --ops-port 9081 --data-dir ./op1
   kms-server --rpc https://a.example/v3/KEY,https://b.example,https://c.example --rpc-quorum 2 …
 `);
-  addSecretOptions(program, OPERATOR_KEY);
-  addSecretOptions(program, SIG_KEY);
-  addSecretOptions(program, STORE_KEY);
+  addNodeOptions(program);
+  addToolCommands(program, ctx, { addNodeOptions, parseNodeFlags: (opts, cmd) => parseNodeFlags(ctx, opts, cmd) }, outcome);
   program
-    .addOption(new Option('--sig-type <type>', 'type of the signing key registered on-chain').choices(['bn254', 'ecdsa']).default('bn254').env('KMS_SIG_TYPE'))
-    .addOption(new Option('--rpc <url[,url…]>', `JSON-RPC URL of the chain; several (comma-separated, or the flag repeated; at most ${MAX_PROVIDERS}) in order of preference give failover. Credentials in a URL never appear in logs or metrics`).env('KMS_RPC_URL').argParser(collectUrls))
-    .addOption(new Option('--rpc-quorum <k>', 'providers that must report the same head and answer every read identically before the node acts (1 to the number of --rpc URLs; docs/operations.md)').default('1').env('KMS_RPC_QUORUM'))
-    .addOption(new Option('--max-fee-gwei <gwei|none>', 'cap on the max fee per gas of the node\'s transactions; while the base fee is above it the node does not send and says so. Default: the chain profile\'s for the RPC\'s chain id (Ethereum 100, Base 5, … none on anvil; docs/operations.md); "none" lifts it').env('KMS_MAX_FEE_GWEI'))
-    .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
-    .addOption(new Option('--finality <finalized|safe|N>', 'how this chain\'s finality is read: a block tag, or N confirmations. The node acts on the latest block and waits for finality only before irreversible steps (retiring or deleting a version, deleting a session secret). Default: the chain profile for the RPC\'s chain id (docs/operations.md); required on a chain id without one').env('KMS_FINALITY'))
-    .addOption(new Option('--host <host>', 'address the public HTTP API (/pubkey, /app/sign, /secrets, /healthz) listens on').default('127.0.0.1').env('KMS_HOST'))
-    .addOption(new Option('--port <port>', 'port of the public HTTP API').default('8080').env('KMS_PORT'))
-    .addOption(new Option('--ops-host <host>', 'address the operations listener (/healthz, /status, /metrics) listens on; anything but loopback needs --ops-public').default('127.0.0.1').env('KMS_OPS_HOST'))
-    .addOption(new Option('--ops-port <port|off>', 'port of the operations listener (0: any free port; off: no operations listener)').default(String(DEFAULT_OPS_PORT)).env('KMS_OPS_PORT'))
-    .addOption(new Option('--ops-public', 'consent to an --ops-host that is not loopback: /status and /metrics have no authentication, so expose them only to your monitoring network (env: KMS_OPS_PUBLIC=1)'))
-    .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
-    .addOption(new Option('--threshold-override <n>', 'explicit consent to a governance threshold: take part only in sessions whose threshold is n (SPEC 6)').env('KMS_THRESHOLD_OVERRIDE'))
-    .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
-    .addOption(new Option('--jwt-issuer <iss>', 'the exact token issuer (iss) accepted, e.g. https://confidentialcomputing.googleapis.com').env('KMS_JWT_ISSUER'))
-    .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
-    .addOption(new Option('--jwt-require-claim <name=value>', 'with --jwt-jwks: a token claim that must hold, on top of the claim policy (repeatable); NAME a dotted path (submods.confidential_space.support_attributes), VALUE JSON or a string; an array claim may contain it').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).env('KMS_JWT_REQUIRE_CLAIM'))
-    .addOption(new Option('--jwt-claim-policy <file>', 'with --jwt-jwks: replace the default claim policy (Confidential Space production: no debug images, secure boot, confidential hardware) by the rules of this JSON file, for another TEE issuer (docs/client.md)').env('KMS_JWT_CLAIM_POLICY'))
-    .addOption(new Option('--jwt-jwks-max-age <duration>', 'with a JWKS URL: how long its keys stay trusted after the last successful fetch when refreshes fail; beyond that jwt requests are refused (503 attestation-unavailable). e.g. 24h, 90m, 3600s').default(`${DEFAULT_JWKS_MAX_AGE_MS / 3600_000}h`).env('KMS_JWT_JWKS_MAX_AGE'))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
-    .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
-    .addOption(new Option('--head-poll-ms <ms>', 'milliseconds between head polls between ticks; a new block starts a tick at once (0: off)').default('100').env('KMS_HEAD_POLL_MS').hideHelp())
     .action(async (opts: Record<string, unknown>) => {
-      const operatorKey = readSecret(ctx, opts, OPERATOR_KEY, true);
-      const sigKey = readSecret(ctx, opts, SIG_KEY, true);
-      const storeKeyHex = readSecret(ctx, opts, STORE_KEY, true);
-      let storageKey: Uint8Array;
-      try {
-        storageKey = parseStorageKey(storeKeyHex);
-      } catch (e) {
-        throw new UsageError(`--store-key: ${(e as Error).message}`);
-      }
-      const urls = Array.isArray(opts.rpc) ? (opts.rpc as string[]) : typeof opts.rpc === 'string' ? collectUrls(opts.rpc) : [];
-      if (urls.length === 0) throw new UsageError('missing the chain: give --rpc URL (or set KMS_RPC_URL)');
-      for (const u of urls) ctx.redactor.addUrl(u);
-      const rpcUrls = urls.map((u, i) => parseUrlArg(u, urls.length > 1 ? `--rpc (URL ${i + 1})` : '--rpc', { secret: true }));
-      if (rpcUrls.length > MAX_PROVIDERS) throw new UsageError(`--rpc: at most ${MAX_PROVIDERS} URLs, got ${rpcUrls.length}`);
-      const twice = rpcUrls.findIndex((u, i) => rpcUrls.indexOf(u) !== i);
-      if (twice >= 0) throw new UsageError(`--rpc: URL ${twice + 1} is listed twice`);
-      const rpcUrl = rpcUrls[0] as string;
-      const rpcQuorum = parseIntegerArg(opts.rpcQuorum, '--rpc-quorum', { min: 1, max: MAX_PROVIDERS });
-      if (rpcQuorum > rpcUrls.length) throw new UsageError(`--rpc-quorum ${rpcQuorum} needs at least ${rpcQuorum} --rpc URLs, got ${rpcUrls.length}`);
-      const maxFeePerGas = parseMaxFee(opts.maxFeeGwei);
-      if (typeof opts.registry !== 'string') throw new UsageError('missing the registry: give --registry ADDRESS (or set KMS_REGISTRY)');
-      const registry = parseAddressArg(opts.registry, '--registry');
-      const port = parseIntegerArg(opts.port, '--port', { min: 0, max: 65535 });
-      const ops = opsListenerConfig(ctx, opts, (name) => program.getOptionValueSource(name) === 'env', String(opts.host), port);
+      const { operatorKey, sigKey, storageKey, rpcUrl, rpcUrls, rpcQuorum, maxFeePerGas, registry, port, ops, finality } = parseNodeFlags(ctx, opts, program);
       const tickMs = parseIntegerArg(opts.tickMs, '--tick-ms', { min: 50, max: 60_000 });
       const headPollMs = parseIntegerArg(opts.headPollMs, '--head-poll-ms', { min: 0, max: 60_000 });
       const consent = opts.thresholdOverride === undefined ? null : parseIntegerArg(opts.thresholdOverride, '--threshold-override', { min: 2, max: 10_000 });
       const log = pino({ level: String(opts.logLevel), base: { app: 'kms-server' } });
       const jwt = jwtConfig(ctx, opts);
-      let finality: Finality | null = null;
-      if (opts.finality !== undefined) {
-        try {
-          finality = parseFinality(String(opts.finality));
-        } catch (e) {
-          throw new UsageError(`--finality: ${(e as Error).message}`);
-        }
-      }
       if (consent !== null) log.warn({ threshold: consent }, `threshold consent: this node takes part only in sessions with threshold ${consent}`);
       if (jwt?.claimPolicy !== undefined) {
         log.info({ policy: jwt.claimPolicy.source, rules: jwt.claimPolicy.rules.map((r) => r.claim) }, 'jwt claim policy');
@@ -185,6 +133,98 @@ Example:
       });
     });
   return program;
+}
+
+/**
+ * The node's flags (every one also a KMS_* variable), on `kms-server` itself and on
+ * `kms-server doctor`, which takes exactly the node's configuration.
+ */
+function addNodeOptions(program: Command): Command {
+  addSecretOptions(program, OPERATOR_KEY);
+  addSecretOptions(program, SIG_KEY);
+  addSecretOptions(program, STORE_KEY);
+  return program
+    .addOption(new Option('--sig-type <type>', 'type of the signing key registered on-chain').choices(['bn254', 'ecdsa']).default('bn254').env('KMS_SIG_TYPE'))
+    .addOption(new Option('--rpc <url[,url…]>', `JSON-RPC URL of the chain; several (comma-separated, or the flag repeated; at most ${MAX_PROVIDERS}) in order of preference give failover. Credentials in a URL never appear in logs or metrics`).env('KMS_RPC_URL').argParser(collectUrls))
+    .addOption(new Option('--rpc-quorum <k>', 'providers that must report the same head and answer every read identically before the node acts (1 to the number of --rpc URLs; docs/operations.md)').default('1').env('KMS_RPC_QUORUM'))
+    .addOption(new Option('--max-fee-gwei <gwei|none>', 'cap on the max fee per gas of the node\'s transactions; while the base fee is above it the node does not send and says so. Default: the chain profile\'s for the RPC\'s chain id (Ethereum 100, Base 5, … none on anvil; docs/operations.md); "none" lifts it').env('KMS_MAX_FEE_GWEI'))
+    .addOption(new Option('--registry <address>', 'address of the KmsRegistry contract').env('KMS_REGISTRY'))
+    .addOption(new Option('--finality <finalized|safe|N>', 'how this chain\'s finality is read: a block tag, or N confirmations. The node acts on the latest block and waits for finality only before irreversible steps (retiring or deleting a version, deleting a session secret). Default: the chain profile for the RPC\'s chain id (docs/operations.md); required on a chain id without one').env('KMS_FINALITY'))
+    .addOption(new Option('--host <host>', 'address the public HTTP API (/pubkey, /app/sign, /secrets, /healthz) listens on').default('127.0.0.1').env('KMS_HOST'))
+    .addOption(new Option('--port <port>', 'port of the public HTTP API').default('8080').env('KMS_PORT'))
+    .addOption(new Option('--ops-host <host>', 'address the operations listener (/healthz, /status, /metrics) listens on; anything but loopback needs --ops-public').default('127.0.0.1').env('KMS_OPS_HOST'))
+    .addOption(new Option('--ops-port <port|off>', 'port of the operations listener (0: any free port; off: no operations listener)').default(String(DEFAULT_OPS_PORT)).env('KMS_OPS_PORT'))
+    .addOption(new Option('--ops-public', 'consent to an --ops-host that is not loopback: /status and /metrics have no authentication, so expose them only to your monitoring network (env: KMS_OPS_PUBLIC=1)'))
+    .addOption(new Option('--data-dir <dir>', 'directory of the key store (created 0700 if missing)').default('./kms-data').env('KMS_DATA_DIR'))
+    .addOption(new Option('--threshold-override <n>', 'explicit consent to a governance threshold: take part only in sessions whose threshold is n (SPEC 6)').env('KMS_THRESHOLD_OVERRIDE'))
+    .addOption(new Option('--jwt-jwks <file|url>', 'enable the jwt attestation method: JWKS of the TEE token issuer, a file or an https URL').env('KMS_JWT_JWKS'))
+    .addOption(new Option('--jwt-issuer <iss>', 'the exact token issuer (iss) accepted, e.g. https://confidentialcomputing.googleapis.com').env('KMS_JWT_ISSUER'))
+    .addOption(new Option('--jwt-audience <aud>', 'the token audience (aud) naming this deployment (default: eigenx-kms:<chainId>:<registry>)').env('KMS_JWT_AUDIENCE'))
+    .addOption(new Option('--jwt-require-claim <name=value>', 'with --jwt-jwks: a token claim that must hold, on top of the claim policy (repeatable); NAME a dotted path (submods.confidential_space.support_attributes), VALUE JSON or a string; an array claim may contain it').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).env('KMS_JWT_REQUIRE_CLAIM'))
+    .addOption(new Option('--jwt-claim-policy <file>', 'with --jwt-jwks: replace the default claim policy (Confidential Space production: no debug images, secure boot, confidential hardware) by the rules of this JSON file, for another TEE issuer (docs/client.md)').env('KMS_JWT_CLAIM_POLICY'))
+    .addOption(new Option('--jwt-jwks-max-age <duration>', 'with a JWKS URL: how long its keys stay trusted after the last successful fetch when refreshes fail; beyond that jwt requests are refused (503 attestation-unavailable). e.g. 24h, 90m, 3600s').default(`${DEFAULT_JWKS_MAX_AGE_MS / 3600_000}h`).env('KMS_JWT_JWKS_MAX_AGE'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').env('KMS_LOG_LEVEL'))
+    .addOption(new Option('--tick-ms <ms>', 'milliseconds between scheduler ticks').default('500').env('KMS_TICK_MS').hideHelp())
+    .addOption(new Option('--head-poll-ms <ms>', 'milliseconds between head polls between ticks; a new block starts a tick at once (0: off)').default('100').env('KMS_HEAD_POLL_MS').hideHelp());
+}
+
+/** The node's flags every command that takes the node's configuration parses alike. */
+export interface NodeFlags {
+  readonly operatorKey: Hex;
+  readonly sigKeyType: OperatorKeyType;
+  readonly sigKey: Hex;
+  /** Wipe it when done (`fill(0)`). */
+  readonly storageKey: Uint8Array;
+  readonly rpcUrl: string;
+  readonly rpcUrls: string[];
+  readonly rpcQuorum: number;
+  readonly maxFeePerGas: bigint | null | undefined;
+  readonly registry: Address;
+  readonly host: string;
+  readonly port: number;
+  readonly ops: OpsListenerConfig | null;
+  readonly finality: Finality | null;
+  readonly dataDir: string;
+}
+
+/** Parses and checks the node's flags (`addNodeOptions`); bad ones are usage errors naming the flag. */
+function parseNodeFlags(ctx: CliContext, opts: Record<string, unknown>, program: Command): NodeFlags {
+      const operatorKey = readSecret(ctx, opts, OPERATOR_KEY, true);
+      const sigKey = readSecret(ctx, opts, SIG_KEY, true);
+      const storeKeyHex = readSecret(ctx, opts, STORE_KEY, true);
+      let storageKey: Uint8Array;
+      try {
+        storageKey = parseStorageKey(storeKeyHex);
+      } catch (e) {
+        throw new UsageError(`--store-key: ${(e as Error).message}`);
+      }
+      const urls = Array.isArray(opts.rpc) ? (opts.rpc as string[]) : typeof opts.rpc === 'string' ? collectUrls(opts.rpc) : [];
+      if (urls.length === 0) throw new UsageError('missing the chain: give --rpc URL (or set KMS_RPC_URL)');
+      for (const u of urls) ctx.redactor.addUrl(u);
+      const rpcUrls = urls.map((u, i) => parseUrlArg(u, urls.length > 1 ? `--rpc (URL ${i + 1})` : '--rpc', { secret: true }));
+      if (rpcUrls.length > MAX_PROVIDERS) throw new UsageError(`--rpc: at most ${MAX_PROVIDERS} URLs, got ${rpcUrls.length}`);
+      const twice = rpcUrls.findIndex((u, i) => rpcUrls.indexOf(u) !== i);
+      if (twice >= 0) throw new UsageError(`--rpc: URL ${twice + 1} is listed twice`);
+      const rpcUrl = rpcUrls[0] as string;
+      const rpcQuorum = parseIntegerArg(opts.rpcQuorum, '--rpc-quorum', { min: 1, max: MAX_PROVIDERS });
+      if (rpcQuorum > rpcUrls.length) throw new UsageError(`--rpc-quorum ${rpcQuorum} needs at least ${rpcQuorum} --rpc URLs, got ${rpcUrls.length}`);
+      const maxFeePerGas = parseMaxFee(opts.maxFeeGwei);
+      if (typeof opts.registry !== 'string') throw new UsageError('missing the registry: give --registry ADDRESS (or set KMS_REGISTRY)');
+      const registry = parseAddressArg(opts.registry, '--registry');
+      const port = parseIntegerArg(opts.port, '--port', { min: 0, max: 65535 });
+      const ops = opsListenerConfig(ctx, opts, (name) => program.getOptionValueSource(name) === 'env', String(opts.host), port);
+      let finality: Finality | null = null;
+      if (opts.finality !== undefined) {
+        try {
+          finality = parseFinality(String(opts.finality));
+        } catch (e) {
+          throw new UsageError(`--finality: ${(e as Error).message}`);
+        }
+      }
+  return {
+    operatorKey, sigKeyType: opts.sigType as OperatorKeyType, sigKey, storageKey, rpcUrl, rpcUrls, rpcQuorum, maxFeePerGas, registry,
+    host: String(opts.host), port, ops, finality, dataDir: String(opts.dataDir),
+  };
 }
 
 /** `--rpc a,b --rpc c` (and KMS_RPC_URL=a,b): every URL, in order. */
@@ -315,7 +355,9 @@ function parseDurationArg(value: unknown, what: string, range: { minMs: number }
 
 export async function main(argv: readonly string[], io: CliIo = processIo(), hooks: ServerHooks = {}): Promise<number> {
   const ctx = createCliContext('kms-server', io);
-  return runCli(buildProgram(ctx, hooks), argv, ctx);
+  const outcome: ToolOutcome = { exitCode: 0 };
+  const code = await runCli(buildProgram(ctx, hooks, outcome), argv, ctx);
+  return code === 0 ? outcome.exitCode : code;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

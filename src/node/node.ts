@@ -51,6 +51,9 @@ import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
+import { runDoctor } from './doctor/run-doctor.ts';
+import type { DoctorReport } from './doctor/report.ts';
+import { StaleStoreWatch } from './stale-store.ts';
 
 export interface NodeConfig {
   /** Private key of the operator's Ethereum account (sends its transactions). */
@@ -108,6 +111,8 @@ export interface NodeParts {
   readonly sigKey: Uint8Array;
   readonly metrics: NodeMetrics;
   readonly log: pino.Logger;
+  /** Why this node serves nothing although the chain has an active version (stale key store), or null. */
+  readonly staleReason: () => string | null;
 }
 
 export interface RunningNode {
@@ -149,6 +154,10 @@ export const OPS_RATE_LIMIT = { perClientPerSecond: 10, burst: 50 } as const;
 const SUBMISSION_GAS_MARGIN_PERCENT = 300;
 const OPERATORS_REFRESH_MS = 5_000;
 const HEAD_POLL_MS = 100;
+/** How often a tick compares the key store with the chain's active version (`stale-store.ts`; one read). */
+const STALE_CHECK_MS = 5_000;
+/** How long a doctor report (`GET /doctor`) is reused. */
+const DOCTOR_REUSE_MS = 5_000;
 /** Longest stretch without a tick while the head does not move (keeps /healthz meaningful). */
 const IDLE_TICK_MS = 5_000;
 
@@ -211,6 +220,16 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     throw e;
   }
 
+  // A store older than the chain (restored from an old backup, or one that missed reshares)
+  // must serve nothing stale, from the first request on: settled before the listeners open.
+  const staleStore = new StaleStoreWatch(store, () => ledger.finalView(), log);
+  try {
+    await staleStore.check();
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'could not compare the key store with the chain\'s active version; the next ticks try again');
+  }
+  let staleCheckedAt = Date.now();
+
   const metrics = createNodeMetrics({ defaultLabels: { operator: me } });
   // Chain access (RPC providers, transactions, balance): said once per cause, measured always.
   const chainMetrics = createChainMetrics(metrics.registry);
@@ -241,7 +260,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     },
   });
 
-  const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log };
+  const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log, staleReason: () => staleStore.reason };
   const health = () => (Date.now() - lastOk < HEALTHY_WITHIN_MS ? { ok: true } : { ok: false, reason: `no successful tick for ${Math.round((Date.now() - lastOk) / 1000)} s` });
   // The operations listener's /healthz also says when the node has had no consistent view of
   // the chain for a while, or its account is short of a day of rounds. The public one stays
@@ -262,17 +281,33 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     metrics,
     appRelease: cfg.appRelease ? cfg.appRelease(parts) : null,
     pubkey: (version) => pubkeyInfo(store, operators.list, version),
+    notReady: () => staleStore.reason,
     health,
   });
   const opsApi = cfg.ops === null ? null : buildOpsApi({
     logger: log,
     rateLimit: OPS_RATE_LIMIT,
     metrics,
-    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status() }),
+    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status(), staleStore: staleStore.reason }),
     health: opsHealth,
+    doctor: () => doctor(),
   });
-  let url: string;
+  let url = '';
   let opsUrl: string | null = null;
+  // The doctor's checks run with this node's own ledger and store (the store is locked to this
+  // process); at most one run at a time, and a result is reused for a few seconds.
+  let doctorRun: { at: number; report: Promise<DoctorReport> } | null = null;
+  const doctor = (): Promise<DoctorReport> => {
+    if (doctorRun === null || Date.now() - doctorRun.at > DOCTOR_REUSE_MS) {
+      const report = runDoctor({
+        operatorKey: cfg.operatorKey, sigKeyType: cfg.sigKeyType, sigKey: cfg.sigKey, rpcUrls: cfg.rpcUrls ?? [cfg.rpcUrl], rpcQuorum: cfg.rpcQuorum ?? 1,
+        finality: cfg.finality, registry: cfg.registry, dataDir: cfg.dataDir, storageKey: new Uint8Array(0), apiUrl: url, opsUrl,
+      }, { ledger, store });
+      doctorRun = { at: Date.now(), report };
+      report.catch(() => { doctorRun = null; });
+    }
+    return doctorRun.report;
+  };
   try {
     url = await listen(api, cfg.host, cfg.port, 'the public API');
     if (opsApi !== null && cfg.ops !== null) {
@@ -304,6 +339,10 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     try {
       if (!sessionKeyReady) sessionKeyReady = (await ensureSessionKey(ledger, writer, store, me, await ledger.now(), systemRng)) !== null;
       last = await loop.tick();
+      if (Date.now() - staleCheckedAt > STALE_CHECK_MS) {
+        staleCheckedAt = Date.now();
+        await staleStore.check();
+      }
       lastOk = Date.now();
       retry = last.retry;
       // For /pubkey's sockets only: refreshed beside the loop, so it never lengthens a tick.

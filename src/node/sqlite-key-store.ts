@@ -144,6 +144,82 @@ export function openSqliteKeyStore(opts: OpenSqliteKeyStoreOptions): SqliteKeySt
   }
 }
 
+/**
+ * Opens an existing store **read-only** for tools that must never write (`kms-server doctor`,
+ * `kms-server backup`): the same checks as `openSqliteKeyStore` (schema, scope, storage key,
+ * every row), through a read-only connection that is kept open. Every write method of the
+ * result fails (SQLite refuses it). Refuses a missing file (`not-found`), a schema-1 store
+ * (`corrupt`: start the node once to upgrade it) and a store a running node holds (`in-use`:
+ * the node locks it exclusively). `close()` removes the side files the read-only connection
+ * had to create, so the data directory is left as it was found.
+ */
+export function openSqliteKeyStoreReadOnly(opts: OpenSqliteKeyStoreOptions): SqliteKeyStore {
+  if (typeof opts !== 'object' || opts === null) throw new KeyStoreError('bad-argument', 'openSqliteKeyStoreReadOnly: expected {path, storageKey, scope}');
+  if (typeof opts.path !== 'string' || opts.path.length === 0) throw new KeyStoreError('bad-argument', 'key store path: expected a non-empty string');
+  const scope = checkScope(opts.scope);
+  const keys = deriveStoreKeys(opts.storageKey);
+  const path = resolve(opts.path);
+  if (!existsSync(path)) throw new KeyStoreError('not-found', `there is no key store at ${path}`);
+  if (!lstatSync(path).isFile()) throw new KeyStoreError('bad-argument', `key store path ${path} is not a regular file`);
+  const { db, cleanUp } = openReadOnlyConnection(path, opts.busyTimeoutMs ?? 1000);
+  try {
+    if (schemaVersion(db, path) !== SCHEMA_VERSION_V2) {
+      throw new KeyStoreError('corrupt', `${path} is a schema version ${SCHEMA_VERSION_V1} key store: start the node once (it upgrades the store), then try again`);
+    }
+    const rows = openRows(db, path, scope, keys);
+    return new ReadOnlySqliteKeyStore(db, path, scope, rows, cleanUp);
+  } catch (e) {
+    db.close();
+    cleanUp();
+    throw mapOpenError(e, path);
+  }
+}
+
+/**
+ * The scope a store file says it belongs to, read without the storage key and **not yet
+ * authenticated**: a tool that is not told the chain (`kms-server backup` runs offline) learns
+ * it here, then opens the store with it, and that open checks it under the storage key.
+ */
+export function peekStoreScope(path: string, busyTimeoutMs = 1000): StoreScope {
+  const full = resolve(path);
+  if (!existsSync(full)) throw new KeyStoreError('not-found', `there is no key store at ${full}`);
+  const store = openReadOnlyConnection(full, busyTimeoutMs);
+  try {
+    schemaVersion(store.db, full);
+    const get = (key: string): unknown => (store.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: unknown } | undefined)?.value;
+    const chainId = get('chain_id');
+    if (typeof chainId !== 'string' || !/^[1-9]\d{0,30}$/.test(chainId)) throw new KeyStoreError('corrupt', `${full} is damaged: its chain id is unreadable`);
+    try {
+      return checkScope({ chainId: BigInt(chainId), registry: get('registry') as Hex, operator: get('operator') as Hex });
+    } catch (cause) {
+      throw new KeyStoreError('corrupt', `${full} is damaged: its scope is unreadable`, { cause });
+    }
+  } catch (e) {
+    throw mapOpenError(e, full);
+  } finally {
+    store.db.close();
+    store.cleanUp();
+  }
+}
+
+/** A read-only connection, and how to remove the side files it had to create. */
+function openReadOnlyConnection(path: string, timeout: number): { db: Database.Database; cleanUp: () => void } {
+  const wal = `${path}-wal`;
+  const shm = `${path}-shm`;
+  const hadWal = existsSync(wal);
+  const hadShm = existsSync(shm);
+  const cleanUp = () => {
+    if (!hadWal && existsSync(wal) && statSync(wal).size === 0) unlinkSync(wal);
+    if (!hadShm && existsSync(shm)) unlinkSync(shm);
+  };
+  try {
+    return { db: new Database(path, { readonly: true, fileMustExist: true, timeout }), cleanUp };
+  } catch (e) {
+    cleanUp();
+    throw mapOpenError(e, path);
+  }
+}
+
 /** Builds a complete empty store in a temporary file, then links it into place. */
 function createStore(path: string, scope: StoreScope, keys: StoreKeys): void {
   const dir = dirname(path);
@@ -528,5 +604,19 @@ export class SqliteKeyStore implements KeyStore {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+}
+
+/** A `SqliteKeyStore` over a read-only connection whose `close()` also removes the side files it created. */
+class ReadOnlySqliteKeyStore extends SqliteKeyStore {
+  readonly #cleanUp: () => void;
+  constructor(db: Database.Database, path: string, scope: StoreScope, rows: StoreRows, cleanUp: () => void) {
+    super(db, path, scope, rows, null);
+    this.#cleanUp = cleanUp;
+  }
+
+  override close(): void {
+    super.close();
+    this.#cleanUp();
   }
 }

@@ -44,6 +44,7 @@ import { keysRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { releaseRoutes, type AppReleaseHandler } from './routes/release.ts';
 import type { Health, NodeStatus, PubkeyInfo } from './schemas.ts';
+import type { DoctorReport } from '../doctor/report.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -84,6 +85,8 @@ export interface ListenerDeps {
 export interface ApiDeps extends ListenerDeps {
   /** The active (or a given) version's public data; null before genesis. */
   readonly pubkey: (version?: number) => PubkeyInfo | null;
+  /** Why no version is served although genesis completed (a stale key store), or null. */
+  readonly notReady?: () => string | null;
   /** ok while the node loop ticks; the reason otherwise. */
   readonly health: () => Health;
   /** The key-release hook; null until the apps issue lands (the routes then refuse with 403). */
@@ -95,6 +98,8 @@ export interface OpsApiDeps extends ListenerDeps {
   /** ok while the node loop ticks; the reason otherwise. */
   readonly health: () => Health;
   readonly status: () => NodeStatus;
+  /** The doctor's report, run by this node with its own store (`GET /doctor`); absent: 404. */
+  readonly doctor?: () => Promise<DoctorReport>;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -114,7 +119,7 @@ function pathOf(url: string): string {
 /** The public API: /pubkey, /app/sign, /secrets and /healthz (exempt from the rate limit). */
 export function buildApi(deps: ApiDeps): FastifyInstance {
   return buildListener('public', deps, (app, requestTimeoutMs) => {
-    app.register(keysRoutes, { pubkey: deps.pubkey });
+    app.register(keysRoutes, { pubkey: deps.pubkey, ...(deps.notReady ? { notReady: deps.notReady } : {}) });
     app.register(releaseRoutes, { appRelease: deps.appRelease, timeoutMs: requestTimeoutMs });
     app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: true });
   });
@@ -124,7 +129,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 export function buildOpsApi(deps: OpsApiDeps): FastifyInstance {
   return buildListener('ops', deps, (app) => {
     app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: false });
-    app.register(opsRoutes, { status: deps.status, metrics: deps.metrics });
+    app.register(opsRoutes, { status: deps.status, metrics: deps.metrics, ...(deps.doctor ? { doctor: deps.doctor } : {}) });
   });
 }
 

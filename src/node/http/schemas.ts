@@ -277,6 +277,8 @@ export const NodeStatus = Type.Object(
     chainView: Type.Optional(ChainViewStatus),
     /** The operator account's balance against the rounds ahead (src/node/balance-watch.ts). */
     balance: Type.Optional(Nullable(BalanceStatus)),
+    /** Why this node serves no partials although the chain has an active version (its key store is older than the chain: src/node/stale-store.ts), or null. */
+    staleStore: Type.Optional(Nullable(Type.String())),
   },
   { additionalProperties: false },
 );

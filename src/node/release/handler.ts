@@ -87,6 +87,8 @@ export interface ReleaseParts {
   readonly sigKeyType: OperatorKeyType;
   readonly sigKey: Uint8Array;
   readonly metrics: Pick<NodeMetrics, 'observePartialSign' | 'watchJwksAge'>;
+  /** Why this node holds no servable version although the chain has one (a stale key store), or null. */
+  readonly staleReason?: () => string | null;
 }
 
 export interface JwtMethodConfig {
@@ -340,7 +342,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       return v;
     }
     const v = store.activeVersion();
-    if (v === null) throw refuse(503, 'not-ready', 'this node holds no active key version yet');
+    if (v === null) throw refuse(503, 'not-ready', parts.staleReason?.() ?? 'this node holds no active key version yet');
     return v;
   }
 

@@ -14,6 +14,8 @@ export interface KeysRoutesOptions {
    * genesis, or when this node does not hold that version.
    */
   readonly pubkey: (version?: number) => PubkeyInfo | null;
+  /** Why no version is served although genesis completed (a stale key store), or null. */
+  readonly notReady?: () => string | null;
 }
 
 export const keysRoutes: FastifyPluginAsync<KeysRoutesOptions> = async (fastify, opts) => {
@@ -26,7 +28,7 @@ export const keysRoutes: FastifyPluginAsync<KeysRoutesOptions> = async (fastify,
       const raw = request.query.version;
       if (raw === undefined) {
         const info = opts.pubkey();
-        if (info === null) throw new ApiError(503, 'not-ready', 'no key yet: genesis has not completed');
+        if (info === null) throw new ApiError(503, 'not-ready', opts.notReady?.() ?? 'no key yet: genesis has not completed');
         return info;
       }
       const version = Number(raw); // ≤ 12 digits by schema: exact as a double

@@ -10,10 +10,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ApiMetrics } from '../../metrics.ts';
 import { ERROR_RESPONSES, NoQuery, NodeStatus, type TypeBoxProvider } from '../schemas.ts';
 import { clipNodeText } from './health.ts';
+import type { DoctorReport } from '../../doctor/report.ts';
+import { DoctorReportSchema } from '../../doctor/report-schema.ts';
 
 export interface OpsRoutesOptions {
   readonly status: () => NodeStatus;
   readonly metrics: ApiMetrics;
+  /** `GET /doctor`: the doctor's checks, run by the node with its own key store (kms-server doctor asks it while the node holds the store). */
+  readonly doctor?: () => Promise<DoctorReport>;
 }
 
 export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (fastify, opts) => {
@@ -29,4 +33,9 @@ export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (fastify, o
     const { contentType, body } = await opts.metrics.render();
     return reply.type(contentType).send(body);
   });
+
+  const doctor = opts.doctor;
+  if (doctor) {
+    app.get('/doctor', { schema: { querystring: NoQuery, response: { 200: DoctorReportSchema, ...ERROR_RESPONSES } } }, async () => { const r = await doctor(); return { ...r, checks: [...r.checks] }; });
+  }
 };
