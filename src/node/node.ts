@@ -51,6 +51,8 @@ import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
+import { cachedDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
+import { NetworkWatch } from './status-page/network-watch.ts';
 
 export interface NodeConfig {
   /** Private key of the operator's Ethereum account (sends its transactions). */
@@ -84,6 +86,11 @@ export interface NodeConfig {
   readonly headPollMs?: number;
   /** Builds the key-release handler once the node's parts exist (apps issue); null refuses. */
   readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
+  /**
+   * The doctor's verdict on this node for the status page (`status-page/doctor-verdict.ts`);
+   * absent: the page says none is available.
+   */
+  readonly doctorVerdict?: DoctorVerdictSource;
 }
 
 /** Where the operations listener listens (issue 12). */
@@ -217,6 +224,8 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const chainWatch = createChainWatch(ledger.pool, chainMetrics, log, { degradedAfterMs: HEALTHY_WITHIN_MS });
   ledger.pool.setHooks(chainWatch.hooks);
   const balance = new BalanceWatch({ ledger, me, log, metrics: chainMetrics });
+  // The status page's and the alert gauges' view of the network (read beside the loop).
+  const network = new NetworkWatch({ ledger, me, log, metrics, holdsShare: (id) => store.getVersion(id)?.status === 'active' });
   tx.onTxEvent = (e) => chainWatch.onTxEvent(e);
   tx.onTransaction = (i) => balance.recordTx(i);
   const capText = ledger.feeCap === null ? '' : `--max-fee-gwei ${gweiText(ledger.feeCap)}${cfg.maxFeePerGas === undefined ? ` (the default on ${profile?.name ?? 'this chain'})` : ''}`;
@@ -270,6 +279,13 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     metrics,
     status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status() }),
     health: opsHealth,
+    statusPage: {
+      network: async () => {
+        await network.maybeRefresh();
+        return network.snapshot();
+      },
+      doctor: cachedDoctorVerdict(cfg.doctorVerdict ?? null),
+    },
   });
   let url: string;
   let opsUrl: string | null = null;
@@ -323,6 +339,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
       chainWatch.afterTick();
       void feeCap.afterTick(last.chainTime).catch(() => undefined);
       void balance.check();
+      void network.maybeRefresh();
     } catch (e) {
       lastError = { message: (e as Error).message, at: Math.floor(Date.now() / 1000) };
       // No consistent chain view: the pool's watcher said why once (not at every tick).
