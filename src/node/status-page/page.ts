@@ -178,7 +178,12 @@ const SCRIPT = `
       ['deal', 'ack', 'confirm'].forEach(function (k) {
         var who = s.missing[k];
         if (who === null) return;
-        who.forEach(function (a) { missing.appendChild(el('span', 'chip bad', k + ' ' + short(a))); });
+        who.forEach(function (a) {
+          var chip = el('span', 'chip bad', k + ' ' + short(a));
+          chip.title = a;
+          chip.setAttribute('data-missing', k + ':' + a);
+          missing.appendChild(chip);
+        });
       });
       if (!missing.firstChild) missing.textContent = s.phase === 'closed' ? 'nobody' : '(window open)';
       var outcome = el('span', s.outcome === 'completed' ? 'ok' : s.outcome === 'failed' ? 'bad' : 'warn', s.outcome);
@@ -219,6 +224,7 @@ const SCRIPT = `
         last = net;
         renderKey(net); renderOperators(net); renderSessions(net); renderGovernance(net);
         $('who').textContent = 'as seen by ' + net.operator;
+        document.body.setAttribute('data-chain-time', String(net.chainTime));
       }
       var banner = $('banner');
       var problem = net === null ? 'the network view is not available: ' + (network.body && network.body.error ? network.body.error.message : 'HTTP ' + network.status)
