@@ -51,7 +51,7 @@ import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
-import { cachedDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
+import { cachedDoctorVerdict, nodeDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
 import { NetworkWatch } from './status-page/network-watch.ts';
 
 export interface NodeConfig {
@@ -86,11 +86,6 @@ export interface NodeConfig {
   readonly headPollMs?: number;
   /** Builds the key-release handler once the node's parts exist (apps issue); null refuses. */
   readonly appRelease?: (parts: NodeParts) => AppReleaseHandler | null;
-  /**
-   * The doctor's verdict on this node for the status page (`status-page/doctor-verdict.ts`);
-   * absent: the page says none is available.
-   */
-  readonly doctorVerdict?: DoctorVerdictSource;
 }
 
 /** Where the operations listener listens (issue 12). */
@@ -226,6 +221,8 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const balance = new BalanceWatch({ ledger, me, log, metrics: chainMetrics });
   // The status page's and the alert gauges' view of the network (read beside the loop).
   const network = new NetworkWatch({ ledger, me, log, metrics, holdsShare: (id) => store.getVersion(id)?.status === 'active' });
+  /** The doctor's verdict for the status page, once the listeners are bound (the seam: `nodeDoctorVerdict`). */
+  let doctorSource: DoctorVerdictSource | null = null;
   tx.onTxEvent = (e) => chainWatch.onTxEvent(e);
   tx.onTransaction = (i) => balance.recordTx(i);
   const capText = ledger.feeCap === null ? '' : `--max-fee-gwei ${gweiText(ledger.feeCap)}${cfg.maxFeePerGas === undefined ? ` (the default on ${profile?.name ?? 'this chain'})` : ''}`;
@@ -284,7 +281,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
         await network.maybeRefresh();
         return network.snapshot();
       },
-      doctor: cachedDoctorVerdict(cfg.doctorVerdict ?? null),
+      doctor: cachedDoctorVerdict(() => doctorSource),
     },
   });
   let url: string;
@@ -304,6 +301,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     store.close();
     throw e;
   }
+  doctorSource = nodeDoctorVerdict({ cfg, ledger, store, apiUrl: url, opsUrl });
   if (cfg.ops === null) log.info('the operations listener is off (--ops-port off): /status and /metrics are not served');
   else if (opsApi !== null && boundAddresses(opsApi).some((a) => !isLoopbackAddress(a))) {
     log.warn({ opsUrl, bound: boundAddresses(opsApi) }, 'the operations listener (/status, /metrics) is reachable from other machines (--ops-public): it has no authentication, so let only your monitoring hosts reach it');

@@ -1,8 +1,8 @@
 /**
  * @module
  * The doctor's verdict on the status page: the seam where `kms-server doctor` (issue 15, item
- * 1; `src/node/doctor/`) plugs in. The page shows whatever a `DoctorVerdictSource` returns;
- * `NodeConfig.doctorVerdict` supplies one, and without one the page says that no verdict is
+ * 1; `src/node/doctor/`) plugs in. The page shows whatever the `DoctorVerdictSource` that
+ * `nodeDoctorVerdict` returns gives; while it returns null the page says that no verdict is
  * available (and still shows the node's own health from /healthz and /status).
  *
  * `DoctorVerdict` is structurally the doctor's `DoctorReport` (`src/node/doctor/report.ts`):
@@ -11,6 +11,9 @@
  * socket URL), so the page's endpoint asks it at most once per `everyMs` and serves the cached
  * verdict in between (`cachedDoctorVerdict`).
  */
+import type { ChainLedger } from '../../chain/chain-ledger.ts';
+import type { KeyStore } from '../key-store.ts';
+import type { NodeConfig } from '../node.ts';
 
 export type DoctorCheckStatus = 'pass' | 'warn' | 'fail';
 
@@ -38,17 +41,44 @@ export type DoctorAnswer =
 
 const DEFAULT_EVERY_MS = 60_000;
 
+/** What a running node can hand the doctor: its configuration, its ledger, its own store, its URLs. */
+export interface NodeDoctorInputs {
+  readonly cfg: NodeConfig;
+  readonly ledger: ChainLedger;
+  /** The node's own store (it holds the file locked: the doctor must use this one). */
+  readonly store: KeyStore;
+  /** The public API's base URL, as bound. */
+  readonly apiUrl: string;
+  readonly opsUrl: string | null;
+}
+
 /**
- * Asks `source` at most once per `everyMs` (never twice at once) and answers from the last
+ * THE SEAM: the doctor's verdict on this running node, or null while no doctor is wired in.
+ * `startNode` calls it once its listeners are bound. Wiring `runDoctor`
+ * (src/node/doctor/run-doctor.ts) is one statement:
+ *
+ *   return () => runDoctor({
+ *     operatorKey: cfg.operatorKey, sigKeyType: cfg.sigKeyType, sigKey: cfg.sigKey,
+ *     rpcUrls: cfg.rpcUrls ?? [cfg.rpcUrl], rpcQuorum: cfg.rpcQuorum ?? 1, finality: cfg.finality,
+ *     registry: cfg.registry, dataDir: cfg.dataDir, storageKey: cfg.storageKey, apiUrl, opsUrl,
+ *   }, { ledger, store });
+ */
+export function nodeDoctorVerdict(_inputs: NodeDoctorInputs): DoctorVerdictSource | null {
+  return null;
+}
+
+/**
+ * Asks the source `getSource` returns (null: none yet) at most once per `everyMs` (never twice at once) and answers from the last
  * verdict in between. A failing doctor is reported as unavailable with its message.
  */
-export function cachedDoctorVerdict(source: DoctorVerdictSource | null, everyMs = DEFAULT_EVERY_MS): () => Promise<DoctorAnswer> {
-  if (source === null) {
-    return async () => ({ available: false, reason: 'this node runs without the doctor: see `kms-server doctor --help`; its own health is shown above' });
-  }
+export function cachedDoctorVerdict(getSource: () => DoctorVerdictSource | null, everyMs = DEFAULT_EVERY_MS): () => Promise<DoctorAnswer> {
   let last: { answer: DoctorAnswer; at: number } | null = null;
   let running: Promise<DoctorAnswer> | null = null;
   return () => {
+    const source = getSource();
+    if (source === null) {
+      return Promise.resolve({ available: false, reason: 'no doctor verdict is wired into this node; its own health is under "This node" (run `kms-server doctor` by hand for the full check)' });
+    }
     if (last !== null && Date.now() - last.at < everyMs) return Promise.resolve(last.answer);
     if (running) return running;
     running = source().then(

@@ -24,16 +24,16 @@ const STYLE = `
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #fff; }
 header { padding: 12px 20px; border-bottom: 1px solid var(--line); background: var(--bg2); display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: baseline; }
 header h1 { font-size: 18px; margin: 0; }
-main { padding: 12px 20px 40px; display: grid; gap: 16px; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); }
+main { padding: 12px 20px 40px; display: grid; gap: 16px; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); }
 section { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 0; }
 section.wide { grid-column: 1 / -1; }
 h2 { font-size: 15px; margin: 0 0 8px; }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 4px 8px 4px 0; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 4px 8px 4px 0; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
 th { color: var(--muted); font-weight: 600; font-size: 12px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 3px 12px; margin: 0; }
 dt { color: var(--muted); }
-dd { margin: 0; min-width: 0; }
+dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; }
 .ok { color: var(--ok); font-weight: 600; }
 .warn { color: var(--warn); font-weight: 600; }
@@ -150,7 +150,8 @@ const SCRIPT = `
       ['holders', v ? v.holders.length : '\\u2013', 'holders'],
       ['completed', v ? when(v.completedAt) + ' (' + ago(n.chainTime, v.completedAt) + ')' : '\\u2013'],
       ['polynomial hash', v ? addr(v.publicPolyHash) : '\\u2013'],
-      ['chain', n.chainId + ', registry ' + n.registry],
+      ['chain id', n.chainId],
+      ['registry', addr(n.registry)],
       ['chain time', when(n.chainTime), 'chain-time'],
     ]));
   }
