@@ -131,16 +131,27 @@ describe('network status page on a real cluster, in headless Chromium', { timeou
     const shownOperators = await page.$$eval('tr[data-operator]', (rows) => rows.map((r) => r.getAttribute('data-operator')));
     assert.deepEqual([...shownOperators].sort(), operators.map((o) => o.address.toLowerCase()).sort(), 'every registered operator, by address');
 
+    // The session node 3 sat out completes before its confirm window ends (node 3 never
+    // confirms): wait until the page shows a block past that window.
+    const sat = await c.ledger.getSession(missedVersion.id);
+    assert.ok(sat);
+    const satEnd = sat.snapshot.openedAt + sat.snapshot.dealWindow + sat.snapshot.ackWindow + sat.snapshot.confirmWindow;
+    await page.waitForFunction(`Number(document.body.getAttribute('data-chain-time')) >= ${satEnd}`, undefined, { timeout: 30_000 });
     // Every session on the page has the chain's outcome; who did not submit matches the chain's submissions.
-    const shown = await page.$$eval('tr[data-session]', (rows) => rows.map((r) => ({
-      id: Number(r.getAttribute('data-session')),
-      outcome: r.querySelector('[data-field="session-outcome"]')?.textContent ?? '',
-      missing: [...r.querySelectorAll('[data-missing]')].map((x) => x.getAttribute('data-missing')),
-    })));
+    // One read of the DOM: the rows and the block they were drawn from (the page redraws every 5 s).
+    const drawn = await page.$$eval('tr[data-session]', (rows) => ({
+      time: Number(rows[0]?.ownerDocument.body.getAttribute('data-chain-time')),
+      rows: rows.map((r) => ({
+        id: Number(r.getAttribute('data-session')),
+        outcome: r.querySelector('[data-field="session-outcome"]')?.textContent ?? '',
+        missing: [...r.querySelectorAll('[data-missing]')].map((x) => x.getAttribute('data-missing')),
+      })),
+    }));
+    const shown = drawn.rows;
     assert.ok(shown.length >= 2 && shown.some((s) => s.id === missedVersion.id), `sessions shown: ${shown.map((s) => s.id).join(', ')}`);
     // Sessions whose windows had all ended at the block the page shows are final there: their
     // outcome and who did not submit must be the chain's.
-    const pageTime = Number(await page.getAttribute('body', 'data-chain-time'));
+    const pageTime = drawn.time;
     assert.ok(pageTime > 0, 'the page says which block it shows');
     let checked = 0;
     for (const s of shown) {
@@ -160,9 +171,9 @@ describe('network status page on a real cluster, in headless Chromium', { timeou
       assert.deepEqual([...s.missing].sort(), expected.sort(), `session ${s.id}: who did not submit`);
     }
     assert.ok(checked >= 2, `at least the genesis and the reshare node 3 sat out were checked (${checked})`);
-    const sat = c.nodes[3]!.address.toLowerCase();
+    const three = c.nodes[3]!.address.toLowerCase();
     const missed = shown.find((s) => s.id === missedVersion.id)!;
-    assert.deepEqual([...missed.missing].sort(), [`ack:${sat}`, `confirm:${sat}`, `deal:${sat}`], 'node 3 missed its deal, ack and confirmation');
+    assert.deepEqual([...missed.missing].sort(), [`ack:${three}`, `confirm:${three}`, `deal:${three}`], 'node 3 missed its deal, ack and confirmation');
 
     assert.match(await page.textContent('[data-field="queued"]') ?? '', /ownership/, 'the proposed owner is shown as a queued change');
     assert.match(await page.textContent('[data-field="health"]') ?? '', /healthy/);
