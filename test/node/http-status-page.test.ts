@@ -9,7 +9,7 @@ import { buildApi, buildOpsApi, type OpsApiDeps } from '../../src/node/http/app.
 import { createNodeMetrics } from '../../src/node/metrics.ts';
 import { cachedDoctorVerdict, type DoctorVerdict } from '../../src/node/status-page/doctor-verdict.ts';
 import { buildNetworkView, networkFacts, summariseSession, type NetworkReads } from '../../src/node/status-page/network-view.ts';
-import type { NetworkSnapshot } from '../../src/node/status-page/network-watch.ts';
+import { NetworkWatch, type NetworkSnapshot, type NetworkWatchOptions } from '../../src/node/status-page/network-watch.ts';
 import type { Address, Governance, Hex, RecordedSubmission, Session, VersionRecord } from '../../src/protocol/ledger.ts';
 import { ZERO_HASH } from '../../src/protocol/ledger.ts';
 
@@ -30,7 +30,7 @@ function session(id: number, over: { openedAt?: number; dealClosedAt?: number | 
     },
     progress: {
       dealClosedAt: over.dealClosedAt ?? null, ackClosedAt: null, confirmClosedAt: null, dealCount: 2, ackCount: 2, confirmCount: 2,
-      counter: 6, digest: ZERO_HASH, outcome: over.outcome ?? 'completed', completedPolyHash: null,
+      counter: 6, digest: ZERO_HASH, outcome: over.outcome ?? 'completed', completedPolyHash: (over.outcome ?? 'completed') === 'completed' ? ZERO_HASH : null,
     },
   };
 }
@@ -173,5 +173,59 @@ describe('status page routes (operations listener)', () => {
     assert.match(text, /kms_http_request_seconds_count\{listener="ops",route="\/healthz"\} 1/);
     assert.doesNotMatch(text, /kms_http_request_seconds_count\{[^}]*route="unmatched"/, 'unmatched URLs get no latency series');
     await ops.close();
+  });
+});
+
+describe('network watch: what it reads from the chain, and how often', () => {
+  /** A ledger reader that counts the calls the watch makes. */
+  function fakeLedger() {
+    const calls = { submissions: 0, versions: 0, sessions: 0 };
+    const sessions = new Map<number, Session>([[1, session(1, { openedAt: 900 })], [2, session(2)]]);
+    const ledger = {
+      chainId: 31337n, registry: C,
+      now: async () => 1100,
+      getGovernance: async () => GOV,
+      getOperators: async () => reads(A).operators.slice(),
+      getMpk: async () => MPK,
+      activeVersion: async () => version(2, 1025),
+      latestSessionId: async () => Math.max(...sessions.keys()),
+      getSession: async (id: number) => (calls.sessions++, sessions.get(id) ?? null),
+      getSubmissions: async (id: number) => (calls.submissions++, id === 2 ? SUBS : []),
+      getVersion: async (id: number) => (calls.versions++, version(id, id === 1 ? 910 : 1025)),
+    } as unknown as NetworkWatchOptions['ledger']; // only the reads the watch makes
+    return { ledger, calls, sessions };
+  }
+
+  it('reads a session\'s submissions again only when its counter changed, and sets the alert gauges', async () => {
+    const { ledger, calls, sessions } = fakeLedger();
+    const metrics = createNodeMetrics();
+    const watch = new NetworkWatch({ ledger, me: C, holdsShare: () => false, metrics, log: { warn() {}, debug() {} }, everyMs: 0 });
+    await watch.refresh();
+    assert.equal(calls.submissions, 2, 'both sessions read once');
+    await watch.refresh();
+    assert.equal(calls.submissions, 2, 'nothing changed: nothing read again');
+    assert.equal(calls.versions, 2, 'a completed session\'s version is read once');
+    const s2 = sessions.get(2)!;
+    sessions.set(2, { ...s2, progress: { ...s2.progress, counter: 7 } });
+    await watch.refresh();
+    assert.equal(calls.submissions, 3, 'the session whose counter moved is read again');
+    const text = (await metrics.render()).body;
+    assert.match(text, /^kms_last_session_missed_submissions 2$/m, 'C missed its ack and confirmation');
+    assert.match(text, /^kms_active_share_missing 1$/m, 'C is a holder without the share');
+    assert.match(text, /^kms_chain_active_version 2$/m);
+    assert.match(text, /^kms_governance_queued_changes\{kind="ownership"\} 1$/m);
+  });
+
+  it('keeps the last view when a read fails, and says why', async () => {
+    const { ledger } = fakeLedger();
+    let fail = false;
+    const flaky = { ...ledger, getGovernance: async () => { if (fail) throw new Error('RPC down\ndetails'); return GOV; } } as NetworkWatchOptions['ledger'];
+    const watch = new NetworkWatch({ ledger: flaky, me: A, holdsShare: () => true, metrics: createNodeMetrics(), log: { warn() {}, debug() {} }, everyMs: 0 });
+    await watch.refresh();
+    fail = true;
+    await watch.refresh();
+    const s = watch.snapshot();
+    assert.equal(s.view?.mpk, MPK, 'the last good view is kept');
+    assert.equal(s.error, 'RPC down');
   });
 });
