@@ -48,11 +48,11 @@ import { createChainMetrics } from './chain-metrics.ts';
 import { createChainWatch } from './chain-watch.ts';
 import { withFeeCapNotice } from './fee-cap-notice.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
+import { cachedDoctorVerdict, nodeDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
+import { NetworkWatch } from './status-page/network-watch.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
-import { cachedDoctorVerdict, nodeDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
-import { NetworkWatch } from './status-page/network-watch.ts';
 
 export interface NodeConfig {
   /** Private key of the operator's Ethereum account (sends its transactions). */
@@ -271,11 +271,6 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     health,
   });
   const opsApi = cfg.ops === null ? null : buildOpsApi({
-    logger: log,
-    rateLimit: OPS_RATE_LIMIT,
-    metrics,
-    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status() }),
-    health: opsHealth,
     statusPage: {
       network: async () => {
         await network.maybeRefresh();
@@ -283,6 +278,11 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
       },
       doctor: cachedDoctorVerdict(() => doctorSource),
     },
+    logger: log,
+    rateLimit: OPS_RATE_LIMIT,
+    metrics,
+    status: (): NodeStatus => ({ ...status(me, store, loop, last, lastError), finality: describeFinality(finality), chainView: chainWatch.status(), balance: balance.status() }),
+    health: opsHealth,
   });
   let url: string;
   let opsUrl: string | null = null;

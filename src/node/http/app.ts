@@ -96,11 +96,11 @@ export interface ApiDeps extends ListenerDeps {
 
 /** The operations listener's dependencies. */
 export interface OpsApiDeps extends ListenerDeps {
+  /** The status page's data (`/status/network`, `/status/doctor`); absent: no page is served. */
+  readonly statusPage?: StatusPageRoutesOptions;
   /** ok while the node loop ticks; the reason otherwise. */
   readonly health: () => Health;
   readonly status: () => NodeStatus;
-  /** The status page's data (`/status/network`, `/status/doctor`); absent: no page is served. */
-  readonly statusPage?: StatusPageRoutesOptions;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -129,9 +129,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 /** The operations listener: /healthz, /status, /metrics and the status page, every one rate-limited. */
 export function buildOpsApi(deps: OpsApiDeps): FastifyInstance {
   return buildListener('ops', deps, (app) => {
+    if (deps.statusPage) app.register(statusPageRoutes, deps.statusPage);
     app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: false });
     app.register(opsRoutes, { status: deps.status, metrics: deps.metrics });
-    if (deps.statusPage) app.register(statusPageRoutes, deps.statusPage);
   });
 }
 
