@@ -177,6 +177,15 @@ describe('network status page on a real cluster, in headless Chromium', { timeou
 
     assert.match(await page.textContent('[data-field="queued"]') ?? '', /ownership/, 'the proposed owner is shown as a queued change');
     assert.match(await page.textContent('[data-field="health"]') ?? '', /healthy/);
+    // The doctor section shows what /status/doctor answers: every check with its status, or why there is none.
+    const doctor = (await (await fetch(`${opsUrl}/status/doctor`)).json()) as { available: boolean; reason?: string; verdict?: { checks: { id: string; status: string }[] } };
+    if (doctor.available) {
+      await page.waitForSelector('#doctor tr[data-check]', { timeout: 20_000 });
+      const checks = await page.$$eval('#doctor tr[data-check]', (rows) => rows.map((r) => [r.getAttribute('data-check'), r.children[1]?.textContent]));
+      assert.deepEqual(checks, doctor.verdict?.checks.map((c) => [c.id, c.status]), 'every doctor check and its status');
+    } else {
+      assert.equal(await page.textContent('#doctor p'), doctor.reason, 'why no doctor verdict is shown');
+    }
     assert.deepEqual(outside, [], 'the page loads nothing from outside its own listener');
     assert.deepEqual(errors, [], 'no script error');
 

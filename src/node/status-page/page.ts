@@ -136,7 +136,9 @@ const SCRIPT = `
     var v = doc.body.verdict;
     box.appendChild(el('p', v.ok ? 'ok' : 'bad', (v.ok ? 'nothing fails' : 'something fails') + ' (checked ' + when(v.checkedAt) + ')'));
     box.appendChild(table(['check', 'status', 'finding', 'fix'], v.checks.map(function (c) {
-      return row([c.id, verdict(c.status === 'pass' ? 'ok' : c.status === 'warn' ? 'warn' : 'bad', c.status), c.message, c.fix || '']);
+      var tr = row([c.id, verdict(c.status === 'pass' ? 'ok' : c.status === 'warn' ? 'warn' : 'bad', c.status), c.message, c.fix || '']);
+      tr.setAttribute('data-check', c.id);
+      return tr;
     })));
   }
 
