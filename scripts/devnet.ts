@@ -398,6 +398,7 @@ class Devnet {
       `  MPK             ${f.mpk}`,
       `  operators       ${urls.join('  ')}`,
       `  ops listeners   ${opsUrls.join('  ')}  (/status, /metrics; loopback only)`,
+      `  status pages    ${opsUrls.map((u) => `${u}/`).join('  ')}  (open one in a browser: the network as that node sees it)`,
       `  demo app id     ${demo.appId}  (attestation: ecdsa; owner ${demo.owner})`,
       `  demo owner key  ${demo.ownerKey}  (also in ${shown(demo.ownerKeyFile)})`,
       '                  ^ a devnet key made for this run: it owns only the demo app on this local chain. Never use it elsewhere.',

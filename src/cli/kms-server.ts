@@ -74,7 +74,8 @@ are 32 bytes of hex; give them through the environment or a 0600 file.
 
 Two listeners. The public API (--host, --port: /pubkey, /app/sign, /secrets, /healthz) is
 for apps and clients. The operations listener (--ops-host, --ops-port: /healthz, /status,
-/metrics) is for you and your monitoring. It has no authentication, so it listens on
+/metrics, and at / a network status page for a browser) is for you and your monitoring.
+It has no authentication, so it listens on
 127.0.0.1:${DEFAULT_OPS_PORT} by default; any other host needs --ops-public (or KMS_OPS_PUBLIC=1),
 a conscious choice. --ops-port off turns it off. Both URLs are logged at start-up.
 

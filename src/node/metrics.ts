@@ -18,6 +18,24 @@
  *   kms_jwt_keys_age_seconds                  age of the jwt method's JWKS (since its last successful
  *                                             fetch; absent for a JWKS file or before the first fetch)
  *   kms_http_requests_total{listener,route,method,status}   listener: public | ops
+ *   kms_http_request_seconds{listener,route}  histogram of answer times (key release: route
+ *                                             /app/sign, /secrets)
+ *
+ * The network as this node reads it from the chain (`status-page/network-watch.ts`, refreshed
+ * every few seconds), for the alert rules in deploy/prometheus/alerts.yml:
+ *
+ *   kms_chain_time_seconds                    chain time of the block the view was read at
+ *   kms_chain_active_version                  the chain's active version (0 = none)
+ *   kms_chain_active_version_completed_seconds  chain time that version completed
+ *   kms_reshare_interval_seconds              the interval governance has in effect
+ *   kms_active_share_missing                  1: this operator holds a share of the chain's
+ *                                             active version on-chain, but its store has none
+ *   kms_last_session_id                       the newest closed session
+ *   kms_last_session_missed_submissions       deals, acks and confirmations this operator owed
+ *                                             in that session and did not make
+ *   kms_governance_queued_changes{kind}       governance changes waiting for their time, by kind
+ *                                             (thresholdOverride, churnCap, schedule,
+ *                                             allowOperator, ownership)
  *
  * Every label value comes from a closed set or from our own route table, never from request
  * input, so a client cannot blow up the series count, and nothing secret can become a label.
@@ -76,14 +94,33 @@ export type HttpListener = 'public' | 'ops';
 
 /** What the HTTP layer records. */
 export interface ApiMetrics {
-  /** `route` is a route template from our table or `unmatched`; never a raw URL. */
-  httpRequest(listener: HttpListener, route: string, method: string, status: number): void;
+  /**
+   * `route` is a route template from our table or `unmatched`; never a raw URL. `seconds`: the
+   * time to answer (observed for matched routes only).
+   */
+  httpRequest(listener: HttpListener, route: string, method: string, status: number, seconds?: number): void;
   refusal(reason: RefusalReason): void;
   /** The exposition text and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
 
 export type SubmissionPhase = 'deal' | 'ack' | 'confirm';
+
+/** Kinds of `kms_governance_queued_changes`: the ledger's queued kinds, and a proposed new owner. */
+export const QUEUED_CHANGE_KINDS = Object.freeze(['thresholdOverride', 'churnCap', 'schedule', 'allowOperator', 'ownership'] as const);
+export type QueuedChangeKind = (typeof QUEUED_CHANGE_KINDS)[number];
+
+/** What the node read about the network at one block (`status-page/network-watch.ts`). */
+export interface NetworkFacts {
+  readonly chainTime: number;
+  /** The chain's active version and when it completed (chain time); null before genesis. */
+  readonly activeVersion: { readonly id: number; readonly completedAt: number } | null;
+  readonly interval: number;
+  readonly activeShareMissing: boolean;
+  /** The newest closed session and what this operator owed in it but did not submit. */
+  readonly lastSession: { readonly id: number; readonly missedSubmissions: number } | null;
+  readonly queued: Readonly<Record<QueuedChangeKind, number>>;
+}
 
 /** What the scheduler and the key-release handlers record, plus the HTTP part. */
 export interface NodeMetrics extends ApiMetrics {
@@ -99,6 +136,8 @@ export interface NodeMetrics extends ApiMetrics {
   watchJwksAge(ageMs: () => number | null): void;
   threshold(t: number): void;
   operatorCount(n: number): void;
+  /** The network as read from the chain (gauges for the alert rules). */
+  network(facts: NetworkFacts): void;
   /** For tests and for a process that wants to merge registries; callers should not add metrics. */
   readonly registry: Registry;
 }
@@ -169,6 +208,22 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     labelNames: ['listener', 'route', 'method', 'status'] as const,
     registers: [registry],
   });
+  const httpSeconds = new Histogram({
+    name: 'kms_http_request_seconds',
+    help: 'Time to answer an HTTP request, by listener and route template (key release: /app/sign, /secrets).',
+    labelNames: ['listener', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const chainTime = new Gauge({ name: 'kms_chain_time_seconds', help: 'Chain time of the block the node last read the network at.', registers: [registry] });
+  const chainActive = new Gauge({ name: 'kms_chain_active_version', help: 'The chain\'s active key version (0 = none yet).', registers: [registry] });
+  const chainActiveAt = new Gauge({ name: 'kms_chain_active_version_completed_seconds', help: 'Chain time the chain\'s active key version completed (0 = none yet).', registers: [registry] });
+  const interval = new Gauge({ name: 'kms_reshare_interval_seconds', help: 'Reshare interval governance has in effect.', registers: [registry] });
+  const shareMissing = new Gauge({ name: 'kms_active_share_missing', help: '1: this operator holds a share of the chain\'s active version on-chain, but its key store has none.', registers: [registry] });
+  const lastSession = new Gauge({ name: 'kms_last_session_id', help: 'Id of the newest closed session (0 = none yet).', registers: [registry] });
+  const lastMissed = new Gauge({ name: 'kms_last_session_missed_submissions', help: 'Deals, acks and confirmations this operator owed in the newest closed session and did not make.', registers: [registry] });
+  const queued = new Gauge({ name: 'kms_governance_queued_changes', help: 'Governance changes queued and not yet in effect, by kind.', labelNames: ['kind'] as const, registers: [registry] });
+  for (const kind of QUEUED_CHANGE_KINDS) queued.set({ kind }, 0);
 
   // Sessions that currently have phase series, oldest first (Map keeps insertion order).
   const tracked = new Map<number, Phase>();
@@ -219,12 +274,23 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     operatorCount(n) {
       operators.set(n);
     },
+    network(f) {
+      chainTime.set(f.chainTime);
+      chainActive.set(f.activeVersion?.id ?? 0);
+      chainActiveAt.set(f.activeVersion?.completedAt ?? 0);
+      interval.set(f.interval);
+      shareMissing.set(f.activeShareMissing ? 1 : 0);
+      lastSession.set(f.lastSession?.id ?? 0);
+      lastMissed.set(f.lastSession?.missedSubmissions ?? 0);
+      for (const kind of QUEUED_CHANGE_KINDS) queued.set({ kind }, f.queued[kind]);
+    },
     refusal(reason) {
       // The type already restricts it; the runtime check keeps a cast-through value out.
       refusals.inc({ reason: reasons.has(reason) ? reason : 'other' });
     },
-    httpRequest(listener, route, method, status) {
+    httpRequest(listener, route, method, status, seconds) {
       http.inc({ listener, route, method: HTTP_METHODS.has(method) ? method : 'other', status: String(status) });
+      if (route !== 'unmatched' && seconds !== undefined && Number.isFinite(seconds) && seconds >= 0) httpSeconds.observe({ listener, route }, seconds);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -48,6 +48,8 @@ import { createChainMetrics } from './chain-metrics.ts';
 import { createChainWatch } from './chain-watch.ts';
 import { withFeeCapNotice } from './fee-cap-notice.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
+import { cachedDoctorVerdict, nodeDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
+import { NetworkWatch } from './status-page/network-watch.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
@@ -236,6 +238,10 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const chainWatch = createChainWatch(ledger.pool, chainMetrics, log, { degradedAfterMs: HEALTHY_WITHIN_MS });
   ledger.pool.setHooks(chainWatch.hooks);
   const balance = new BalanceWatch({ ledger, me, log, metrics: chainMetrics });
+  // The status page's and the alert gauges' view of the network (read beside the loop).
+  const network = new NetworkWatch({ ledger, me, log, metrics, holdsShare: (id) => store.getVersion(id)?.status === 'active' });
+  /** The doctor's verdict for the status page, once the listeners are bound (the seam: `nodeDoctorVerdict`). */
+  let doctorSource: DoctorVerdictSource | null = null;
   tx.onTxEvent = (e) => chainWatch.onTxEvent(e);
   tx.onTransaction = (i) => balance.recordTx(i);
   const capText = ledger.feeCap === null ? '' : `--max-fee-gwei ${gweiText(ledger.feeCap)}${cfg.maxFeePerGas === undefined ? ` (the default on ${profile?.name ?? 'this chain'})` : ''}`;
@@ -285,6 +291,13 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     health,
   });
   const opsApi = cfg.ops === null ? null : buildOpsApi({
+    statusPage: {
+      network: async () => {
+        await network.maybeRefresh();
+        return network.snapshot();
+      },
+      doctor: cachedDoctorVerdict(() => doctorSource),
+    },
     logger: log,
     rateLimit: OPS_RATE_LIMIT,
     metrics,
@@ -323,6 +336,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     store.close();
     throw e;
   }
+  doctorSource = nodeDoctorVerdict({ cfg, ledger, store, apiUrl: url, opsUrl });
   if (cfg.ops === null) log.info('the operations listener is off (--ops-port off): /status and /metrics are not served');
   else if (opsApi !== null && boundAddresses(opsApi).some((a) => !isLoopbackAddress(a))) {
     log.warn({ opsUrl, bound: boundAddresses(opsApi) }, 'the operations listener (/status, /metrics) is reachable from other machines (--ops-public): it has no authentication, so let only your monitoring hosts reach it');
@@ -362,6 +376,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
       chainWatch.afterTick();
       void feeCap.afterTick(last.chainTime).catch(() => undefined);
       void balance.check();
+      void network.maybeRefresh();
     } catch (e) {
       lastError = { message: (e as Error).message, at: Math.floor(Date.now() / 1000) };
       // No consistent chain view: the pool's watcher said why once (not at every tick).

@@ -186,6 +186,15 @@ test('npm start: demo, devnet.json, reshares, a second start refused, a dead nod
   assert.ok(out.includes(file.mpk), 'the MPK is printed');
   assert.ok(out.includes(file.demo.appId), 'the demo app id is printed');
   for (const o of file.operators) assert.ok(out.includes(o.url) && out.includes(o.opsUrl), `operator URLs ${o.url} and ${o.opsUrl} are printed`);
+  // Each node's status page (issue 15): its URL printed, and it answers with the page.
+  const pages = /^ {2}status pages {4}(.*?) {2}\(/m.exec(out)?.[1]?.split(/ +/) ?? [];
+  assert.deepEqual(pages, file.operators.map((o) => `${o.opsUrl}/`), 'a status page URL per node is printed');
+  for (const page of pages) {
+    const res = await fetch(page, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200, page);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/, page);
+    await res.arrayBuffer();
+  }
   // /status answers on the operations listener (as the printed curl line shows), not on the public API.
   const curl = /^ {2}curl -s (http:\/\/127\.0\.0\.1:\d+)\/status$/m.exec(out);
   assert.equal(curl?.[1], file.operators[0]?.opsUrl, 'a curl line for the first node\'s /status is printed');

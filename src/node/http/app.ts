@@ -19,6 +19,9 @@
  *   GET  /healthz     health plugin    as above, for a local supervisor
  *   GET  /status      ops plugin       what the node is doing
  *   GET  /metrics     ops plugin       Prometheus text
+ *   GET  /            status page      the network status page (HTML, inline CSS and JS)
+ *   GET  /status/network  status page  the network as this node reads it on the chain
+ *   GET  /status/doctor   status page  the doctor's verdict on this node, if wired in
  *
  * Both listeners share one request pipeline, each with its own token buckets (a flood on one
  * cannot starve the other), cheapest check first, so that bad or abusive input costs little
@@ -43,6 +46,7 @@ import { healthRoutes } from './routes/health.ts';
 import { keysRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { releaseRoutes, type AppReleaseHandler } from './routes/release.ts';
+import { statusPageRoutes, type StatusPageRoutesOptions } from './routes/status-page.ts';
 import type { Health, NodeStatus, PubkeyInfo } from './schemas.ts';
 import type { DoctorReport } from '../doctor/report.ts';
 
@@ -95,6 +99,8 @@ export interface ApiDeps extends ListenerDeps {
 
 /** The operations listener's dependencies. */
 export interface OpsApiDeps extends ListenerDeps {
+  /** The status page's data (`/status/network`, `/status/doctor`); absent: no page is served. */
+  readonly statusPage?: StatusPageRoutesOptions;
   /** ok while the node loop ticks; the reason otherwise. */
   readonly health: () => Health;
   readonly status: () => NodeStatus;
@@ -125,9 +131,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 }
 
-/** The operations listener: /healthz, /status and /metrics, every one rate-limited. */
+/** The operations listener: /healthz, /status, /metrics and the status page, every one rate-limited. */
 export function buildOpsApi(deps: OpsApiDeps): FastifyInstance {
   return buildListener('ops', deps, (app) => {
+    if (deps.statusPage) app.register(statusPageRoutes, deps.statusPage);
     app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: false });
     app.register(opsRoutes, { status: deps.status, metrics: deps.metrics, ...(deps.doctor ? { doctor: deps.doctor } : {}) });
   });
@@ -246,7 +253,7 @@ function buildListener(listener: HttpListener, deps: ListenerDeps, register: (ap
     const matched = request.routeOptions.url;
     const path = pathOf(request.url);
     const route = matched !== undefined && known.has(matched) ? matched : known.has(path) ? path : 'unmatched';
-    deps.metrics.httpRequest(listener, route, request.method, reply.statusCode);
+    deps.metrics.httpRequest(listener, route, request.method, reply.statusCode, reply.elapsedTime / 1000);
   });
 
   register(app, requestTimeoutMs);
