@@ -153,7 +153,9 @@ describe('status page routes (operations listener)', () => {
   it('GET /status/doctor: unavailable without a doctor, the verdict with one (asked once per minute), the failure when it throws', async () => {
     const verdict: DoctorVerdict = { ok: false, checkedAt: 1_700_000_000, checks: [{ id: 'balance', status: 'fail', message: 'pays for 2 rounds', fix: 'top up 0.1 ETH' }] };
     let asked = 0;
-    const withDoctor = opsWith({ network: async () => ({ view: null, readAtMs: null, error: null }), doctor: cachedDoctorVerdict(() => async () => (asked++, verdict)) });
+    // The doctor's own report carries more fields than the page shows (its operator, a check's extras).
+    const report = { ...verdict, operator: A, checks: verdict.checks.map((c) => ({ ...c, detail: 'more' })) };
+    const withDoctor = opsWith({ network: async () => ({ view: null, readAtMs: null, error: null }), doctor: cachedDoctorVerdict(() => async () => (asked++, report)) });
     const none = opsWith({ network: async () => ({ view: null, readAtMs: null, error: null }), doctor: noDoctor });
     const failing = opsWith({ network: async () => ({ view: null, readAtMs: null, error: null }), doctor: cachedDoctorVerdict(() => async () => { throw new Error('RPC down\nstack'); }) });
     assert.deepEqual((await withDoctor.inject({ method: 'GET', url: '/status/doctor' })).json(), { available: true, verdict });

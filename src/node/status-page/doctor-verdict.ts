@@ -68,6 +68,18 @@ export function nodeDoctorVerdict(_inputs: NodeDoctorInputs): DoctorVerdictSourc
 }
 
 /**
+ * The verdict with exactly the fields the page shows. The doctor's report carries more (its
+ * `operator`, and whatever it grows later): the response schema is a union, and a union branch
+ * with an unknown field matches no branch, which would make every answer a 500.
+ */
+function exactly(v: DoctorVerdict): DoctorVerdict {
+  return {
+    ok: v.ok, checkedAt: v.checkedAt,
+    checks: v.checks.map((c) => ({ id: c.id, status: c.status, message: c.message, fix: c.fix ?? null })),
+  };
+}
+
+/**
  * Asks the source `getSource` returns (null: none yet) at most once per `everyMs` (never twice at once) and answers from the last
  * verdict in between. A failing doctor is reported as unavailable with its message.
  */
@@ -82,7 +94,7 @@ export function cachedDoctorVerdict(getSource: () => DoctorVerdictSource | null,
     if (last !== null && Date.now() - last.at < everyMs) return Promise.resolve(last.answer);
     if (running) return running;
     running = source().then(
-      (verdict): DoctorAnswer => (verdict === null ? { available: false, reason: 'the doctor gave no verdict' } : { available: true, verdict }),
+      (verdict): DoctorAnswer => (verdict === null ? { available: false, reason: 'the doctor gave no verdict' } : { available: true, verdict: exactly(verdict) }),
       (e: unknown): DoctorAnswer => ({ available: false, reason: `the doctor failed: ${(e as Error).message.split('\n', 1)[0] ?? ''}` }),
     ).then((answer) => {
       last = { answer, at: Date.now() };
