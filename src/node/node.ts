@@ -48,7 +48,7 @@ import { createChainMetrics } from './chain-metrics.ts';
 import { createChainWatch } from './chain-watch.ts';
 import { withFeeCapNotice } from './fee-cap-notice.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
-import { cachedDoctorVerdict, nodeDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
+import { cachedDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
 import { NetworkWatch } from './status-page/network-watch.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
@@ -240,7 +240,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   const balance = new BalanceWatch({ ledger, me, log, metrics: chainMetrics });
   // The status page's and the alert gauges' view of the network (read beside the loop).
   const network = new NetworkWatch({ ledger, me, log, metrics, holdsShare: (id) => store.getVersion(id)?.status === 'active' });
-  /** The doctor's verdict for the status page, once the listeners are bound (the seam: `nodeDoctorVerdict`). */
+  /** The doctor's verdict for the status page, once the listeners are bound (this node's own doctor run). */
   let doctorSource: DoctorVerdictSource | null = null;
   tx.onTxEvent = (e) => chainWatch.onTxEvent(e);
   tx.onTransaction = (i) => balance.recordTx(i);
@@ -336,7 +336,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     store.close();
     throw e;
   }
-  doctorSource = nodeDoctorVerdict({ cfg, ledger, store, apiUrl: url, opsUrl });
+  doctorSource = () => doctor();
   if (cfg.ops === null) log.info('the operations listener is off (--ops-port off): /status and /metrics are not served');
   else if (opsApi !== null && boundAddresses(opsApi).some((a) => !isLoopbackAddress(a))) {
     log.warn({ opsUrl, bound: boundAddresses(opsApi) }, 'the operations listener (/status, /metrics) is reachable from other machines (--ops-public): it has no authentication, so let only your monitoring hosts reach it');

@@ -1,9 +1,9 @@
 /**
  * @module
- * The doctor's verdict on the status page: the seam where `kms-server doctor` (issue 15, item
- * 1; `src/node/doctor/`) plugs in. The page shows whatever the `DoctorVerdictSource` that
- * `nodeDoctorVerdict` returns gives; while it returns null the page says that no verdict is
- * available (and still shows the node's own health from /healthz and /status).
+ * The doctor's verdict on the status page: `startNode` hands the page a source that runs
+ * `kms-server doctor`'s checks (`src/node/doctor/`) on this node; until its listeners are bound
+ * there is none and the page says that no verdict is available (and still shows the node's own
+ * health from /healthz and /status).
  *
  * `DoctorVerdict` is structurally the doctor's `DoctorReport` (`src/node/doctor/report.ts`):
  * `{ ok, checkedAt, checks: [{ id, status, message, fix }] }`, so a source is simply
@@ -11,9 +11,6 @@
  * socket URL), so the page's endpoint asks it at most once per `everyMs` and serves the cached
  * verdict in between (`cachedDoctorVerdict`).
  */
-import type { ChainLedger } from '../../chain/chain-ledger.ts';
-import type { KeyStore } from '../key-store.ts';
-import type { NodeConfig } from '../node.ts';
 
 export type DoctorCheckStatus = 'pass' | 'warn' | 'fail';
 
@@ -40,32 +37,6 @@ export type DoctorAnswer =
   | { readonly available: false; readonly reason: string };
 
 const DEFAULT_EVERY_MS = 60_000;
-
-/** What a running node can hand the doctor: its configuration, its ledger, its own store, its URLs. */
-export interface NodeDoctorInputs {
-  readonly cfg: NodeConfig;
-  readonly ledger: ChainLedger;
-  /** The node's own store (it holds the file locked: the doctor must use this one). */
-  readonly store: KeyStore;
-  /** The public API's base URL, as bound. */
-  readonly apiUrl: string;
-  readonly opsUrl: string | null;
-}
-
-/**
- * THE SEAM: the doctor's verdict on this running node, or null while no doctor is wired in.
- * `startNode` calls it once its listeners are bound. Wiring `runDoctor`
- * (src/node/doctor/run-doctor.ts) is one statement:
- *
- *   return () => runDoctor({
- *     operatorKey: cfg.operatorKey, sigKeyType: cfg.sigKeyType, sigKey: cfg.sigKey,
- *     rpcUrls: cfg.rpcUrls ?? [cfg.rpcUrl], rpcQuorum: cfg.rpcQuorum ?? 1, finality: cfg.finality,
- *     registry: cfg.registry, dataDir: cfg.dataDir, storageKey: cfg.storageKey, apiUrl, opsUrl,
- *   }, { ledger, store });
- */
-export function nodeDoctorVerdict(_inputs: NodeDoctorInputs): DoctorVerdictSource | null {
-  return null;
-}
 
 /**
  * The verdict with exactly the fields the page shows. The doctor's report carries more (its
