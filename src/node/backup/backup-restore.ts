@@ -19,15 +19,15 @@
  * rejoins as a recipient at the next reshare.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { keccak256 } from 'viem';
 import { operatorX } from '../../crypto/operator-x.ts';
 import { verifyShare } from '../../crypto/vss.ts';
 import { mustHex } from '../../protocol/hex.ts';
-import type { Address } from '../../protocol/ledger.ts';
+import type { Address, Hex } from '../../protocol/ledger.ts';
 import { decodePoly } from '../../protocol/round-outcome.ts';
-import { KeyStoreError } from '../key-store.ts';
+import { KeyStoreError, type StoreScope } from '../key-store.ts';
 import { openSqliteKeyStore, openSqliteKeyStoreReadOnly, peekStoreScope } from '../sqlite-key-store.ts';
 import { backupScope, decryptBackup, encryptBackup, type BackupFile, type BackupKey, type BackupPayload, type BackupSecret } from './format.ts';
 
@@ -66,8 +66,8 @@ export interface CreateBackupOptions {
 export async function createBackup(o: CreateBackupOptions): Promise<BackupFile> {
   const path = join(resolve(o.dataDir), STORE_FILE);
   let payload: BackupPayload;
-  let mpk;
-  let scope;
+  let mpk: Hex | null;
+  let scope: StoreScope;
   try {
     scope = peekStoreScope(path, 300);
     checkIdentity(scope.operator, scope.registry, o, 'the key store');
@@ -135,6 +135,9 @@ export async function restoreBackup(o: RestoreBackupOptions): Promise<RestoreRes
       } finally {
         store.close();
       }
+      // Closing the last connection checkpoints into the main file and removes the WAL; a
+      // WAL left behind would hold rows the renamed file lacks.
+      if (existsSync(`${tmp}-wal`) && statSync(`${tmp}-wal`).size > 0) throw new BackupError('invalid', 'the restored key store was not fully written (its WAL was not checkpointed); nothing was restored');
       renameSync(tmp, target);
       const fd = openSync(dir, 'r');
       try {
