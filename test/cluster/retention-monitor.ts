@@ -1,8 +1,11 @@
 /**
  * Watches every running node's kept key versions (`/status` → `versions`) and checks each
- * deletion against the chain at that moment: a node may delete version v only once the final
- * block shows a completed reshare that sourced a version newer than v (SPEC 4, v3: retention
- * commits on finality). Violations are collected, not thrown, so a test asserts them at its end.
+ * deletion against the chain at that moment: a node may delete a version v whose completion
+ * is final only once the final block shows a completed reshare that sourced a version newer
+ * than v (SPEC 4, v3: retention commits on finality). A version whose completion is not final
+ * may go when a reorg reopens its session with another snapshot (the round is abandoned and
+ * run again): that is no retention, and the final chain never knew the version. Violations are
+ * collected, not thrown, so a test asserts them at its end.
  */
 import type { Cluster } from './harness.ts';
 
@@ -36,6 +39,9 @@ export function watchRetention(c: Cluster, everyMs = 300): RetentionMonitor {
             if (now.has(v)) continue;
             deletions.push({ node: node.index, version: v });
             const final = c.ledger.finalView();
+            // Not final: a reorg may have taken it (a round short enough to fit in the reorg's
+            // depth loses its openSession too, and the reopened round deals afresh).
+            if ((await final.getSession(v))?.progress.outcome !== 'completed') continue;
             const active = await final.activeVersion();
             const session = active ? await final.getSession(active.id) : null;
             const source = session?.snapshot.kind === 'reshare' ? session.snapshot.sourceVersion : 0;
