@@ -25,6 +25,16 @@ describe('npm run sim', () => {
     assert.notEqual(c.digest, a.digest);
   });
 
+  it('seed 1 (4 nodes, 3 rounds, a leave and an eject): an operator that left deletes its old shares — the regression this run found', async () => {
+    // Before the fix: "end: op3 still holds version(s) 1, 2, older than the newest source of a
+    // final completed reshare" (the loop read retention facts only from the sessions of
+    // versions it held; an operator that left holds no later one). Replay: npm run sim --
+    // --seed 1 --nodes 4 --rounds 3 --faults all --interval 30 --json
+    const r = await runFaults({ seed: 1, nodes: 4, rounds: 3, interval: 30, faults: FAULT_KINDS });
+    assert.ok((r.faults['leave'] ?? 0) + (r.faults['eject'] ?? 0) > 0, `the schedule still makes an operator leave: ${JSON.stringify(r.faults)}`);
+    assert.deepEqual(r.invariants.violations, []);
+  });
+
   it('a corrupted share is reported: held false, the violation named, exit 1, the replay command, and the JSON object last', () => {
     const r = sim(['--seed', '3', '--nodes', '3', '--rounds', '2', '--interval', '20', '--inject-violation', 'corrupt-share', '--json']);
     assert.equal(r.code, 1, r.stderr);
