@@ -545,26 +545,28 @@ class FaultRun {
         return;
       }
       case 'byzantine': {
-        // At the start of a session only, one dealer at a time.
-        if (!canImpair || !session || session.progress.outcome !== 'pending' || head - this.#blockOf(session.snapshot.openedAt) > 2) return;
-        const dealers = candidates.filter((n) => session.snapshot.dealers.includes(n.address));
+        // Chosen between rounds for the next session (a dealer deals at its first tick in a
+        // session), among the nodes that hold the active version (the next dealers); one at a time.
+        if (!canImpair || !session || session.progress.outcome === 'pending' || this.nodes.some((x) => x.byzantine !== null)) return;
+        const next = latest + 1;
+        const dealers = candidates.filter((n) => (active ? n.store.getVersion(active.id) !== null : true));
         if (dealers.length === 0) return;
         const n = d.pick(dealers);
-        const victim = d.pick(this.nodes.filter((x) => x !== n && session.snapshot.recipients.includes(x.address)));
+        const victim = d.pick(this.nodes.filter((x) => x !== n));
         const options: Behaviour[] = [
-          badShares({ to: victim ? [victim.index] : [] }),
+          badShares({ to: [victim.index] }),
           malformedDeal(),
-          falseComplaint({ against: victim?.index ?? 0, proof: d.chance(0.5) ? 'valid' : 'invalid' }),
+          falseComplaint({ against: victim.index, proof: d.chance(0.5) ? 'valid' : 'invalid' }),
           complaintSpam(),
           withholdDeal(),
           withholdAck(),
           withholdConfirm(),
         ];
-        if (session.snapshot.kind === 'reshare') options.push(wrongConstant());
+        if (active) options.push(wrongConstant());
         const behaviour = d.pick(options);
-        this.#fault(`byzantine ${n.label} in session ${latest}: ${behaviour.name}`, 'byzantine');
-        n.byzantine = { session: latest, behaviour };
-        n.cheatedIn.add(latest);
+        this.#fault(`byzantine ${n.label} in session ${next}: ${behaviour.name}`, 'byzantine');
+        n.byzantine = { session: next, behaviour };
+        n.cheatedIn.add(next);
         return;
       }
       case 'join':
@@ -578,10 +580,6 @@ class FaultRun {
         return;
       }
     }
-  }
-
-  #blockOf(time: number): number {
-    return this.chain.head.number - (this.chain.time - time);
   }
 
   async #membership(kind: 'join' | 'leave' | 'eject' | 'threshold', members: readonly Address[], impaired: ReadonlySet<number>): Promise<void> {
