@@ -12,7 +12,7 @@
  *           completed version (so the key can never be lost by design: a lost key is a
  *           liveness violation, not a fault the protocol promises to survive);
  *   quiet   every node restarted, healed and honest again: a reshare must complete within
- *           two intervals (plus the round itself), checked at the end.
+ *           two intervals (a boundary comes within one, its round ends within the next).
  *
  * Faults (`FAULT_KINDS`): `crash` (at once, or at the node's next submission — between
  * persisting and sending — or right after it), `restart` (implied: every crash restarts after
@@ -211,7 +211,7 @@ class FaultRun {
     // Phase 2: quiet. Everyone back, honest, healed; a reshare must complete within two intervals.
     await this.#heal();
     const quietFrom = this.chain.time;
-    const deadline = this.chain.head.number + 2 * this.#interval + this.#interval;
+    const deadline = this.chain.head.number + 2 * this.#interval;
     let recovered = false;
     while (this.chain.head.number < deadline) {
       await this.#block('quiet');
