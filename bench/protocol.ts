@@ -16,6 +16,8 @@
  *   decoding, the round outcome, the source polynomial) is memoized across simulated nodes
  *   and paid by whichever node needs it first, so these understate a standalone node: `mean`
  *   by the shared work, `max` by less (that node paid most of it);
+ * - the simulator's own speed (its nodes are the production `OperatorLoop`): simulated chain
+ *   blocks (one per second) and rounds per wall-clock second over the whole scenario;
  * - bytes on-chain per operator: the payload each party submits (deal = commitments 96·t +
  *   ephemeral key 33 + sealed shares 48·n; ack = 117 per complaint; confirmation = hash 32 +
  *   next session key 33, plus the 96·t polynomial from the first confirmer of a hash), without
@@ -67,6 +69,12 @@ export interface ProtocolBenchRow {
   readonly perOperatorBytes: number;
   /** Wall-clock seconds for the whole scenario (registration, DKG, reshare). */
   readonly scenarioSeconds: number;
+  /**
+   * The simulator's own speed over the scenario (its nodes are production `OperatorLoop`s):
+   * chain blocks (one per simulated second) and rounds per wall-clock second.
+   */
+  readonly simBlocksPerSecond: number;
+  readonly simRoundsPerSecond: number;
 }
 
 export const DEFAULT_SIZES: readonly number[] = [10, 30, 50, 100];
@@ -215,6 +223,9 @@ export async function benchProtocol(opts: ProtocolBenchOptions): Promise<Protoco
       .byzantine(0, spy(captured[1] as Captured))
       .run();
     const scenarioSeconds = (performance.now() - t0) / 1000;
+    // The simulator's own speed: chain blocks (one per simulated second) and rounds per wall second.
+    const simBlocksPerSecond = Math.round((run.sim.simMs / 1000 / scenarioSeconds) * 10) / 10;
+    const simRoundsPerSecond = Math.round((run.rounds.length / scenarioSeconds) * 1000) / 1000;
     for (const [k, r] of run.rounds.entries()) {
       if (r.outcome !== 'completed' || r.session === null || !r.snapshot) {
         const first = run.sim.transcript.find((e) => e.kind === 'error');
@@ -248,6 +259,8 @@ export async function benchProtocol(opts: ProtocolBenchOptions): Promise<Protoco
         confirmBytes: Math.round(mean(of('confirm'))),
         perOperatorBytes: Math.round(subs.map(payloadBytes).reduce((a, b) => a + b, 0) / n),
         scenarioSeconds: Math.round(scenarioSeconds * 10) / 10,
+        simBlocksPerSecond,
+        simRoundsPerSecond,
       });
     }
     // Progress on stderr, so `--json` output on stdout stays one line.
@@ -261,6 +274,7 @@ export async function benchProtocol(opts: ProtocolBenchOptions): Promise<Protoco
       'node ms': r.node.total, deal: r.node.deal, ack: r.node.ack, outcome: r.node.outcome, confirm: r.node.confirm,
       'sim mean': r.cpuMeanMs, 'sim max': r.cpuMaxMs,
       'deal B': r.dealBytes, 'ack B': r.ackBytes, 'confirm B': r.confirmBytes, 'B/operator': r.perOperatorBytes, 'scenario s': r.scenarioSeconds,
+      'sim blocks/s': r.simBlocksPerSecond, 'sim rounds/s': r.simRoundsPerSecond,
     })));
   }
   return rows;

@@ -301,9 +301,18 @@ export class OperatorLoop {
     }
   }
 
+  /**
+   * The rounds not yet closed, as stored (checked, never cast). A value that is not a list of
+   * session ids falls back to every stored round state: closing a round twice is harmless,
+   * forgetting one would keep its secrets.
+   */
   #openRounds(): number[] {
     const raw = this.#o.store.getMeta(META_OPEN);
-    return raw ? (JSON.parse(raw) as number[]) : [];
+    if (raw === null) return [];
+    const ids = parseSessionIds(raw);
+    if (ids !== null) return ids;
+    this.#o.log.error({ key: META_OPEN }, 'the stored list of open rounds is malformed: every stored round state is taken as open');
+    return this.#o.store.listRoundStates();
   }
 
   #setOpenRounds(ids: Iterable<number>): void {
@@ -685,6 +694,17 @@ function summarize(id: number, kind: 'dkg' | 'reshare', phase: string, state: Ro
     ...(state.dealer ? { dealer: state.dealer.status } : {}),
     ...(state.recipient ? { recipient: state.recipient.status } : {}),
   };
+}
+
+/** A JSON list of positive session ids, or null for anything else. */
+function parseSessionIds(raw: string): number[] | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  return Array.isArray(v) && v.every((x) => Number.isSafeInteger(x) && (x as number) > 0) ? (v as number[]) : null;
 }
 
 function errText(e: unknown): string {

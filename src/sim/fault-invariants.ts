@@ -59,8 +59,9 @@ export class FaultInvariants {
     this.#nodes = nodes;
   }
 
+  /** Records a violation; the same fact at later blocks is said once (the first block names it). */
   violate(msg: string): void {
-    const key = msg.split('\n')[0] as string;
+    const key = (msg.split('\n')[0] as string).replace(/^block \d+ \(final \d+\): /, '');
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
     if (this.violations.length < MAX_VIOLATIONS) this.violations.push(msg);

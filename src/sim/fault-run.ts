@@ -12,7 +12,7 @@
  *           completed version (so the key can never be lost by design: a lost key is a
  *           liveness violation, not a fault the protocol promises to survive);
  *   quiet   every node restarted, healed and honest again: a reshare must complete within
- *           two intervals (plus the round itself), checked at the end.
+ *           two intervals (a boundary comes within one, its round ends within the next).
  *
  * Faults (`FAULT_KINDS`): `crash` (at once, or at the node's next submission — between
  * persisting and sending — or right after it), `restart` (implied: every crash restarts after
@@ -66,6 +66,8 @@ export interface FaultRunOptions {
   readonly finalityDepth?: number;
   /** Breaks an invariant on purpose, to test the checker. */
   readonly inject?: Injection | null;
+  /** Every line hashed into the digest (blocks, faults), as it happens: `--trace`. */
+  readonly trace?: (line: string) => void;
   /** Called after every block (progress output). */
   readonly onBlock?: (block: number, phase: 'faults' | 'quiet') => void;
 }
@@ -157,9 +159,6 @@ class FaultRun {
   readonly #interval: number;
   readonly #depth: number;
   #check!: FaultInvariants;
-  /** Wipes since the last completed version (at most one: never lose the key by design). */
-  #wipesSinceCompletion = 0;
-  #lastCompleted = 0;
   #membershipRound = 0;
   #injected = false;
 
@@ -183,6 +182,7 @@ class FaultRun {
 
   #record(line: string): void {
     this.#hash.update(`${line}\n`);
+    this.#o.trace?.(line);
   }
 
   #count(kind: string): void {
@@ -193,6 +193,9 @@ class FaultRun {
     const gov = this.chain.writer(OWNER);
     for (let i = 0; i < this.#o.nodes; i++) await this.#addOperator(gov);
     await gov.armGenesis(this.#o.nodes);
+    // The deployment is final before any fault: a reorg that dropped a registration or the
+    // arming is governance's to resend, not a fault of the nodes under test.
+    for (let i = 0; i <= this.#depth; i++) await this.chain.mine({ time: this.chain.time });
     this.chain.setMode('blocks');
     this.#check = new FaultInvariants(this.chain, this.nodes, this.#domain);
     for (const n of this.nodes) this.#start(n);
@@ -208,7 +211,7 @@ class FaultRun {
     // Phase 2: quiet. Everyone back, honest, healed; a reshare must complete within two intervals.
     await this.#heal();
     const quietFrom = this.chain.time;
-    const deadline = this.chain.head.number + 2 * this.#interval + this.#interval;
+    const deadline = this.chain.head.number + 2 * this.#interval;
     let recovered = false;
     while (this.chain.head.number < deadline) {
       await this.#block('quiet');
@@ -459,10 +462,6 @@ class FaultRun {
     const latest = await this.chain.latestSessionId();
     const session = latest > 0 ? await this.chain.getSession(latest) : null;
     const active = await this.chain.activeVersion();
-    if (active && active.id > this.#lastCompleted) {
-      this.#lastCompleted = active.id;
-      this.#wipesSinceCompletion = 0;
-    }
     const ops = (await this.chain.getOperators()).filter((x) => x.status === 'active');
     const t = session?.snapshot.tNew ?? thresholdBounds(ops.length).min;
     const budget = Math.max(1, ops.length - t - 1);
@@ -472,7 +471,7 @@ class FaultRun {
 
     const candidates = this.nodes.filter((n) => !impaired.has(n.index) && ops.some((x) => x.address === n.address));
     const canImpair = impaired.size < budget && candidates.length > 0;
-    if (this.#faults.size === 0 || !d.chance(0.12)) return;
+    if (this.#faults.size === 0 || !d.chance(0.25)) return;
     const kind = d.pick([...this.#faults]);
     switch (kind) {
       case 'crash': {
@@ -489,13 +488,18 @@ class FaultRun {
         return;
       }
       case 'wipe': {
-        if (!canImpair || this.#wipesSinceCompletion > 0) return;
-        const n = d.pick(candidates);
+        // A lost store is a lost share: only while more than t nodes hold the active version
+        // (the simulator sees the stores), so the key is never lost by design.
+        if (!canImpair || !active) return;
+        const holding = this.nodes.filter((x) => x.store.getVersion(active.id)?.publicPolyHash === active.publicPolyHash);
+        if (holding.length - 1 < active.threshold) return;
+        const pool = candidates.filter((x) => holding.includes(x));
+        if (pool.length === 0) return;
+        const n = d.pick(pool);
         this.#fault(`wipe ${n.label}: it loses its key store`, 'wipe');
         this.#crash(n, d.int(1, 10));
         n.store = new MemoryKeyStore({ chainId: CHAIN_ID, registry: REGISTRY, operator: n.address });
         this.#check.forget(n);
-        this.#wipesSinceCompletion++;
         return;
       }
       case 'partition': {
@@ -541,26 +545,28 @@ class FaultRun {
         return;
       }
       case 'byzantine': {
-        // At the start of a session only, one dealer at a time.
-        if (!canImpair || !session || session.progress.outcome !== 'pending' || head - this.#blockOf(session.snapshot.openedAt) > 2) return;
-        const dealers = candidates.filter((n) => session.snapshot.dealers.includes(n.address));
+        // Chosen between rounds for the next session (a dealer deals at its first tick in a
+        // session), among the nodes that hold the active version (the next dealers); one at a time.
+        if (!canImpair || !session || session.progress.outcome === 'pending' || this.nodes.some((x) => x.byzantine !== null)) return;
+        const next = latest + 1;
+        const dealers = candidates.filter((n) => (active ? n.store.getVersion(active.id) !== null : true));
         if (dealers.length === 0) return;
         const n = d.pick(dealers);
-        const victim = d.pick(this.nodes.filter((x) => x !== n && session.snapshot.recipients.includes(x.address)));
+        const victim = d.pick(this.nodes.filter((x) => x !== n));
         const options: Behaviour[] = [
-          badShares({ to: victim ? [victim.index] : [] }),
+          badShares({ to: [victim.index] }),
           malformedDeal(),
-          falseComplaint({ against: victim?.index ?? 0, proof: d.chance(0.5) ? 'valid' : 'invalid' }),
+          falseComplaint({ against: victim.index, proof: d.chance(0.5) ? 'valid' : 'invalid' }),
           complaintSpam(),
           withholdDeal(),
           withholdAck(),
           withholdConfirm(),
         ];
-        if (session.snapshot.kind === 'reshare') options.push(wrongConstant());
+        if (active) options.push(wrongConstant());
         const behaviour = d.pick(options);
-        this.#fault(`byzantine ${n.label} in session ${latest}: ${behaviour.name}`, 'byzantine');
-        n.byzantine = { session: latest, behaviour };
-        n.cheatedIn.add(latest);
+        this.#fault(`byzantine ${n.label} in session ${next}: ${behaviour.name}`, 'byzantine');
+        n.byzantine = { session: next, behaviour };
+        n.cheatedIn.add(next);
         return;
       }
       case 'join':
@@ -574,10 +580,6 @@ class FaultRun {
         return;
       }
     }
-  }
-
-  #blockOf(time: number): number {
-    return this.chain.head.number - (this.chain.time - time);
   }
 
   async #membership(kind: 'join' | 'leave' | 'eject' | 'threshold', members: readonly Address[], impaired: ReadonlySet<number>): Promise<void> {
@@ -603,7 +605,10 @@ class FaultRun {
     if (kind !== 'threshold' && members.length <= 3) return;
     const pool = this.nodes.filter((n) => members.includes(n.address) && !impaired.has(n.index));
     if (kind === 'leave' || kind === 'eject') {
-      if (pool.length === 0) return;
+      // A departure that leaves governance's override above the members would stop every
+      // session until governance changes it (ThresholdOverrideNoLongerFits, by design).
+      const override = (await this.chain.getGovernance()).thresholdOverride;
+      if (pool.length === 0 || override > members.length - 1 || (override > 0 && override < thresholdBounds(members.length - 1).min)) return;
       const n = d.pick(pool);
       if (kind === 'leave') tryWrite(`leave ${n.label}`, () => this.chain.writer(n.address).deregister());
       else tryWrite(`eject ${n.label}`, () => gov.ejectOperator(n.address));
@@ -616,6 +621,10 @@ class FaultRun {
 
   /** End of the fault phase: every node back, honest, healed, in sync. */
   async #heal(): Promise<void> {
+    // Governance back to the default threshold (an override may no longer fit the members).
+    if ((await this.chain.getGovernance()).thresholdOverride !== 0) {
+      this.chain.writer(OWNER).setThresholdOverride(0).then(() => this.#record('heal: threshold override 0 mined'), (e: unknown) => this.#record(`heal: threshold override 0 refused: ${String(e)}`));
+    }
     for (const n of this.nodes) {
       n.byzantine = null;
       n.crashAtSend = null;

@@ -66,6 +66,17 @@ import { parseHex, toHex } from '../../crypto/domain.ts';
 import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
 import { systemRng, type Rng } from '../../crypto/rng.ts';
 import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
+import {
+  authorizeApp,
+  authorizeEcdsaSigner,
+  checkAttestationTime,
+  checkIssuerAudience,
+  checkRequestBinding,
+  checkTokenTimes,
+  pickVersion as pickVersionRule,
+  type ReleaseRefusal,
+  type Verdict,
+} from '../../protocol/release-authorization.ts';
 import { ApiError, type ApiErrorCode } from '../http/errors.ts';
 import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/release.ts';
 import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
@@ -126,6 +137,37 @@ type Refusal = ApiErrorCode & RefusalReason;
 
 function refuse(status: number, code: Refusal, message: string): ApiError {
   return new ApiError(status, code, message, { refusal: code });
+}
+
+/**
+ * How a refusal of the authorization rules (`src/protocol/release-authorization.ts`) is
+ * answered: HTTP status, error code, metrics reason. The rules decide; this maps.
+ */
+const REFUSAL_HTTP: Readonly<Record<ReleaseRefusal, { readonly status: number; readonly code: Refusal }>> = {
+  'unknown-app': { status: 404, code: 'unknown-app' },
+  'method-not-enabled': { status: 403, code: 'method-not-enabled' },
+  'attestation-unavailable': { status: 403, code: 'attestation-unavailable' },
+  'no-release': { status: 404, code: 'no-release' },
+  'attestation-expired': { status: 403, code: 'attestation-expired' },
+  'bad-attestation': { status: 403, code: 'bad-attestation' },
+  'attestation-bad-signature': { status: 403, code: 'attestation-bad-signature' },
+  'not-app-owner': { status: 403, code: 'not-app-owner' },
+  'wrong-issuer': { status: 403, code: 'wrong-issuer' },
+  'wrong-audience': { status: 403, code: 'wrong-audience' },
+  'wrong-eat-nonce': { status: 403, code: 'wrong-eat-nonce' },
+  'wrong-image-digest': { status: 403, code: 'wrong-image-digest' },
+  'wrong-launch-policy': { status: 403, code: 'wrong-launch-policy' },
+  'unknown-version': { status: 404, code: 'unknown-version' },
+  // Held but not servable yet: a conflict with the request, not an absence.
+  'version-not-active': { status: 409, code: 'unknown-version' },
+  'not-ready': { status: 503, code: 'not-ready' },
+};
+
+/** The verdict's value, or the refusal as its HTTP error. */
+function must<T>(v: Verdict<T>): T {
+  if (v.ok) return v.value;
+  const h = REFUSAL_HTTP[v.refusal];
+  throw refuse(h.status, h.code, v.message);
 }
 
 const DEFAULT_WINDOW_S = 300;
@@ -215,35 +257,15 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null }> {
     const view = await chainRead('latest block', () => apps.latest(), ctx);
     const app = await chainRead('app', () => cache.app(view, req.appId), ctx);
-    if (app === null) throw refuse(404, 'unknown-app', 'no app with this id exists on the registry');
-    const method = req.attestation.method;
-    if (!app.methods.includes(method)) {
-      const enabled = app.methods.length === 0 ? 'none' : app.methods.join(', ');
-      throw refuse(403, 'method-not-enabled', `the app did not enable the ${method} attestation method (enabled: ${enabled})`);
-    }
-    if (method === 'jwt' && jwt === null) {
-      throw refuse(403, 'attestation-unavailable', 'this node does not accept jwt attestations (no JWKS configured)');
-    }
-    if (kind === 'secrets' || method === 'jwt') {
-      if (app.releaseCount === 0) throw refuse(404, 'no-release', 'the app has published no release yet');
+    const { needsRelease } = must(authorizeApp(app, req.attestation.method, { jwtConfigured: jwt !== null, wantsEnv: kind === 'secrets' }));
+    if (app === null) throw new Error('unreachable: authorizeApp refuses a missing app');
+    if (needsRelease) {
       const index = app.releaseCount - 1;
       const release = await chainRead('release', () => cache.release(view, app.id, index), ctx);
       if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
       return { app, release };
     }
     return { app, release: null };
-  }
-
-  function checkWindow(t: number, what: string, now: number): void {
-    if (t > now + windowS) throw refuse(403, 'attestation-expired', `${what} is more than ${windowS} s in the future (check the signer's clock)`);
-    if (t < now - windowS) throw refuse(403, 'attestation-expired', `${what} is more than ${windowS} s old: make a fresh attestation`);
-  }
-
-  function claimNumber(claims: Readonly<Record<string, unknown>>, name: string, required: boolean): number | null {
-    const v = claims[name];
-    if (v === undefined && !required) return null;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw refuse(403, 'bad-attestation', `token: claim ${name} must be a number of seconds`);
-    return v;
   }
 
   /** Step 3 for jwt: decode and check the time claims (cheap, before the signature). */
@@ -255,12 +277,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       if (e instanceof JwtFormatError) throw refuse(403, 'bad-attestation', e.message);
       throw e;
     }
-    const exp = claimNumber(token.claims, 'exp', true) as number;
-    const iat = claimNumber(token.claims, 'iat', true) as number;
-    const nbf = claimNumber(token.claims, 'nbf', false);
-    if (now > exp + skewS) throw refuse(403, 'attestation-expired', 'the token has expired (exp): request a fresh one');
-    if (nbf !== null && nbf > now + skewS) throw refuse(403, 'attestation-expired', 'the token is not valid yet (nbf)');
-    checkWindow(iat, 'the token\'s issue time (iat)', now);
+    must(checkTokenTimes(token.claims, now, windowS, skewS));
     return token;
   }
 
@@ -276,13 +293,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     // Canonical signatures only (low s, v ∈ {27, 28}): the high-s twin or a v = 0/1 copy of
     // the owner's signature would otherwise be a second, different request with the same
     // nonce that anyone who saw the first could make.
-    const signer712 = recoverKeyRequestSigner(params, sigBytes);
-    if (signer712 === null) {
-      throw refuse(403, 'attestation-bad-signature', 'attestation.signature is not a canonical secp256k1 signature (r and s in range, low s, v = 27 or 28) from which a key recovers');
-    }
-    if (signer712 !== app.owner.toLowerCase()) {
-      throw refuse(403, 'not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${app.owner} (signed by another key, or for another route, app, response key, nonce, time or key version)`);
-    }
+    must(authorizeEcdsaSigner(recoverKeyRequestSigner(params, sigBytes), app.owner));
   }
 
   /** Step 5 for jwt. */
@@ -304,46 +315,21 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       throw refuse(403, 'attestation-bad-signature', `the token's signature does not verify under any ${token.alg} key of the configured JWKS`);
     }
     const c = token.claims;
-    if (c.iss !== jwt.issuer) throw refuse(403, 'wrong-issuer', `the token's issuer (iss) is not ${JSON.stringify(jwt.issuer)}`);
-    const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
-    if (!aud.includes(audience)) throw refuse(403, 'wrong-audience', `the token's audience (aud) must include ${JSON.stringify(audience)}`);
+    must(checkIssuerAudience(c, jwt.issuer, audience));
     // Where the workload runs: a production enclave, not a debug image of the same container.
     const violation = checkClaims(claimPolicy, c);
     if (violation !== null) throw refuse(403, violation.rule.code, violation.message);
     // The token binds this whole request: another route, nonce or key version is another token.
-    const want = eatNonceOfRequest(domain, KEY_RELEASE_ROUTES[kind], req);
-    const nonces = typeof c.eat_nonce === 'string' ? [c.eat_nonce] : Array.isArray(c.eat_nonce) ? c.eat_nonce : [];
-    if (!nonces.some((n) => typeof n === 'string' && n.toLowerCase() === want)) {
-      throw refuse(403, 'wrong-eat-nonce', 'the token\'s eat_nonce does not bind this request (expected the 0x-hex eat_nonce of this deployment, route, app id, response key, nonce and key version or time: docs/formats.md)');
-    }
-    const submods = c.submods as { container?: { image_digest?: unknown } } | undefined;
-    const digest = typeof submods === 'object' && submods !== null ? submods.container?.image_digest : undefined;
-    const wantDigest = `sha256:${release.imageDigest.slice(2).toLowerCase()}`;
-    if (typeof digest !== 'string' || digest.toLowerCase() !== wantDigest) {
-      throw refuse(403, 'wrong-image-digest', `the token's submods.container.image_digest is not the app's latest release (${wantDigest})`);
-    }
-    const policy = c.launch_policy;
-    if (typeof policy !== 'string' || policy.toLowerCase() !== release.launchPolicy.toLowerCase()) {
-      throw refuse(403, 'wrong-launch-policy', 'the token\'s launch_policy is not the app\'s latest release launch policy');
-    }
+    must(checkRequestBinding(c, eatNonceOfRequest(domain, KEY_RELEASE_ROUTES[kind], req), release));
   }
 
   /** Step 6. */
   function pickVersion(req: KeyReleaseRequest): StoredVersion {
-    if (req.version !== undefined) {
-      const v = store.getVersion(req.version);
-      if (v === null) throw refuse(404, 'unknown-version', `this node holds no key version ${req.version}`);
-      if (v.status === 'pending') throw new ApiError(409, 'unknown-version', `key version ${req.version} is not active yet`, { refusal: 'unknown-version' });
-      return v;
-    }
-    if (req.time !== undefined) {
-      const v = store.versionAt(req.time);
-      if (v === null) throw refuse(404, 'unknown-version', `this node holds no key version that was active at time ${req.time}`);
-      return v;
-    }
-    const v = store.activeVersion();
-    if (v === null) throw refuse(503, 'not-ready', parts.staleReason?.() ?? 'this node holds no active key version yet');
-    return v;
+    const picked = pickVersionRule(req, { byId: (id) => store.getVersion(id), at: (t) => store.versionAt(t), active: () => store.activeVersion() });
+    // A store older than the chain holds no active version on purpose: say why (stale-store.ts).
+    const stale = !picked.ok && picked.refusal === 'not-ready' ? parts.staleReason?.() : undefined;
+    if (stale) throw refuse(503, 'not-ready', stale);
+    return must(picked);
   }
 
   async function release(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<SignResponse> {
@@ -361,7 +347,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     // 3.
     const att = req.attestation;
     let token: DecodedJwt | null = null;
-    if (att.method === 'ecdsa') checkWindow(att.time, 'attestation.time', now);
+    if (att.method === 'ecdsa') must(checkAttestationTime(att.time, 'attestation.time', now, windowS));
     else token = jwtTimes(att, now);
 
     // 4. An identical retry gets the same bytes; any other request is checked on its own.
