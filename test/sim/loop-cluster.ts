@@ -37,6 +37,8 @@ export interface ClusterOptions {
   readonly estimate?: 'latest' | 'pending';
   /** Blocks each node's endpoint lags the head (default: none). */
   readonly lags?: readonly number[];
+  /** What node i's loop reads through instead of its view (e.g. a view that hides a submission). */
+  readonly readsOf?: (i: number, view: ChainView) => ChainView;
 }
 
 /** Lets every promise that can make progress do so (the loops do no I/O: microtasks only). */
@@ -92,7 +94,7 @@ export class LoopCluster {
         if (log.length > 4000) log.shift();
       };
       const loop = new OperatorLoop({
-        ledger: view, writer: view.writer(address), store, me: address, domain: DOMAIN, consentThreshold: null,
+        ledger: o.readsOf?.(i, view) ?? view, writer: view.writer(address), store, me: address, domain: DOMAIN, consentThreshold: null,
         rngFor: (s, p) => seededRng(`${o.seed}/node ${i}/${s}/${p}`),
         log: { debug() {}, info: line('info'), warn: line('warn'), error: line('error') },
         clock: () => (wall += 1),
