@@ -68,6 +68,7 @@ import type { Outgoing } from '../protocol/transition.ts';
 import { versionsAfterStep, versionsOnAbandon, versionsOnFinalOutcome, versionsOnRetention, type VersionPlan } from '../protocol/version-lifecycle.ts';
 import type { KeyStore, StoredVersion } from './key-store.ts';
 import { sessionKeysToDelete } from './retention.ts';
+import { applyVersionPlan } from './version-plan.ts';
 import { sessionKeyWarnings } from './session-key-warnings.ts';
 
 export interface LoopLogger {
@@ -480,15 +481,7 @@ export class OperatorLoop {
    * them); a fact that would take a version over a forbidden edge is logged, never applied.
    */
   #applyVersions(plan: VersionPlan, put?: () => StoredVersion): void {
-    const { store, log } = this.#o;
-    for (const e of plan.refused) log.error({ from: e.from, input: e.input }, `${e.message}: not applied, the key store keeps what it holds`);
-    for (const o of plan.ops) {
-      if (o.op === 'put-pending') {
-        if (!put) throw new Error(`version ${o.id}: nothing to store`);
-        store.putVersion(put());
-      } else if (o.op === 'set-status') store.setVersionStatus(o.id, o.status, o.activatedAt);
-      else store.deleteVersion(o.id);
-    }
+    applyVersionPlan(this.#o.store, plan, this.#o.log, put);
   }
 
   /**

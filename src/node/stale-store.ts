@@ -6,7 +6,8 @@
  * sees the round that replaced it complete **with its own share**, and applies retention only
  * to sessions of versions it holds. Such a node kept serving partials of a retired version.
  *
- * `reconcileWithChain` settles it from final facts only (retiring is irreversible):
+ * `reconcileWithChain` settles it from final facts only (retiring is irreversible), through the
+ * version lifecycle's table (`versionsOnStaleStore`):
  *
  *   chain   = the final view's active version C (the latest completed one)
  *   stale   ⇔ the store does not hold C, and its newest active version is older than C
@@ -20,7 +21,8 @@
 import type { LedgerReader } from '../protocol/ledger.ts';
 import type { KeyStore } from './key-store.ts';
 import type { LoopLogger } from './operator-loop.ts';
-import { versionsToDelete } from './retention.ts';
+import { versionsOnStaleStore } from '../protocol/version-lifecycle.ts';
+import { applyVersionPlan, type PlanLogger } from './version-plan.ts';
 
 export interface StaleVerdict {
   /** Why this node serves nothing: its store is older than the chain; null when it is not. */
@@ -33,7 +35,7 @@ export interface StaleVerdict {
  * Compares the store with the chain's final active version and retires / deletes what the
  * chain has moved on from (module comment). Idempotent; writes only when the store is stale.
  */
-export async function reconcileWithChain(store: KeyStore, final: LedgerReader): Promise<StaleVerdict> {
+export async function reconcileWithChain(store: KeyStore, final: LedgerReader, log: PlanLogger): Promise<StaleVerdict> {
   const chain = await final.activeVersion();
   if (chain === null) return { reason: null, chainVersion: null };
   const held = store.activeVersion();
@@ -42,15 +44,8 @@ export async function reconcileWithChain(store: KeyStore, final: LedgerReader): 
   const session = await final.getSession(chain.id);
   const sources = new Set<number>();
   if (session?.snapshot.kind === 'reshare' && session.progress.outcome === 'completed') sources.add(session.snapshot.sourceVersion);
-  const versions = store.listVersions();
-  const doomed = new Set(versionsToDelete(versions, sources));
-  store.transaction(() => {
-    for (const v of versions) {
-      if (v.id >= chain.id) continue;
-      if (doomed.has(v.id)) store.deleteVersion(v.id);
-      else if (v.status === 'active') store.setVersionStatus(v.id, 'retired');
-    }
-  });
+  const plan = versionsOnStaleStore(store.listVersions(), chain.id, sources);
+  store.transaction(() => applyVersionPlan(store, plan, log));
   const was = held === null ? 'holds no active version' : `holds version ${held.id}, which the chain has retired`;
   return {
     reason: `the key store is older than the chain: it ${was}; the chain's active version is ${chain.id} and this node holds no share of it. It serves no partials until it rejoins as a recipient at the next reshare`,
@@ -86,7 +81,7 @@ export class StaleStoreWatch {
   /** Reconciles once; errors are the caller's (a failed read changes nothing). */
   async check(): Promise<void> {
     const was = this.reason;
-    const verdict = await reconcileWithChain(this.#store, this.#final());
+    const verdict = await reconcileWithChain(this.#store, this.#final(), this.#log);
     if (verdict.reason !== null && was === null) {
       this.#log.warn({ chainVersion: verdict.chainVersion }, verdict.reason);
       // The first reason names the version the store held; later checks would only say "none".

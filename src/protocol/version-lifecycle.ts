@@ -193,3 +193,22 @@ export function versionsOnRetention(versions: readonly HeldVersion[], completedS
   for (const v of versions) if (expire.has(v.id)) p.edge(v.id, v.status, 'expired');
   return p.plan();
 }
+
+/**
+ * The store is older than the chain (restored from an old backup, or its node missed the
+ * reshares since): the final view's active version `chainId` is not held here and every held
+ * active version is older. Those were superseded by a final completion this node took no part
+ * in, so they are retired; the ones retention expires (`completedSourceIds`, as in
+ * `versionsOnRetention`) are deleted. Nothing at or above `chainId` is touched, and a pending
+ * version is left to the loop (its session's final outcome decides it).
+ */
+export function versionsOnStaleStore(versions: readonly HeldVersion[], chainId: number, completedSourceIds: ReadonlySet<number>): VersionPlan {
+  const p = new Planner();
+  const expire = new Set(versionsToDelete(versions, completedSourceIds));
+  for (const v of versions) {
+    if (v.id >= chainId) continue;
+    if (expire.has(v.id)) p.edge(v.id, v.status, 'expired');
+    else if (v.status === 'active') p.edge(v.id, v.status, 'superseded-final');
+  }
+  return p.plan();
+}
