@@ -79,6 +79,12 @@ describe('network status page on a real cluster, in headless Chromium', { timeou
     await c.stopNodes([3]);
     await c.waitForSession(Math.max(next, genesis.id + 1), { timeoutMs: 60_000 });
     missedVersion = await c.waitForVersion(Math.max(next, genesis.id + 1), { nodes: [0, 1, 2], timeoutMs: 90_000 });
+    // Not before the session's confirm window closed: a recipient that missed the deals and acks
+    // can still read the deals sealed to it on-chain and confirm late (and then it missed two).
+    const satOut = await c.ledger.getSession(missedVersion.id);
+    assert.ok(satOut);
+    const windowsEnd = satOut.snapshot.openedAt + satOut.snapshot.dealWindow + satOut.snapshot.ackWindow + satOut.snapshot.confirmWindow;
+    await c.waitFor('the sat-out session\'s confirm window to close', async () => ((await c.ledger.now()) > windowsEnd ? true : undefined), { timeoutMs: 60_000, pollMs: 250 });
     await c.startNodes([3]);
   });
 
@@ -89,10 +95,16 @@ describe('network status page on a real cluster, in headless Chromium', { timeou
   });
 
   it('a node that sat out a reshare says so in its gauges: 3 submissions missed, no share of the active version', async () => {
-    const m = await c.waitFor('node 3 to read the network after its restart', async () => {
+    // The session completes once the quorum confirmed, before its confirm window ends; a missed
+    // confirmation is only known once that window closed: read the gauges at a block past it.
+    const satOut = await c.ledger.getSession(missedVersion.id);
+    assert.ok(satOut);
+    const windowsEnd = satOut.snapshot.openedAt + satOut.snapshot.dealWindow + satOut.snapshot.ackWindow + satOut.snapshot.confirmWindow;
+    const m = await c.waitFor('node 3 to read the network after its restart, past the sat-out session\'s windows', async () => {
       const text = await c.metrics(3);
-      return sample(text, 'kms_last_session_id') === missedVersion.id && sample(text, 'kms_chain_active_version') === missedVersion.id ? text : undefined;
-    }, { timeoutMs: 20_000, pollMs: 250, nodes: [3] });
+      const read = sample(text, 'kms_last_session_id') === missedVersion.id && sample(text, 'kms_chain_active_version') === missedVersion.id;
+      return read && (sample(text, 'kms_chain_time_seconds') ?? 0) >= windowsEnd ? text : undefined;
+    }, { timeoutMs: 40_000, pollMs: 250, nodes: [3] });
     assert.equal(sample(m, 'kms_last_session_missed_submissions'), 3, 'deal, ack and confirmation of the session it sat out');
     assert.equal(sample(m, 'kms_active_share_missing'), 1, 'a holder on-chain, no share in its store');
     const m0 = await c.metrics(0);
@@ -136,7 +148,8 @@ describe('network status page on a real cluster, in headless Chromium', { timeou
     const sat = await c.ledger.getSession(missedVersion.id);
     assert.ok(sat);
     const satEnd = sat.snapshot.openedAt + sat.snapshot.dealWindow + sat.snapshot.ackWindow + sat.snapshot.confirmWindow;
-    await page.waitForFunction(`Number(document.body.getAttribute('data-chain-time')) >= ${satEnd}`, undefined, { timeout: 30_000 });
+    // Polled from here: waitForFunction evaluates its predicate with eval, which the page's CSP refuses.
+    await c.waitFor('the page to show a block past the sat-out session\'s windows', async () => (Number(await page.getAttribute('body', 'data-chain-time')) >= satEnd ? true : undefined), { timeoutMs: 30_000, pollMs: 250 });
     // Every session on the page has the chain's outcome; who did not submit matches the chain's submissions.
     // One read of the DOM: the rows and the block they were drawn from (the page redraws every 5 s).
     const drawn = await page.$$eval('tr[data-session]', (rows) => ({
