@@ -14,6 +14,14 @@ export interface RetentionMonitor {
   readonly violations: readonly string[];
   /** Deletions seen (node, version), for tests that want to know retention ran at all. */
   readonly deletions: readonly { readonly node: number; readonly version: number }[];
+  /** The deletions that broke the rule, as (node, version), in the order of `violations`. */
+  readonly suspects: readonly { readonly node: number; readonly version: number }[];
+  /**
+   * Versions a node lists again after it deleted them: a reorg that took back a session's
+   * opening makes the node abandon that incarnation's version and store the new one's
+   * under the same id (/status shows ids, not hashes).
+   */
+  readonly reappearances: readonly { readonly node: number; readonly version: number }[];
   stop(): void;
 }
 
@@ -21,6 +29,8 @@ export function watchRetention(c: Cluster, everyMs = 300): RetentionMonitor {
   const kept = new Map<number, Set<number>>();
   const violations: string[] = [];
   const deletions: { node: number; version: number }[] = [];
+  const suspects: { node: number; version: number }[] = [];
+  const reappearances: { node: number; version: number }[] = [];
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
@@ -35,6 +45,7 @@ export function watchRetention(c: Cluster, everyMs = 300): RetentionMonitor {
           const before = kept.get(node.index);
           kept.set(node.index, now);
           if (!before) continue;
+          for (const v of now) if (!before.has(v) && deletions.some((d) => d.node === node.index && d.version === v)) reappearances.push({ node: node.index, version: v });
           for (const v of before) {
             if (now.has(v)) continue;
             deletions.push({ node: node.index, version: v });
@@ -47,6 +58,7 @@ export function watchRetention(c: Cluster, everyMs = 300): RetentionMonitor {
             const source = session?.snapshot.kind === 'reshare' ? session.snapshot.sourceVersion : 0;
             if (!active || active.id <= v || source <= v) {
               violations.push(`node ${node.index} deleted version ${v} while the final active version was ${active?.id ?? 'none'} (sourced from ${source})`);
+              suspects.push({ node: node.index, version: v });
             }
           }
         }
@@ -57,5 +69,5 @@ export function watchRetention(c: Cluster, everyMs = 300): RetentionMonitor {
       }
     })();
   }, everyMs);
-  return { violations, deletions, stop: () => clearInterval(timer) };
+  return { violations, deletions, suspects, reappearances, stop: () => clearInterval(timer) };
 }
