@@ -29,8 +29,9 @@ import { operatorX } from '../crypto/operator-x.ts';
 import { interpolateAtZero } from '../crypto/polynomial.ts';
 import { verifyShare } from '../crypto/vss.ts';
 import { sessionKeysToDelete } from '../node/retention.ts';
+import type { StoredVersion } from '../node/key-store.ts';
 import { mustHex } from '../protocol/hex.ts';
-import type { Address, Hex, Session } from '../protocol/ledger.ts';
+import type { Address, Hex, LedgerReader, Session, VersionRecord } from '../protocol/ledger.ts';
 import { ZERO_HASH } from '../protocol/ledger.ts';
 import { decodePoly } from '../protocol/round-outcome.ts';
 import { parseRoundState } from '../protocol/round-state-codec.ts';
@@ -50,8 +51,7 @@ export class FaultInvariants {
   #secret: bigint | null = null;
   readonly #validShares = new Set<string>();
   readonly #interpolated = new Set<string>();
-  readonly #held = new Map<Address, Map<number, { status: string; hash: Hex }>>();
-  readonly #deletedUnfinal: { node: string; id: number; hash: Hex; block: number }[] = [];
+  readonly #gate = new FinalityGate();
   readonly #seen = new Set<string>();
 
   constructor(chain: ForkChain, nodes: readonly RunNode[], _domain: Uint8Array) {
@@ -69,7 +69,7 @@ export class FaultInvariants {
 
   /** The node lost its store (an injected fault): what it held is not a loss to report. */
   forget(n: RunNode): void {
-    this.#held.delete(n.address);
+    this.#gate.forget(n.address);
   }
 
   async afterBlock(): Promise<void> {
@@ -123,29 +123,10 @@ export class FaultInvariants {
       }
 
       // 4b. Retiring and deleting wait for final facts.
-      const prev = this.#held.get(n.address) ?? new Map<number, { status: string; hash: Hex }>();
-      const now = new Map(versions.map((v) => [v.id, { status: v.status, hash: v.publicPolyHash }]));
-      for (const [id, before] of prev) {
-        const after = now.get(id);
-        const gone = after === undefined || after.hash !== before.hash;
-        const retired = !gone && after.status === 'retired' && before.status !== 'retired';
-        if (!gone && !retired) continue;
-        const fv = await final.getVersion(id);
-        const finalMine = fv !== null && fv.publicPolyHash === before.hash;
-        if (retired && !(finalActive && finalActive.id > id)) this.violate(`${at}: ${n.label} retired version ${id} before a later completion was final`);
-        if (gone && finalMine) {
-          const sourced = finalSessions.some((s) => s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed' && s.snapshot.sourceVersion > id);
-          if (!sourced) this.violate(`${at}: ${n.label} deleted version ${id} although no later version was the source of a completed reshare that is final`);
-        } else if (gone) {
-          this.#deletedUnfinal.push({ node: n.label, id, hash: before.hash, block: chain.head.number });
-        }
-      }
-      this.#held.set(n.address, now);
+      // 4b. Retiring and deleting wait for final facts.
+      await this.#gate.observe({ address: n.address, who: `${at}: ${n.label}`, label: n.label }, versions, { final, finalActive, finalSessions, block: chain.head.number }, (m) => this.violate(m));
     }
-    for (const d of this.#deletedUnfinal) {
-      const fv = await final.getVersion(d.id);
-      if (fv && fv.publicPolyHash === d.hash) this.violate(`${at}: ${d.node} deleted its share of version ${d.id} at block ${d.block}, and that completion is final now: the share is lost`);
-    }
+    await this.#gate.recheck(final, (node) => `${at}: ${node}`, (m) => this.violate(m));
 
     // 2b. Every final version's shares interpolate to the genesis secret.
     for (const s of finalSessions) {
@@ -232,6 +213,63 @@ export class FaultInvariants {
       for (const s of outcomes.values()) if (s.progress.outcome === 'pending') for (const k of s.snapshot.recipientKeys) inUse.add(k);
       const keys = sessionKeysToDelete(n.store.listSessionKeys(), published, inUse);
       if (keys.length > 0) this.violate(`end: ${n.label} still holds ${keys.length} session secret(s) older than its published key that no session needs`);
+    }
+  }
+}
+
+/** What the final view says, read once per check. */
+export interface FinalFacts {
+  readonly final: LedgerReader;
+  readonly finalActive: VersionRecord | null;
+  readonly finalSessions: readonly Session[];
+  /** The head block number, recorded with a deletion of a version that is not final. */
+  readonly block: number;
+}
+
+/**
+ * Retiring and deleting wait for final facts (SPEC 4, v3), checked on each node's versions
+ * between two looks: a version retired before a later completion was final, or a final
+ * version deleted before a later version sourced a completed reshare that is final, is a
+ * violation; a version deleted while not final is remembered and becomes one if its
+ * completion turns final later (the share is lost). Shared by the fault runs and
+ * test/sim/loop-cluster.ts.
+ */
+export class FinalityGate {
+  readonly #held = new Map<Address, Map<number, { status: string; hash: Hex }>>();
+  readonly #deletedUnfinal: { node: string; id: number; hash: Hex; block: number }[] = [];
+
+  /** The node lost its store (an injected fault): what it held is not a loss to report. */
+  forget(address: Address): void {
+    this.#held.delete(address);
+  }
+
+  /** `who` prefixes this look's messages; `label` names the node in a later `recheck`. */
+  async observe(node: { readonly address: Address; readonly who: string; readonly label: string }, versions: readonly StoredVersion[], f: FinalFacts, violate: (m: string) => void): Promise<void> {
+    const prev = this.#held.get(node.address) ?? new Map<number, { status: string; hash: Hex }>();
+    const now = new Map(versions.map((v) => [v.id, { status: v.status, hash: v.publicPolyHash }]));
+    for (const [id, before] of prev) {
+      const after = now.get(id);
+      const gone = after === undefined || after.hash !== before.hash;
+      const retired = !gone && after.status === 'retired' && before.status !== 'retired';
+      if (!gone && !retired) continue;
+      const fv = await f.final.getVersion(id);
+      const finalMine = fv !== null && fv.publicPolyHash === before.hash;
+      if (retired && !(f.finalActive && f.finalActive.id > id)) violate(`${node.who} retired version ${id} before a later completion was final`);
+      if (gone && finalMine) {
+        const sourced = f.finalSessions.some((s) => s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed' && s.snapshot.sourceVersion > id);
+        if (!sourced) violate(`${node.who} deleted version ${id} although no later version was the source of a completed reshare that is final`);
+      } else if (gone) {
+        this.#deletedUnfinal.push({ node: node.label, id, hash: before.hash, block: f.block });
+      }
+    }
+    this.#held.set(node.address, now);
+  }
+
+  /** A version deleted while not final whose completion is final now: that share is lost. */
+  async recheck(final: LedgerReader, who: (node: string) => string, violate: (m: string) => void): Promise<void> {
+    for (const d of this.#deletedUnfinal) {
+      const fv = await final.getVersion(d.id);
+      if (fv && fv.publicPolyHash === d.hash) violate(`${who(d.node)} deleted its share of version ${d.id} at block ${d.block}, and that completion is final now: the share is lost`);
     }
   }
 }

@@ -13,6 +13,7 @@ import { mustHex } from '../../src/protocol/hex.ts';
 import type { Address, Hex, LedgerReader, Session } from '../../src/protocol/ledger.ts';
 import { decodePoly } from '../../src/protocol/round-outcome.ts';
 import { SIZES } from '../../src/protocol/session-rules.ts';
+import { FinalityGate } from '../../src/sim/fault-invariants.ts';
 import type { ChainBlock, ChainTx, ChainView, ForkChain, WriteMethod } from '../../src/sim/fork-chain.ts';
 import { CHAIN_ID, DOMAIN, REGISTRY, START, world } from './fork-chain-world.ts';
 
@@ -51,10 +52,8 @@ const MPK_HEX = 2 + 2 * SIZES.g2;
 /** What the invariant checks remember between blocks. */
 interface Watch {
   mpk: Hex | null;
-  /** Per node: version id → status and hash at the last check. */
-  readonly held: Map<Address, Map<number, { status: string; hash: Hex }>>;
-  /** Shares deleted while their version's completion with that hash was not final. */
-  readonly deletedUnfinal: { node: Address; id: number; hash: Hex; block: number }[];
+  /** Retiring and deleting wait for final facts: each node's versions at the last check. */
+  readonly gate: FinalityGate;
   /** Shares already checked against their polynomial (`node|id|hash|share`). */
   readonly validShares: Set<string>;
 }
@@ -64,7 +63,7 @@ export class LoopCluster {
   readonly nodes: readonly ClusterNode[];
   /** The loops' last log lines (info and up), shown when an invariant fails. */
   readonly log: string[];
-  readonly #watch: Watch = { mpk: null, held: new Map(), deletedUnfinal: [], validShares: new Set() };
+  readonly #watch: Watch = { mpk: null, gate: new FinalityGate(), validShares: new Set() };
   readonly #seen = new Map<Address, ChainView>();
   /** Recipients that saw a version active without having confirmed it (they hold no share of it). */
   readonly missedConfirmations = new Set<string>();
@@ -229,29 +228,9 @@ export class LoopCluster {
         }
       }
 
-      const prev = w.held.get(node.address) ?? new Map<number, { status: string; hash: Hex }>();
-      const now = new Map(versions.map((v) => [v.id, { status: v.status, hash: v.publicPolyHash }]));
-      for (const [id, before] of prev) {
-        const after = now.get(id);
-        const gone = after === undefined || after.hash !== before.hash;
-        const retired = !gone && after.status === 'retired' && before.status !== 'retired';
-        if (!gone && !retired) continue;
-        const fv = await final.getVersion(id);
-        const finalMine = fv !== null && fv.publicPolyHash === before.hash;
-        if (retired && !(finalActive && finalActive.id > id)) fail(`node ${node.address} retired version ${id} before a later completion was final`);
-        if (gone && finalMine) {
-          const sourced = finalSessions.some((s) => s.snapshot.kind === 'reshare' && s.progress.outcome === 'completed' && s.snapshot.sourceVersion > id);
-          if (!sourced) fail(`node ${node.address} deleted version ${id} although no later version was the source of a completed reshare that is final`);
-        } else if (gone) {
-          w.deletedUnfinal.push({ node: node.address, id, hash: before.hash, block: this.chain.head.number });
-        }
-      }
-      w.held.set(node.address, now);
+      await w.gate.observe({ address: node.address, who: `node ${node.address}`, label: node.address }, versions, { final, finalActive, finalSessions, block: this.chain.head.number }, fail);
     }
-    for (const d of w.deletedUnfinal) {
-      const fv = await final.getVersion(d.id);
-      if (fv && fv.publicPolyHash === d.hash) fail(`node ${d.node} deleted its share of version ${d.id} at block ${d.block}, and that completion is final now: the share is lost`);
-    }
+    await w.gate.recheck(final, (node) => `node ${node}`, fail);
   }
 
   /**
