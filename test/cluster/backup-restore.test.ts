@@ -44,6 +44,18 @@ describe('backup and restore drills on real processes', { timeout: 900_000 }, ()
     await c?.stop();
   });
 
+  /**
+   * Waits until node 0 keeps `id` as its only active version: the older one is retired only once
+   * the completion of `id` is final (4 blocks behind the head here), so a node stopped right after
+   * the session closes may still hold both, and its backup would too (rightly: before finality the
+   * older version may come back). The drills want a backup of exactly one version.
+   */
+  const waitSettled = (id: number): Promise<true> =>
+    c.waitFor(`node 0 to keep version ${id} as its only active one`, async () => {
+      const active = ((await c.status(0)).versions ?? []).filter((v) => v.status === 'active').map((v) => v.id);
+      return active.length === 1 && active[0] === id ? true : undefined;
+    }, { timeoutMs: 30_000, pollMs: 250 });
+
   /** Stops node 0 between sessions, wipes its data directory and restores `backupFile` into it. */
   const wipeAndRestore = async (): Promise<void> => {
     const node = c.nodes[0]!;
@@ -60,6 +72,7 @@ describe('backup and restore drills on real processes', { timeout: 900_000 }, ()
     const active = await c.ledger.activeVersion();
     assert.ok(active);
     backedUp = active.id;
+    await waitSettled(backedUp);
     const before = await combineFrom(c, [1, 2, 3], app);
     await c.stopNodes([0]);
 
