@@ -123,7 +123,12 @@ describe('rolling upgrades on real processes', { timeout: 600_000 }, () => {
     try {
       const page = await browser.newPage();
       await page.goto(`${c.nodes[1]!.opsUrl}/`);
-      await page.waitForFunction(`/session ${id} requires protocol version 2/.test(document.querySelector('[data-field="protocol"]')?.textContent ?? '')`, undefined, { timeout: 20_000 });
+      // Polled from here: the page's CSP (no eval) rules out a page-side polling predicate.
+      const shown = await c.waitFor('the status page to show the protocol refusal', async () => {
+        const text = (await page.textContent('[data-field="protocol"]', { timeout: 1000 }).catch(() => null)) ?? '';
+        return text.includes(`session ${id} requires protocol version 2`) ? text : undefined;
+      }, { timeoutMs: 20_000, pollMs: 500 });
+      assert.match(shown, /this node speaks version 1: it sits the session out/);
       assert.equal(await page.getAttribute('[data-field="protocol"] span', 'class'), 'bad');
     } finally {
       await browser.close();
