@@ -129,7 +129,9 @@ contract KmsRegistry {
         /// MAX_OPERATORS allow-list entries are already waiting for their delay.
         AllowQueueFull,
         /// A number does not fit the field that stores it (checked cast).
-        ValueTooLarge
+        ValueTooLarge,
+        /// setProtocolVersion(0): protocol versions start at 1.
+        ProtocolVersionZero
     }
 
     /// @notice Why `BadComplaint` refused complaint number `index`.
@@ -164,7 +166,8 @@ contract KmsRegistry {
         ThresholdOverride,
         /// setChurnCap (delayed).
         ChurnCap,
-        /// setInterval / setWindows: the interval and the three windows change together (delayed).
+        /// setInterval / setWindows / setProtocolVersion: the interval, the three windows and the
+        /// protocol version change together (delayed).
         Schedule,
         /// transferOwnership: the proposed owner has not accepted yet (not delayed).
         Ownership
@@ -173,14 +176,18 @@ contract KmsRegistry {
     // ------------------------------------------------------------------------------------
     // Types
 
-    /// @notice The reshare interval and the three window lengths, in seconds.
+    /// @notice The reshare interval and the three window lengths, in seconds, and the protocol
+    /// version sessions require.
     /// @dev They are queued and take effect as one value, so an interval and windows that do
-    /// not fit each other are never in effect together.
+    /// not fit each other are never in effect together. The protocol version rides along (one
+    /// slot, one queue, one cancel) rather than a queue of its own: EIP-170 leaves no room for
+    /// another copy of the delay machinery.
     struct Schedule {
         uint32 interval;
         uint32 dealWindow;
         uint32 ackWindow;
         uint32 confirmWindow;
+        uint16 protocolVersion;
     }
 
     /// @notice Governance as stored: the values in effect unless a queued change's time has come.
@@ -221,6 +228,7 @@ contract KmsRegistry {
         uint256 dealWindow;
         uint256 ackWindow;
         uint256 confirmWindow;
+        uint256 protocolVersion;
         uint256 scheduleAt;
         QueuedAllow[] allows;
     }
@@ -241,6 +249,8 @@ contract KmsRegistry {
         uint256 governanceDelay;
         uint256 churnCap;
         uint256 genesisMinOperators;
+        /// The protocol version sessions opened now require (docs/operations.md "Upgrades").
+        uint256 protocolVersion;
         QueuedChanges queued;
     }
 
@@ -296,6 +306,8 @@ contract KmsRegistry {
         uint256 ackWindow;
         uint256 confirmWindow;
         uint256 quorum;
+        /// The protocol version a node must speak to take part (governance's at opening).
+        uint256 protocolVersion;
     }
 
     /// @notice The stored part of a session as `getSessionState` reports it (the snapshot
@@ -488,7 +500,7 @@ contract KmsRegistry {
     /// @notice The churn cap becomes `cap` (0 = default) at `effectiveAt`.
     event ChurnCapQueued(uint256 cap, uint256 effectiveAt);
     /// @notice The interval and windows become these at `effectiveAt`.
-    event ScheduleQueued(uint256 interval, uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow, uint256 effectiveAt);
+    event ScheduleQueued(uint256 interval, uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow, uint256 protocolVersion, uint256 effectiveAt);
     /// @notice Governance withdrew a queued change (or an ownership proposal) of this kind.
     event GovernanceChangeCancelled(ChangeKind kind);
     /// @notice Genesis may open once `minOperators` are active.
@@ -604,7 +616,7 @@ contract KmsRegistry {
         _inclusionMargin = inclusionMargin_;
         _gov.owner = owner_;
         // _windowsFit bounded every value by type(uint32).max.
-        _gov.schedule = Schedule(uint32(interval_), uint32(dealWindow_), uint32(ackWindow_), uint32(confirmWindow_));
+        _gov.schedule = Schedule(uint32(interval_), uint32(dealWindow_), uint32(ackWindow_), uint32(confirmWindow_), 1);
         emit OwnershipTransferred(address(0), owner_);
     }
 
@@ -677,7 +689,7 @@ contract KmsRegistry {
     /// @param interval Seconds; the windows plus the inclusion margin must fit in it.
     function setInterval(uint256 interval) external onlyOwner {
         Schedule memory s = _latestSchedule();
-        _queueSchedule(interval, s.dealWindow, s.ackWindow, s.confirmWindow);
+        _queueSchedule(interval, s.dealWindow, s.ackWindow, s.confirmWindow, s.protocolVersion);
     }
 
     /// @notice Queues new window lengths (with the interval queued or in effect).
@@ -685,7 +697,19 @@ contract KmsRegistry {
     /// @param ackWindow Seconds (at least 1).
     /// @param confirmWindow Seconds (at least 1); deal + ack + confirm + margin must fit in the interval.
     function setWindows(uint256 dealWindow, uint256 ackWindow, uint256 confirmWindow) external onlyOwner {
-        _queueSchedule(_latestSchedule().interval, dealWindow, ackWindow, confirmWindow);
+        Schedule memory s = _latestSchedule();
+        _queueSchedule(s.interval, dealWindow, ackWindow, confirmWindow, s.protocolVersion);
+    }
+
+    /// @notice Queues the protocol version sessions require (with the schedule queued or in
+    /// effect): a rolling upgrade's last step, taken once every operator runs software that
+    /// speaks it (docs/operations.md "Upgrades"). A node that does not speak a session's
+    /// version sits the session out and says why; lowering it again is the way back.
+    /// @param version 1..65535.
+    function setProtocolVersion(uint256 version) external onlyOwner {
+        if (version == 0) revert BadParameter(ParameterProblem.ProtocolVersionZero);
+        Schedule memory s = _latestSchedule();
+        _queueSchedule(s.interval, s.dealWindow, s.ackWindow, s.confirmWindow, _u16(version));
     }
 
     /// @notice Queues the churn cap: most newcomers one session admits (0 = default).
@@ -858,6 +882,7 @@ contract KmsRegistry {
         snap.dealWindow = g.schedule.dealWindow;
         snap.ackWindow = g.schedule.ackWindow;
         snap.confirmWindow = g.schedule.confirmWindow;
+        snap.protocolVersion = g.schedule.protocolVersion;
         if (_mpkHash == bytes32(0)) _planDkg(snap, g);
         else _planReshare(snap, g);
 
@@ -1049,6 +1074,7 @@ contract KmsRegistry {
         out.governanceDelay = _governanceDelay;
         out.churnCap = g.churnCap;
         out.genesisMinOperators = g.genesisMinOperators;
+        out.protocolVersion = g.schedule.protocolVersion;
         if (q.thresholdOverrideAt > block.timestamp) {
             out.queued.thresholdOverride = q.thresholdOverride;
             out.queued.thresholdOverrideAt = q.thresholdOverrideAt;
@@ -1062,6 +1088,7 @@ contract KmsRegistry {
             out.queued.dealWindow = q.schedule.dealWindow;
             out.queued.ackWindow = q.schedule.ackWindow;
             out.queued.confirmWindow = q.schedule.confirmWindow;
+            out.queued.protocolVersion = q.schedule.protocolVersion;
             out.queued.scheduleAt = q.scheduleAt;
         }
         uint256 total = _allowQueue.length;
@@ -1211,10 +1238,10 @@ contract KmsRegistry {
         return _queued.scheduleAt != 0 ? _queued.schedule : _gov.schedule;
     }
 
-    function _queueSchedule(uint256 interval, uint256 d, uint256 a, uint256 c) internal {
+    function _queueSchedule(uint256 interval, uint256 d, uint256 a, uint256 c, uint16 version) internal {
         if (!_windowsFit(d, a, c, _inclusionMargin, interval)) revert WindowsDoNotFit(d, a, c, _inclusionMargin, interval);
         // _windowsFit bounded every value by type(uint32).max.
-        Schedule memory s = Schedule(uint32(interval), uint32(d), uint32(a), uint32(c));
+        Schedule memory s = Schedule(uint32(interval), uint32(d), uint32(a), uint32(c), version);
         uint256 at = block.timestamp + _governanceDelay;
         if (_governanceDelay == 0) {
             _gov.schedule = s;
@@ -1222,7 +1249,7 @@ contract KmsRegistry {
             _queued.schedule = s;
             _queued.scheduleAt = _u64(at);
         }
-        emit ScheduleQueued(interval, d, a, c, at);
+        emit ScheduleQueued(s.interval, s.dealWindow, s.ackWindow, s.confirmWindow, s.protocolVersion, at);
     }
 
     function _isAllowed(address operator) internal view returns (bool) {

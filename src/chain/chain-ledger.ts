@@ -760,6 +760,10 @@ export class ChainLedger implements Ledger {
         if (!isUint(cap)) throw new LedgerError('BadParameter', 'churn cap must be a non-negative integer');
         await send('setChurnCap', enc({ abi, functionName: 'setChurnCap', args: [BigInt(cap)] }));
       },
+      setProtocolVersion: async (version) => {
+        if (!isUint(version) || version < 1) throw new LedgerError('BadParameter', 'a protocol version is an integer from 1 to 65535');
+        await send('setProtocolVersion', enc({ abi, functionName: 'setProtocolVersion', args: [BigInt(version)] }));
+      },
       armGenesis: async (minOperators) => {
         await send('armGenesis', enc({ abi, functionName: 'armGenesis', args: [uintOr0(minOperators)] }));
       },

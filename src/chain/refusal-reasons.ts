@@ -29,6 +29,7 @@ export const PARAMETER_PROBLEMS = [
   ['UnknownAttestationMethod', 'an attestation method is unknown (expected ecdsa or jwt)'],
   ['AllowQueueFull', '256 allow-list entries are already waiting for the governance delay'],
   ['ValueTooLarge', 'a number does not fit the field that stores it'],
+  ['ProtocolVersionZero', 'protocol versions start at 1'],
 ] as const;
 
 /** `KmsRegistry.ComplaintProblem`. */

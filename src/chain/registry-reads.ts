@@ -98,7 +98,7 @@ export async function readGovernance(ctx: ReadContext): Promise<Governance> {
   if (q.scheduleAt > 0n) {
     queued.push({
       kind: 'schedule', interval: num(q.interval), dealWindow: num(q.dealWindow), ackWindow: num(q.ackWindow),
-      confirmWindow: num(q.confirmWindow), effectiveAt: num(q.scheduleAt),
+      confirmWindow: num(q.confirmWindow), protocolVersion: num(q.protocolVersion), effectiveAt: num(q.scheduleAt),
     });
   }
   for (const a of q.allows) queued.push({ kind: 'allowOperator', operator: lc(a.operator), effectiveAt: num(a.effectiveAt) });
@@ -114,6 +114,7 @@ export async function readGovernance(ctx: ReadContext): Promise<Governance> {
     governanceDelay: num(g.governanceDelay),
     churnCap: num(g.churnCap),
     genesisMinOperators: num(g.genesisMinOperators),
+    protocolVersion: num(g.protocolVersion),
     queued,
   };
 }
@@ -234,6 +235,7 @@ interface RawSnapshot {
   readonly ackWindow: bigint;
   readonly confirmWindow: bigint;
   readonly quorum: bigint;
+  readonly protocolVersion: bigint;
 }
 
 /** keccak256(abi.encode(snapshot)): what the contract stores as `snapshotHash`. */
@@ -259,6 +261,7 @@ function toSnapshot(raw: RawSnapshot): SessionSnapshot {
     ackWindow: num(raw.ackWindow),
     confirmWindow: num(raw.confirmWindow),
     quorum: num(raw.quorum),
+    protocolVersion: num(raw.protocolVersion),
   };
 }
 

@@ -332,7 +332,7 @@ async function setIntervalAction(ctx: CliContext, seconds: string, opts: Opts): 
 }
 
 /** The schedule in effect once the queued one (if any) applies: what omitted windows keep. */
-function latestSchedule(g: Governance): { interval: number; dealWindow: number; ackWindow: number; confirmWindow: number } {
+function latestSchedule(g: Governance): { interval: number; dealWindow: number; ackWindow: number; confirmWindow: number; protocolVersion: number } {
   const q = g.queued.find((c) => c.kind === 'schedule');
   return q?.kind === 'schedule' ? q : g;
 }
@@ -369,6 +369,19 @@ async function setChurnCapAction(ctx: CliContext, n: string, opts: Opts): Promis
   printWrite(ctx, conn, { churnCap: cap, ...when.json }, cap === 0
     ? `Churn cap 0 ${done}: each session admits at most max(1, floor(old holders / 3)) newcomers`
     : `Churn cap ${cap} ${done}: each session admits at most min(${cap}, max(1, floor(old holders / 3))) newcomers`, [when.line]);
+}
+
+async function setProtocolVersionAction(ctx: CliContext, v: string, opts: Opts): Promise<void> {
+  const version = parseIntegerArg(v, '<version>', { min: 1, max: 0xffff });
+  const gov = readSigner(ctx, opts, GOVERNANCE_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [gov]);
+  const before = latestSchedule(await conn.ledger.getGovernance()).protocolVersion;
+  await conn.ledger.writer(gov.address).setProtocolVersion(version);
+  const when = await whenEffective(conn, (c) => c.kind === 'schedule' && c.protocolVersion === version);
+  printWrite(ctx, conn, { protocolVersion: version, previous: before, ...when.json },
+    `Protocol version ${version} ${when.json.queued ? 'queued' : 'set'} (was ${before}): sessions opened from then on require it; a node that does not speak it sits them out and says so (/status, kms-server doctor)`,
+    [when.line]);
 }
 
 async function transferOwnershipAction(ctx: CliContext, newOwner: string, opts: Opts): Promise<void> {
@@ -599,7 +612,7 @@ function describeQueued(c: QueuedGovernanceChange): string {
     case 'churnCap':
       return c.value === 0 ? 'churn cap -> 0 (default)' : `churn cap -> ${c.value}`;
     case 'schedule':
-      return `interval ${c.interval} s, windows ${c.dealWindow}/${c.ackWindow}/${c.confirmWindow} s`;
+      return `interval ${c.interval} s, windows ${c.dealWindow}/${c.ackWindow}/${c.confirmWindow} s, protocol version ${c.protocolVersion}`;
     case 'allowOperator':
       return `allow ${c.operator}`;
   }
@@ -682,6 +695,7 @@ async function statusAction(ctx: CliContext, opts: Opts): Promise<void> {
       ['interval', `${gov.interval} s (next boundary ${iso(nextBoundary)})`],
       ['windows', `deal ${gov.dealWindow} s, ack ${gov.ackWindow} s, confirm ${gov.confirmWindow} s; inclusion margin ${gov.inclusionMargin} s`],
       ['churn cap', gov.churnCap === 0 ? 'default max(1, floor(old holders / 3))' : `${gov.churnCap} (never more than max(1, floor(old holders / 3)))`],
+      ['protocol version', `${gov.protocolVersion} (sessions opened now require it)`],
       ['genesis', gov.genesisMinOperators > 0 ? `armed, at least ${gov.genesisMinOperators} operators` : 'not armed (run `kms-admin arm-genesis`)'],
       ['delay', describeDelay(gov.governanceDelay)],
     ]),
@@ -814,6 +828,15 @@ export function buildProgram(ctx: CliContext): Command {
       + 'order; a cap can only lower that, never raise it (so newcomers always stay below the threshold).',
     'kms-admin set-churn-cap 2');
   writeOptions(churn, GOVERNANCE_KEY).action((n: string, opts: Opts) => setChurnCapAction(ctx, n, opts));
+
+  const protocol = defineCommand(program, 'set-protocol-version <version>',
+    'Set the protocol version sessions require (the last step of a rolling upgrade).',
+    'Governance only, delayed, and queued with the schedule (interval and windows): `cancel-change schedule` withdraws '
+      + 'it. Sessions opened once it is in effect require it; a node that does not speak it sits those sessions out and '
+      + 'says so in its log, /status and `kms-server doctor`. Raise it only after every operator runs a release that speaks '
+      + 'it (docs/operations.md, "Upgrades"); lowering it again is the way back.',
+    'kms-admin set-protocol-version 2');
+  writeOptions(protocol, GOVERNANCE_KEY).action((v: string, opts: Opts) => setProtocolVersionAction(ctx, v, opts));
 
   const transfer = defineCommand(program, 'transfer-ownership <new-owner>',
     'Propose another address as the governance owner (step one of two).',

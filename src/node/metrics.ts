@@ -138,6 +138,11 @@ export interface NodeMetrics extends ApiMetrics {
   operatorCount(n: number): void;
   /** The network as read from the chain (gauges for the alert rules). */
   network(facts: NetworkFacts): void;
+  /**
+   * The protocol version sessions require now (`required`), the newest this node speaks, and
+   * whether it cannot act in sessions opened now or once a queued change applies.
+   */
+  protocol(p: { readonly required: number; readonly spokenMax: number; readonly unsupportedNow: boolean; readonly unsupportedQueued: boolean }): void;
   /** For tests and for a process that wants to merge registries; callers should not add metrics. */
   readonly registry: Registry;
 }
@@ -224,6 +229,15 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
   const lastMissed = new Gauge({ name: 'kms_last_session_missed_submissions', help: 'Deals, acks and confirmations this operator owed in the newest closed session and did not make.', registers: [registry] });
   const queued = new Gauge({ name: 'kms_governance_queued_changes', help: 'Governance changes queued and not yet in effect, by kind.', labelNames: ['kind'] as const, registers: [registry] });
   for (const kind of QUEUED_CHANGE_KINDS) queued.set({ kind }, 0);
+  const protocolRequired = new Gauge({ name: 'kms_protocol_required_version', help: 'Protocol version sessions opened now require (governance; 0 = not read yet).', registers: [registry] });
+  const protocolSpoken = new Gauge({ name: 'kms_protocol_spoken_max_version', help: 'Newest protocol version this node speaks.', registers: [registry] });
+  const protocolUnsupported = new Gauge({
+    name: 'kms_protocol_unsupported',
+    help: '1: this node does not speak the protocol version sessions require (when="now": it sits them out; when="queued": once the queued change applies).',
+    labelNames: ['when'] as const, registers: [registry],
+  });
+  protocolUnsupported.set({ when: 'now' }, 0);
+  protocolUnsupported.set({ when: 'queued' }, 0);
 
   // Sessions that currently have phase series, oldest first (Map keeps insertion order).
   const tracked = new Map<number, Phase>();
@@ -283,6 +297,12 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
       lastSession.set(f.lastSession?.id ?? 0);
       lastMissed.set(f.lastSession?.missedSubmissions ?? 0);
       for (const kind of QUEUED_CHANGE_KINDS) queued.set({ kind }, f.queued[kind]);
+    },
+    protocol(p) {
+      protocolRequired.set(p.required);
+      protocolSpoken.set(p.spokenMax);
+      protocolUnsupported.set({ when: 'now' }, p.unsupportedNow ? 1 : 0);
+      protocolUnsupported.set({ when: 'queued' }, p.unsupportedQueued ? 1 : 0);
     },
     refusal(reason) {
       // The type already restricts it; the runtime check keeps a cast-through value out.

@@ -51,7 +51,7 @@ import { KeyStoreError, type KeyStore } from './key-store.ts';
 import { cachedDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
 import { NetworkWatch } from './status-page/network-watch.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
-import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
+import { ensureSessionKey, OperatorLoop, submissionParts, type LoopProtocolView, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
 import { runDoctor } from './doctor/run-doctor.ts';
 import type { DoctorReport } from './doctor/report.ts';
@@ -374,6 +374,13 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
         metrics.threshold(active.threshold);
         metrics.operatorCount(active.holders.length);
       }
+      const protocol = loop.protocol;
+      if (protocol) {
+        metrics.protocol({
+          required: protocol.required, spokenMax: protocol.speaks.max,
+          unsupportedNow: protocol.verdict === 'unsupported', unsupportedQueued: protocol.verdict === 'upgrade-soon',
+        });
+      }
       for (const s of last.sessions) metrics.roundPhase(s.id, s.phase === 'closed' ? null : (s.phase as 'deal' | 'ack' | 'confirm'));
       chainWatch.afterTick();
       void feeCap.afterTick(last.chainTime).catch(() => undefined);
@@ -504,8 +511,16 @@ function status(me: Address, store: KeyStore, loop: OperatorLoop, last: TickRepo
     } : null,
     lastProcessedBoundary: loop.lastProcessedBoundary >= 0 ? loop.lastProcessedBoundary : null,
     versions: store.listVersions().map((v) => ({ id: v.id, status: v.status })),
+    ...(loop.protocol ? { protocol: protocolStatusView(loop.protocol) } : {}),
     chainHead: last ? { time: last.chainTime } : null,
     lastError,
+  };
+}
+
+function protocolStatusView(p: LoopProtocolView): NonNullable<NodeStatus['protocol']> {
+  return {
+    speaks: { min: p.speaks.min, max: p.speaks.max }, required: p.required, queued: p.queued, verdict: p.verdict, message: p.message,
+    refusedSession: p.refusedSession,
   };
 }
 

@@ -62,6 +62,7 @@ import { bytesToHex, mustHex } from '../protocol/hex.ts';
 import { LedgerError, ZERO_HASH, type Address, type Hex, type Ledger, type LedgerErrorCode, type LedgerWriter, type Session } from '../protocol/ledger.ts';
 import { decodePoly } from '../protocol/round-outcome.ts';
 import { initRound, MissingSessionKeyError, roundFinished, stepRound, type RoundState, type StepResult } from '../protocol/round-driver.ts';
+import { protocolStatus, sessionProtocolRefusal, SPOKEN_PROTOCOL, type ProtocolStatus, type SpokenProtocol } from '../protocol/protocol-version.ts';
 import { encodeRoundState, isLegacyRoundState, parseRoundState } from '../protocol/round-state-codec.ts';
 import { boundaryOf, phaseAt } from '../protocol/session-rules.ts';
 import type { Outgoing } from '../protocol/transition.ts';
@@ -146,6 +147,14 @@ export interface OperatorLoopOptions {
   readonly clock?: () => number;
   /** Process CPU time in ms for timing telemetry only (default from `process.cpuUsage()`). */
   readonly cpuClock?: () => number;
+  /** The protocol versions this node speaks (default: this build's, `SPOKEN_PROTOCOL`; tests model older or newer builds). */
+  readonly protocol?: SpokenProtocol;
+}
+
+/** This node against the chain's protocol version, as `/status` reports it. */
+export interface LoopProtocolView extends ProtocolStatus {
+  /** The latest session, when this node sits it out because it does not speak its version. */
+  readonly refusedSession: { readonly id: number; readonly required: number; readonly message: string } | null;
 }
 
 export interface TickReport {
@@ -194,6 +203,11 @@ export class OperatorLoop {
   #mpk: { readonly hex: Hex; readonly point: G2 } | null = null;
   /** Set when a submission or an open failed in the current tick (reported as `retry`). */
   #retry = false;
+  /** Governance's protocol version against this node's, from the latest tick (null before the first). */
+  #protocol: ProtocolStatus | null = null;
+  /** The last session sat out for its protocol version (said once per session). */
+  #refused: { readonly id: number; readonly required: number; readonly message: string } | null = null;
+  #latestId = 0;
 
   constructor(options: OperatorLoopOptions) {
     this.#o = options;
@@ -202,6 +216,12 @@ export class OperatorLoop {
   /** The boundary of the latest session the latest block shows (-1 before the first). */
   get lastProcessedBoundary(): number {
     return Number(this.#o.store.getMeta(META_BOUNDARY) ?? '-1');
+  }
+
+  /** This node's protocol versions against the chain's, and the latest session it sits out for that (null before the first tick). */
+  get protocol(): LoopProtocolView | null {
+    if (this.#protocol === null) return null;
+    return { ...this.#protocol, refusedSession: this.#refused !== null && this.#refused.id === this.#latestId ? this.#refused : null };
   }
 
   /** One pass over the ledger (see the module comment); its reads see one block where the ledger can pin. */
@@ -228,6 +248,7 @@ export class OperatorLoop {
       this.#finalKey = '';
     }
     const [gov, mpkHex, latestBefore] = await Promise.all([ledger.getGovernance(), ledger.getMpk(), ledger.latestSessionId()]);
+    this.#noteProtocol(protocolStatus(this.#o.protocol ?? SPOKEN_PROTOCOL, gov));
 
     const boundary = boundaryOf(chainTime, gov.interval);
     let opened: number | null = null;
@@ -241,6 +262,7 @@ export class OperatorLoop {
         latest = latestId > 0 ? await ledger.getSession(latestId) : null;
       }
     }
+    this.#latestId = latestId;
     const handled = String(latest?.snapshot.boundary ?? -1);
     if (store.getMeta(META_BOUNDARY) !== handled) store.setMeta(META_BOUNDARY, handled);
 
@@ -273,6 +295,17 @@ export class OperatorLoop {
       }
     }
     return { chainTime, boundary, opened, retry: this.#retry, sessions };
+  }
+
+  /** Keeps governance's protocol verdict for `/status` and says a change of it once. */
+  #noteProtocol(next: ProtocolStatus): void {
+    const before = this.#protocol;
+    this.#protocol = next;
+    if (before !== null && before.verdict === next.verdict && before.message === next.message) return;
+    const fields = { required: next.required, speaks: next.speaks, queued: next.queued };
+    if (next.verdict === 'unsupported') this.#o.log.error(fields, next.message ?? '');
+    else if (next.verdict === 'upgrade-soon') this.#o.log.warn(fields, next.message ?? '');
+    else if (before !== null && before.verdict !== 'ok') this.#o.log.info(fields, `this node speaks the protocol version the chain requires (${next.required})`);
   }
 
   async #maybeOpen(boundary: number): Promise<number | null> {
@@ -353,6 +386,16 @@ export class OperatorLoop {
     }
     const roleKey = `${id}|${session.snapshotHash}`;
     if (state === null) {
+      // A session this node's build cannot speak: no state, no submission (SPEC: outcomes come
+      // from rules every acting node shares). Its shares stay servable; it rejoins when it can.
+      const required = session.snapshot.protocolVersion;
+      const involved = session.snapshot.dealers.includes(me) || session.snapshot.recipients.includes(me);
+      const refusal = involved ? sessionProtocolRefusal(this.#o.protocol ?? SPOKEN_PROTOCOL, id, required) : null;
+      if (refusal !== null) {
+        if (this.#refused?.id !== id) log.error({ session: id, required }, refusal);
+        this.#refused = { id, required, message: refusal };
+        return null;
+      }
       if (this.#noRole.has(roleKey)) return null;
       const fresh = initRound(session, me, this.#o.consentThreshold);
       if (!fresh.dealer && !fresh.recipient) {

@@ -53,8 +53,9 @@ export interface OperatorRecord {
  * A governance change waiting for its time (`effectiveAt`, chain time): queued by a setter on
  * a deployment with a governance delay, in effect from `effectiveAt` on (reads and
  * `openSession` then use it), withdrawn by `cancelGovernanceChange` or `allowOperator(op,
- * false)`. `schedule` is the interval and the three windows: they change together, so an
- * interval and windows that do not fit each other are never in effect at once.
+ * false)`. `schedule` is the interval, the three windows and the protocol version: they
+ * change together, so an interval and windows that do not fit each other are never in effect
+ * at once (and the contract keeps one queue for them; EIP-170 leaves no room for another).
  */
 export type QueuedGovernanceChange =
   | { readonly kind: 'thresholdOverride'; readonly value: number; readonly effectiveAt: number }
@@ -65,6 +66,7 @@ export type QueuedGovernanceChange =
       readonly dealWindow: number;
       readonly ackWindow: number;
       readonly confirmWindow: number;
+      readonly protocolVersion: number;
       readonly effectiveAt: number;
     }
   | { readonly kind: 'allowOperator'; readonly operator: Address; readonly effectiveAt: number };
@@ -96,6 +98,11 @@ export interface Governance {
   readonly churnCap: number;
   /** 0 until `armGenesis(minOperators)`; genesis needs at least this many members. */
   readonly genesisMinOperators: number;
+  /**
+   * The protocol version sessions opened now require (copied into their snapshot; 1 at
+   * deployment). Raised by governance as a rolling upgrade's last step (docs/operations.md).
+   */
+  readonly protocolVersion: number;
   /**
    * Changes not yet in effect: thresholdOverride, churnCap, schedule (each at most once, in
    * this order), then allow-list entries in the order they were queued.
@@ -130,6 +137,8 @@ export interface SessionSnapshot {
   readonly confirmWindow: number;
   /** Confirmations needed to complete: max(tNew, floor(n/2) + 1), n = |recipients|. */
   readonly quorum: number;
+  /** The protocol version a node must speak to act in this session (governance's at opening). */
+  readonly protocolVersion: number;
 }
 
 export type SessionOutcome = 'pending' | 'completed' | 'failed';
@@ -340,6 +349,11 @@ export interface LedgerWriter {
   setWindows(deal: number, ack: number, confirm: number): Promise<void>;
   /** Delayed. NotOwner, BadParameter (above MAX_OPERATORS). 0 = default cap; a session never admits more than the bound. */
   setChurnCap(cap: number): Promise<void>;
+  /**
+   * Delayed (as the schedule, with the interval and windows queued or in effect). NotOwner,
+   * BadParameter (0, or above 65535). Sessions opened from then on require this version.
+   */
+  setProtocolVersion(version: number): Promise<void>;
   /** Not delayed. NotOwner, BadParameter (minOperators outside 2..MAX_OPERATORS). */
   armGenesis(minOperators: number): Promise<void>;
   /** Step one of two: proposes `newOwner` (replacing an earlier proposal). NotOwner, BadParameter (zero address). */

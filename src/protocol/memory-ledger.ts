@@ -112,6 +112,8 @@ interface Schedule {
   readonly dealWindow: number;
   readonly ackWindow: number;
   readonly confirmWindow: number;
+  /** Rides with the schedule, as in the contract (one queue, one cancel). */
+  readonly protocolVersion: number;
 }
 
 /** A change waiting for its time (the contract's QueuedState; null: nothing queued). */
@@ -252,7 +254,7 @@ export class MemoryLedger implements Ledger {
       thresholdOverride: 0,
       churnCap: 0,
       genesisMinOperators: 0,
-      schedule: { interval: o.interval, dealWindow: o.dealWindow, ackWindow: o.ackWindow, confirmWindow: o.confirmWindow },
+      schedule: { interval: o.interval, dealWindow: o.dealWindow, ackWindow: o.ackWindow, confirmWindow: o.confirmWindow, protocolVersion: 1 },
     };
   }
 
@@ -352,6 +354,7 @@ export class MemoryLedger implements Ledger {
       setInterval: async (seconds) => this.#setInterval(from, seconds),
       setWindows: async (deal, ack, confirm) => this.#setWindows(from, deal, ack, confirm),
       setChurnCap: async (cap) => this.#setChurnCap(from, cap),
+      setProtocolVersion: async (version) => this.#setProtocolVersion(from, version),
       armGenesis: async (minOperators) => this.#armGenesis(from, minOperators),
       transferOwnership: async (newOwner) => this.#transferOwnership(from, newOwner),
       acceptOwnership: async () => this.#acceptOwnership(from),
@@ -510,7 +513,15 @@ export class MemoryLedger implements Ledger {
 
   #setWindows(from: Address, deal: number, ack: number, confirm: number): void {
     this.#onlyOwner(from, 'setWindows');
-    this.#queueSchedule({ interval: this.#latestSchedule().interval, dealWindow: deal, ackWindow: ack, confirmWindow: confirm });
+    this.#queueSchedule({ ...this.#latestSchedule(), dealWindow: deal, ackWindow: ack, confirmWindow: confirm });
+  }
+
+  #setProtocolVersion(from: Address, version: number): void {
+    this.#onlyOwner(from, 'setProtocolVersion');
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1 || version > 0xffff) {
+      fail('BadParameter', `a protocol version is 1..65535, got ${version}`);
+    }
+    this.#queueSchedule({ ...this.#latestSchedule(), protocolVersion: version });
   }
 
   #setChurnCap(from: Address, cap: number): void {
@@ -703,6 +714,7 @@ export class MemoryLedger implements Ledger {
       dealWindow: g.dealWindow,
       ackWindow: g.ackWindow,
       confirmWindow: g.confirmWindow,
+      protocolVersion: g.protocolVersion,
     });
     this.#sessions.push({
       snapshot,

@@ -120,7 +120,7 @@ export type SessionPlan =
     }
   | {
       readonly ok: true;
-      readonly snapshot: Omit<SessionSnapshot, 'id' | 'openedAt' | 'dealWindow' | 'ackWindow' | 'confirmWindow'>;
+      readonly snapshot: Omit<SessionSnapshot, 'id' | 'openedAt' | 'dealWindow' | 'ackWindow' | 'confirmWindow' | 'protocolVersion'>;
     };
 
 export interface PlanInput {

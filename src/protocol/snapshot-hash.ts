@@ -32,6 +32,7 @@ const SNAPSHOT_TUPLE = {
     { name: 'ackWindow', type: 'uint256' },
     { name: 'confirmWindow', type: 'uint256' },
     { name: 'quorum', type: 'uint256' },
+    { name: 'protocolVersion', type: 'uint256' },
   ],
 } as const;
 
@@ -53,5 +54,6 @@ export function snapshotHash(s: SessionSnapshot): Hex {
     ackWindow: BigInt(s.ackWindow),
     confirmWindow: BigInt(s.confirmWindow),
     quorum: BigInt(s.quorum),
+    protocolVersion: BigInt(s.protocolVersion),
   }]));
 }

@@ -90,6 +90,7 @@ export function writerOf(account: Address, send: (method: WriteMethod, args: rea
     setInterval: m('setInterval'),
     setWindows: m('setWindows'),
     setChurnCap: m('setChurnCap'),
+    setProtocolVersion: m('setProtocolVersion'),
     armGenesis: m('armGenesis'),
     transferOwnership: m('transferOwnership'),
     acceptOwnership: m('acceptOwnership'),

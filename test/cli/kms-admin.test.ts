@@ -236,6 +236,7 @@ describe('kms-admin against anvil', () => {
       inProcess(['allow', op2, '--key', gov.slice(0, -1)], chainEnv()), // a key one digit short
       inProcess(['allow', op2, '--key-file', worldReadable], chainEnv()), // a key file every user can read
       inProcess(['set-windows'], env), // nothing to set
+      inProcess(['set-protocol-version', '0'], env), // versions start at 1
       inProcess(['status', '--rpc', 'http://user:secretpass@127.0.0.1:1/v3/0123456789abcdef0123', '--registry', registry]), // unreachable
     ]);
     const unreachable = usage.pop() as Run;
@@ -247,6 +248,7 @@ describe('kms-admin against anvil', () => {
       /^error: --key: expected the governance owner's transaction key as 32 bytes of hex/,
       /^error: --key-file: ".*open\.key" is readable by every user of this machine; run `chmod 600/,
       /^error: give at least one of --deal, --ack, --confirm/,
+      /^error: <version>: expected a positive integer <= 65535, got "0"$/,
     ];
     usage.forEach((r, i) => {
       assert.equal(r.code, 2, show(r));
@@ -271,7 +273,7 @@ describe('kms-admin against anvil', () => {
     assert.deepEqual([chain.registry, chain.chainId, chain.time], [registry, 31337, boundary]);
     assert.deepEqual({ ...(s.governance as object), owner: undefined }, {
       owner: undefined, pendingOwner: null, thresholdOverride: 0, interval: 60, dealWindow: 15, ackWindow: 15, confirmWindow: 15,
-      inclusionMargin: 3, governanceDelay: 0, churnCap: 0, genesisMinOperators: 2, queued: [], genesisArmed: true,
+      inclusionMargin: 3, governanceDelay: 0, churnCap: 0, genesisMinOperators: 2, protocolVersion: 1, queued: [], genesisArmed: true,
       nextSessionRecipients: 2, effectiveThreshold: 2, nextBoundary: boundary + 60,
     });
     const ops = byAddress(s.operators as { address: Address; [k: string]: unknown }[]);
@@ -429,6 +431,8 @@ describe('kms-admin against anvil', () => {
     const windows = json<{ dealWindow: number; ackWindow: number; queued: boolean }>(
       ok(await inProcess(['set-windows', '--deal', '30', '--json'], env)).stdout);
     assert.deepEqual([windows.dealWindow, windows.ackWindow, windows.queued], [30, 15, true]);
+    const protocol = json<{ protocolVersion: number; previous: number; queued: boolean }>(ok(await inProcess(['set-protocol-version', '2', '--json'], env)).stdout);
+    assert.deepEqual([protocol.protocolVersion, protocol.previous, protocol.queued], [2, 1, true]);
     const g = await delayed.getGovernance();
     assert.deepEqual([g.interval, g.dealWindow, g.churnCap, await delayed.isAllowed(op1)], [60, 15, 0, false], 'nothing applies before its time');
     assert.deepEqual(g.queued.map((c) => c.kind), ['churnCap', 'schedule', 'allowOperator']);
@@ -437,7 +441,7 @@ describe('kms-admin against anvil', () => {
     const [human, machine] = await Promise.all([inProcess(['status'], env), inProcess(['status', '--json'], env)]);
     const h = ok(human).stdout;
     assert.match(h, /delay +3600 s \(1 h\): key-weakening changes are queued that long/);
-    assert.match(h, /Queued governance changes \(3\)\n {2}churn cap -> 2 +at \S+ +\(in \d+ s\)\n {2}interval 120 s, windows 30\/15\/15 s +at /);
+    assert.match(h, /Queued governance changes \(3\)\n {2}churn cap -> 2 +at \S+ +\(in \d+ s\)\n {2}interval 120 s, windows 30\/15\/15 s, protocol version 2 +at /);
     assert.match(h, new RegExp(`\\n {2}allow ${op1} +at \\S+ +\\(in \\d+ s\\)`));
     const queued = json<{ governance: { queued: { kind: string; effectiveAt: number; effectiveAtIso: string; inSeconds: number }[] } }>(ok(machine).stdout).governance.queued;
     assert.deepEqual(queued.map((c) => c.kind), ['churnCap', 'schedule', 'allowOperator']);

@@ -357,6 +357,7 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
           governanceDelay: 0,
           churnCap: 0,
           genesisMinOperators: 0,
+          protocolVersion: 1,
           queued: [],
         });
         assert.equal(await l.now(), await h.now());
@@ -385,6 +386,7 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
         await refuses(x.setInterval(g.interval), 'NotOwner');
         await refuses(x.setWindows(g.dealWindow, g.ackWindow, g.confirmWindow), 'NotOwner');
         await refuses(x.setChurnCap(1), 'NotOwner');
+        await refuses(x.setProtocolVersion(2), 'NotOwner');
         await refuses(x.armGenesis(2), 'NotOwner');
         await refuses(x.transferOwnership(a0), 'NotOwner');
         await refuses(x.cancelGovernanceChange('ownership'), 'NotOwner');
@@ -531,7 +533,7 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
         assert.deepEqual(g.queued, [
           { kind: 'thresholdOverride', value: 0, effectiveAt: t + 3 + DELAY },
           { kind: 'churnCap', value: 2, effectiveAt: t + DELAY },
-          { kind: 'schedule', interval: INTERVAL, dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, effectiveAt: t + 2 + DELAY },
+          { kind: 'schedule', interval: INTERVAL, dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, protocolVersion: 1, effectiveAt: t + 2 + DELAY },
         ]);
         await r.mine(t + DELAY - 1);
         assert.equal((await r.l.getGovernance()).churnCap, 0, 'one second early: not yet');
@@ -588,6 +590,52 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
           [s2.id, s2.boundary, s2.dealWindow, s2.ackWindow, s2.confirmWindow, s2.tNew],
           [2, b2, WINDOW, WINDOW, WINDOW, 3],
         );
+      }, { governanceDelay: DELAY });
+    });
+
+    describe('protocol version', () => {
+      test('sessions require the protocol version in effect when they open: 1 at deployment, queued with the schedule, withdrawn with it, never 0', async (r) => {
+        const ops = r.A.slice(0, 3) as Address[];
+        let t = (await r.h.now()) + 10;
+        for (const [i, a] of ops.entries()) await r.at(t + i, () => r.gov.allowOperator(a, true));
+        await r.mine(t + DELAY + 10);
+        for (const a of ops) await r.registerAllowed(a);
+        const g0 = await r.l.getGovernance();
+        assert.equal(g0.protocolVersion, 1);
+        await refuses(r.gov.setProtocolVersion(0), 'BadParameter');
+        await refuses(r.gov.setProtocolVersion(0x10000), 'BadParameter');
+
+        // Queued like the schedule (it is part of it): the interval and windows stay as they are.
+        t = (await r.h.now()) + 10;
+        await r.at(t, () => r.gov.setProtocolVersion(3));
+        let g = await r.l.getGovernance();
+        assert.equal(g.protocolVersion, 1, 'not before its time');
+        assert.deepEqual(g.queued, [{ kind: 'schedule', interval: g0.interval, dealWindow: g0.dealWindow, ackWindow: g0.ackWindow, confirmWindow: g0.confirmWindow, protocolVersion: 3, effectiveAt: t + DELAY }]);
+        // A schedule change queued after it keeps the queued version; withdrawing the schedule withdraws both.
+        await r.at(t + 1, () => r.gov.setWindows(g0.dealWindow + 1, g0.ackWindow, g0.confirmWindow));
+        g = await r.l.getGovernance();
+        assert.deepEqual(g.queued.map((c) => (c.kind === 'schedule' ? [c.dealWindow, c.protocolVersion] : null)), [[g0.dealWindow + 1, 3]]);
+        await r.at(t + 2, () => r.gov.cancelGovernanceChange('schedule'));
+        assert.deepEqual((await r.l.getGovernance()).queued, []);
+
+        // Armed before the change applies: the first session requires version 1.
+        t = (await r.h.now()) + 10;
+        await r.at(t, () => r.gov.setProtocolVersion(2));
+        await r.at(t + 1, () => r.gov.armGenesis(2));
+        const eta = t + DELAY;
+        const old = r.h.config;
+        const b1 = (Math.floor((t + 1) / old.interval) + 1) * old.interval;
+        assert.ok(b1 + old.dealWindow + old.ackWindow + old.confirmWindow < eta, 'suite bug: the first session must end before the version applies');
+        const s1 = await r.open(ops[0] as Address, b1);
+        assert.equal(s1.protocolVersion, 1, 'the version in effect at opening, not the queued one');
+        // Nobody dealt: it failed. The next session opens after the change applied and requires 2.
+        const b2 = Math.ceil((eta + 1) / old.interval) * old.interval;
+        const s2 = await r.open(ops[1] as Address, b2);
+        assert.deepEqual([s2.id, s2.protocolVersion, (await r.l.getGovernance()).protocolVersion], [2, 2, 2]);
+        // The session's hash covers it: both ledgers hash the same snapshot the same way.
+        assert.equal((await r.l.getSession(2))?.snapshotHash, snapshotHash(s2));
+        // Lowering it again is allowed (the way back from a premature raise).
+        await r.gov.setProtocolVersion(1);
       }, { governanceDelay: DELAY });
     });
 
@@ -827,6 +875,7 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
           ackWindow: WINDOW,
           confirmWindow: WINDOW,
           quorum: 3, // max(3, floor(4/2)+1)
+          protocolVersion: 1,
         });
         assert.deepEqual((await r.session(1)).progress, {
           dealClosedAt: null, ackClosedAt: null, confirmClosedAt: null, dealCount: 0, ackCount: 0, confirmCount: 0,
@@ -1023,6 +1072,7 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
           ackWindow: WINDOW,
           confirmWindow: WINDOW,
           quorum: 3,
+          protocolVersion: 1,
         });
 
         let t = b2;

@@ -26,7 +26,7 @@ function session(id: number, over: { openedAt?: number; dealClosedAt?: number | 
     snapshot: {
       id, kind: id === 1 ? 'dkg' : 'reshare', boundary: openedAt, openedAt, dealers: [A, B, C], recipients: [A, B, C],
       recipientKeys: [], tNew: 2, tOld: 2, sourceVersion: id - 1, sourcePolyHash: ZERO_HASH,
-      dealWindow: 10, ackWindow: 10, confirmWindow: 10, quorum: 2,
+      dealWindow: 10, ackWindow: 10, confirmWindow: 10, quorum: 2, protocolVersion: 1,
     },
     progress: {
       dealClosedAt: over.dealClosedAt ?? null, ackClosedAt: null, confirmClosedAt: null, dealCount: 2, ackCount: 2, confirmCount: 2,
@@ -45,7 +45,7 @@ const SUBS = [sub('deal', A, 1), sub('deal', C, 2), sub('deal', B, 3), sub('ack'
 const version = (id: number, completedAt: number): VersionRecord => ({ id, publicPolyHash: ZERO_HASH, publicPoly: MPK, threshold: 2, holders: [A, B, C], completedAt });
 const GOV: Governance = {
   owner: A, pendingOwner: B, thresholdOverride: 0, interval: 60, dealWindow: 10, ackWindow: 10, confirmWindow: 10, inclusionMargin: 0,
-  governanceDelay: 3600, churnCap: 0, genesisMinOperators: 3, queued: [{ kind: 'thresholdOverride', value: 3, effectiveAt: 5000 }],
+  governanceDelay: 3600, churnCap: 0, genesisMinOperators: 3, protocolVersion: 1, queued: [{ kind: 'thresholdOverride', value: 3, effectiveAt: 5000 }],
 };
 
 function reads(me: Address, over: Partial<NetworkReads> = {}): NetworkReads {

@@ -33,7 +33,7 @@ const shareOf = (d: Address): bigint => evaluate(f, operatorX(d));
 const snapshot: SessionSnapshot = {
   id: 9, kind: 'reshare', boundary: 0, openedAt: 0, dealers, recipients,
   recipientKeys: keys.map((k) => toHex(k.publicKey)), tNew: 2, tOld: 3, sourceVersion: 8,
-  sourcePolyHash: `0x${'33'.repeat(32)}` as Hex, dealWindow: 1, ackWindow: 1, confirmWindow: 1, quorum: 2,
+  sourcePolyHash: `0x${'33'.repeat(32)}` as Hex, dealWindow: 1, ackWindow: 1, confirmWindow: 1, quorum: 2, protocolVersion: 1,
 };
 
 function dealFrom(dealer: Address, seq: number, constant: bigint): RecordedSubmission {

@@ -21,7 +21,7 @@ const SNAPSHOT: SessionSnapshot = {
   id: 7, kind: 'reshare', boundary: 0, openedAt: 0, dealers: RECIPIENTS, recipients: RECIPIENTS,
   recipientKeys: RECIPIENTS.map(() => bytesToHex(generateSealKeyPair(rng).publicKey)),
   tNew: 2, tOld: 2, sourceVersion: 6, sourcePolyHash: `0x${'11'.repeat(32)}`,
-  dealWindow: 10, ackWindow: 10, confirmWindow: 10, quorum: 2,
+  dealWindow: 10, ackWindow: 10, confirmWindow: 10, quorum: 2, protocolVersion: 1,
 };
 /** 0xc0 ‖ 0…: the compressed encoding of the G2 identity (infinity flag set). */
 const IDENTITY: Hex = `0xc0${'00'.repeat(SIZES.g2 - 1)}`;

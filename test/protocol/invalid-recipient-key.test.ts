@@ -102,7 +102,7 @@ function snapshotOf(id: number, recipientKeys: readonly Hex[], source: Source | 
     dealers: OPS, recipients: OPS, recipientKeys,
     tNew: T, tOld: source ? T : 0, sourceVersion: source?.version ?? 0,
     sourcePolyHash: source ? keccak256(encodePoly(source.poly)) : ZERO_HASH,
-    dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, quorum: T,
+    dealWindow: WINDOW, ackWindow: WINDOW, confirmWindow: WINDOW, quorum: T, protocolVersion: 1,
   };
 }
 

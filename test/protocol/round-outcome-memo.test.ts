@@ -28,7 +28,7 @@ function snapshot(over: Partial<SessionSnapshot>): SessionSnapshot {
   return {
     id: 7, kind: 'dkg', boundary: 0, openedAt: 0, dealers: recipients.slice(0, 2), recipients,
     recipientKeys: keys.map((k) => toHex(k.publicKey)), tNew: 2, tOld: 0, sourceVersion: 0,
-    sourcePolyHash: `0x${'0'.repeat(64)}`, dealWindow: 1, ackWindow: 1, confirmWindow: 1, quorum: 2, ...over,
+    sourcePolyHash: `0x${'0'.repeat(64)}`, dealWindow: 1, ackWindow: 1, confirmWindow: 1, quorum: 2, protocolVersion: 1, ...over,
   };
 }
 

@@ -11,6 +11,7 @@ import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
 import { OperatorLoop } from '../../src/node/operator-loop.ts';
 import { mustHex } from '../../src/protocol/hex.ts';
 import type { Address, Hex, LedgerReader, Session } from '../../src/protocol/ledger.ts';
+import type { SpokenProtocol } from '../../src/protocol/protocol-version.ts';
 import { decodePoly } from '../../src/protocol/round-outcome.ts';
 import { SIZES } from '../../src/protocol/session-rules.ts';
 import { FinalityGate } from '../../src/sim/fault-invariants.ts';
@@ -40,6 +41,8 @@ export interface ClusterOptions {
   readonly lags?: readonly number[];
   /** What node i's loop reads through instead of its view (e.g. a view that hides a submission). */
   readonly readsOf?: (i: number, view: ChainView) => ChainView;
+  /** The protocol versions node i's build speaks (default: this build's). */
+  readonly protocols?: readonly (SpokenProtocol | undefined)[];
 }
 
 /** Lets every promise that can make progress do so (the loops do no I/O: microtasks only). */
@@ -98,6 +101,7 @@ export class LoopCluster {
         log: { debug() {}, info: line('info'), warn: line('warn'), error: line('error') },
         clock: () => (wall += 1),
         cpuClock: () => 0,
+        ...(o.protocols?.[i] ? { protocol: o.protocols[i] } : {}),
       });
       nodes.push({ address, view, loop, store, busy: null, lastSeen: null, tickErrors: [] });
     }

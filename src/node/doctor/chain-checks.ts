@@ -10,7 +10,8 @@ import type { ChainLedger } from '../../chain/chain-ledger.ts';
 import { chainProfile, describeFinality } from '../../chain/profiles.ts';
 import { operatorPublicKey } from '../../crypto/operator-sig.ts';
 import { bytesToHex, mustHex } from '../../protocol/hex.ts';
-import type { Address, Hex, OperatorRecord, RecordedSubmission, Session, VersionRecord } from '../../protocol/ledger.ts';
+import type { Address, Governance, Hex, OperatorRecord, RecordedSubmission, Session, VersionRecord } from '../../protocol/ledger.ts';
+import { protocolStatus, spokenText, SPOKEN_PROTOCOL, type ProtocolStatus } from '../../protocol/protocol-version.ts';
 import { phaseAt } from '../../protocol/session-rules.ts';
 import { DEFAULT_ROUND_GAS, roundsWanted } from '../balance-watch.ts';
 import { etherText } from '../chain-watch.ts';
@@ -85,8 +86,10 @@ export async function chainChecks(ledger: ChainLedger, config: DoctorConfig, me:
   let facts: ChainFacts;
   let chainTime: number;
   let interval: number;
+  let gov: Governance;
   try {
-    const [gov, mpk, active, operator, now] = await Promise.all([ledger.getGovernance(), ledger.getMpk(), ledger.activeVersion(), ledger.getOperator(me), ledger.now()]);
+    let mpk: Hex | null, active: VersionRecord | null, operator: OperatorRecord | null, now: number;
+    [gov, mpk, active, operator, now] = await Promise.all([ledger.getGovernance(), ledger.getMpk(), ledger.activeVersion(), ledger.getOperator(me), ledger.now()]);
     facts = { chainId: ledger.chainId, mpk, active, operator };
     chainTime = now;
     interval = gov.interval;
@@ -96,6 +99,7 @@ export async function chainChecks(ledger: ChainLedger, config: DoctorConfig, me:
     return { checks, facts: null };
   }
 
+  checks.push(protocolCheck(protocolStatus(config.protocol ?? SPOKEN_PROTOCOL, gov)));
   checks.push(...(await operatorChecks(ledger, config, me, facts.operator, urls)));
   checks.push(await balanceCheck(ledger, me, interval, urls));
   checks.push(clockCheck(chainTime, clock));
@@ -158,6 +162,21 @@ async function balanceCheck(ledger: ChainLedger, me: Address, interval: number, 
   } catch (e) {
     return warn('balance', `cannot read the balance or the fees: ${errorLine(e, urls)}`, 'retry; if it persists, fix the rpc check');
   }
+}
+
+/** This build's protocol versions against the one sessions require now and any queued one. */
+export function protocolCheck(p: ProtocolStatus): DoctorCheck {
+  const speaks = spokenText(p.speaks);
+  if (p.verdict === 'unsupported') {
+    return fail('protocol', `sessions require protocol version ${p.required}; this build speaks ${speaks}: the node sits every session out`, p.required > p.speaks.max
+      ? `upgrade kms-server to a release that speaks version ${p.required} (docs/operations.md, "Upgrades")`
+      : `governance must raise the required version to one this build speaks, or run the release that matches it`);
+  }
+  if (p.verdict === 'upgrade-soon' && p.queued) {
+    return warn('protocol', `governance queued protocol version ${p.queued.version} from chain time ${p.queued.effectiveAt} (now ${p.required}); this build speaks ${speaks}`, `upgrade kms-server before then (docs/operations.md, "Upgrades"), or it sits sessions out`);
+  }
+  const queued = p.queued ? `; version ${p.queued.version} queued from chain time ${p.queued.effectiveAt}` : '';
+  return pass('protocol', `sessions require protocol version ${p.required}; this build speaks ${speaks}${queued}`);
 }
 
 function clockCheck(chainTime: number, clock: () => number): DoctorCheck {

@@ -17,6 +17,8 @@ export const DOCTOR_CHECK_IDS = [
   'rpc',
   /** A contract at --registry that answers the registry's reads (and whether it is this build's code). */
   'registry',
+  /** This build speaks the protocol version sessions require now, and any version governance queued. */
+  'protocol',
   /** The operator is allowed, registered and active. */
   'operator',
   /** The signing key on-chain is the one held (--sig-key, --sig-type). */

@@ -17,6 +17,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createChainLedger, type ChainLedger } from '../../chain/chain-ledger.ts';
 import { redactRpcUrl } from '../../chain/errors.ts';
 import type { Finality } from '../../chain/profiles.ts';
+import type { SpokenProtocol } from '../../protocol/protocol-version.ts';
 import type { OperatorKeyType } from '../../crypto/operator-sig.ts';
 import type { Address, Hex } from '../../protocol/ledger.ts';
 import type { KeyStore } from '../key-store.ts';
@@ -44,6 +45,8 @@ export interface DoctorConfig {
   readonly apiUrl: string | null;
   /** The node's operations listener base URL, null when off or unknown. */
   readonly opsUrl: string | null;
+  /** The protocol versions to check against (default: this build's; tests model other builds). */
+  readonly protocol?: SpokenProtocol;
 }
 
 export interface DoctorDeps {
@@ -91,7 +94,7 @@ export async function runDoctor(config: DoctorConfig, deps: DoctorDeps = {}): Pr
   checks.push(...(await hostChecks(config, deps.freeBytes)));
   const seen = new Set(checks.map((c) => c.id));
   // Whatever could not run at all (no chain) is listed as not checked.
-  for (const id of ['registry', 'operator', 'signing-key', 'session-key', 'balance', 'clock', 'submissions', 'share', 'socket'] as const) {
+  for (const id of ['registry', 'protocol', 'operator', 'signing-key', 'session-key', 'balance', 'clock', 'submissions', 'share', 'socket'] as const) {
     if (!seen.has(id)) checks.push(warn(id, 'not checked: the chain could not be read', 'fix the rpc check first'));
   }
   return doctorReport(me, checks, Math.floor(clock() / 1000));

@@ -267,6 +267,20 @@ export const NodeStatus = Type.Object(
      * and has not deleted yet. A version stays until its successor's completion is final.
      */
     versions: Type.Optional(Type.Array(Type.Object({ id: Type.Integer(), status: Type.String() }, { additionalProperties: false }))),
+    /**
+     * The protocol versions this node speaks against the one sessions require (issue 15 item
+     * 5): `verdict` "unsupported" means it sits every session out until upgraded;
+     * "upgrade-soon" that governance queued a version it does not speak. `refusedSession`: the
+     * latest session, when this node sits it out for its version.
+     */
+    protocol: Type.Optional(Type.Object({
+      speaks: Type.Object({ min: Type.Integer(), max: Type.Integer() }, { additionalProperties: false }),
+      required: Type.Integer(),
+      queued: Nullable(Type.Object({ version: Type.Integer(), effectiveAt: Type.Integer() }, { additionalProperties: false })),
+      verdict: Type.Union([Type.Literal('ok'), Type.Literal('upgrade-soon'), Type.Literal('unsupported')]),
+      message: Nullable(Type.String()),
+      refusedSession: Nullable(Type.Object({ id: Type.Integer(), required: Type.Integer(), message: Type.String() }, { additionalProperties: false })),
+    }, { additionalProperties: false })),
     /** How this node reads finality (chain profile or --finality), e.g. "the finalized tag". */
     finality: Type.Optional(Type.String()),
     /** The newest block the node read: its number and timestamp (chain time). */

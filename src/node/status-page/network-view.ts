@@ -106,6 +106,8 @@ export interface NetworkView {
     readonly churnCap: number;
     readonly governanceDelay: number;
     readonly genesisMinOperators: number;
+    /** The protocol version sessions opened now require. */
+    readonly protocolVersion: number;
   };
   readonly queued: readonly QueuedChangeView[];
   readonly operators: readonly OperatorSummary[];
@@ -192,7 +194,10 @@ function queuedViews(g: Governance): QueuedChangeView[] {
       case 'churnCap':
         return { kind: q.kind, effectiveAt: q.effectiveAt, change: q.value === 0 ? 'churn cap back to the default' : `churn cap ${q.value}` };
       case 'schedule':
-        return { kind: q.kind, effectiveAt: q.effectiveAt, change: `interval ${q.interval} s, windows ${q.dealWindow}/${q.ackWindow}/${q.confirmWindow} s` };
+        return {
+          kind: q.kind, effectiveAt: q.effectiveAt,
+          change: `interval ${q.interval} s, windows ${q.dealWindow}/${q.ackWindow}/${q.confirmWindow} s${q.protocolVersion !== g.protocolVersion ? `, protocol version ${q.protocolVersion} (now ${g.protocolVersion})` : ''}`,
+        };
       case 'allowOperator':
         return { kind: q.kind, effectiveAt: q.effectiveAt, change: `allow operator ${q.operator}` };
     }
@@ -228,6 +233,7 @@ export function buildNetworkView(r: NetworkReads): NetworkView {
       owner: lower(g.owner), pendingOwner: g.pendingOwner === null ? null : lower(g.pendingOwner), interval: g.interval,
       dealWindow: g.dealWindow, ackWindow: g.ackWindow, confirmWindow: g.confirmWindow, thresholdOverride: g.thresholdOverride,
       churnCap: g.churnCap, governanceDelay: g.governanceDelay, genesisMinOperators: g.genesisMinOperators,
+      protocolVersion: g.protocolVersion,
     },
     queued: queuedViews(g),
     operators: r.operators.map((o) => ({

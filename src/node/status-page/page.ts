@@ -118,6 +118,11 @@ const SCRIPT = `
       pairs.push(['session', s.session ? ('#' + s.session.id + ' ' + s.session.kind + ', ' + s.session.phase + (s.session.dealer ? ', dealer ' + s.session.dealer : '') + (s.session.recipient ? ', recipient ' + s.session.recipient : '')) : 'none']);
       if (s.chainView) pairs.push(['chain view', s.chainView.ok ? verdict('ok', 'consistent (' + s.chainView.providers.length + ' RPC provider' + (s.chainView.providers.length === 1 ? '' : 's') + ')') : verdict('bad', s.chainView.message || s.chainView.reason || 'inconsistent')]);
       if (s.balance) pairs.push(['balance', s.balance.topUpWei === null ? verdict('ok', s.balance.roundsLeft + ' rounds (want ' + s.balance.roundsWanted + ')') : verdict('bad', s.balance.roundsLeft + ' rounds, want ' + s.balance.roundsWanted + ': top up ' + s.balance.topUpWei + ' wei')]);
+      if (s.protocol) {
+        var pv = s.protocol, spoken = pv.speaks.min === pv.speaks.max ? String(pv.speaks.min) : pv.speaks.min + '\u2013' + pv.speaks.max;
+        pairs.push(['protocol', pv.verdict === 'ok' ? verdict('ok', 'sessions require ' + pv.required + ', this node speaks ' + spoken)
+          : verdict('bad', (pv.refusedSession ? pv.refusedSession.message : pv.message) || ('requires ' + pv.required + ', speaks ' + spoken)), 'protocol']);
+      }
       if (s.finality) pairs.push(['finality', s.finality]);
       pairs.push(['last error', s.lastError ? s.lastError.message + ' (' + when(s.lastError.at) + ')' : 'none']);
     }
@@ -205,6 +210,7 @@ const SCRIPT = `
       ['interval', g.interval + ' s (deal ' + g.dealWindow + ' s, ack ' + g.ackWindow + ' s, confirm ' + g.confirmWindow + ' s)'],
       ['threshold override', g.thresholdOverride === 0 ? 'none (ceil(2n/3))' : g.thresholdOverride],
       ['churn cap', g.churnCap === 0 ? 'default' : g.churnCap],
+      ['protocol version', g.protocolVersion],
       ['governance delay', g.governanceDelay + ' s'],
     ]));
     var q = el('div');

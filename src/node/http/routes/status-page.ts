@@ -39,7 +39,7 @@ export const NetworkStatus = Obj({
   activeVersion: Nullable(Obj({ id: Int, threshold: Int, holders: Addresses, completedAt: Int, publicPolyHash: Str })),
   governance: Obj({
     owner: Str, pendingOwner: Nullable(Str), interval: Int, dealWindow: Int, ackWindow: Int, confirmWindow: Int,
-    thresholdOverride: Int, churnCap: Int, governanceDelay: Int, genesisMinOperators: Int,
+    thresholdOverride: Int, churnCap: Int, governanceDelay: Int, genesisMinOperators: Int, protocolVersion: Int,
   }),
   queued: Type.Array(Obj({ kind: Str, effectiveAt: Nullable(Int), change: Str })),
   operators: Type.Array(Obj({
