@@ -187,6 +187,14 @@ class Run {
     return p;
   }
 
+  /** Allow-lists `accounts` one second apart on a deployment with a governance `delay`, waits it out, registers them. */
+  async allowThenRegister(accounts: readonly Address[], delay: number): Promise<void> {
+    const t = (await this.h.now()) + 10;
+    for (const [i, a] of accounts.entries()) await this.at(t + i, () => this.gov.allowOperator(a, true));
+    await this.mine(t + delay + 10);
+    for (const a of accounts) await this.registerAllowed(a);
+  }
+
   async registerAll(accounts: readonly Address[], firstType: OperatorKeyType = 'ecdsa'): Promise<void> {
     for (const [i, a] of accounts.entries()) await this.register(a, i === 0 ? firstType : 'ecdsa');
   }
@@ -563,11 +571,8 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
 
       test('openSession snapshots only governance in effect: a queued schedule and threshold wait for their time', async (r) => {
         const ops = r.A.slice(0, 3) as Address[];
-        let t = (await r.h.now()) + 10;
-        for (const [i, a] of ops.entries()) await r.at(t + i, () => r.gov.allowOperator(a, true));
-        await r.mine(t + DELAY + 10);
-        for (const a of ops) await r.registerAllowed(a);
-        t = (await r.h.now()) + 10;
+        await r.allowThenRegister(ops, DELAY);
+        const t = (await r.h.now()) + 10;
         await r.at(t, () => r.gov.setInterval(INTERVAL));
         await r.at(t + 1, () => r.gov.setWindows(WINDOW, WINDOW, WINDOW));
         await r.at(t + 2, () => r.gov.setThresholdOverride(3));
@@ -596,10 +601,8 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
     describe('protocol version', () => {
       test('sessions require the protocol version in effect when they open: 1 at deployment, queued with the schedule, withdrawn with it, never 0', async (r) => {
         const ops = r.A.slice(0, 3) as Address[];
-        let t = (await r.h.now()) + 10;
-        for (const [i, a] of ops.entries()) await r.at(t + i, () => r.gov.allowOperator(a, true));
-        await r.mine(t + DELAY + 10);
-        for (const a of ops) await r.registerAllowed(a);
+        await r.allowThenRegister(ops, DELAY);
+        let t: number;
         const g0 = await r.l.getGovernance();
         assert.equal(g0.protocolVersion, 1);
         await refuses(r.gov.setProtocolVersion(0), 'BadParameter');
