@@ -17,7 +17,7 @@ import {
   type VersionLookup,
 } from '../../src/protocol/release-authorization.ts';
 
-const APP: AppRecord = { id: `0x${'aa'.repeat(32)}` as Hex, owner: `0x${'0b'.repeat(20)}` as Hex, methods: ['ecdsa', 'jwt'], releaseCount: 1 };
+const APP: AppRecord = { id: `0x${'aa'.repeat(32)}` as Hex, owner: `0x${'0b'.repeat(20)}` as Hex, methods: ['ecdsa', 'jwt'], releaseCount: 1, frozen: false, epoch: 0, pendingOwner: null };
 const RELEASE: Release = { imageDigest: `0x${'dd'.repeat(32)}` as Hex, launchPolicy: `0x${'ee'.repeat(32)}` as Hex, encryptedEnv: '0x' as Hex, publicEnv: '' };
 const NONCE = `0x${'cc'.repeat(32)}`;
 
