@@ -5,7 +5,7 @@
  *
  *     kms-client operators [--json]
  *     kms-client pubkey [--json]
- *     kms-client encrypt --app-id ID [--mpk HEX] [--in FILE|-] [--out FILE|-] [--armor]
+ *     kms-client encrypt --app-id ID [--mpk HEX [--epoch N]] [--in FILE|-] [--out FILE|-] [--armor]
  *     kms-client decrypt --app-id ID (--app-key HEX | --owner-key HEX) [--in FILE|-] [--out FILE|-]
  *     kms-client app-key --app-id ID --owner-key HEX [--json]
  *     kms-client secrets --app-id ID --owner-key HEX [--json]
@@ -281,11 +281,13 @@ async function pubkeyAction(ctx: ClientContext, opts: Opts): Promise<void> {
 async function encryptAction(ctx: ClientContext, opts: Opts): Promise<void> {
   const appId = appIdOf(opts);
   const mpk = opts.mpk === undefined ? undefined : parseHexArg(opts.mpk, 96, '--mpk');
+  const epoch = opts.epoch === undefined ? undefined : parseIntegerArg(opts.epoch, '--epoch', { min: 0, max: 0xffff_ffff });
+  if (epoch !== undefined && mpk === undefined) throw new UsageError('--epoch: only with --mpk (online, the app\'s current epoch is read from the chain)');
   if (opts.armor !== true) refuseBinaryOnTerminal(ctx, opts);
   // Offline with --mpk: the chain flags are not needed (and not read).
   const client = mpk === undefined ? await connect(ctx, opts) : (await sdk()).createKmsClient();
   const plaintext = await readIn(ctx, opts, 'the plaintext');
-  const envelope = await step(() => client.encrypt({ appId, plaintext, ...(mpk !== undefined ? { mpk } : {}) }));
+  const envelope = await step(() => client.encrypt({ appId, plaintext, ...(mpk !== undefined ? { mpk } : {}), ...(epoch !== undefined ? { epoch } : {}) }));
   if (opts.armor === true) {
     const { armor } = await sdk();
     writeOut(ctx, opts, new TextEncoder().encode(`${armor(envelope)}\n`), { binary: false, secret: false });
@@ -552,13 +554,16 @@ export function buildProgram(ctx: ClientContext): Command {
   const encrypt = defineCommand(program, 'encrypt',
     'Encrypt data to an app id (IBE envelope v1).',
     'Without --mpk the pinned MPK is read from the chain and the app id must exist there (an envelope to an id '
-      + 'nobody owns could never be opened). With --mpk it works offline for any app id. Output is the binary '
-      + 'envelope, or one line of base64 with --armor.',
+      + 'nobody owns could never be opened); the envelope is for the app\'s current key epoch, read there too. With '
+      + '--mpk it works offline for any app id, at epoch 0 unless --epoch N says otherwise (after a rotation, the '
+      + 'operators release only the current epoch\'s key). Output is the binary envelope, or one line of base64 with --armor.',
     [
       'echo "DB_PASSWORD=hunter2" | kms-client encrypt --devnet --app-id 0x<app id> --armor > secret.txt',
       'kms-client encrypt --app-id 0x<app id> --mpk $(cat mpk.hex) --in .env --out env.ekms',
     ]);
-  appIdOption(encrypt).option('--mpk <hex>', 'the master public key (96 bytes of hex): offline, no chain needed');
+  appIdOption(encrypt)
+    .option('--mpk <hex>', 'the master public key (96 bytes of hex): offline, no chain needed')
+    .option('--epoch <n>', 'with --mpk: the app-key epoch to encrypt to (default 0)');
   ioOptions(encrypt, 'the plaintext').option('--armor', 'write base64 text instead of binary');
   // Encrypting reads the chain only (app id, MPK): no operator, so no --timeout.
   addChainOptions(encrypt).action((opts: Opts) => encryptAction(ctx, opts));
