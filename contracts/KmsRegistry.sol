@@ -1016,7 +1016,10 @@ contract KmsRegistry {
         if (methods & ~METHODS_ALL != 0) revert BadParameter(ParameterProblem.UnknownAttestationMethod);
         appId = keccak256(abi.encode(block.chainid, address(this), msg.sender, salt));
         if (_apps[appId].owner != address(0)) revert AppExists(appId);
-        _apps[appId] = App({owner: msg.sender, methods: methods, releaseCount: 0, frozen: false, epoch: 0, pendingOwner: address(0)});
+        // Field by field: a struct literal would also write the (zero) pendingOwner slot.
+        App storage a = _apps[appId];
+        a.owner = msg.sender;
+        a.methods = methods;
         emit AppCreated(appId, msg.sender, salt, methods);
     }
 
