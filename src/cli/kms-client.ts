@@ -374,7 +374,7 @@ async function secretsAction(ctx: ClientContext, opts: Opts): Promise<void> {
       text = undefined;
     }
     printResult(ctx, {
-      appId: r.appId, version: r.version, release: r.release,
+      appId: r.appId, version: r.version, epoch: r.epoch, release: r.release,
       ...(text !== undefined ? { env: text } : { envHex: `0x${Buffer.from(r.env).toString('hex')}` }),
     }, '');
     return;
@@ -625,7 +625,7 @@ export function buildProgram(ctx: ClientContext): Command {
       + 'and publishes it as a new release (same image digest, launch policy and public env). From that block on '
       + 'operators release only the new key. The old key does not open the new release; envelopes made for the old '
       + 'epoch must be encrypted again. Interrupted? Run it again with --epoch N (printed at the start): it finishes '
-      + 'the rotation, or reports that it landed.',
+      + 'the rotation, or reports that it landed. The app\'s wallet mnemonic changes with the key: move its funds first.',
     [
       'kms-client rotate-app-key --devnet --app-id 0x<app id> --owner-key-file owner.key',
       'kms-client rotate-app-key --devnet --app-id 0x<app id> --owner-key-file owner.key --epoch 2 --json',
