@@ -944,12 +944,12 @@ export function buildProgram(ctx: CliContext): Command {
 
   const publish = defineCommand(program, 'publish-release <appId>',
     'Publish a release of an app: image digest, launch policy, encrypted env, public env.',
-    'App owner only. --env-file is encrypted to the app id with the pinned master public key (IBE envelope v1), '
+    'App owner only. --env-file is encrypted to the app\'s identity at its current key epoch with the pinned master public key (IBE envelope v1), '
       + 'so only a node-released app key opens it; this needs a completed genesis. The public env is stored in clear.',
     'kms-admin publish-release 0x<app id> --image-digest sha256:<digest> --launch-policy 0x01 --env-file .env')
     .requiredOption('--image-digest <digest>', 'container image digest: sha256:<64 hex> or 32 bytes of 0x-hex')
     .requiredOption('--launch-policy <hex>', 'launch policy bytes, 0x-hex')
-    .option('--env-file <path>', 'file whose bytes are encrypted to the app id (refused before genesis)')
+    .option('--env-file <path>', 'file whose bytes are encrypted to the app (its current key epoch; refused before genesis)')
     .addOption(new Option('--public-env <text>', 'public environment, stored in clear').conflicts('publicEnvFile'))
     .option('--public-env-file <path>', 'file holding the public environment (UTF-8)');
   writeOptions(publish, APP_OWNER_KEY).action((appId: string, opts: Opts) => publishReleaseAction(ctx, appId, opts));

@@ -348,7 +348,7 @@ export function partialPayload(f: PartialPayloadFields): Uint8Array {
 export interface ReleaseEnv {
   /** Index of the app's latest release, the one the env comes from. */
   readonly releaseIndex: number;
-  /** IBE envelope v1 of the env, encrypted to the app identity. */
+  /** IBE envelope v1 of the env, encrypted to the app identity (of the app's key epoch). */
   readonly encryptedEnv: Uint8Array;
   readonly publicEnv: string;
 }

@@ -252,7 +252,7 @@ export interface Release {
   /** 32 bytes (sha256 container image digest). */
   readonly imageDigest: Hex;
   readonly launchPolicy: Hex;
-  /** IBE envelope v1 of the app's env, encrypted to the app id. */
+  /** IBE envelope v1 of the app's env, encrypted to the app's identity at its key epoch (`appIdentity(id, epoch)`). */
   readonly encryptedEnv: Hex;
   readonly publicEnv: string;
 }
