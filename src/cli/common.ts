@@ -116,7 +116,7 @@ export const LEDGER_ERROR_HELP: Readonly<Record<LedgerErrorCode, string>> = Obje
   MpkMismatch: 'The reshared polynomial\'s constant term differs from the pinned master public key.',
   AppExists: 'This creator already made an app with this salt; choose another --salt.',
   UnknownApp: 'No app with this id exists on this registry; check the app id (printed by `kms-admin create-app`) and --registry.',
-  NotAppOwner: 'Only the app\'s owner (its creator, or whoever accepted a transfer with `kms-admin accept-app`) may publish releases, change its methods, transfer, freeze or rotate it; use that account\'s key.',
+  NotAppOwner: 'Only the app\'s owner (its creator, or whoever accepted a transfer with `kms-admin accept-app`) may publish releases, change its methods, transfer, freeze or rotate it; use that account\'s key (`kms-admin app <appId>` shows the owner).',
   AppEpochMismatch: 'The app key was already rotated to (or past) the epoch this rotation names; re-run `kms-client rotate-app-key` to see where the app stands.',
   IncompleteView: 'The node\'s event log did not match the contract\'s counters; retry, or use another RPC endpoint.',
 });

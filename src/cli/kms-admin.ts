@@ -623,6 +623,25 @@ async function acceptAppAction(ctx: CliContext, appId: string, opts: Opts): Prom
   ]);
 }
 
+/** `app <appId>`: the app as the operators see it now (read-only, no key). */
+async function appAction(ctx: CliContext, appId: string, opts: Opts): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const target = resolveChainTarget(ctx, opts, true);
+  const { ledger } = await connect(target);
+  const app = await rpcStep('Reading the app', target, () => ledger.getApp(id));
+  if (app === null) throw new LedgerError('UnknownApp', `app ${id} does not exist`);
+  const { appIdentity } = await import('../crypto/key-release.ts');
+  const identity = appIdentity(id, app.epoch);
+  printResult(ctx, { ...app, identity, registry: ledger.registry, chainId: Number(ledger.chainId) }, [
+    `App ${id}`,
+    `  owner          ${app.owner}${app.pendingOwner ? ` (transfer proposed to ${app.pendingOwner}: it must run accept-app)` : ''}`,
+    `  methods        ${app.methods.length > 0 ? app.methods.join(', ') : 'none (no key release)'}`,
+    `  key release    ${app.frozen ? 'FROZEN: every operator refuses it (unfreeze-app lifts it)' : 'open'}`,
+    `  key epoch      ${app.epoch} (IBE identity ${identity})`,
+    `  releases       ${app.releaseCount}${app.releaseCount > 0 ? ` (latest: ${app.releaseCount - 1})` : ''}`,
+  ]);
+}
+
 async function setFrozenAction(ctx: CliContext, appId: string, opts: Opts, frozen: boolean): Promise<void> {
   const id = parseHexArg(appId, 32, '<appId>');
   const owner = readSigner(ctx, opts, APP_OWNER_KEY);
@@ -970,6 +989,12 @@ export function buildProgram(ctx: CliContext): Command {
       + '`kms-client rotate-app-key` if the previous owner should not keep it).',
     'kms-admin accept-app 0x<app id> --key-file new-owner.key');
   writeOptions(acceptApp, PROPOSED_APP_OWNER_KEY).action((appId: string, opts: Opts) => acceptAppAction(ctx, appId, opts));
+
+  const showApp = defineCommand(program, 'app <appId>',
+    'Show an app: owner (and a proposed one), methods, whether key release is frozen, key epoch, releases.',
+    'Read-only; no key is needed. The IBE identity printed is what `kms-client encrypt` encrypts to now.',
+    'kms-admin app 0x<app id> --json');
+  addJsonOption(addChainOptions(showApp)).action((appId: string, opts: Opts) => appAction(ctx, appId, opts));
 
   const freeze = defineCommand(program, 'freeze-app <appId>',
     'Stop every key release of an app (emergency brake), until unfreeze-app.',

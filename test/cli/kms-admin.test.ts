@@ -507,6 +507,16 @@ describe('kms-admin against anvil', () => {
     assert.equal((await ledger.getApp(appId))?.frozen, true);
     assert.equal(json<{ frozen: boolean }>(ok(await inProcess(['unfreeze-app', appId, '--json'], nextEnv)).stdout).frozen, false);
     assert.equal((await ledger.getApp(appId))?.frozen, false);
+    const shown = ok(await inProcess(['app', appId], chainEnv()));
+    assert.match(shown.stdout, new RegExp(`owner +${next}\n`));
+    assert.match(shown.stdout, /key release +open\n {2}key epoch +0 \(IBE identity 0x[0-9a-f]{64}\)\n/);
+    ok(await inProcess(['freeze-app', appId], nextEnv));
+    const shownJson = json<{ frozen: boolean; epoch: number; pendingOwner: string | null; identity: string }>(ok(await inProcess(['app', appId, '--json'], chainEnv())).stdout);
+    assert.deepEqual([shownJson.frozen, shownJson.epoch, shownJson.pendingOwner, shownJson.identity], [true, 0, null, appId]);
+    ok(await inProcess(['unfreeze-app', appId], nextEnv));
+    const unknown = await inProcess(['app', `0x${'ee'.repeat(32)}`], chainEnv());
+    assert.equal(unknown.code, 1, show(unknown));
+    assert.match(lines(unknown.stderr)[0] ?? '', /UnknownApp/);
     // Withdrawing a proposal: the zero address.
     ok(await inProcess(['transfer-app', appId, '--to', owner], nextEnv));
     ok(await inProcess(['transfer-app', appId, '--to', `0x${'0'.repeat(40)}`], nextEnv));
