@@ -16,7 +16,8 @@
 //   4. rotation: after `rotate-app-key` the key differs, every node answers for epoch 1 only
 //      (no node releases the epoch-0 key any more), the re-encrypted env decrypts with the new
 //      key (`secrets`), a re-run with --epoch 1 does nothing, and `encrypt` → `decrypt`
-//      round-trips at the new epoch.
+//      round-trips at the new epoch; and the leaked-key drill: freeze, rotate from the owner's
+//      own copy of the env (--env-file), unfreeze.
 //
 // No reshare runs during the file (interval of 100 days), so every answer is of version 1.
 import { after, before, describe, it } from 'node:test';
@@ -281,5 +282,23 @@ describe('cluster app owners: transfer, contract-wallet owners, freeze, key rota
     writeFileSync(join(work, 'sealed.txt'), sealed);
     const opened = ok(await client(['decrypt', '--app-id', app, '--owner-key', keyOf(OWNER), '--in', join(work, 'sealed.txt')]));
     assert.equal(opened.stdout, Buffer.from(secret).toString('latin1'));
+
+    // The leaked-key drill: freeze, rotate from the owner's own copy of the env, unfreeze.
+    ok(await admin(['freeze-app', app, '--key', keyOf(OWNER)]));
+    const blocked = await client(['rotate-app-key', '--app-id', app, '--owner-key', keyOf(OWNER)]);
+    assert.equal(blocked.code, 1, show(blocked));
+    assert.match(blocked.stderr, /frozen/);
+    assert.equal((await c.ledger.getApp(app))?.epoch, 1, 'a refused rotation changes nothing');
+    const envFile = join(work, 'env.txt');
+    const newEnv = `DB_PASSWORD=${randomBytes(12).toString('hex')}\n`;
+    writeFileSync(envFile, newEnv, { mode: 0o600 });
+    const drill = JSON.parse(ok(await client(['rotate-app-key', '--app-id', app, '--owner-key', keyOf(OWNER), '--env-file', envFile, '--json'])).stdout) as { epoch: number; rotated: boolean };
+    assert.deepEqual([drill.epoch, drill.rotated], [2, true]);
+    await refusedByAll(app, [owner], 'app-frozen');
+    ok(await admin(['unfreeze-app', app, '--key', keyOf(OWNER)]));
+    const key2 = await keyFromAll(app, [owner], 2);
+    assert.ok(key2 !== key1 && key2 !== key0);
+    const after2 = JSON.parse(ok(await client(['secrets', '--app-id', app, '--owner-key', keyOf(OWNER), '--json'])).stdout) as { env: string; epoch: number };
+    assert.deepEqual([after2.env, after2.epoch], [newEnv, 2]);
   });
 });
