@@ -899,9 +899,9 @@ export class MemoryLedger implements Ledger {
   }
 
   #setAppFrozen(from: Address, appId: Hex, frozen: boolean): void {
-    const app = this.#ownedApp(from, appId);
+    // Checked first, as the chain ledger checks it before sending (no ABI encodes a non-boolean).
     if (typeof frozen !== 'boolean') fail('BadParameter', 'frozen must be true or false');
-    app.frozen = frozen;
+    this.#ownedApp(from, appId).frozen = frozen;
   }
 
   #rotateAppKey(from: Address, appId: Hex, newEpoch: number, r: Release): void {
