@@ -394,11 +394,19 @@ contract KmsRegistry {
         uint64 publishedBlock;
     }
 
-    /// @notice An app: its owner, attestation method bits and number of releases.
+    /// @notice An app: its owner, attestation method bits, number of releases, whether key
+    /// release is frozen and its key epoch (one slot), and the owner it is being handed to
+    /// (second slot; zero: none).
     struct App {
         address owner;
         uint8 methods;
         uint32 releaseCount;
+        /// While true every node refuses to release the app's key.
+        bool frozen;
+        /// The app key's epoch: the IBE identity is the id (epoch 0) or the id and a suffix (docs/formats.md).
+        uint32 epoch;
+        /// Set by transferApp, taken by acceptApp.
+        address pendingOwner;
     }
 
     /// @notice One release of an app (emitted in full, stored as a hash).
@@ -485,6 +493,8 @@ contract KmsRegistry {
     error UnknownApp(bytes32 appId);
     /// @notice Only the app's owner may do this.
     error NotAppOwner(bytes32 appId, address caller);
+    /// @notice rotateAppKey named another epoch than the app's next one (a rotation already landed).
+    error AppEpochMismatch(bytes32 appId, uint32 epoch);
 
     // ------------------------------------------------------------------------------------
     // Events
@@ -549,6 +559,14 @@ contract KmsRegistry {
     event AttestationMethodsSet(bytes32 indexed appId, uint8 methods);
     /// @notice A release of an app (numbered from 0).
     event ReleasePublished(bytes32 indexed appId, uint256 indexed index, Release release);
+    /// @notice The owner proposed a new owner (zero: the proposal was withdrawn).
+    event AppTransferProposed(bytes32 indexed appId, address indexed pendingOwner);
+    /// @notice The proposed owner accepted: the previous owner has no right left.
+    event AppOwnerChanged(bytes32 indexed appId, address indexed previousOwner, address indexed newOwner);
+    /// @notice Key release of the app was frozen (true) or unfrozen (false).
+    event AppFrozen(bytes32 indexed appId, bool frozen);
+    /// @notice The app key moved to `epoch` (the release published in the same call carries the re-encrypted env).
+    event AppKeyRotated(bytes32 indexed appId, uint32 epoch);
 
     // ------------------------------------------------------------------------------------
     // Storage
@@ -1023,7 +1041,10 @@ contract KmsRegistry {
         if (methods & ~METHODS_ALL != 0) revert BadParameter(ParameterProblem.UnknownAttestationMethod);
         appId = keccak256(abi.encode(block.chainid, address(this), msg.sender, salt));
         if (_apps[appId].owner != address(0)) revert AppExists(appId);
-        _apps[appId] = App({owner: msg.sender, methods: methods, releaseCount: 0});
+        // Field by field: a struct literal would also write the (zero) pendingOwner slot.
+        App storage a = _apps[appId];
+        a.owner = msg.sender;
+        a.methods = methods;
         emit AppCreated(appId, msg.sender, salt, methods);
     }
 
@@ -1042,7 +1063,48 @@ contract KmsRegistry {
     /// @param appId The app.
     /// @param release Image digest (32 bytes), launch policy, IBE-encrypted env, public env.
     function publishRelease(bytes32 appId, Release calldata release) external {
+        _publish(appId, _ownedApp(appId), release);
+    }
+
+    /// @notice Proposes `newOwner` as the app's owner (app owner only; step one of two). A new
+    /// proposal replaces the previous one; the zero address withdraws it. The current owner
+    /// keeps every right until `acceptApp`.
+    function transferApp(bytes32 appId, address newOwner) external {
+        _ownedApp(appId).pendingOwner = newOwner;
+        emit AppTransferProposed(appId, newOwner);
+    }
+
+    /// @notice The proposed owner takes the app over (step two of two): from this block on the
+    /// previous owner can no longer change it or sign its ecdsa attestations.
+    function acceptApp(bytes32 appId) external {
+        App storage a = _apps[appId];
+        // An unknown app has no pending owner, and no sender is the zero address.
+        if (a.pendingOwner != msg.sender) revert NotPendingOwner(msg.sender);
+        emit AppOwnerChanged(appId, a.owner, msg.sender);
+        a.owner = msg.sender;
+        a.pendingOwner = address(0);
+    }
+
+    /// @notice Freezes (true) or unfreezes (false) key release of the app (app owner only):
+    /// nodes read it at the latest block and refuse every release while frozen.
+    function setAppFrozen(bytes32 appId, bool frozen) external {
+        _ownedApp(appId).frozen = frozen;
+        emit AppFrozen(appId, frozen);
+    }
+
+    /// @notice Rotates the app key (app owner only): the epoch becomes `newEpoch`, which must
+    /// be the current one + 1 (so a repeated call cannot rotate twice), and `release` — the
+    /// latest env re-encrypted to the new epoch's identity — is published in the same call, so
+    /// that no block serves the new key with an env it cannot open.
+    function rotateAppKey(bytes32 appId, uint32 newEpoch, Release calldata release) external {
         App storage a = _ownedApp(appId);
+        if (newEpoch != uint256(a.epoch) + 1) revert AppEpochMismatch(appId, a.epoch);
+        a.epoch = newEpoch;
+        emit AppKeyRotated(appId, newEpoch);
+        _publish(appId, a, release);
+    }
+
+    function _publish(bytes32 appId, App storage a, Release calldata release) internal {
         if (release.imageDigest.length != 32) revert BadLength(LengthField.ImageDigest, 32, release.imageDigest.length);
         uint256 index = a.releaseCount;
         a.releaseCount = _u32(index + 1);

@@ -16,8 +16,15 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
 
-/** Contracts to build: the first is the registry the TS module exports. */
-export const CONTRACTS = [{ name: 'KmsRegistry', file: 'KmsRegistry.sol' }];
+/**
+ * Contracts to build: the first is the registry the TS module exports; the others are
+ * test-only contracts (their artifact JSON only, read by the tests).
+ */
+export const CONTRACTS = [
+  { name: 'KmsRegistry', file: 'KmsRegistry.sol' },
+  // Test-only 2-of-3 EIP-1271 wallet (app owners that are contracts, issue 16).
+  { name: 'MultiSigWallet1271', file: 'test/MultiSigWallet1271.sol' },
+];
 
 /** Compiler settings (part of the source hash). */
 export const SETTINGS = Object.freeze({

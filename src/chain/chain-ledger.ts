@@ -849,18 +849,39 @@ export class ChainLedger implements Ledger {
         await send('setAttestationMethods', enc({ abi, functionName: 'setAttestationMethods', args: [id, methodBits(methods)] }));
       },
       publishRelease: async (appId, r: Release) => {
-        const id = typeof appId === 'string' && BYTES32_RE.test(appId) ? lc(appId) : ZERO_BYTES32;
-        if (!isHex(r.launchPolicy)) throw new LedgerError('BadLength', 'the launch policy is not 0x-hex');
-        if (!isHex(r.encryptedEnv)) throw new LedgerError('BadLength', 'the encrypted env is not 0x-hex');
-        if (typeof r.publicEnv !== 'string') throw new LedgerError('BadParameter', 'the public env must be a string');
-        await send('publishRelease', enc({
-          abi,
-          functionName: 'publishRelease',
-          args: [id, { imageDigest: hexOr(r.imageDigest, '0x'), launchPolicy: lc(r.launchPolicy), encryptedEnv: lc(r.encryptedEnv), publicEnv: r.publicEnv }],
-        }));
+        await send('publishRelease', enc({ abi, functionName: 'publishRelease', args: [appArg(appId), releaseArg(r)] }));
+      },
+      transferApp: async (appId, newOwner) => {
+        const to = anAddress(newOwner, 'new app owner');
+        await send('transferApp', enc({ abi, functionName: 'transferApp', args: [appArg(appId), to] }));
+      },
+      acceptApp: async (appId) => {
+        await send('acceptApp', enc({ abi, functionName: 'acceptApp', args: [appArg(appId)] }));
+      },
+      setAppFrozen: async (appId, frozen) => {
+        if (typeof frozen !== 'boolean') throw new LedgerError('BadParameter', 'frozen must be true or false');
+        await send('setAppFrozen', enc({ abi, functionName: 'setAppFrozen', args: [appArg(appId), frozen] }));
+      },
+      rotateAppKey: async (appId, newEpoch, r: Release) => {
+        // An epoch outside uint32 can never be current + 1: refused as the contract would.
+        const epoch = Number.isSafeInteger(newEpoch) && newEpoch >= 0 && newEpoch <= 0xffff_ffff ? newEpoch : 0;
+        await send('rotateAppKey', enc({ abi, functionName: 'rotateAppKey', args: [appArg(appId), epoch, releaseArg(r)] }));
       },
     };
   }
+}
+
+/** An app id argument: malformed ids become the zero id, which the contract refuses as unknown. */
+function appArg(appId: unknown): Hex {
+  return typeof appId === 'string' && BYTES32_RE.test(appId) ? lc(appId) : ZERO_BYTES32;
+}
+
+/** A release argument, refused before sending as the memory ledger refuses it. */
+function releaseArg(r: Release): { imageDigest: Hex; launchPolicy: Hex; encryptedEnv: Hex; publicEnv: string } {
+  if (!isHex(r.launchPolicy)) throw new LedgerError('BadLength', 'the launch policy is not 0x-hex');
+  if (!isHex(r.encryptedEnv)) throw new LedgerError('BadLength', 'the encrypted env is not 0x-hex');
+  if (typeof r.publicEnv !== 'string') throw new LedgerError('BadParameter', 'the public env must be a string');
+  return { imageDigest: hexOr(r.imageDigest, '0x'), launchPolicy: lc(r.launchPolicy), encryptedEnv: lc(r.encryptedEnv), publicEnv: r.publicEnv };
 }
 
 /**

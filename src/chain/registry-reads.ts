@@ -435,7 +435,10 @@ export async function readApp(ctx: ReadContext, appId: Hex): Promise<AppRecord |
     address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getApp', args: [appId], ...at(ctx),
   });
   if (/^0x0{40}$/.test(a.owner)) return null;
-  return { id: lc(appId), owner: lc(a.owner), methods: methodsFromBits(a.methods), releaseCount: a.releaseCount };
+  return {
+    id: lc(appId), owner: lc(a.owner), methods: methodsFromBits(a.methods), releaseCount: a.releaseCount,
+    frozen: a.frozen, epoch: a.epoch, pendingOwner: /^0x0{40}$/.test(a.pendingOwner) ? null : lc(a.pendingOwner),
+  };
 }
 
 const RELEASE_PARAM = (() => {

@@ -85,7 +85,7 @@ export class UsageError extends CliError {
  */
 export const LEDGER_ERROR_HELP: Readonly<Record<LedgerErrorCode, string>> = Object.freeze({
   NotOwner: 'Only the registry\'s governance owner may do this; pass the owner\'s key with --key, --key-file or KMS_ADMIN_KEY.',
-  NotPendingOwner: 'Only the address the owner proposed with `kms-admin transfer-ownership` can accept governance; pass that address\'s key.',
+  NotPendingOwner: 'Only the address proposed by the owner can accept (governance: `kms-admin transfer-ownership`; an app: `kms-admin transfer-app`, and the app must exist); pass that address\'s key.',
   NothingQueued: 'There is no such change waiting for the governance delay (it may already be in effect); `kms-admin status` lists what is queued.',
   NotAllowed: 'The operator address is not on the allow-list, or its entry is still waiting for the governance delay; governance must run `kms-admin allow <operator>` and the delay must pass (`kms-admin status` shows when).',
   AlreadyRegistered: 'This address is already registered (a leaving operator stays registered); a new operator needs a new address.',
@@ -116,7 +116,8 @@ export const LEDGER_ERROR_HELP: Readonly<Record<LedgerErrorCode, string>> = Obje
   MpkMismatch: 'The reshared polynomial\'s constant term differs from the pinned master public key.',
   AppExists: 'This creator already made an app with this salt; choose another --salt.',
   UnknownApp: 'No app with this id exists on this registry; check the app id (printed by `kms-admin create-app`) and --registry.',
-  NotAppOwner: 'Only the app\'s owner (the account that created it) may publish releases or change its attestation methods; use that account\'s key.',
+  NotAppOwner: 'Only the app\'s owner (its creator, or whoever accepted a transfer with `kms-admin accept-app`) may publish releases, change its methods, transfer, freeze or rotate it; use that account\'s key (`kms-admin app <appId>` shows the owner).',
+  AppEpochMismatch: 'The app key was already rotated to (or past) the epoch this rotation names; re-run `kms-client rotate-app-key` to see where the app stands.',
   IncompleteView: 'The node\'s event log did not match the contract\'s counters; retry, or use another RPC endpoint.',
 });
 

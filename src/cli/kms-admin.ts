@@ -12,7 +12,9 @@
  * `docs/admin.md` for a walk-through.
  *
  * App ids: the IBE identity of an app is its bytes32 id as lowercase 0x-hex (66 characters),
- * exactly as `create-app` prints it; `publish-release --env-file` encrypts to that string.
+ * exactly as `create-app` prints it, followed after key rotations by `#<epoch>`
+ * (`appIdentity`, docs/formats.md); `publish-release --env-file` encrypts to the app's
+ * identity at its current epoch.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -77,6 +79,7 @@ const GOVERNANCE_KEY = adminKey('governance owner\'s transaction key');
 const APP_OWNER_KEY = adminKey('app owner\'s transaction key');
 const DEPLOYER_KEY = adminKey('deployer\'s transaction key');
 const PROPOSED_OWNER_KEY = adminKey('proposed owner\'s transaction key');
+const PROPOSED_APP_OWNER_KEY = adminKey('proposed app owner\'s transaction key');
 const OPERATOR_KEY: SecretSpec = { flag: 'operator-key', env: 'KMS_OPERATOR_KEY', what: 'operator\'s transaction key' };
 const SIG_KEY: SecretSpec = { flag: 'sig-key', env: 'KMS_OPERATOR_SIG_KEY', what: 'operator\'s signing secret key' };
 
@@ -578,10 +581,14 @@ async function publishReleaseAction(ctx: CliContext, appId: string, opts: Opts):
         { code: 'NoMasterPublicKey', metaMessages: [`Contract: KmsRegistry at ${conn.ledger.registry}`, `Chain: ${conn.ledger.chainId}`] },
       );
     }
+    // The current epoch's identity: the key operators release now (0 until a rotation).
+    const before = await conn.ledger.getApp(id);
+    if (before === null) throw new LedgerError('UnknownApp', `app ${id} does not exist`);
     // Loaded here only: the BLS12-381 backend is the slowest import of the CLI.
     const { encryptToApp } = await import('../crypto/ibe.ts');
+    const { appIdentity } = await import('../crypto/key-release.ts');
     const plaintext = new Uint8Array(env);
-    encryptedEnv = toHex(encryptToApp(bytesOf(mpk), id, plaintext));
+    encryptedEnv = toHex(encryptToApp(bytesOf(mpk), appIdentity(id, before.epoch), plaintext));
     plaintext.fill(0);
     env.fill(0);
   }
@@ -592,8 +599,71 @@ async function publishReleaseAction(ctx: CliContext, appId: string, opts: Opts):
   printWrite(ctx, conn, { appId: id, release: index, imageDigest, launchPolicy, encryptedEnvBytes: envBytes, publicEnvBytes: Buffer.byteLength(publicEnv, 'utf8') },
     `Published release ${index ?? '?'} of app ${id}`, [
       `  image digest ${imageDigest}`,
-      `  env: ${envFile === undefined ? 'none' : `${envBytes} bytes, encrypted to the app id under the pinned MPK`}; public env ${Buffer.byteLength(publicEnv, 'utf8')} bytes`,
+      `  env: ${envFile === undefined ? 'none' : `${envBytes} bytes, encrypted to the app's identity at key epoch ${app?.epoch ?? '?'} under the pinned MPK`}; public env ${Buffer.byteLength(publicEnv, 'utf8')} bytes`,
     ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// App ownership and freeze (issue 16)
+
+async function transferAppAction(ctx: CliContext, appId: string, opts: Opts): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const to = parseAddressArg(opts.to, '--to');
+  const owner = readSigner(ctx, opts, APP_OWNER_KEY);
+  if (to === owner.address) throw new UsageError(`--to: ${to} already owns the app (it is the signer)`);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [owner]);
+  await conn.ledger.writer(owner.address).transferApp(id, to);
+  const cancelled = /^0x0{40}$/.test(to);
+  printWrite(ctx, conn, { appId: id, owner: owner.address, pendingOwner: cancelled ? null : to },
+    cancelled ? `Withdrew the pending transfer of app ${id}` : `Proposed ${to} as the new owner of app ${id}`,
+    cancelled ? [] : [
+      `  ${owner.address} stays the owner, with every right, until ${to} accepts`,
+      `Next: the new owner runs  kms-admin accept-app ${id} --key-file <its key>  (a contract wallet sends acceptApp(${id}) itself)`,
+    ]);
+}
+
+async function acceptAppAction(ctx: CliContext, appId: string, opts: Opts): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const signer = readSigner(ctx, opts, PROPOSED_APP_OWNER_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [signer]);
+  const before = await conn.ledger.getApp(id);
+  if (before === null) throw new LedgerError('UnknownApp', `app ${id} does not exist`);
+  await conn.ledger.writer(signer.address).acceptApp(id);
+  printWrite(ctx, conn, { appId: id, owner: signer.address, previousOwner: before.owner }, `${signer.address} now owns app ${id}`, [
+    `  the previous owner ${before.owner} can no longer change the app or sign its ecdsa attestations`,
+  ]);
+}
+
+/** `app <appId>`: the app as the operators see it now (read-only, no key). */
+async function appAction(ctx: CliContext, appId: string, opts: Opts): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const target = resolveChainTarget(ctx, opts, true);
+  const { ledger } = await connect(target);
+  const app = await rpcStep('Reading the app', target, () => ledger.getApp(id));
+  if (app === null) throw new LedgerError('UnknownApp', `app ${id} does not exist`);
+  const { appIdentity } = await import('../crypto/key-release.ts');
+  const identity = appIdentity(id, app.epoch);
+  printResult(ctx, { ...app, identity, registry: ledger.registry, chainId: Number(ledger.chainId) }, [
+    `App ${id}`,
+    `  owner          ${app.owner}${app.pendingOwner ? ` (transfer proposed to ${app.pendingOwner}: it must run accept-app)` : ''}`,
+    `  methods        ${app.methods.length > 0 ? app.methods.join(', ') : 'none (no key release)'}`,
+    `  key release    ${app.frozen ? 'FROZEN: every operator refuses it (unfreeze-app lifts it)' : 'open'}`,
+    `  key epoch      ${app.epoch} (IBE identity ${identity})`,
+    `  releases       ${app.releaseCount}${app.releaseCount > 0 ? ` (latest: ${app.releaseCount - 1})` : ''}`,
+  ]);
+}
+
+async function setFrozenAction(ctx: CliContext, appId: string, opts: Opts, frozen: boolean): Promise<void> {
+  const id = parseHexArg(appId, 32, '<appId>');
+  const owner = readSigner(ctx, opts, APP_OWNER_KEY);
+  const target = resolveChainTarget(ctx, opts, true);
+  const conn = await connect(target, [owner]);
+  await conn.ledger.writer(owner.address).setAppFrozen(id, frozen);
+  printWrite(ctx, conn, { appId: id, frozen },
+    frozen ? `Froze app ${id}: from the next block on, every operator refuses to release its key (403 app-frozen)` : `Unfroze app ${id}: operators release its key again`,
+    frozen ? [`Undo with: kms-admin unfreeze-app ${id}`] : []);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -916,15 +986,52 @@ export function buildProgram(ctx: CliContext): Command {
 
   const publish = defineCommand(program, 'publish-release <appId>',
     'Publish a release of an app: image digest, launch policy, encrypted env, public env.',
-    'App owner only. --env-file is encrypted to the app id with the pinned master public key (IBE envelope v1), '
+    'App owner only. --env-file is encrypted to the app\'s identity at its current key epoch with the pinned master public key (IBE envelope v1), '
       + 'so only a node-released app key opens it; this needs a completed genesis. The public env is stored in clear.',
     'kms-admin publish-release 0x<app id> --image-digest sha256:<digest> --launch-policy 0x01 --env-file .env')
     .requiredOption('--image-digest <digest>', 'container image digest: sha256:<64 hex> or 32 bytes of 0x-hex')
     .requiredOption('--launch-policy <hex>', 'launch policy bytes, 0x-hex')
-    .option('--env-file <path>', 'file whose bytes are encrypted to the app id (refused before genesis)')
+    .option('--env-file <path>', 'file whose bytes are encrypted to the app (its current key epoch; refused before genesis)')
     .addOption(new Option('--public-env <text>', 'public environment, stored in clear').conflicts('publicEnvFile'))
     .option('--public-env-file <path>', 'file holding the public environment (UTF-8)');
   writeOptions(publish, APP_OWNER_KEY).action((appId: string, opts: Opts) => publishReleaseAction(ctx, appId, opts));
+
+  const transferApp = defineCommand(program, 'transfer-app <appId>',
+    'Propose a new owner for an app (step one of two; the new owner accepts with accept-app).',
+    'App owner only. The current owner keeps every right until the new owner accepts; a second transfer-app '
+      + 'replaces the proposal, and --to 0x0000000000000000000000000000000000000000 withdraws it. The new owner may '
+      + 'be a contract wallet (EIP-1271): operators then ask it to validate ecdsa attestations.',
+    'kms-admin transfer-app 0x<app id> --to 0x<new owner> --key-file owner.key')
+    .requiredOption('--to <address>', 'the proposed owner (0x + 40 hex digits; the zero address withdraws a proposal)');
+  writeOptions(transferApp, APP_OWNER_KEY).action((appId: string, opts: Opts) => transferAppAction(ctx, appId, opts));
+
+  const acceptApp = defineCommand(program, 'accept-app <appId>',
+    'Take over an app proposed to you with transfer-app (step two of two).',
+    'Sent by the proposed owner. From its block on, the previous owner can no longer publish, set methods, transfer, '
+      + 'freeze, rotate or sign ecdsa attestations for the app. The app key does not change (rotate it with '
+      + '`kms-client rotate-app-key` if the previous owner should not keep it).',
+    'kms-admin accept-app 0x<app id> --key-file new-owner.key');
+  writeOptions(acceptApp, PROPOSED_APP_OWNER_KEY).action((appId: string, opts: Opts) => acceptAppAction(ctx, appId, opts));
+
+  const showApp = defineCommand(program, 'app <appId>',
+    'Show an app: owner (and a proposed one), methods, whether key release is frozen, key epoch, releases.',
+    'Read-only; no key is needed. The IBE identity printed is what `kms-client encrypt` encrypts to now.',
+    'kms-admin app 0x<app id> --json');
+  addJsonOption(addChainOptions(showApp)).action((appId: string, opts: Opts) => appAction(ctx, appId, opts));
+
+  const freeze = defineCommand(program, 'freeze-app <appId>',
+    'Stop every key release of an app (emergency brake), until unfreeze-app.',
+    'App owner only. Operators read the app at the latest block for every request: from the next block on each of '
+      + 'them refuses /app/sign and /secrets for the app with 403 app-frozen, even identical retries of answered '
+      + 'requests. Releases, methods and the key stay as they are.',
+    'kms-admin freeze-app 0x<app id> --key-file owner.key');
+  writeOptions(freeze, APP_OWNER_KEY).action((appId: string, opts: Opts) => setFrozenAction(ctx, appId, opts, true));
+
+  const unfreeze = defineCommand(program, 'unfreeze-app <appId>',
+    'Let operators release an app\'s key again after freeze-app.',
+    'App owner only; takes effect from the next block on.',
+    'kms-admin unfreeze-app 0x<app id> --key-file owner.key');
+  writeOptions(unfreeze, APP_OWNER_KEY).action((appId: string, opts: Opts) => setFrozenAction(ctx, appId, opts, false));
 
   // status
   const status = defineCommand(program, 'status',

@@ -5,11 +5,12 @@
  *
  *     kms-client operators [--json]
  *     kms-client pubkey [--json]
- *     kms-client encrypt --app-id ID [--mpk HEX] [--in FILE|-] [--out FILE|-] [--armor]
+ *     kms-client encrypt --app-id ID [--mpk HEX [--epoch N]] [--in FILE|-] [--out FILE|-] [--armor]
  *     kms-client decrypt --app-id ID (--app-key HEX | --owner-key HEX) [--in FILE|-] [--out FILE|-]
  *     kms-client app-key --app-id ID --owner-key HEX [--json]
  *     kms-client secrets --app-id ID --owner-key HEX [--json]
  *     kms-client mnemonic --app-id ID --owner-key HEX [--json]
+ *     kms-client rotate-app-key --app-id ID --owner-key HEX [--epoch N] [--env-file FILE] [--json]
  *
  * Networked commands take `--rpc URL --registry ADDR` (env `KMS_RPC_URL`, `KMS_REGISTRY`) or
  * `--devnet`, and `--timeout MS` per operator request. `encrypt --mpk` and `decrypt --app-key`
@@ -280,11 +281,13 @@ async function pubkeyAction(ctx: ClientContext, opts: Opts): Promise<void> {
 async function encryptAction(ctx: ClientContext, opts: Opts): Promise<void> {
   const appId = appIdOf(opts);
   const mpk = opts.mpk === undefined ? undefined : parseHexArg(opts.mpk, 96, '--mpk');
+  const epoch = opts.epoch === undefined ? undefined : parseIntegerArg(opts.epoch, '--epoch', { min: 0, max: 0xffff_ffff });
+  if (epoch !== undefined && mpk === undefined) throw new UsageError('--epoch: only with --mpk (online, the app\'s current epoch is read from the chain)');
   if (opts.armor !== true) refuseBinaryOnTerminal(ctx, opts);
   // Offline with --mpk: the chain flags are not needed (and not read).
   const client = mpk === undefined ? await connect(ctx, opts) : (await sdk()).createKmsClient();
   const plaintext = await readIn(ctx, opts, 'the plaintext');
-  const envelope = await step(() => client.encrypt({ appId, plaintext, ...(mpk !== undefined ? { mpk } : {}) }));
+  const envelope = await step(() => client.encrypt({ appId, plaintext, ...(mpk !== undefined ? { mpk } : {}), ...(epoch !== undefined ? { epoch } : {}) }));
   if (opts.armor === true) {
     const { armor } = await sdk();
     writeOut(ctx, opts, new TextEncoder().encode(`${armor(envelope)}\n`), { binary: false, secret: false });
@@ -306,10 +309,13 @@ async function decryptAction(ctx: ClientContext, opts: Opts): Promise<void> {
   const { parseEnvelope, IbeError } = await import('../crypto/ibe.ts');
   // The envelope is checked before any key is requested: a wrong file costs no operator a signature.
   let envelope: Uint8Array;
+  let envelopeEpoch = 0;
   try {
     envelope = await step(async () => envelopeBytes(input));
     const parsed = parseEnvelope(envelope);
-    if (parsed.appId !== appId) {
+    const { parseAppIdentity } = await import('../crypto/key-release.ts');
+    envelopeEpoch = parseAppIdentity(parsed.appId)?.epoch ?? 0;
+    if (parseAppIdentity(parsed.appId)?.appId !== appId) {
       // An app id is 66 characters: shown whole; anything longer (a foreign envelope) is clipped.
       const id = parsed.appId.length <= 100 ? JSON.stringify(parsed.appId) : show(parsed.appId);
       throw new CliError(`The envelope is addressed to app ${id}, not ${appId}.`, { code: 'wrong-app' });
@@ -322,8 +328,15 @@ async function decryptAction(ctx: ClientContext, opts: Opts): Promise<void> {
   if ('appKey' in source) {
     appKey = source.appKey;
   } else {
-    appKey = (await step(() => client.requestAppKey({ appId, ownerKey: source.ownerKey }))).appKey;
+    const r = await step(() => client.requestAppKey({ appId, ownerKey: source.ownerKey }));
+    appKey = r.appKey;
     ctx.redactor.addHex(appKey);
+    if (r.epoch !== envelopeEpoch) {
+      throw new CliError(`The envelope was encrypted to app-key epoch ${envelopeEpoch}, but the operators release only the current epoch's key (epoch ${r.epoch}): the app key was rotated since.`, {
+        code: 'wrong-epoch',
+        details: `Decrypt it with the epoch-${envelopeEpoch} app key if you kept it (--app-key), and encrypt it again (\`kms-client encrypt\` uses the current epoch).`,
+      });
+    }
   }
   const plaintext = await step(() => client.decrypt({ appId, envelope, appKey }));
   writeOut(ctx, opts, plaintext, { binary: false, secret: true });
@@ -339,10 +352,10 @@ async function appKeyAction(ctx: ClientContext, opts: Opts): Promise<void> {
   // The one command whose purpose is to print the app key: it is not registered for redaction.
   printResult(
     ctx,
-    { appId: r.appId, appKey: r.appKey, version: r.version, threshold: r.threshold, partials: r.partials, faults: r.faults },
+    { appId: r.appId, appKey: r.appKey, epoch: r.epoch, version: r.version, threshold: r.threshold, partials: r.partials, faults: r.faults },
     [
       `App key ${r.appKey}`,
-      `  app ${r.appId}, key version ${r.version}, threshold ${r.threshold}: ${r.partials.length} partials received, ${valid} valid`,
+      `  app ${r.appId}, app-key epoch ${r.epoch}, key version ${r.version}, threshold ${r.threshold}: ${r.partials.length} partials received, ${valid} valid`,
       ...r.partials.map((p) => `  ${p.operator}  ${p.valid ? 'valid' : 'INVALID'}`),
     ],
   );
@@ -361,7 +374,7 @@ async function secretsAction(ctx: ClientContext, opts: Opts): Promise<void> {
       text = undefined;
     }
     printResult(ctx, {
-      appId: r.appId, version: r.version, release: r.release,
+      appId: r.appId, version: r.version, epoch: r.epoch, release: r.release,
       ...(text !== undefined ? { env: text } : { envHex: `0x${Buffer.from(r.env).toString('hex')}` }),
     }, '');
     return;
@@ -377,6 +390,100 @@ async function mnemonicAction(ctx: ClientContext, opts: Opts): Promise<void> {
   const client = 'appKey' in source ? (await sdk()).createKmsClient() : await connect(ctx, opts);
   const r = await step(() => client.appMnemonic('appKey' in source ? { appId, appKey: source.appKey } : { appId, ownerKey: source.ownerKey }));
   printResult(ctx, { appId: r.appId, mnemonic: r.mnemonic, ...(r.version !== undefined ? { version: r.version } : {}) }, r.mnemonic);
+}
+
+/**
+ * `rotate-app-key`: the owner's side of an app-key rotation (issue 16). Reads the app, gets
+ * the current epoch's key and the latest release's env through /secrets (or takes the env
+ * from --env-file), encrypts the env to the next epoch's identity, and sends ONE transaction
+ * (`rotateAppKey`) that raises the epoch and publishes the re-encrypted release (same image
+ * digest, launch policy and public env). Nothing changes on-chain before that transaction, and
+ * it names its target epoch, so a re-run with `--epoch N` is idempotent: it finishes an
+ * interrupted rotation, or reports that epoch N is already in place.
+ */
+async function rotateAppKeyAction(ctx: ClientContext, opts: Opts): Promise<void> {
+  const appId = appIdOf(opts);
+  const ownerKey = readSecret(ctx, opts, OWNER_KEY, true);
+  const wanted = opts.epoch === undefined ? undefined : parseIntegerArg(opts.epoch, '--epoch', { min: 1, max: 0xffff_ffff });
+  const envFile = str(opts.envFile);
+  const envGiven = envFile === undefined ? undefined : new Uint8Array(readInputFile(ctx, envFile, '--env-file'));
+  const target = resolveChainTarget(ctx, opts, true);
+  const client = await connect(ctx, opts);
+  const { privateKeyToAccount } = await import('viem/accounts');
+  const owner = privateKeyToAccount(ownerKey).address.toLowerCase() as Address;
+  const { createChainLedger } = await import('../chain/chain-ledger.ts');
+  const ledger = await createChainLedger({
+    rpcUrl: target.rpcUrl,
+    registry: target.registry as Address,
+    ...(target.chainId !== undefined ? { chainId: target.chainId } : {}),
+    keys: { [owner]: ownerKey },
+  });
+
+  const app = await ledger.getApp(appId);
+  if (app === null) throw new CliError(`No app ${appId} exists on this registry.`, { code: 'UnknownApp', metaMessages: [`Registry: ${ledger.registry}`] });
+  if (app.owner !== owner) {
+    throw new CliError(`The owner key given is for ${owner}, but app ${appId} is owned by ${app.owner}.`, { code: 'NotAppOwner', details: 'Only the app\'s current owner can rotate its key.' });
+  }
+  const next = wanted ?? app.epoch + 1;
+  if (app.epoch === next) {
+    // The rotation this command (re-)runs has landed: nothing to do.
+    printResult(ctx, { appId, epoch: app.epoch, rotated: false, release: app.releaseCount - 1 }, [
+      `App ${appId} is already at app-key epoch ${app.epoch}: nothing to do (release ${app.releaseCount - 1} is its latest).`,
+    ]);
+    return;
+  }
+  if (next !== app.epoch + 1) {
+    throw new CliError(`--epoch ${next}: app ${appId} is at app-key epoch ${app.epoch}, so the next rotation is to epoch ${app.epoch + 1}.`, { code: 'AppEpochMismatch' });
+  }
+  if (app.releaseCount === 0 && envGiven === undefined) {
+    throw new CliError(`App ${appId} has published no release, so there is no env to re-encrypt.`, {
+      code: 'NoRelease',
+      details: 'Publish a release first (`kms-admin publish-release`), or give the env to publish with --env-file.',
+    });
+  }
+  const mpk = await ledger.getMpk();
+  if (mpk === null) throw new CliError('No master public key is pinned yet (genesis has not completed): nothing can be encrypted.', { code: 'NoMasterPublicKey' });
+  if (!ctx.json) {
+    ctx.io.stderr(`Rotating app ${appId} from app-key epoch ${app.epoch} to ${next}. If this is interrupted, run the same command with --epoch ${next}: it finishes the rotation, or says it already landed.\n`);
+  }
+
+  // The env: the latest release's, decrypted with the current epoch's key (or the file given).
+  let env: Uint8Array;
+  const latest = app.releaseCount > 0 ? await ledger.getRelease(appId, app.releaseCount - 1) : null;
+  if (app.releaseCount > 0 && latest === null) throw new CliError('The registry did not return the app\'s latest release; try again.', { code: 'IncompleteView' });
+  if (envGiven !== undefined) {
+    env = envGiven;
+  } else {
+    const r = await step(() => client.getSecrets({ appId, ownerKey }));
+    env = r.env;
+  }
+  // The new release repeats the latest one (with no release yet: a zero image digest).
+  const base = latest !== null
+    ? { imageDigest: latest.imageDigest, launchPolicy: latest.launchPolicy, publicEnv: latest.publicEnv }
+    : { imageDigest: `0x${'00'.repeat(32)}` as Hex, launchPolicy: '0x' as Hex, publicEnv: '' };
+  const { encryptToApp } = await import('../crypto/ibe.ts');
+  const { appIdentity } = await import('../crypto/key-release.ts');
+  const encryptedEnv = env.length === 0 && latest !== null && latest.encryptedEnv === '0x'
+    ? ('0x' as Hex)
+    : (`0x${Buffer.from(encryptToApp(Buffer.from(mpk.slice(2), 'hex'), appIdentity(appId, next), env)).toString('hex')}` as Hex);
+  env.fill(0);
+  try {
+    await ledger.writer(owner).rotateAppKey(appId, next, { ...base, encryptedEnv });
+  } catch (err) {
+    // Someone (this command, re-run elsewhere) got there first: say where the app stands.
+    const now = await ledger.getApp(appId).catch(() => null);
+    if (now !== null && now.epoch === next) {
+      printResult(ctx, { appId, epoch: now.epoch, rotated: false, release: now.releaseCount - 1 }, [`App ${appId} is already at app-key epoch ${now.epoch}: nothing to do.`]);
+      return;
+    }
+    throw err;
+  }
+  const after = await ledger.getApp(appId);
+  const index = after === null ? null : after.releaseCount - 1;
+  printResult(ctx, { appId, previousEpoch: app.epoch, epoch: next, rotated: true, release: index }, [
+    `Rotated app ${appId} to app-key epoch ${next}; release ${index ?? '?'} carries the env re-encrypted to it.`,
+    `  Operators release only the epoch-${next} key from now on: envelopes made for epoch ${app.epoch} no longer open through them (encrypt again with \`kms-client encrypt\`).`,
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -447,13 +554,16 @@ export function buildProgram(ctx: ClientContext): Command {
   const encrypt = defineCommand(program, 'encrypt',
     'Encrypt data to an app id (IBE envelope v1).',
     'Without --mpk the pinned MPK is read from the chain and the app id must exist there (an envelope to an id '
-      + 'nobody owns could never be opened). With --mpk it works offline for any app id. Output is the binary '
-      + 'envelope, or one line of base64 with --armor.',
+      + 'nobody owns could never be opened); the envelope is for the app\'s current key epoch, read there too. With '
+      + '--mpk it works offline for any app id, at epoch 0 unless --epoch N says otherwise (after a rotation, the '
+      + 'operators release only the current epoch\'s key). Output is the binary envelope, or one line of base64 with --armor.',
     [
       'echo "DB_PASSWORD=hunter2" | kms-client encrypt --devnet --app-id 0x<app id> --armor > secret.txt',
       'kms-client encrypt --app-id 0x<app id> --mpk $(cat mpk.hex) --in .env --out env.ekms',
     ]);
-  appIdOption(encrypt).option('--mpk <hex>', 'the master public key (96 bytes of hex): offline, no chain needed');
+  appIdOption(encrypt)
+    .option('--mpk <hex>', 'the master public key (96 bytes of hex): offline, no chain needed')
+    .option('--epoch <n>', 'with --mpk: the app-key epoch to encrypt to (default 0)');
   ioOptions(encrypt, 'the plaintext').option('--armor', 'write base64 text instead of binary');
   // Encrypting reads the chain only (app id, MPK): no operator, so no --timeout.
   addChainOptions(encrypt).action((opts: Opts) => encryptAction(ctx, opts));
@@ -506,6 +616,26 @@ export function buildProgram(ctx: ClientContext): Command {
   addSecretOptions(mnemonic, OWNER_KEY);
   appKeyOptions(mnemonic);
   addJsonOption(networked(mnemonic)).action((opts: Opts) => mnemonicAction(ctx, opts));
+
+  const rotate = defineCommand(program, 'rotate-app-key',
+    'Rotate the app key: raise the app\'s key epoch and re-publish its env encrypted to the new key.',
+    'App owner only (the owner key sends the transaction). Gets the current key and the latest release\'s env '
+      + 'through the operators (as `secrets`; the app must enable ecdsa and not be frozen — or give the env with '
+      + '--env-file), encrypts the env to the next epoch\'s identity, and sends one transaction that raises the epoch '
+      + 'and publishes it as a new release (same image digest, launch policy and public env). From that block on '
+      + 'operators release only the new key. The old key does not open the new release; envelopes made for the old '
+      + 'epoch must be encrypted again. Interrupted? Run it again with --epoch N (printed at the start): it finishes '
+      + 'the rotation, or reports that it landed. The app\'s wallet mnemonic changes with the key: move its funds first.',
+    [
+      'kms-client rotate-app-key --devnet --app-id 0x<app id> --owner-key-file owner.key',
+      'kms-client rotate-app-key --devnet --app-id 0x<app id> --owner-key-file owner.key --epoch 2 --json',
+    ]);
+  appIdOption(rotate);
+  addSecretOptions(rotate, OWNER_KEY);
+  rotate
+    .option('--epoch <n>', 'the epoch to rotate to (default: the current one + 1); already there: nothing to do')
+    .option('--env-file <path>', 'publish this env (re-encrypted) instead of decrypting the latest release\'s');
+  addJsonOption(networked(rotate)).action((opts: Opts) => rotateAppKeyAction(ctx, opts));
 
   return program;
 }

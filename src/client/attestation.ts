@@ -96,6 +96,40 @@ export function ownerKeyAttestation(ownerKey: Hex, options: OwnerKeyAttestationO
 }
 
 /**
+ * An `ecdsa` attestation for an app owned by a contract wallet (EIP-1271): every key in
+ * `signerKeys` signs the same EIP-712 typed data, and the signatures are concatenated in the
+ * order given (65 bytes each) — what a multisig's `isValidSignature` usually expects; operators
+ * pass the bytes to the wallet unchanged and accept iff it returns 0x1626ba7e. At most 15 keys
+ * (1024 bytes). The keys stay inside the provider.
+ *
+ * @example
+ * // A 2-of-3 wallet: two of its owners sign.
+ * const attestation = contractOwnerAttestation([ownerKeyA, ownerKeyB]);
+ * const { appKey } = await client.requestAppKey({ appId, attestation });
+ */
+export function contractOwnerAttestation(signerKeys: readonly Hex[], options: OwnerKeyAttestationOptions = {}): AttestationProvider {
+  if (!Array.isArray(signerKeys) || signerKeys.length === 0 || signerKeys.length > 15) {
+    throw new InvalidParameterError('signerKeys', 'a list of 1 to 15 secp256k1 private keys of the wallet\'s owners');
+  }
+  for (const k of signerKeys) ownerKeyAttestation(k); // each key checked now, not at the first request
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  return {
+    method: 'ecdsa',
+    attest: async (r) => {
+      // Every signer signs the same typed data, so at the same time.
+      const time = now();
+      const parts: string[] = [];
+      for (const k of signerKeys) {
+        const a = await ownerKeyAttestation(k, { now: () => time }).attest(r);
+        if (a.method !== 'ecdsa') throw new Error('unreachable: an owner key signs ecdsa');
+        parts.push(a.signature.slice(2));
+      }
+      return { method: 'ecdsa', signature: `0x${parts.join('')}` as Hex, time };
+    },
+  };
+}
+
+/**
  * A `jwt` attestation: `getToken` receives the request (its `eatNonce` above all) and returns a
  * TEE token whose `eat_nonce` claim is `request.eatNonce`.
  *

@@ -107,6 +107,8 @@ export type OperatorFaultKind =
   | 'other-version'
   /** The operator holds no share of the version it claims to have used. */
   | 'not-holder'
+  /** The operator answered for another app-key epoch than the registry's current one (a rotation in between). */
+  | 'other-epoch'
   /** The partial signature fails e(σ_j, G2) == e(Q(id), PK_j). */
   | 'invalid-partial'
   /** The served public polynomial does not hash to the on-chain publicPolyHash, or A_0 ≠ MPK. */
@@ -224,8 +226,20 @@ export class NotAppOwnerError extends KmsClientError {
   override name = 'NotAppOwnerError';
   constructor(readonly appId: Hex, readonly owner: Address, readonly signer: Address) {
     super(`The owner key given is for ${signer}, but app ${appId} is owned by ${owner}.`, {
-      details: 'Use the key of the account that created the app (ecdsa attestations are signed by the app owner).',
+      details: 'Use the key of the app\'s current owner (its creator, or whoever accepted a transfer with `kms-admin accept-app`): ecdsa attestations are signed by the app owner.',
       docsPath: '#errors',
+    });
+  }
+}
+
+/** The app's owner froze key release (`kms-admin freeze-app`): every operator refuses it. */
+export class AppFrozenError extends KmsClientError {
+  override name = 'AppFrozenError';
+  constructor(readonly appId: Hex, readonly registry: Address) {
+    super(`App ${appId} is frozen: its owner stopped every key release.`, {
+      metaMessages: [`Registry: ${registry}`],
+      details: 'Only the app owner can lift it, with `kms-admin unfreeze-app <appId>`; operators refuse /app/sign and /secrets (403 app-frozen) until then.',
+      docsPath: '#freezing-an-app',
     });
   }
 }

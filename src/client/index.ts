@@ -28,6 +28,7 @@ export { getSecrets, type GetSecretsErrorType, type GetSecretsParameters, type G
 export { appMnemonic, type AppMnemonicErrorType, type AppMnemonicParameters, type AppMnemonicReturnType } from './actions/appMnemonic.ts';
 export {
   jwtAttestation,
+  contractOwnerAttestation,
   ownerKeyAttestation,
   type Attestation,
   type AttestationProvider,
@@ -36,6 +37,7 @@ export {
 } from './attestation.ts';
 export type { KeyReleaseAuth, ReceivedPartial } from './release.ts';
 export {
+  AppFrozenError,
   AppKeyVerificationError,
   AttestationMethodError,
   DecryptionError,

@@ -30,6 +30,7 @@ import type { G1, G2 } from '../crypto/bls12381/types.ts';
 import { makeDomain } from '../crypto/domain.ts';
 import {
   KEY_RELEASE_ROUTES,
+  appIdentity,
   KeyReleaseFormatError,
   eatNonceHex,
   generateResponseKeyPair,
@@ -47,6 +48,7 @@ import type { Address, AppRecord, Hex, LedgerReader, OperatorRecord, VersionReco
 import { ownerKeyAttestation, type Attestation, type AttestationProvider } from './attestation.ts';
 import type { KmsClient } from './client.ts';
 import {
+  AppFrozenError,
   AppKeyVerificationError,
   AttestationMethodError,
   InvalidParameterError,
@@ -102,6 +104,8 @@ export interface ReceivedPartial {
 export interface KeyReleaseOutcome {
   readonly appId: Hex;
   readonly app: AppRecord;
+  /** The app-key epoch of `appKey` (the app's epoch on-chain when the request was made). */
+  readonly epoch: number;
   /** d = x·Q(appId), 48-byte G1 hex. Secret. */
   readonly appKey: Hex;
   readonly version: number;
@@ -157,6 +161,8 @@ export async function releaseKey(client: KmsClient, params: KeyReleaseParameters
   try {
     return await releaseKeyOnce(client, params, kind, action);
   } catch (e) {
+    // A rotation landed between reading the app and the operators' reads: read it again, once.
+    if (e instanceof NotEnoughPartialsError && e.faults.some((f) => f.kind === 'other-epoch')) return releaseKeyOnce(client, params, kind, action);
     const pinned = typeof params === 'object' && params !== null && (params.version !== undefined || params.time !== undefined);
     if (pinned || !(e instanceof NotEnoughPartialsError)) throw e;
     const seen = e.faults.filter((f) => f.kind === 'other-version' && f.version !== undefined).map((f) => f.version as number);
@@ -184,6 +190,7 @@ async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, k
     version === undefined ? ledger.activeVersion() : ledger.getVersion(version),
   ]);
   if (app === null) throw new UnknownAppError(appId, ledger.registry);
+  if (app.frozen) throw new AppFrozenError(appId, ledger.registry);
   if (!app.methods.includes(provider.method)) throw new AttestationMethodError(appId, provider.method, app.methods);
   if (provider.method === 'ecdsa' && provider.signer !== undefined && !sameAddress(provider.signer, app.owner)) {
     throw new NotAppOwnerError(appId, lc(app.owner), provider.signer);
@@ -231,7 +238,7 @@ async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, k
         faults.push(res.fault);
         return;
       }
-      const checked = open(res.body, record, { appId, kind, reqHash, secretKey, publicKey });
+      const checked = open(res.body, record, { appId, epoch: app.epoch, kind, reqHash, secretKey, publicKey });
       if ('fault' in checked) faults.push(checked.fault);
       else opened.push(checked);
     }));
@@ -264,7 +271,7 @@ async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, k
     const checked = verifyAndCombinePartials(
       key.poly.points,
       key.poly.points[0] as G2,
-      appId,
+      appIdentity(appId, app.epoch),
       candidates.map((c) => ({ x: c.x, partial: c.a.answer.partial })),
       client.rng,
     );
@@ -287,7 +294,7 @@ async function releaseKeyOnce(client: KmsClient, params: KeyReleaseParameters, k
     client.warn(sortedFaults, action);
     const envs = new Map<Address, ReleaseEnv>();
     for (const c of valid) if (c.a.answer.env) envs.set(c.a.operator, c.a.answer.env);
-    return { appId, app, appKey, appKeyPoint: checked.appKeyPoint, version: chosen.record.id, threshold: t, partials, faults: sortedFaults, envs };
+    return { appId, app, epoch: app.epoch, appKey, appKeyPoint: checked.appKeyPoint, version: chosen.record.id, threshold: t, partials, faults: sortedFaults, envs };
   } finally {
     cancel.abort();
     secretKey.fill(0);
@@ -300,6 +307,8 @@ function fault(a: { operator: Address; socket: string }, kind: OperatorFault['ki
 
 interface CheckContext {
   readonly appId: Hex;
+  /** The app-key epoch read from the registry before sending. */
+  readonly epoch: number;
   readonly kind: AnswerKind;
   readonly reqHash: Uint8Array;
   readonly secretKey: Uint8Array;
@@ -312,11 +321,16 @@ function open(body: unknown, record: OperatorRecord, ctx: CheckContext): Opened 
   const operator = record.address.toLowerCase() as Address;
   const who = { operator, socket: showSocket(record.socket) };
   const no = (kind: OperatorFault['kind'], reason: string) => ({ fault: fault(who, kind, reason) });
-  const b = body as { operator?: unknown; version?: unknown; sealed?: unknown } | null;
+  const b = body as { operator?: unknown; version?: unknown; epoch?: unknown; sealed?: unknown } | null;
   if (typeof b !== 'object' || b === null || typeof b.operator !== 'string' || typeof b.version !== 'number' || !isHex(b.sealed)) {
     return no('bad-response', 'sent an answer without operator, version and sealed fields');
   }
   if (!sameAddress(b.operator, operator)) return no('wrong-operator', `answered as ${lc(b.operator).slice(0, 42)}: its socket serves another operator`);
+  // The partial is checked against Q(appIdentity(appId, epoch)) of the registry's epoch anyway;
+  // an answer that says it used another epoch is named for what it is (not "invalid").
+  if (typeof b.epoch === 'number' && b.epoch !== ctx.epoch) {
+    return no('other-epoch', `answered for app-key epoch ${b.epoch}, while the registry said ${ctx.epoch} (the app key was rotated meanwhile?)`);
+  }
   let answer: KeyReleaseAnswer;
   try {
     answer = openAnswer(ctx.secretKey, ctx.reqHash, new Uint8Array(Buffer.from(b.sealed.slice(2), 'hex')), ctx.publicKey);

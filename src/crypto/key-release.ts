@@ -51,8 +51,18 @@
  * The route is not in `requestHash`: it is bound by the attestation (which is), so two valid
  * requests for different routes always differ in their hashes.
  *
- * The IBE identity of an app (what envelopes are encrypted to and partials sign) is its
- * bytes32 id as lowercase 0x-hex, 66 characters (`appIdentity`).
+ * The IBE identity of an app (what envelopes are encrypted to and partials sign) at key
+ * epoch e (`appIdentity`, issue 16):
+ *
+ * ```
+ * e = 0:  lowercase 0x-hex of the bytes32 id (66 characters: today's identity, unchanged)
+ * e ≥ 1:  the same 66 characters ‖ "#" ‖ e in decimal (no sign, no leading zero)
+ * ```
+ *
+ * Unambiguous: the epoch-0 form is exactly 66 characters from [0-9a-fx] and never contains
+ * "#", so a string is an epoch ≥ 1 identity iff it has a 67th character, that character is
+ * "#", and the rest is the canonical decimal of a number ≥ 1; id and epoch read back uniquely
+ * (`parseAppIdentity`), and no two (id, epoch) pairs share an identity.
  *
  * Errors: malformed input from the other side (a sealed answer that does not open, an answer
  * that does not parse, a low-order X25519 key) throws `KeyReleaseFormatError` with a `code`;
@@ -185,17 +195,42 @@ function abiDynamic(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The IBE identity string of an app: its bytes32 id as lowercase 0x-hex (66 characters). */
-export function appIdentity(appId: Uint8Array | Hex): string {
-  return toHex(bytesOf(appId, APP_ID_BYTES, 'appId'));
+/** Largest app-key epoch (the contract keeps a uint32). */
+export const MAX_APP_EPOCH = 0xffff_ffff;
+
+/**
+ * The IBE identity string of an app at key epoch `epoch` (default 0): its bytes32 id as
+ * lowercase 0x-hex (66 characters), followed for epoch ≥ 1 by `#` and the epoch in decimal.
+ */
+export function appIdentity(appId: Uint8Array | Hex, epoch = 0): string {
+  const id = toHex(bytesOf(appId, APP_ID_BYTES, 'appId'));
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_APP_EPOCH) throw new RangeError(`epoch: expected an integer 0 <= epoch <= ${MAX_APP_EPOCH}, got ${String(epoch)}`);
+  return epoch === 0 ? id : `${id}#${epoch}`;
+}
+
+const IDENTITY_RE = /^(0x[0-9a-f]{64})(?:#([1-9][0-9]{0,9}))?$/;
+
+/** The (app id, epoch) of an identity string `appIdentity` made, or null for any other string. */
+export function parseAppIdentity(identity: string): { readonly appId: Hex; readonly epoch: number } | null {
+  const m = typeof identity === 'string' ? IDENTITY_RE.exec(identity) : null;
+  if (m === null) return null;
+  const epoch = m[2] === undefined ? 0 : Number(m[2]);
+  return epoch > MAX_APP_EPOCH ? null : { appId: m[1] as Hex, epoch };
 }
 
 // ---------------------------------------------------------------------------------------------
 // (a) requestHash
 
+/**
+ * Size of an `ecdsa` attestation signature: 65 bytes (r ‖ s ‖ v) from an owner key; up to
+ * 1024 bytes for an owner that is a contract wallet, which receives them whole in
+ * `isValidSignature(digest, signature)` (EIP-1271; a 2-of-3 multisig: two 65-byte signatures).
+ */
+export const ATTESTATION_SIGNATURE_BYTES = Object.freeze({ min: 65, max: 1024 });
+
 export interface EcdsaAttestationFields {
   readonly method: 'ecdsa';
-  /** 65-byte r ‖ s ‖ v over `keyRequestTypedData(...)`. */
+  /** 65-byte r ‖ s ‖ v over `keyRequestTypedData(...)`, or a contract owner's EIP-1271 signature bytes (65..1024). */
   readonly signature: Uint8Array | Hex;
   /** Signing time (unix seconds), as in the typed data. */
   readonly time: number;
@@ -228,7 +263,10 @@ export interface KeyReleaseRequestFields {
 function attestationBytes(a: AttestationFields): { method: Uint8Array; data: Uint8Array } {
   if (typeof a !== 'object' || a === null) throw new TypeError(`attestation: expected object, got ${a === null ? 'null' : typeof a}`);
   if (a.method === 'ecdsa') {
-    const sig = bytesOf(a.signature, 65, 'attestation.signature');
+    const sig = bytesOf(a.signature, undefined, 'attestation.signature');
+    if (sig.length < ATTESTATION_SIGNATURE_BYTES.min || sig.length > ATTESTATION_SIGNATURE_BYTES.max) {
+      throw new RangeError(`attestation.signature: expected ${ATTESTATION_SIGNATURE_BYTES.min} to ${ATTESTATION_SIGNATURE_BYTES.max} bytes, got ${sig.length}`);
+    }
     const time = aUint64(a.time, 'attestation.time');
     return { method: METHOD_ECDSA, data: concatBytes(abiWord(time), abiWord(64n), abiDynamic(sig)) };
   }
@@ -310,7 +348,7 @@ export function partialPayload(f: PartialPayloadFields): Uint8Array {
 export interface ReleaseEnv {
   /** Index of the app's latest release, the one the env comes from. */
   readonly releaseIndex: number;
-  /** IBE envelope v1 of the env, encrypted to the app identity. */
+  /** IBE envelope v1 of the env, encrypted to the app identity (of the app's key epoch). */
   readonly encryptedEnv: Uint8Array;
   readonly publicEnv: string;
 }

@@ -80,6 +80,8 @@ export const REFUSAL_REASONS = Object.freeze([
   'wrong-image-digest',
   'wrong-launch-policy',
   'no-release',
+  // The app owner froze key release (issue 16).
+  'app-frozen',
   'jwks-unavailable',
   // jwt: the JWKS could not be refreshed within its maximum age (answered 503 attestation-unavailable).
   'jwks-stale',

@@ -246,13 +246,22 @@ export interface AppRecord {
   /** A set, reported in the canonical order ecdsa, jwt (the contract keeps a bit set). */
   readonly methods: readonly AttestationMethod[];
   readonly releaseCount: number;
+  /** While true, no node releases the app's key (`setAppFrozen`). */
+  readonly frozen: boolean;
+  /**
+   * The app key's epoch, from 0; `rotateAppKey` raises it by one. Nodes release only the
+   * current epoch's key: the IBE identity `appIdentity(id, epoch)` (src/crypto/key-release.ts).
+   */
+  readonly epoch: number;
+  /** The owner proposed by `transferApp`, until it accepts (null: none). */
+  readonly pendingOwner: Address | null;
 }
 
 export interface Release {
   /** 32 bytes (sha256 container image digest). */
   readonly imageDigest: Hex;
   readonly launchPolicy: Hex;
-  /** IBE envelope v1 of the app's env, encrypted to the app id. */
+  /** IBE envelope v1 of the app's env, encrypted to the app's identity at its key epoch (`appIdentity(id, epoch)`). */
   readonly encryptedEnv: Hex;
   readonly publicEnv: string;
 }
@@ -419,6 +428,21 @@ export interface LedgerWriter {
   setAttestationMethods(appId: Hex, methods: readonly AttestationMethod[]): Promise<void>;
   /** UnknownApp, NotAppOwner. Releases are numbered 0, 1, … in publication order. */
   publishRelease(appId: Hex, release: Release): Promise<void>;
+  /**
+   * Step one of an app transfer: proposes `newOwner` (replaces an earlier proposal; the zero
+   * address withdraws it). The current owner keeps every right until acceptance. UnknownApp, NotAppOwner.
+   */
+  transferApp(appId: Hex, newOwner: Address): Promise<void>;
+  /** Step two: the proposed owner takes the app; the previous one loses every right. NotPendingOwner (also for an unknown app). */
+  acceptApp(appId: Hex): Promise<void>;
+  /** Freezes (true) or unfreezes (false) key release of the app. UnknownApp, NotAppOwner. */
+  setAppFrozen(appId: Hex, frozen: boolean): Promise<void>;
+  /**
+   * Rotates the app key to `newEpoch` (= current epoch + 1) and publishes `release` (its env
+   * re-encrypted to the new epoch's identity) in one step. UnknownApp, NotAppOwner,
+   * AppEpochMismatch (another epoch than current + 1: a rotation already landed), BadLength.
+   */
+  rotateAppKey(appId: Hex, newEpoch: number, release: Release): Promise<void>;
 }
 
 export interface Ledger extends LedgerReader {
@@ -472,6 +496,7 @@ export const LEDGER_ERROR_CODES = [
   'AppExists',
   'UnknownApp',
   'NotAppOwner',
+  'AppEpochMismatch',
   'IncompleteView',
 ] as const;
 export type LedgerErrorCode = (typeof LEDGER_ERROR_CODES)[number];

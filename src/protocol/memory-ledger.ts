@@ -152,9 +152,12 @@ interface SessionState {
 
 interface AppState {
   readonly id: Hex;
-  readonly owner: Address;
+  owner: Address;
   methods: AttestationMethod[];
   readonly releases: Release[];
+  frozen: boolean;
+  epoch: number;
+  pendingOwner: Address | null;
 }
 
 function fail(code: LedgerErrorCode, message: string): never {
@@ -326,7 +329,9 @@ export class MemoryLedger implements Ledger {
 
   async getApp(appId: Hex): Promise<AppRecord | null> {
     const a = this.#apps.get(lower(appId));
-    return a ? { id: a.id, owner: a.owner, methods: [...a.methods], releaseCount: a.releases.length } : null;
+    return a
+      ? { id: a.id, owner: a.owner, methods: [...a.methods], releaseCount: a.releases.length, frozen: a.frozen, epoch: a.epoch, pendingOwner: a.pendingOwner }
+      : null;
   }
 
   async getRelease(appId: Hex, index: number): Promise<Release | null> {
@@ -370,6 +375,10 @@ export class MemoryLedger implements Ledger {
       createApp: async (salt, methods) => this.#createApp(from, salt, methods),
       setAttestationMethods: async (appId, methods) => this.#setAttestationMethods(from, appId, methods),
       publishRelease: async (appId, release) => this.#publishRelease(from, appId, release),
+      transferApp: async (appId, newOwner) => this.#transferApp(from, appId, newOwner),
+      acceptApp: async (appId) => this.#acceptApp(from, appId),
+      setAppFrozen: async (appId, frozen) => this.#setAppFrozen(from, appId, frozen),
+      rotateAppKey: async (appId, newEpoch, release) => this.#rotateAppKey(from, appId, newEpoch, release),
     };
   }
 
@@ -867,7 +876,7 @@ export class MemoryLedger implements Ledger {
       ),
     );
     if (this.#apps.has(id)) fail('AppExists', `app ${id} already exists (same creator and salt)`);
-    this.#apps.set(id, { id, owner: from, methods: ms, releases: [] });
+    this.#apps.set(id, { id, owner: from, methods: ms, releases: [], frozen: false, epoch: 0, pendingOwner: null });
     return id;
   }
 
@@ -884,11 +893,44 @@ export class MemoryLedger implements Ledger {
   }
 
   #publishRelease(from: Address, appId: Hex, r: Release): void {
+    this.#publish(this.#ownedApp(from, appId), r);
+  }
+
+  #transferApp(from: Address, appId: Hex, newOwner: Address): void {
     const app = this.#ownedApp(from, appId);
+    const to = anAddress(newOwner, 'new app owner');
+    app.pendingOwner = to === ZERO_ADDRESS ? null : to;
+  }
+
+  #acceptApp(from: Address, appId: Hex): void {
+    // As the contract: an unknown app has no pending owner (one check, one error).
+    const app = this.#apps.get(lower(appId));
+    if (!app || app.pendingOwner !== from) fail('NotPendingOwner', `${from} is not the proposed owner of app ${appId}`);
+    app.owner = from;
+    app.pendingOwner = null;
+  }
+
+  #setAppFrozen(from: Address, appId: Hex, frozen: boolean): void {
+    // Checked first, as the chain ledger checks it before sending (no ABI encodes a non-boolean).
+    if (typeof frozen !== 'boolean') fail('BadParameter', 'frozen must be true or false');
+    this.#ownedApp(from, appId).frozen = frozen;
+  }
+
+  #rotateAppKey(from: Address, appId: Hex, newEpoch: number, r: Release): void {
+    const app = this.#ownedApp(from, appId);
+    if (newEpoch !== app.epoch + 1) fail('AppEpochMismatch', `app ${app.id} is at key epoch ${app.epoch}: the next rotation is to epoch ${app.epoch + 1}, not ${String(newEpoch)}`);
+    this.#publish(app, r, () => {
+      app.epoch = newEpoch;
+    });
+  }
+
+  /** Checks a release, then applies `before` (if any) and appends it: a refused release changes nothing. */
+  #publish(app: AppState, r: Release, before?: () => void): void {
     if (byteLength(r.imageDigest) !== 32) fail('BadLength', `an image digest is 32 bytes, got ${byteLength(r.imageDigest)}`);
     if (byteLength(r.launchPolicy) < 0) fail('BadLength', 'the launch policy is not 0x-hex');
     if (byteLength(r.encryptedEnv) < 0) fail('BadLength', 'the encrypted env is not 0x-hex');
     if (typeof r.publicEnv !== 'string') fail('BadParameter', 'the public env must be a string');
+    before?.();
     app.releases.push({
       imageDigest: lower(r.imageDigest),
       launchPolicy: lower(r.launchPolicy),

@@ -14,6 +14,7 @@ import type { AppRecord, AttestationMethod, Release } from './ledger.ts';
 
 export type ReleaseRefusal =
   | 'unknown-app'
+  | 'app-frozen'
   | 'method-not-enabled'
   | 'attestation-unavailable'
   | 'no-release'
@@ -44,6 +45,8 @@ const deny = <T = null>(refusal: ReleaseRefusal, message: string): Verdict<T> =>
  */
 export function authorizeApp(app: AppRecord | null, method: AttestationMethod, o: { readonly jwtConfigured: boolean; readonly wantsEnv: boolean }): Verdict<{ readonly needsRelease: boolean }> {
   if (app === null) return deny('unknown-app', 'no app with this id exists on the registry');
+  // Before anything else about the request: a frozen app releases nothing, to anyone.
+  if (app.frozen) return deny('app-frozen', 'the app\'s owner froze key release for this app (lifted with `kms-admin unfreeze-app`)');
   if (!app.methods.includes(method)) {
     const enabled = app.methods.length === 0 ? 'none' : app.methods.join(', ');
     return deny('method-not-enabled', `the app did not enable the ${method} attestation method (enabled: ${enabled})`);
@@ -90,6 +93,21 @@ export function authorizeEcdsaSigner(recovered: string | null, owner: string): V
     return deny('not-app-owner', `the EIP-712 KeyRequest signature over this request does not recover to the app owner ${owner} (signed by another key, or for another route, app, response key, nonce, time or key version)`);
   }
   return allow(null);
+}
+
+/**
+ * Step 5 for ecdsa when the owner is a contract (it has code at the block read) and the
+ * signature did not recover to it: EIP-1271 `isValidSignature(digest, signature)` decides.
+ * `answer`: the wallet returned the magic value 0x1626ba7e (`valid`), returned anything else
+ * or reverted (`invalid`), or could not be asked within the bounds (`failed`: out of gas,
+ * timeout, RPC error). Only `valid` passes; the others are refusals, never errors.
+ */
+export function authorizeContractSigner(answer: 'valid' | 'invalid' | 'failed', owner: string): Verdict {
+  if (answer === 'valid') return allow(null);
+  if (answer === 'invalid') {
+    return deny('not-app-owner', `the app owner ${owner} is a contract wallet and did not accept this signature (EIP-1271 isValidSignature over the request's EIP-712 digest did not return 0x1626ba7e)`);
+  }
+  return deny('not-app-owner', `the app owner ${owner} is a contract wallet and its isValidSignature call failed (reverted, ran out of its gas allowance or timed out): the signature is not accepted`);
 }
 
 /** Step 5 for jwt, after the signature: the issuer and this deployment's audience. */

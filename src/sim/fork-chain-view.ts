@@ -106,6 +106,10 @@ export function writerOf(account: Address, send: (method: WriteMethod, args: rea
     createApp: m('createApp'),
     setAttestationMethods: m('setAttestationMethods'),
     publishRelease: m('publishRelease'),
+    transferApp: m('transferApp'),
+    acceptApp: m('acceptApp'),
+    setAppFrozen: m('setAppFrozen'),
+    rotateAppKey: m('rotateAppKey'),
   };
 }
 

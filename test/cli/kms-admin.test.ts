@@ -458,6 +458,74 @@ describe('kms-admin against anvil', () => {
     assert.deepEqual([after.churnCap, after.queued, after.interval], [2, [], 60]);
   });
 
+  test('app owners (in-process): transfer-app, accept-app, freeze-app, unfreeze-app; bad usage exits 2 with one line and sends nothing', async () => {
+    const ownerEnv = { ...chainEnv(), KMS_ADMIN_KEY: appOwnerKey };
+    const nextKey = secret(anvil.accounts[5] as Hex);
+    const next = privateKeyToAccount(nextKey).address.toLowerCase() as Address;
+    const owner = privateKeyToAccount(appOwnerKey).address.toLowerCase() as Address;
+    const blockBefore = await ledger.client.getBlockNumber();
+    const usage = await Promise.all([
+      inProcess(['transfer-app', appId], ownerEnv), // no --to
+      inProcess(['transfer-app', appId, '--to', '0x1234'], ownerEnv),
+      inProcess(['transfer-app', '0xabc', '--to', next], ownerEnv),
+      inProcess(['transfer-app', appId, '--to', owner], ownerEnv), // to itself
+      inProcess(['freeze-app', appId], chainEnv()), // no key
+      inProcess(['accept-app', appId, '--key', nextKey.slice(0, -2)], chainEnv()),
+      inProcess(['unfreeze-app', appId, '--json', '--frozen'], ownerEnv),
+    ]);
+    const expected = [
+      /^error: required option '--to <address>' not specified \(see `kms-admin transfer-app --help`\)$/,
+      /^error: --to: expected an address \(0x followed by 40 hex digits\), got "0x1234"$/,
+      /^error: <appId>: expected 32 bytes of 0x-hex/,
+      /^error: --to: 0x[0-9a-f]{40} already owns the app \(it is the signer\)$/,
+      /^error: missing the app owner's transaction key: give --key, --key-file or set KMS_ADMIN_KEY$/,
+      /^error: --key: expected the proposed app owner's transaction key as 32 bytes of hex/,
+      /"code":"USAGE"/,
+    ];
+    usage.forEach((r, i) => {
+      assert.equal(r.code, 2, show(r));
+      assert.equal(r.stdout, '', show(r));
+      assert.equal(lines(r.stderr).length, 1, `exactly one line:\n${show(r)}`);
+      assert.match(r.stderr.trimEnd(), expected[i] as RegExp, show(r));
+    });
+    assert.equal(await ledger.client.getBlockNumber(), blockBefore, 'bad usage sends nothing');
+
+    // Two steps: the proposal changes nothing until the proposed key accepts it.
+    const proposed = json<{ pendingOwner: string }>(ok(await inProcess(['transfer-app', appId, '--to', next, '--json'], ownerEnv)).stdout);
+    assert.equal(proposed.pendingOwner, next);
+    assert.deepEqual([(await ledger.getApp(appId))?.owner, (await ledger.getApp(appId))?.pendingOwner], [owner, next]);
+    const wrong = await inProcess(['accept-app', appId, '--json'], { ...chainEnv(), KMS_ADMIN_KEY: gov });
+    assert.equal(wrong.code, 1, show(wrong));
+    assert.equal(json<{ error: { code: string } }>(wrong.stderr).error.code, 'NotPendingOwner');
+    const accepted = ok(await inProcess(['accept-app', appId], { ...chainEnv(), KMS_ADMIN_KEY: nextKey }));
+    assert.match(accepted.stdout, new RegExp(`^${next} now owns app ${appId}\n`));
+    assert.match(accepted.stdout, new RegExp(`previous owner ${owner} can no longer`));
+    // The previous owner has lost every right: freeze is refused (exit 1, the contract's error named).
+    const lost = await inProcess(['freeze-app', appId], ownerEnv);
+    assert.equal(lost.code, 1, show(lost));
+    assert.match(lines(lost.stderr)[0] ?? '', /NotAppOwner/);
+
+    const nextEnv = { ...chainEnv(), KMS_ADMIN_KEY: nextKey };
+    const frozen = ok(await inProcess(['freeze-app', appId], nextEnv));
+    assert.match(frozen.stdout, /^Froze app 0x[0-9a-f]{64}: from the next block on, every operator refuses/);
+    assert.equal((await ledger.getApp(appId))?.frozen, true);
+    assert.equal(json<{ frozen: boolean }>(ok(await inProcess(['unfreeze-app', appId, '--json'], nextEnv)).stdout).frozen, false);
+    assert.equal((await ledger.getApp(appId))?.frozen, false);
+    const shown = ok(await inProcess(['app', appId], chainEnv()));
+    assert.match(shown.stdout, new RegExp(`owner +${next}\n`));
+    assert.match(shown.stdout, /key release +open\n {2}key epoch +0 \(IBE identity 0x[0-9a-f]{64}\)\n/);
+    ok(await inProcess(['freeze-app', appId], nextEnv));
+    const shownJson = json<{ frozen: boolean; epoch: number; pendingOwner: string | null; identity: string }>(ok(await inProcess(['app', appId, '--json'], chainEnv())).stdout);
+    assert.deepEqual([shownJson.frozen, shownJson.epoch, shownJson.pendingOwner, shownJson.identity], [true, 0, null, appId]);
+    ok(await inProcess(['unfreeze-app', appId], nextEnv));
+    const unknown = await inProcess(['app', `0x${'ee'.repeat(32)}`], chainEnv());
+    assert.equal(unknown.code, 1, show(unknown));
+    assert.match(lines(unknown.stderr)[0] ?? '', /UnknownApp/);
+    // Withdrawing a proposal: the zero address.
+    ok(await inProcess(['transfer-app', appId, '--to', owner], nextEnv));
+    ok(await inProcess(['transfer-app', appId, '--to', `0x${'0'.repeat(40)}`], nextEnv));
+    assert.equal((await ledger.getApp(appId))?.pendingOwner, null);
+  });
 
   test('no key appears in any output', () => {
     assert.ok(outputs.length > 40 && secrets.size >= 7, `${outputs.length} outputs, ${secrets.size} keys`);

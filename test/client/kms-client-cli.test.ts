@@ -160,6 +160,12 @@ describe('kms-client offline (the real launcher)', () => {
       { args: ['pubkey', '--rpc', 'ftp://example.com', '--registry', `0x${'12'.repeat(20)}`], line: /^error: --rpc: expected an http\(s\) URL/ },
       { args: ['pubkey', '--frobnicate'], line: /^error: unknown option '--frobnicate' \(see `kms-client pubkey --help`\)$/ },
       { args: ['rotate'], line: /^error: unknown command 'rotate'/ },
+      { args: ['rotate-app-key', '--app-id', APP], line: /^error: missing the app owner's key .*: give --owner-key, --owner-key-file or set KMS_OWNER_KEY$/ },
+      { args: ['rotate-app-key', '--app-id', APP, '--owner-key', `0x${'11'.repeat(32)}`, '--epoch', '0'], line: /^error: --epoch: / },
+      { args: ['rotate-app-key', '--app-id', APP, '--owner-key', `0x${'11'.repeat(32)}`, '--epoch', 'next'], line: /^error: --epoch: / },
+      { args: ['rotate-app-key', '--app-id', APP, '--owner-key', `0x${'11'.repeat(32)}`, '--env-file', 'missing.env'], line: /^error: --env-file: "missing.env": no such file$/ },
+      { args: ['rotate-app-key', '--app-id', APP, '--owner-key', `0x${'11'.repeat(32)}`], line: /^error: missing the chain: give --rpc URL/ },
+      { args: ['rotate-app-key', '--owner-key', `0x${'11'.repeat(32)}`], line: /^error: required option '--app-id <id>' not specified/ },
     ];
     const runs = await Promise.all(cases.map((c) => inProcess(c.args, { ...(c.env ? { env: c.env } : {}), tty: c.tty === true })));
     runs.forEach((r, i) => {
@@ -184,7 +190,7 @@ describe('kms-client --help (in-process)', () => {
   test('every command explains itself, with an example and the exit codes', async () => {
     const top = await help(['--help']);
     assert.equal(top.code, 0);
-    for (const name of ['operators', 'pubkey', 'encrypt', 'decrypt', 'app-key', 'secrets', 'mnemonic']) {
+    for (const name of ['operators', 'pubkey', 'encrypt', 'decrypt', 'app-key', 'secrets', 'mnemonic', 'rotate-app-key']) {
       assert.ok(top.out.includes(`  ${name} `), `${name} is listed`);
       const h = await help([name, '--help']);
       assert.equal(h.code, 0, name);
@@ -192,7 +198,7 @@ describe('kms-client --help (in-process)', () => {
       assert.match(h.out, /\$ kms-client /, `${name} has an example`);
       assert.match(h.out, /Exit codes: 0 success, 1 the operation failed/, name);
     }
-    const networked = ['operators', 'pubkey', 'encrypt', 'decrypt', 'app-key', 'secrets', 'mnemonic'];
+    const networked = ['operators', 'pubkey', 'encrypt', 'decrypt', 'app-key', 'secrets', 'mnemonic', 'rotate-app-key'];
     for (const name of networked) {
       const h = await help([name, '--help']);
       for (const flag of ['--rpc <url>', '--registry <address>', '--devnet']) assert.ok(h.out.includes(flag), `${name} takes ${flag}`);

@@ -15,6 +15,7 @@ import {
   PARTIAL_PAYLOAD_BYTES,
   SEAL_OVERHEAD_BYTES,
   appIdentity,
+  parseAppIdentity,
   decodeAnswer,
   eatNonce,
   eatNonceHex,
@@ -390,5 +391,24 @@ describe('appIdentity', () => {
     assert.equal(appIdentity(APP.toUpperCase().replace('0X', '0x') as Hex), APP);
     assert.equal(appIdentity(APP).length, 66);
     assert.throws(() => appIdentity(h('00', 31)), RangeError);
+  });
+  it('epoch 0 is today\'s identity (every existing envelope still opens); epoch e >= 1 appends "#" and e in decimal', () => {
+    assert.equal(appIdentity(APP, 0), APP);
+    assert.equal(appIdentity(APP, 1), `${APP}#1`);
+    assert.equal(appIdentity(APP, 4294967295), `${APP}#4294967295`);
+    for (const bad of [-1, 1.5, 4294967296, Number.NaN]) assert.throws(() => appIdentity(APP, bad), RangeError, String(bad));
+  });
+
+  it('is unambiguous: parseAppIdentity reads (id, epoch) back, and refuses every other spelling', () => {
+    for (const e of [0, 1, 9, 10, 123456, 4294967295]) assert.deepEqual(parseAppIdentity(appIdentity(APP, e)), { appId: APP, epoch: e });
+    // Non-canonical spellings of an epoch would make two identities for one key: none parses.
+    for (const bad of [`${APP}#0`, `${APP}#01`, `${APP}#+1`, `${APP}#`, `${APP}#1#2`, `${APP}#4294967296`, `${APP.toUpperCase()}`, `${APP}/1`, APP.slice(0, 65), `${APP}0`]) {
+      assert.equal(parseAppIdentity(bad), null, bad);
+    }
+    // Distinct (id, epoch) pairs never share an identity (ids of the same prefix included).
+    const other = `${APP.slice(0, 65)}${APP.endsWith('1') ? '2' : '1'}` as Hex;
+    const seen = new Set<string>();
+    for (const id of [APP, other]) for (const e of [0, 1, 2, 10, 11, 12, 100]) seen.add(appIdentity(id, e));
+    assert.equal(seen.size, 14);
   });
 });

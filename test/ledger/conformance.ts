@@ -1160,7 +1160,7 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
         ));
         const id0 = await r.w(a0).createApp(salt, ['ecdsa']);
         assert.equal(id0, expectedId);
-        assert.deepEqual(await r.l.getApp(id0), { id: id0, owner: a0, methods: ['ecdsa'], releaseCount: 0 });
+        assert.deepEqual(await r.l.getApp(id0), { id: id0, owner: a0, methods: ['ecdsa'], releaseCount: 0, frozen: false, epoch: 0, pendingOwner: null });
         // Squatting: the same salt from another creator is another app; the same creator cannot reuse it.
         const id1 = await r.w(a1).createApp(salt, ['jwt']);
         assert.notEqual(id1, id0);
@@ -1178,11 +1178,83 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
         const second: Release = { ...release, imageDigest: r.bytes(32), publicEnv: '' };
         await r.w(a0).publishRelease(id0, second);
         await r.w(a0).setAttestationMethods(id0, ['ecdsa', 'jwt']);
-        assert.deepEqual(await r.l.getApp(id0), { id: id0, owner: a0, methods: ['ecdsa', 'jwt'], releaseCount: 2 });
+        assert.deepEqual(await r.l.getApp(id0), { id: id0, owner: a0, methods: ['ecdsa', 'jwt'], releaseCount: 2, frozen: false, epoch: 0, pendingOwner: null });
         assert.deepEqual(await r.l.getRelease(id0, 0), release);
         assert.deepEqual(await r.l.getRelease(id0, 1), second);
         assert.equal(await r.l.getRelease(id0, 2), null);
         assert.equal((await r.l.getApp(id1))?.releaseCount, 0);
+      });
+
+      test('transfer is two-step: the old owner keeps every right until acceptance and loses every one at it', async (r) => {
+        const [a0, a1, a2] = r.A as [Address, Address, Address];
+        const id = await r.w(a0).createApp(r.bytes(32), ['ecdsa']);
+        const release: Release = { imageDigest: r.bytes(32), launchPolicy: '0x01', encryptedEnv: '0x', publicEnv: '' };
+        // Only the owner proposes; nobody but the proposed owner accepts (an unknown app has no proposed owner).
+        await refuses(r.w(a1).transferApp(id, a1), 'NotAppOwner');
+        await refuses(r.w(a0).transferApp(r.bytes(32), a1), 'UnknownApp');
+        await refuses(r.w(a1).acceptApp(id), 'NotPendingOwner');
+        await refuses(r.w(a1).acceptApp(r.bytes(32)), 'NotPendingOwner');
+        await r.w(a0).transferApp(id, a2);
+        assert.equal((await r.l.getApp(id))?.pendingOwner, a2);
+        // A new proposal replaces the old one; the zero address withdraws it.
+        await r.w(a0).transferApp(id, a1);
+        await refuses(r.w(a2).acceptApp(id), 'NotPendingOwner');
+        await r.w(a0).transferApp(id, ZERO_ADDRESS);
+        assert.equal((await r.l.getApp(id))?.pendingOwner, null);
+        await refuses(r.w(a1).acceptApp(id), 'NotPendingOwner');
+        // Until acceptance the old owner acts as before.
+        await r.w(a0).transferApp(id, a1);
+        await r.w(a0).publishRelease(id, release);
+        await r.w(a1).acceptApp(id);
+        assert.deepEqual(await r.l.getApp(id), { id, owner: a1, methods: ['ecdsa'], releaseCount: 1, frozen: false, epoch: 0, pendingOwner: null });
+        // The previous owner has no right left; the new one has them all.
+        await refuses(r.w(a0).publishRelease(id, release), 'NotAppOwner');
+        await refuses(r.w(a0).setAttestationMethods(id, ['jwt']), 'NotAppOwner');
+        await refuses(r.w(a0).setAppFrozen(id, true), 'NotAppOwner');
+        await refuses(r.w(a0).rotateAppKey(id, 1, release), 'NotAppOwner');
+        await refuses(r.w(a0).transferApp(id, a0), 'NotAppOwner');
+        await refuses(r.w(a1).acceptApp(id), 'NotPendingOwner');
+        await r.w(a1).setAttestationMethods(id, ['jwt']);
+        await r.w(a1).publishRelease(id, release);
+        assert.equal((await r.l.getApp(id))?.releaseCount, 2);
+      });
+
+      test('freeze and unfreeze are the owner\'s alone and change nothing else', async (r) => {
+        const [a0, a1] = r.A as [Address, Address];
+        const id = await r.w(a0).createApp(r.bytes(32), ['ecdsa', 'jwt']);
+        await refuses(r.w(a1).setAppFrozen(id, true), 'NotAppOwner');
+        await refuses(r.w(a0).setAppFrozen(r.bytes(32), true), 'UnknownApp');
+        await r.w(a0).setAppFrozen(id, true);
+        assert.deepEqual(await r.l.getApp(id), { id, owner: a0, methods: ['ecdsa', 'jwt'], releaseCount: 0, frozen: true, epoch: 0, pendingOwner: null });
+        // A frozen app can still be administered (publish, rotate) by its owner.
+        const release: Release = { imageDigest: r.bytes(32), launchPolicy: '0x', encryptedEnv: '0x', publicEnv: '' };
+        await r.w(a0).publishRelease(id, release);
+        await r.w(a0).setAppFrozen(id, true);
+        assert.equal((await r.l.getApp(id))?.frozen, true, 'freezing twice is harmless');
+        await r.w(a0).setAppFrozen(id, false);
+        assert.deepEqual(await r.l.getApp(id), { id, owner: a0, methods: ['ecdsa', 'jwt'], releaseCount: 1, frozen: false, epoch: 0, pendingOwner: null });
+      });
+
+      test('a key rotation raises the epoch by exactly one and publishes its release in the same step; a repeated one is refused', async (r) => {
+        const [a0, a1] = r.A as [Address, Address];
+        const id = await r.w(a0).createApp(r.bytes(32), ['ecdsa']);
+        const release: Release = { imageDigest: r.bytes(32), launchPolicy: r.bytes(8), encryptedEnv: r.bytes(150), publicEnv: 'A=1' };
+        await refuses(r.w(a1).rotateAppKey(id, 1, release), 'NotAppOwner');
+        await refuses(r.w(a0).rotateAppKey(r.bytes(32), 1, release), 'UnknownApp');
+        await refuses(r.w(a0).rotateAppKey(id, 0, release), 'AppEpochMismatch');
+        await refuses(r.w(a0).rotateAppKey(id, 2, release), 'AppEpochMismatch');
+        // A refused release changes nothing: no epoch bump without its release.
+        await refuses(r.w(a0).rotateAppKey(id, 1, { ...release, imageDigest: r.bytes(31) }), 'BadLength');
+        assert.equal((await r.l.getApp(id))?.epoch, 0);
+        await r.w(a0).rotateAppKey(id, 1, release);
+        assert.deepEqual(await r.l.getApp(id), { id, owner: a0, methods: ['ecdsa'], releaseCount: 1, frozen: false, epoch: 1, pendingOwner: null });
+        assert.deepEqual(await r.l.getRelease(id, 0), release);
+        // The same call again (a re-run after an interruption) cannot rotate twice.
+        await refuses(r.w(a0).rotateAppKey(id, 1, release), 'AppEpochMismatch');
+        const second: Release = { ...release, encryptedEnv: r.bytes(150) };
+        await r.w(a0).rotateAppKey(id, 2, second);
+        assert.deepEqual([(await r.l.getApp(id))?.epoch, (await r.l.getApp(id))?.releaseCount], [2, 2]);
+        assert.deepEqual(await r.l.getRelease(id, 1), second);
       });
     });
   });

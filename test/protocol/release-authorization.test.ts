@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { AppRecord, Hex, Release } from '../../src/protocol/ledger.ts';
 import {
   authorizeApp,
+  authorizeContractSigner,
   authorizeEcdsaSigner,
   checkAttestationTime,
   checkIssuerAudience,
@@ -17,7 +18,7 @@ import {
   type VersionLookup,
 } from '../../src/protocol/release-authorization.ts';
 
-const APP: AppRecord = { id: `0x${'aa'.repeat(32)}` as Hex, owner: `0x${'0b'.repeat(20)}` as Hex, methods: ['ecdsa', 'jwt'], releaseCount: 1 };
+const APP: AppRecord = { id: `0x${'aa'.repeat(32)}` as Hex, owner: `0x${'0b'.repeat(20)}` as Hex, methods: ['ecdsa', 'jwt'], releaseCount: 1, frozen: false, epoch: 0, pendingOwner: null };
 const RELEASE: Release = { imageDigest: `0x${'dd'.repeat(32)}` as Hex, launchPolicy: `0x${'ee'.repeat(32)}` as Hex, encryptedEnv: '0x' as Hex, publicEnv: '' };
 const NONCE = `0x${'cc'.repeat(32)}`;
 
@@ -30,6 +31,10 @@ describe('release authorization: verdicts', () => {
   const cases: readonly [string, Verdict<unknown>, ReleaseRefusal | 'ok'][] = [
     ['no app', authorizeApp(null, 'ecdsa', { jwtConfigured: true, wantsEnv: false }), 'unknown-app'],
     ['method not enabled', authorizeApp(app({ methods: ['jwt'] }), 'ecdsa', { jwtConfigured: true, wantsEnv: false }), 'method-not-enabled'],
+    // A freeze comes first: whatever else holds, a frozen app releases nothing.
+    ['frozen app', authorizeApp(app({ frozen: true }), 'ecdsa', { jwtConfigured: true, wantsEnv: false }), 'app-frozen'],
+    ['frozen app, method not enabled either', authorizeApp(app({ frozen: true, methods: [] }), 'jwt', { jwtConfigured: false, wantsEnv: true }), 'app-frozen'],
+    ['app at epoch 3, not frozen', authorizeApp(app({ epoch: 3 }), 'ecdsa', { jwtConfigured: true, wantsEnv: false }), 'ok'],
     ['jwt without a JWKS on this node', authorizeApp(APP, 'jwt', { jwtConfigured: false, wantsEnv: false }), 'attestation-unavailable'],
     ['jwt needs a release', authorizeApp(app({ releaseCount: 0 }), 'jwt', { jwtConfigured: true, wantsEnv: false }), 'no-release'],
     ['/secrets needs a release', authorizeApp(app({ releaseCount: 0 }), 'ecdsa', { jwtConfigured: true, wantsEnv: true }), 'no-release'],
@@ -45,6 +50,9 @@ describe('release authorization: verdicts', () => {
     ['signature recovers to the owner (any case)', authorizeEcdsaSigner(APP.owner.toUpperCase().replace('0X', '0x'), APP.owner), 'ok'],
     ['signature does not recover', authorizeEcdsaSigner(null, APP.owner), 'attestation-bad-signature'],
     ['signature by another key', authorizeEcdsaSigner(`0x${'0c'.repeat(20)}`, APP.owner), 'not-app-owner'],
+    ['contract owner says yes (EIP-1271 magic value)', authorizeContractSigner('valid', APP.owner), 'ok'],
+    ['contract owner says no', authorizeContractSigner('invalid', APP.owner), 'not-app-owner'],
+    ['contract owner call failed (gas, timeout, revert)', authorizeContractSigner('failed', APP.owner), 'not-app-owner'],
     ['issuer and audience', checkIssuerAudience({ iss: 'https://iss', aud: ['x', 'aud'] }, 'https://iss', 'aud'), 'ok'],
     ['wrong issuer', checkIssuerAudience({ iss: 'https://evil', aud: 'aud' }, 'https://iss', 'aud'), 'wrong-issuer'],
     ['wrong audience', checkIssuerAudience({ iss: 'https://iss', aud: 'other' }, 'https://iss', 'aud'), 'wrong-audience'],

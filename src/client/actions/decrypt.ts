@@ -2,10 +2,11 @@
  * @module
  * `decrypt`: open an IBE envelope v1 with the app key. Offline: no chain, no operator.
  */
-import { dearmor, decryptFromApp, IbeError } from '../../crypto/ibe.ts';
+import { dearmor, decryptFromApp, IbeError, parseEnvelope } from '../../crypto/ibe.ts';
+import { appIdentity, parseAppIdentity } from '../../crypto/key-release.ts';
 import type { Hex } from '../../protocol/ledger.ts';
 import type { KmsClient } from '../client.ts';
-import { DecryptionError, type InvalidParameterError } from '../errors.ts';
+import { DecryptionError, InvalidParameterError } from '../errors.ts';
 import { aAppId, decodeAppKey } from '../utils.ts';
 
 export interface DecryptParameters {
@@ -13,8 +14,13 @@ export interface DecryptParameters {
   readonly appId: Hex | string;
   /** The envelope: binary bytes, or armored base64 (as bytes or a string). */
   readonly envelope: Uint8Array | string;
-  /** The app key d = x·Q(appId), 48-byte G1 (hex or bytes), from `requestAppKey`. */
+  /** The app key d = x·Q(identity), 48-byte G1 (hex or bytes), from `requestAppKey`. */
   readonly appKey: Hex | Uint8Array;
+  /**
+   * The app-key epoch the key is for (`requestAppKey` returns it). Default: the epoch the
+   * envelope names, if it is addressed to this app at all.
+   */
+  readonly epoch?: number;
 }
 
 /** The plaintext bytes. */
@@ -81,8 +87,21 @@ export async function decrypt(_client: KmsClient, params: DecryptParameters): Pr
   const appId = aAppId(params.appId);
   const { point } = decodeAppKey(params.appKey);
   const envelope = envelopeBytes(params.envelope);
+  let identity: string = appId;
   try {
-    return decryptFromApp(point, appId, envelope);
+    if (params.epoch !== undefined) identity = appIdentity(appId, params.epoch);
+    else {
+      // The envelope's identity says which epoch it was sealed to; one of another app is left
+      // as is, so that decryptFromApp refuses it as addressed to another app.
+      const named = parseAppIdentity(parseEnvelope(envelope).appId);
+      if (named !== null && named.appId === appId) identity = appIdentity(appId, named.epoch);
+    }
+  } catch (e) {
+    if (e instanceof RangeError) throw new InvalidParameterError('epoch', 'an integer from 0 to 4294967295');
+    throw toDecryptionError(e);
+  }
+  try {
+    return decryptFromApp(point, identity, envelope);
   } catch (e) {
     throw toDecryptionError(e);
   }

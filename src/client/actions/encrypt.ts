@@ -5,9 +5,10 @@
  */
 import type { ChainError } from '../../chain/errors.ts';
 import { encryptToApp } from '../../crypto/ibe.ts';
+import { appIdentity } from '../../crypto/key-release.ts';
 import type { Hex, LedgerError } from '../../protocol/ledger.ts';
 import type { KmsClient } from '../client.ts';
-import { NoMasterKeyError, UnknownAppError, type InvalidParameterError, type OfflineClientError } from '../errors.ts';
+import { InvalidParameterError, NoMasterKeyError, UnknownAppError, type OfflineClientError } from '../errors.ts';
 import { aAppId, decodeMpk } from '../utils.ts';
 
 export interface EncryptParameters {
@@ -22,9 +23,14 @@ export interface EncryptParameters {
    * must exist there.
    */
   readonly mpk?: Hex | Uint8Array;
+  /**
+   * Offline only (with `mpk`): the app-key epoch to encrypt to (default 0). Online, the app's
+   * current epoch is read from the chain and this must be absent or equal to it.
+   */
+  readonly epoch?: number;
 }
 
-/** The envelope: `195 + 66 + plaintext.length` bytes (binary; `armor()` gives base64). */
+/** The envelope: `195 + |identity| + plaintext.length` bytes (66 at epoch 0; binary; `armor()` gives base64). */
 export type EncryptReturnType = Uint8Array;
 
 export type EncryptErrorType = InvalidParameterError | OfflineClientError | UnknownAppError | NoMasterKeyError | ChainError | LedgerError;
@@ -33,6 +39,10 @@ const utf8 = new TextEncoder();
 
 /**
  * Encrypts `plaintext` to an app id with the master public key.
+ *
+ * The envelope's identity is the app's identity at its current key epoch
+ * (`appIdentity(appId, epoch)`: the id itself at epoch 0, `<id>#<epoch>` after rotations), so
+ * only the key the operators release now opens it.
  *
  * Online (no `mpk`): refuses an app id that has no app on-chain — an envelope to an id nobody
  * owns could never be opened, and app ids are assigned by the contract, so a typo is caught
@@ -54,11 +64,18 @@ export async function encrypt(client: KmsClient, params: EncryptParameters): Pro
   const appId = aAppId(params.appId);
   const plaintext = typeof params.plaintext === 'string' ? utf8.encode(params.plaintext) : params.plaintext;
   if (!(plaintext instanceof Uint8Array)) throw new TypeError(`plaintext: expected Uint8Array or string, got ${typeof params.plaintext}`);
-  if (params.mpk !== undefined) return encryptToApp(decodeMpk(params.mpk).point, appId, plaintext);
+  const epoch = params.epoch;
+  if (epoch !== undefined && (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff)) {
+    throw new InvalidParameterError('epoch', 'an integer from 0 to 4294967295');
+  }
+  if (params.mpk !== undefined) return encryptToApp(decodeMpk(params.mpk).point, appIdentity(appId, epoch ?? 0), plaintext);
 
   const ledger = await client.ledger('encrypt (without an explicit mpk)');
   const [app, mpk] = await Promise.all([ledger.getApp(appId), ledger.getMpk()]);
   if (app === null) throw new UnknownAppError(appId, ledger.registry);
   if (mpk === null) throw new NoMasterKeyError(ledger.registry);
-  return encryptToApp(decodeMpk(mpk, 'on-chain MPK').point, appId, plaintext);
+  if (epoch !== undefined && epoch !== app.epoch) {
+    throw new InvalidParameterError('epoch', `the app's current key epoch, ${app.epoch} (an envelope to another epoch could not be opened with the key operators release now); omit it`);
+  }
+  return encryptToApp(decodeMpk(mpk, 'on-chain MPK').point, appIdentity(appId, app.epoch), plaintext);
 }

@@ -11,6 +11,7 @@
  */
 import type { ChainError } from '../../chain/errors.ts';
 import { decryptFromApp } from '../../crypto/ibe.ts';
+import { appIdentity } from '../../crypto/key-release.ts';
 import type { Hex, LedgerError } from '../../protocol/ledger.ts';
 import type { KmsClient } from '../client.ts';
 import { NoReleaseError, UnknownAppError, type DecryptionError, type OperatorFault } from '../errors.ts';
@@ -25,6 +26,8 @@ export interface GetSecretsReturnType {
   readonly appId: Hex;
   /** The key version whose partials gave the app key. */
   readonly version: number;
+  /** The app-key epoch (the env was encrypted to its identity). */
+  readonly epoch: number;
   /** The release the env comes from (the app's latest on-chain release). */
   readonly release: {
     readonly index: number;
@@ -84,7 +87,9 @@ export async function getSecrets(client: KmsClient, params: GetSecretsParameters
   if (release.encryptedEnv.length > 2) {
     try {
       // The key as the point the release already decoded and checked (no second decoding).
-      env = decryptFromApp(r.appKeyPoint, appId, new Uint8Array(Buffer.from(release.encryptedEnv.slice(2), 'hex')));
+      // The release was encrypted to the identity of the epoch the key is for (a rotation
+      // publishes the re-encrypted env in the same transaction that raises the epoch).
+      env = decryptFromApp(r.appKeyPoint, appIdentity(appId, r.epoch), new Uint8Array(Buffer.from(release.encryptedEnv.slice(2), 'hex')));
     } catch (e) {
       throw toDecryptionError(e);
     }
@@ -92,6 +97,7 @@ export async function getSecrets(client: KmsClient, params: GetSecretsParameters
   return {
     appId,
     version: r.version,
+    epoch: r.epoch,
     release: { index, imageDigest: lc(release.imageDigest), launchPolicy: lc(release.launchPolicy), publicEnv: release.publicEnv },
     env,
     faults,

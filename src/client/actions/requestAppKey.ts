@@ -32,6 +32,8 @@ export interface RequestAppKeyReturnType {
   readonly appKey: Hex;
   /** The key version whose partials were combined. */
   readonly version: number;
+  /** The app-key epoch: the key is x·Q(appIdentity(appId, epoch)) (issue 16; 0 until the first rotation). */
+  readonly epoch: number;
   /** Partials needed (t) in that version. */
   readonly threshold: number;
   /** Every partial received for that version, each with its verification result. */
@@ -85,5 +87,5 @@ export type RequestAppKeyErrorType =
  */
 export async function requestAppKey(client: KmsClient, params: RequestAppKeyParameters): Promise<RequestAppKeyReturnType> {
   const r = await releaseKey(client, params, 'sign', 'requestAppKey');
-  return { appId: r.appId, appKey: r.appKey, version: r.version, threshold: r.threshold, partials: r.partials, faults: r.faults };
+  return { appId: r.appId, appKey: r.appKey, version: r.version, epoch: r.epoch, threshold: r.threshold, partials: r.partials, faults: r.faults };
 }

@@ -71,6 +71,7 @@ export type ApiErrorCode =
   | 'timeout'
   // key release (src/node/release); each names the check that failed
   | 'unknown-app'
+  | 'app-frozen'
   | 'no-release'
   | 'method-not-enabled'
   | 'bad-attestation'

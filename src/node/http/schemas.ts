@@ -17,7 +17,7 @@
  * Key release (`POST /app/sign`, `POST /secrets`; implemented by the apps issue):
  *
  *   request  { appId, responseKey, nonce, version? | time?, attestation }
- *   response { operator, version, sealed }   sealed = box to `responseKey` (X25519 + AES-GCM)
+ *   response { operator, version, epoch, sealed }   sealed = box to `responseKey` (X25519 + AES-GCM)
  *
  * `operator` and `version` are also in clear so a client can group answers by version before
  * opening them; the authoritative copies are inside the sealed, operator-signed payload.
@@ -117,11 +117,14 @@ export type PubkeyInfo = Static<typeof PubkeyInfo>;
 // POST /app/sign, POST /secrets
 // ---------------------------------------------------------------------------------------------
 
-/** `ecdsa`: the app owner's EIP-712 signature over {appId, responseKey, nonce, time} (SPEC 5). */
+/**
+ * `ecdsa`: the app owner's EIP-712 signature over {route, appId, responseKey, nonce, time, …}
+ * (SPEC 5): 65 bytes r‖s‖v, or up to 1024 bytes for a contract-wallet owner (EIP-1271).
+ */
 export const EcdsaAttestation = Type.Object(
   {
     method: Type.Literal('ecdsa'),
-    signature: hexBytes(65, 'signature (r‖s‖v)'),
+    signature: hexBytesRange(65, 1024, 'signature (r‖s‖v, or a contract owner\'s EIP-1271 signature)'),
     time: Time,
   },
   { additionalProperties: false },
@@ -183,6 +186,11 @@ export const SealedResponse = Type.Object(
     operator: AddressOut,
     /** The key version the partial was made with. */
     version: Type.Integer(),
+    /**
+     * The app-key epoch the partial was made for (identity `appIdentity(appId, epoch)`; issue
+     * 16). Always sent by this node; optional so that answers of older nodes still parse.
+     */
+    epoch: Type.Optional(Type.Integer()),
     /**
      * The sealed, operator-signed payload (partial, operator, version, signature; for
      * /secrets also the app's latest release env). Byte format: the apps issue.

@@ -20,7 +20,17 @@
  *
  * `liveAppReader(ledger)` (the in-memory ledger of tests and benchmarks): every read is live;
  * nothing is cached (`block` null).
+ *
+ * Contract-wallet owners (EIP-1271, issue 16): `AppView.contractSignature` asks the owner
+ * address at the view's block. No code there: `no-code` (an ordinary key: the handler's ECDSA
+ * recovery already decided). Code: one `eth_call` of `isValidSignature(digest, signature)`,
+ * bounded — at most `EIP1271_GAS` gas and `EIP1271_TIMEOUT_MS` — whose answer is `valid` only
+ * for the magic value 0x1626ba7e; a revert or any other return is `invalid`, a call that could
+ * not complete (gas, timeout, RPC failure) `failed`. Never an exception: the wallet is
+ * someone else's code, and whatever it does is a refusal at worst. Code presence is memoized
+ * per block and owner.
  */
+import { decodeFunctionResult, encodeFunctionData, type Address as ViemAddress } from 'viem';
 import { ChainLedger } from '../../chain/chain-ledger.ts';
 import { kmsRegistryAbi } from '../../chain/kms-registry-artifact.ts';
 import { readApp, readRelease, type ReadContext } from '../../chain/registry-reads.ts';
@@ -33,15 +43,36 @@ export interface AppView {
   getApp(appId: Hex): Promise<AppRecord | null>;
   /** Release `index` of an app as of this block (null: none). */
   getRelease(appId: Hex, index: number): Promise<Release | null>;
+  /** EIP-1271 at this block: whether the contract at `owner` accepts `signature` over `digest` (see the module header). */
+  contractSignature(owner: Hex, digest: Uint8Array, signature: Uint8Array): Promise<ContractSignatureAnswer>;
 }
+
+/** What asking an owner address about a signature gave (EIP-1271). */
+export type ContractSignatureAnswer = 'no-code' | 'valid' | 'invalid' | 'failed';
+
+/** Gas an owner wallet's `isValidSignature` may use (a 2-of-3 multisig needs ~15k; Safe ~50k per signer). */
+export const EIP1271_GAS = 500_000n;
+/** How long a node waits for it. */
+export const EIP1271_TIMEOUT_MS = 3_000;
+const EIP1271_MAGIC = '0x1626ba7e';
+const EIP1271_ABI = [{
+  type: 'function', name: 'isValidSignature', stateMutability: 'view',
+  inputs: [{ name: 'hash', type: 'bytes32' }, { name: 'signature', type: 'bytes' }],
+  outputs: [{ name: '', type: 'bytes4' }],
+}] as const;
 
 export interface AppReader {
   /** A view at a block that was the chain's head at some moment after this call began. */
   latest(): Promise<AppView>;
 }
 
-/** What a key-release handler may be given to read apps from. */
-export type AppSource = Pick<LedgerReader, 'getApp' | 'getRelease'>;
+/**
+ * What a key-release handler may be given to read apps from. `contractSignature` (optional):
+ * EIP-1271 answers of a source without a chain (tests); absent, every owner is `no-code`.
+ */
+export type AppSource = Pick<LedgerReader, 'getApp' | 'getRelease'> & {
+  readonly contractSignature?: AppView['contractSignature'];
+};
 
 /** The reader for a ledger: block-pinned reads at the head for a `ChainLedger`, live reads otherwise. */
 export function appReaderFor(ledger: AppSource): AppReader {
@@ -50,7 +81,12 @@ export function appReaderFor(ledger: AppSource): AppReader {
 
 /** Live reads (the in-memory ledger: always its latest state). */
 export function liveAppReader(ledger: AppSource): AppReader {
-  const view: AppView = { block: null, getApp: (id) => ledger.getApp(id), getRelease: (id, i) => ledger.getRelease(id, i) };
+  const view: AppView = {
+    block: null,
+    getApp: (id) => ledger.getApp(id),
+    getRelease: (id, i) => ledger.getRelease(id, i),
+    contractSignature: async (owner, digest, signature) => ledger.contractSignature?.(owner, digest, signature) ?? 'no-code',
+  };
   return { latest: async () => view };
 }
 
@@ -91,6 +127,45 @@ export function chainAppReader(ledger: ChainLedger): AppReader {
   const registry = ledger.registry;
   const head = freshRead(() => client.getBlock({ blockTag: 'latest' }));
   const releases = new Map<string, Release>();
+  // Whether an owner address has code, per block hash and owner (bounded like releases).
+  const codes = new Map<string, Promise<boolean>>();
+
+  const hasCode = (ctx: ReadContext, owner: Hex): Promise<boolean> => {
+    const key = `${ctx.blockHash}:${owner}`;
+    let hit = codes.get(key);
+    if (hit === undefined) {
+      hit = client.getCode({ address: owner as ViemAddress, blockNumber: ctx.blockNumber }).then((code) => code !== undefined && code !== '0x');
+      codes.set(key, hit);
+      hit.catch(() => codes.delete(key));
+      if (codes.size > MAX_RELEASES) codes.delete(codes.keys().next().value as string);
+    }
+    return hit;
+  };
+
+  const askWallet = async (ctx: ReadContext, owner: Hex, digest: Uint8Array, signature: Uint8Array): Promise<'valid' | 'invalid' | 'failed'> => {
+    const data = encodeFunctionData({ abi: EIP1271_ABI, functionName: 'isValidSignature', args: [bytesHex(digest), bytesHex(signature)] });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'failed'>((resolve) => {
+      timer = setTimeout(() => resolve('failed'), EIP1271_TIMEOUT_MS);
+    });
+    const call = client.call({ to: owner as ViemAddress, data, gas: EIP1271_GAS, blockNumber: ctx.blockNumber }).then(
+      (r): 'valid' | 'invalid' => {
+        if (r.data === undefined) return 'invalid';
+        try {
+          return decodeFunctionResult({ abi: EIP1271_ABI, functionName: 'isValidSignature', data: r.data }).toLowerCase() === EIP1271_MAGIC ? 'valid' : 'invalid';
+        } catch {
+          return 'invalid'; // returned something that is not a bytes4
+        }
+      },
+      // A revert is the wallet saying no; anything else (gas, transport) is a call that failed.
+      (e: unknown): 'invalid' | 'failed' => (/revert/i.test(e instanceof Error ? e.message : '') ? 'invalid' : 'failed'),
+    );
+    try {
+      return await Promise.race([call, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   const viewAt = (ctx: ReadContext, hash: string): AppView => ({
     block: hash,
@@ -112,6 +187,11 @@ export function chainAppReader(ledger: ChainLedger): AppReader {
       if (releases.size > MAX_RELEASES) releases.delete(releases.keys().next().value as string);
       return r;
     },
+    async contractSignature(owner, digest, signature) {
+      const o = owner.toLowerCase() as Hex;
+      if (!(await hasCode(ctx, o))) return 'no-code';
+      return askWallet(ctx, o, digest, signature);
+    },
   });
 
   return {
@@ -121,4 +201,8 @@ export function chainAppReader(ledger: ChainLedger): AppReader {
       return viewAt({ client, registry, blockNumber: block.number, blockHash: block.hash.toLowerCase() as Hex, timestamp: Number(block.timestamp) }, block.hash);
     },
   };
+}
+
+function bytesHex(b: Uint8Array): Hex {
+  return `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}` as Hex;
 }

@@ -10,16 +10,22 @@
  *
  *   0. request shape beyond the schema: responseKey of small order, time = 0   400 bad-request
  *   1. the app exists on-chain, read at the newest block (app-reads.ts)         404 unknown-app
+ *      the owner has not frozen it (read at the same block: from the next       403 app-frozen
+ *      block on, no replay-cache hit either)
  *   2. the app enabled the method                                               403 method-not-enabled
  *      jwt configured on this node                                              403 attestation-unavailable
  *      a release exists (jwt: to compare the image; /secrets: to return it)     404 no-release
  *   3. attestation time within ±window (ecdsa: signed time; jwt: iat, exp, nbf) 403 attestation-expired
  *      (jwt: the token decodes, alg RS256/ES256)                                403 bad-attestation
- *   4. replay cache on (route, requestHash): an identical retry gets the same answer (same
- *      bytes); a different request reusing (nonce, responseKey) is checked and answered on its
- *      own (its answer is sealed to the key its attestation binds; see caches.ts)
+ *   4. replay cache on (route, requestHash, owner, epoch): an identical retry gets the same
+ *      answer (same bytes) while the app's owner and key epoch are unchanged; a different
+ *      request reusing (nonce, responseKey) is checked and answered on its own (its answer is
+ *      sealed to the key its attestation binds; see caches.ts)
  *   5. ecdsa: EIP-712 signature over (route, request) is canonical, recovers …   403 attestation-bad-signature
  *             … to the app's on-chain owner                                     403 not-app-owner
+ *             or, when it does not and the owner has code: EIP-1271            403 not-app-owner
+ *             isValidSignature(digest, signature) = 0x1626ba7e at the block
+ *             read (bounded in gas and time: app-reads.ts)
  *      jwt:   JWKS keys fetched within their maximum age                        503 attestation-unavailable
  *             JWS verifies under a JWKS key                                     403 attestation-bad-signature
  *             iss = configured issuer                                           403 wrong-issuer
@@ -34,8 +40,9 @@
  *             submods.container.image_digest = latest release's                 403 wrong-image-digest
  *             launch_policy = latest release's                                  403 wrong-launch-policy
  *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
- *   7. partial sign (timed; cached per key version and app, so mostly a lookup), operator
- *      signature, seal, record in the replay cache.
+ *   7. partial sign for the app's current key epoch, σ_j = s_j·Q(appIdentity(appId, epoch))
+ *      (timed; cached per key version and identity, so mostly a lookup), operator signature,
+ *      seal, record in the replay cache. The answer names the epoch (`epoch`).
  *
  * Time: the freshness window is checked against this node's wall clock, not chain time.
  * Attestation times are wall-clock times by construction (the owner's clock for ecdsa, the
@@ -56,6 +63,7 @@ import {
   encodeAnswer,
   KEY_RELEASE_ROUTES,
   isLowOrderX25519,
+  keyRequestDigest,
   partialPayload,
   recoverKeyRequestSigner,
   requestHash,
@@ -68,6 +76,7 @@ import { systemRng, type Rng } from '../../crypto/rng.ts';
 import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
 import {
   authorizeApp,
+  authorizeContractSigner,
   authorizeEcdsaSigner,
   checkAttestationTime,
   checkIssuerAudience,
@@ -82,14 +91,14 @@ import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/releas
 import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
 import type { KeyStore, StoredVersion } from '../key-store.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
-import { appReaderFor } from './app-reads.ts';
+import { appReaderFor, type AppSource, type AppView } from './app-reads.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
 import { checkClaims, CONFIDENTIAL_SPACE_POLICY, type ClaimPolicy } from './claim-policy.ts';
 import { decodeJwt, formatDuration, JwksError, JwksStaleError, JwtFormatError, verifyJws, type DecodedJwt, type JwksProvider, type VerifierKey } from './jwt.ts';
 
 /** What the handler needs from the node (`NodeParts` satisfies it). */
 export interface ReleaseParts {
-  readonly ledger: Pick<LedgerReader, 'chainId' | 'registry' | 'getApp' | 'getRelease'>;
+  readonly ledger: Pick<LedgerReader, 'chainId' | 'registry'> & AppSource;
   readonly store: Pick<KeyStore, 'getVersion' | 'activeVersion' | 'versionAt'>;
   /** This operator's address. */
   readonly me: Address;
@@ -145,6 +154,8 @@ function refuse(status: number, code: Refusal, message: string): ApiError {
  */
 const REFUSAL_HTTP: Readonly<Record<ReleaseRefusal, { readonly status: number; readonly code: Refusal }>> = {
   'unknown-app': { status: 404, code: 'unknown-app' },
+  // The app exists and the request may be fine: the owner's decision forbids it for now.
+  'app-frozen': { status: 403, code: 'app-frozen' },
   'method-not-enabled': { status: 403, code: 'method-not-enabled' },
   'attestation-unavailable': { status: 403, code: 'attestation-unavailable' },
   'no-release': { status: 404, code: 'no-release' },
@@ -254,7 +265,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   }
 
   /** Steps 1–2: the app, the method, and (when needed) its latest release. */
-  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null }> {
+  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ view: AppView; app: AppRecord; release: Release | null }> {
     const view = await chainRead('latest block', () => apps.latest(), ctx);
     const app = await chainRead('app', () => cache.app(view, req.appId), ctx);
     const { needsRelease } = must(authorizeApp(app, req.attestation.method, { jwtConfigured: jwt !== null, wantsEnv: kind === 'secrets' }));
@@ -263,9 +274,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       const index = app.releaseCount - 1;
       const release = await chainRead('release', () => cache.release(view, app.id, index), ctx);
       if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
-      return { app, release };
+      return { view, app, release };
     }
-    return { app, release: null };
+    return { view, app, release: null };
   }
 
   /** Step 3 for jwt: decode and check the time claims (cheap, before the signature). */
@@ -281,19 +292,26 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     return token;
   }
 
-  /** Step 5 for ecdsa. */
-  function verifyEcdsa(kind: ReplayKind, req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord): void {
+  /** Step 5 for ecdsa: the owner's key, or (an owner with code) its EIP-1271 answer. */
+  async function verifyEcdsa(kind: ReplayKind, req: KeyReleaseRequest & { attestation: EcdsaAttestation }, app: AppRecord, view: AppView, ctx: KeyReleaseContext): Promise<void> {
     // The typed data is rebuilt from this request: a signature over any other request (route,
     // app, response key, nonce, time, key version) recovers to some other address.
     const params: KeyRequestParams = {
       chainId, registry, route: KEY_RELEASE_ROUTES[kind], appId: req.appId, responseKey: req.responseKey, nonce: req.nonce, time: req.attestation.time,
       version: req.version, keyTime: req.time,
     };
-    const sigBytes = parseHex(req.attestation.signature, 65, 'attestation.signature');
+    const sigBytes = parseHex(req.attestation.signature, undefined, 'attestation.signature');
     // Canonical signatures only (low s, v ∈ {27, 28}): the high-s twin or a v = 0/1 copy of
     // the owner's signature would otherwise be a second, different request with the same
     // nonce that anyone who saw the first could make.
-    must(authorizeEcdsaSigner(recoverKeyRequestSigner(params, sigBytes), app.owner));
+    const recovered = sigBytes.length === 65 ? recoverKeyRequestSigner(params, sigBytes) : null;
+    const byKey = authorizeEcdsaSigner(recovered, app.owner);
+    if (byKey.ok) return;
+    // Not the owner's key: if the owner is a contract, its own rule decides (EIP-1271); an
+    // owner without code gets the ECDSA refusal. The wallet sees the same EIP-712 digest.
+    const answer = await chainRead('owner wallet', () => view.contractSignature(app.owner, keyRequestDigest(params), sigBytes), ctx);
+    if (answer === 'no-code') must(byKey);
+    else must(authorizeContractSigner(answer, app.owner));
   }
 
   /** Step 5 for jwt. */
@@ -342,7 +360,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const now = nowS();
 
     // 1–2.
-    const { app, release: latest } = await appAndRelease(kind, req, ctx);
+    const { view, app, release: latest } = await appAndRelease(kind, req, ctx);
 
     // 3.
     const att = req.attestation;
@@ -350,19 +368,21 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     if (att.method === 'ecdsa') must(checkAttestationTime(att.time, 'attestation.time', now, windowS));
     else token = jwtTimes(att, now);
 
-    // 4. An identical retry gets the same bytes; any other request is checked on its own.
-    const replayKey = ReplayCache.key(kind, rhHex);
+    // 4. An identical retry gets the same bytes; any other request is checked on its own. The
+    // key also names the owner and the epoch: after a transfer or a rotation a retry is
+    // checked afresh (the old owner's signature no longer passes; the old epoch is not served).
+    const replayKey = `${ReplayCache.key(kind, rhHex)}:${app.owner.toLowerCase()}:${app.epoch}`;
     const seen = replay.lookup(replayKey);
     if (seen.status === 'hit') return seen.answer;
 
     // 5.
-    if (att.method === 'ecdsa') verifyEcdsa(kind, { ...req, attestation: att }, app);
+    if (att.method === 'ecdsa') await verifyEcdsa(kind, { ...req, attestation: att }, app, view, ctx);
     else await verifyJwt(kind, token as DecodedJwt, req, latest as Release, ctx);
 
     // 6–7.
     const version = pickVersion(req);
     if (ctx.signal.aborted) throw new ApiError(503, 'timeout', 'the request was abandoned');
-    const identity = appIdentity(req.appId);
+    const identity = appIdentity(req.appId, app.epoch);
     const started = performance.now();
     const partial = partialFor(version, identity);
     parts.metrics.observePartialSign((performance.now() - started) / 1000);
@@ -377,9 +397,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const plain = encodeAnswer(answer);
     const sealed = sealResponse(responseKey, rh, plain, rng);
     plain.fill(0);
-    const response: SignResponse = { operator: me, version: version.id, sealed: toHex(sealed) };
+    const response: SignResponse = { operator: me, version: version.id, epoch: app.epoch, sealed: toHex(sealed) };
     const sent = replay.record(replayKey, response);
-    ctx.released({ appId: identity, method: att.method, kind, version: version.id });
+    ctx.released({ appId: appIdentity(req.appId), epoch: app.epoch, method: att.method, kind, version: version.id });
     return sent;
   }
 
