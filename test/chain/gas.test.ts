@@ -22,8 +22,9 @@ describe('registry gas', () => {
     t.diagnostic(`\n${renderMarkdown(report)}`);
     assert.ok(report.registerEcdsa < 250_000, `ECDSA registration ${report.registerEcdsa}`);
     assert.ok(report.registerBn254 < 440_000, `BN254 registration ${report.registerBn254}`);
-    // 5,179,664 measured with the app-owner functions (issue 16: +665 bytes of code); ~1 % above.
-    assert.ok(report.deploy < 5_232_000, `deployment ${report.deploy}`);
+    // 5,266,075 measured with the protocol version (issue 15) and the app-owner functions
+    // (issue 16: +665 bytes of code); ~0.5 % above.
+    assert.ok(report.deploy < 5_292_000, `deployment ${report.deploy}`);
     assert.equal(report.rounds.length, 6);
     for (const r of report.rounds) {
       const what = `${r.kind} n=${r.n}`;
