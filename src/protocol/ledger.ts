@@ -205,6 +205,13 @@ export interface ConfirmSubmission {
   readonly publicPoly: Hex;
   /** The operator's session encryption key for the next session it may receive in. */
   readonly nextSessionKey: Hex;
+  /**
+   * The head of the sender's release-receipt log (32 bytes: the hash of its last entry, which
+   * commits the entry's position too; zero for an empty log). Not a protocol input (not in
+   * the rolling digest); the ledger records it as the sender's latest head. Absent when sent:
+   * zero. Always present when read back.
+   */
+  readonly receiptHead?: Hex;
 }
 
 export type Submission = DealSubmission | AckSubmission | ConfirmSubmission;

@@ -64,6 +64,7 @@ import {
 } from '../../crypto/key-release.ts';
 import { parseHex, toHex } from '../../crypto/domain.ts';
 import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
+import { encodeReceipt, partialHash, responseKeyHash } from '../../crypto/receipt.ts';
 import { systemRng, type Rng } from '../../crypto/rng.ts';
 import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
 import {
@@ -81,6 +82,7 @@ import { ApiError, type ApiErrorCode } from '../http/errors.ts';
 import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/release.ts';
 import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
 import type { KeyStore, StoredVersion } from '../key-store.ts';
+import type { ReceiptLog } from '../receipt-log.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
 import { appReaderFor } from './app-reads.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
@@ -100,6 +102,21 @@ export interface ReleaseParts {
   readonly metrics: Pick<NodeMetrics, 'observePartialSign' | 'watchJwksAge'>;
   /** Why this node holds no servable version although the chain has one (a stale key store), or null. */
   readonly staleReason?: () => string | null;
+  /**
+   * The receipt log (receipt-log.ts): each answer then carries a signed receipt, appended here
+   * before the answer is sent. Absent or null: answers without receipts (format 0x01; the
+   * benchmark's baseline).
+   */
+  readonly receipts?: ReceiptLog | null;
+}
+
+/**
+ * The app-key epoch a receipt names. App-key epochs (issue 16 item 3) add `epoch` to the app
+ * record; until then every app is at epoch 0. The one place to wire it: `return app.epoch`.
+ */
+export function receiptEpoch(app: AppRecord): number {
+  void app;
+  return 0;
 }
 
 export interface JwtMethodConfig {
@@ -207,6 +224,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   if (!Number.isInteger(windowS) || windowS < 1) throw new RangeError(`windowSeconds: expected a positive integer, got ${windowS}`);
   const rng = config.rng ?? systemRng;
   const { ledger, store, me, domain } = parts;
+  const receipts = parts.receipts ?? null;
   const chainId = ledger.chainId;
   const registry = ledger.registry.toLowerCase() as Address;
   const jwt = config.jwt ?? null;
@@ -254,7 +272,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   }
 
   /** Steps 1–2: the app, the method, and (when needed) its latest release. */
-  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null }> {
+  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ app: AppRecord; release: Release | null; block: number }> {
     const view = await chainRead('latest block', () => apps.latest(), ctx);
     const app = await chainRead('app', () => cache.app(view, req.appId), ctx);
     const { needsRelease } = must(authorizeApp(app, req.attestation.method, { jwtConfigured: jwt !== null, wantsEnv: kind === 'secrets' }));
@@ -263,9 +281,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       const index = app.releaseCount - 1;
       const release = await chainRead('release', () => cache.release(view, app.id, index), ctx);
       if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
-      return { app, release };
+      return { app, release, block: view.blockNumber };
     }
-    return { app, release: null };
+    return { app, release: null, block: view.blockNumber };
   }
 
   /** Step 3 for jwt: decode and check the time claims (cheap, before the signature). */
@@ -342,7 +360,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const now = nowS();
 
     // 1–2.
-    const { app, release: latest } = await appAndRelease(kind, req, ctx);
+    const { app, release: latest, block } = await appAndRelease(kind, req, ctx);
 
     // 3.
     const att = req.attestation;
@@ -367,9 +385,31 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const partial = partialFor(version, identity);
     parts.metrics.observePartialSign((performance.now() - started) / 1000);
     const appIdBytes = parseHex(req.appId, 32, 'appId');
-    const signature = signer.sign(partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh }));
+    const payload = partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh });
+    // With a receipt log: one signature, over the receipt, which commits to the partial
+    // (receipt.ts). Built, signed and appended with no await in between, so concurrent
+    // requests take consecutive positions; appended before the answer is sealed and sent.
+    let signature: Uint8Array;
+    let receipt: Uint8Array | undefined;
+    if (receipts) {
+      const head = receipts.head();
+      receipt = encodeReceipt({
+        operator: toHex(operator), position: head.count, prevHash: head.hash, appId: toHex(appIdBytes), epoch: receiptEpoch(app),
+        version: version.id, route: KEY_RELEASE_ROUTES[kind], method: att.method, requestHash: rhHex,
+        responseKeyHash: responseKeyHash(responseKey), block, time: now, partialHash: partialHash(payload),
+      });
+      signature = signer.sign(receipt);
+      try {
+        receipts.append(receipt, signature);
+      } catch (err) {
+        ctx.log.error({ err: (err as Error).message }, 'the receipt log refused an entry: the key is not released');
+        throw new ApiError(503, 'internal', 'this node could not record the release receipt; try again or ask another operator', { cause: err });
+      }
+    } else {
+      signature = signer.sign(payload);
+    }
     const answer: KeyReleaseAnswer = {
-      kind, appId: appIdBytes, operator, version: version.id, partial, signature,
+      kind, appId: appIdBytes, operator, version: version.id, partial, signature, ...(receipt ? { receipt } : {}),
       ...(kind === 'secrets' && latest !== null
         ? { env: { releaseIndex: app.releaseCount - 1, encryptedEnv: parseHex(latest.encryptedEnv, undefined, 'encryptedEnv'), publicEnv: latest.publicEnv } }
         : {}),
