@@ -299,6 +299,11 @@ export interface LedgerReader {
   getApp(appId: Hex): Promise<AppRecord | null>;
   getRelease(appId: Hex, index: number): Promise<Release | null>;
   /**
+   * Optional (both registry ledgers have it): the latest release-receipt log head `operator`
+   * committed with a confirmation, ZERO_HASH if none (issue 16, item 4).
+   */
+  getReceiptHead?(operator: Address): Promise<Hex>;
+  /**
    * Optional: how many reorganisations this reader has noticed so far (its latest block did
    * not descend from the one it read before). A node drops its caches when it grows.
    */
