@@ -10,6 +10,7 @@
  *     kms-client app-key --app-id ID --owner-key HEX [--json]
  *     kms-client secrets --app-id ID --owner-key HEX [--json]
  *     kms-client mnemonic --app-id ID --owner-key HEX [--json]
+ *     kms-client receipts --app-id ID [--json]
  *
  * Networked commands take `--rpc URL --registry ADDR` (env `KMS_RPC_URL`, `KMS_REGISTRY`) or
  * `--devnet`, and `--timeout MS` per operator request. `encrypt --mpk` and `decrypt --app-key`
@@ -47,6 +48,7 @@ import {
   resolveChainTarget,
   runCli,
   show,
+  toJson,
   UsageError,
   warn,
   type CliContext,
@@ -379,6 +381,31 @@ async function mnemonicAction(ctx: ClientContext, opts: Opts): Promise<void> {
   printResult(ctx, { appId: r.appId, mnemonic: r.mnemonic, ...(r.version !== undefined ? { version: r.version } : {}) }, r.mnemonic);
 }
 
+async function receiptsAction(ctx: ClientContext, opts: Opts): Promise<void> {
+  const appId = appIdOf(opts);
+  const client = await connect(ctx, opts);
+  const r = await step(() => client.getReceipts({ appId }));
+  if (ctx.json) {
+    ctx.io.stdout(`${ctx.redactor.scrub(toJson({ ok: r.ok, appId: r.appId, receipts: r.receipts, operators: r.operators }))}\n`);
+  } else {
+    const when = (t: number) => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+    const lines = [
+      `${r.receipts.length} release${r.receipts.length === 1 ? '' : 's'} of app ${r.appId} in ${r.operators.length} operator log${r.operators.length === 1 ? '' : 's'}`,
+      ...r.receipts.map((x) => `  ${when(x.time)}  ${x.operator}  #${x.position}  ${x.route.padEnd(9)}  ${x.method.padEnd(5)}  key v${x.version} epoch ${x.epoch}  block ${x.block}  request ${x.requestHash}${x.committed ? '' : '  (not yet committed on-chain)'}`),
+      'Operators:',
+      ...r.operators.map((o) => `  ${o.address}  ${o.consistent ? `consistent: ${o.entries} entries, ${o.committed} covered by its on-chain head` : `INCONSISTENT: ${o.reason ?? ''}`}`),
+    ];
+    ctx.io.stdout(`${ctx.redactor.scrub(lines.join('\n'))}\n`);
+  }
+  if (!r.ok) {
+    const bad = r.operators.filter((o) => !o.consistent).length;
+    const { receiptLogMeta } = await sdk();
+    throw new CliError(`${bad} operator${bad === 1 ? '' : 's'} served a receipt log that could not be verified against ${bad === 1 ? 'its' : 'their'} on-chain head.`, {
+      code: 'inconsistent-receipt-log', metaMessages: receiptLogMeta(r.operators),
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The program
 
@@ -506,6 +533,18 @@ export function buildProgram(ctx: ClientContext): Command {
   addSecretOptions(mnemonic, OWNER_KEY);
   appKeyOptions(mnemonic);
   addJsonOption(networked(mnemonic)).action((opts: Opts) => mnemonicAction(ctx, opts));
+
+  const receipts = defineCommand(program, 'receipts',
+    'List who received the app\'s key, from every operator\'s signed receipt log, checked against the chain.',
+    'Reads every operator and the receipt-log head it last committed on-chain (with each confirmation), fetches '
+      + 'each operator\'s whole log from GET /receipts, and verifies every receipt\'s signature against the '
+      + 'operator\'s registered signing key, the hash chain, and that the log contains the committed head. Lists the '
+      + 'releases of --app-id (receipts logged after the operator\'s last confirmation are marked not yet committed). '
+      + 'An operator whose log was rewritten, truncated or reordered, or that cannot be read, is reported inconsistent '
+      + 'and the command exits 1 (the listing is still printed). No key is needed: receipts hold no secret.',
+    ['kms-client receipts --devnet --app-id 0x<app id>', 'kms-client receipts --devnet --app-id 0x<app id> --json | jq \'.receipts[] | [.operator, .requestHash]\'']);
+  appIdOption(receipts);
+  addJsonOption(networked(receipts)).action((opts: Opts) => receiptsAction(ctx, opts));
 
   return program;
 }

@@ -56,7 +56,6 @@ const RECEIPT_TAG_BYTES = utf8ToBytes(RECEIPT_TAG);
 export const RECEIPT_BYTES = 243;
 export const HASH_BYTES = 32;
 export const ZERO_HEAD: Hex = `0x${'00'.repeat(HASH_BYTES)}`;
-const UINT64_MAX = (1n << 64n) - 1n;
 
 export type ReceiptRoute = '/app/sign' | '/secrets';
 export type ReceiptMethod = 'ecdsa' | 'jwt';

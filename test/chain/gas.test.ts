@@ -6,14 +6,21 @@ import assert from 'node:assert/strict';
 import { measureGas, renderMarkdown } from '../../bench/contract-gas.ts';
 import { dealByteLength } from '../../src/protocol/deal-bytes.ts';
 
-/** Per operator per round, `${kind}/${n}` (measured: dkg 288,190 / 240,660 / 295,286; reshare 239,217 / 221,626 / 289,610). */
+/**
+ * Per operator per round, `${kind}/${n}`, about 1 % above the measurement. Issue 14 measured dkg
+ * 288,190 / 240,660 / 295,286 and reshare 239,217 / 221,626 / 289,610; issue 16 (receipts) adds
+ * the receipt-log head to each confirmation (one calldata word, one event word, one storage
+ * slot per operator): measured dkg 311,322 / 263,796 / 318,430 (+20.3k: an operator's first
+ * head fills a fresh slot, once in its life) and reshare 245,269 / 227,701 / 295,626 (+3.2k:
+ * later heads rewrite it).
+ */
 const PER_OPERATOR_BUDGET: Readonly<Record<string, number>> = {
-  'dkg/4': 291_000,
-  'reshare/4': 242_000,
-  'dkg/10': 243_000,
-  'reshare/10': 224_000,
-  'dkg/30': 298_000,
-  'reshare/30': 292_500,
+  'dkg/4': 314_500,
+  'reshare/4': 247_700,
+  'dkg/10': 266_500,
+  'reshare/10': 230_000,
+  'dkg/30': 321_600,
+  'reshare/30': 298_600,
 };
 
 describe('registry gas', () => {
@@ -31,7 +38,8 @@ describe('registry gas', () => {
       assert.ok(r.perOperator <= budget, `${what}: ${r.perOperator} gas per operator per round, budget ${budget}`);
       assert.ok(r.open < 150_000 + 14_000 * r.n, `${what}: openSession ${r.open}`);
       assert.ok(r.ack < 47_000, `${what}: ack ${r.ack}`);
-      assert.ok(r.confirm < 140_000, `${what}: confirm ${r.confirm}`);
+      // 139.8k before receipts; + ~20.3k for an operator's first receipt-log head (issue 16).
+      assert.ok(r.confirm < 162_000, `${what}: confirm ${r.confirm}`);
       // A deal is one packed string: selector, session, offset, length and the payload padded
       // to 32 bytes — no per-share ABI overhead — and it costs at most its EIP-7623 floor
       // (21,000 + 40 per payload byte) plus 25,000 of execution.
