@@ -80,10 +80,19 @@ const SEED = 'load';
 const KEY_TYPES: readonly OperatorKeyType[] = ['ecdsa', 'bn254'];
 const ROUTES = ['/app/sign', '/secrets'] as const;
 type Route = (typeof ROUTES)[number];
+/**
+ * The release-receipt log of the server (issue 16): `off` is the baseline (answers without
+ * receipts, as before receipts existed), `full` the node's default (SQLite, a WAL fsync per
+ * receipt), `normal` the same log with `synchronous = NORMAL` (no fsync per receipt). Each
+ * key type runs all three back to back, so the ratios come from one run.
+ */
+const RECEIPT_MODES = ['off', 'full', 'normal'] as const;
+type ReceiptMode = (typeof RECEIPT_MODES)[number];
 
 export interface LoadResult {
   readonly route: Route;
   readonly operatorKey: OperatorKeyType;
+  readonly receipts: ReceiptMode;
   readonly requests: number;
   readonly ok: number;
   readonly failed: number;
@@ -113,10 +122,10 @@ function hasTaskset(): boolean {
 }
 
 /** Starts the server child (pinned to core 0 when possible); resolves with its ports (public API, operations listener). */
-async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; opsPort: number; appId: string }> {
+async function startServer(keyType: OperatorKeyType, pin: boolean, receipts: ReceiptMode): Promise<{ child: ChildProcess; port: number; opsPort: number; appId: string }> {
   const script = new URL('./app-sign-server.ts', import.meta.url).pathname;
   const profDir = process.env['KMS_BENCH_CPU_PROF'];
-  const node = [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${keyType}`] : []), '--import', 'tsx', script, SEED, keyType];
+  const node = [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${keyType}-${receipts}`] : []), '--import', 'tsx', script, SEED, keyType, receipts];
   const [cmd, ...args] = pin ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(cmd as string, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -191,9 +200,9 @@ async function loadSuite(n: number, connections: number): Promise<{ results: Loa
   if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const warm = 200;
   const results: LoadResult[] = [];
-  for (const keyType of KEY_TYPES) {
+  for (const keyType of KEY_TYPES) for (const receipts of RECEIPT_MODES) {
     const world = await releaseWorld(SEED, keyType);
-    const server = await startServer(keyType, pinned);
+    const server = await startServer(keyType, pinned, receipts);
     try {
       if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
       for (const route of ROUTES) {
@@ -206,7 +215,7 @@ async function loadSuite(n: number, connections: number): Promise<{ results: Loa
         const after = await partialSignCount(server.opsPort);
         const ok = r['2xx'];
         results.push({
-          route, operatorKey: keyType, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
+          route, operatorKey: keyType, receipts, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
           p50Ms: r.latency['p50'] ?? NaN, p90Ms: r.latency['p90'] ?? NaN, p99Ms: r.latency['p99'] ?? NaN,
         });
       }
@@ -323,14 +332,20 @@ export async function benchAppSign(opts: BenchOptions): Promise<{ load: LoadResu
     `Key release under load: ${n} distinct ecdsa-attested requests per row after 200 warm-up, ${connections} keep-alive connections, ` +
       `server ${pinned ? 'pinned to core 0 (taskset), load generator to core 1' : 'NOT pinned (no taskset or < 2 cores)'}`,
   );
-  console.log(`${'route'.padEnd(11)}${'op key'.padEnd(8)}${'ok'.padStart(7)}${'failed'.padStart(8)}${'signs'.padStart(7)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p90 ms'.padStart(9)}${'p99 ms'.padStart(9)}`);
+  console.log(`${'route'.padEnd(11)}${'op key'.padEnd(8)}${'receipts'.padEnd(9)}${'ok'.padStart(7)}${'failed'.padStart(8)}${'signs'.padStart(7)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p90 ms'.padStart(9)}${'p99 ms'.padStart(9)}`);
   for (const r of results) {
     console.log(
-      `${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${String(r.ok).padStart(7)}${String(r.failed).padStart(8)}${String(r.partialSigns).padStart(7)}` +
+      `${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${r.receipts.padEnd(9)}${String(r.ok).padStart(7)}${String(r.failed).padStart(8)}${String(r.partialSigns).padStart(7)}` +
         `${f1(r.perSec).padStart(9)}${f1(r.p50Ms).padStart(9)}${f1(r.p90Ms).padStart(9)}${f1(r.p99Ms).padStart(9)}`,
     );
   }
   console.log('(signs: partial signatures the server made during the run; = ok means no answer came from the replay cache)');
+  console.log('Receipts on / off, req/s ratio (issue 16 budget: ≥ 0.85):');
+  for (const r of results) {
+    if (r.receipts === 'off') continue;
+    const base = results.find((b) => b.receipts === 'off' && b.route === r.route && b.operatorKey === r.operatorKey);
+    if (base) console.log(`  ${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${r.receipts.padEnd(9)}${(r.perSec / base.perSec).toFixed(3).padStart(7)}`);
+  }
   console.log();
   console.log('One request, step by step (in process, ms/op, median):');
   for (const r of prof) console.log(`  ${r.step.padEnd(52)}${r.msPerOp.toFixed(3).padStart(9)}`);
