@@ -1,9 +1,9 @@
 /**
  * @module
  * The server child of the `app-sign` suite: `node --import tsx bench/app-sign-server.ts <seed>
- * <ecdsa|bn254> [off|full|normal]`. The third argument is the release-receipt log: `off` (the
- * baseline: answers without receipts), or a SQLite receipt log in a temporary directory with
- * `synchronous = FULL` (the node's default) or `NORMAL` (default `off`). Builds the world of `./release-world.ts` for the seed, serves `buildApi` with
+ * <ecdsa|bn254> [off|group|full|normal]`. The third argument is the release-receipt log: `off`
+ * (the baseline: answers without receipts), or a SQLite receipt log in a temporary directory
+ * in that durability mode (`src/node/receipt-log.ts`; `group` is the node's) (default `off`). Builds the world of `./release-world.ts` for the seed, serves `buildApi` with
  * the real key-release handler on 127.0.0.1 (port 0) and `buildOpsApi` (for /metrics) on
  * another port, prints one JSON line `{"port": …, "opsPort": …, "appId": …}` on stdout, and
  * exits when stdin closes (the parent went away) or
@@ -19,13 +19,13 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { OPERATOR_KEY_TYPES, type OperatorKeyType } from '../src/crypto/operator-sig.ts';
 import { buildApi, buildOpsApi } from '../src/node/http/app.ts';
-import { openSqliteReceiptLog, type SqliteReceiptLog } from '../src/node/receipt-log.ts';
+import { openSqliteReceiptLog, type ReceiptLogSync, type SqliteReceiptLog } from '../src/node/receipt-log.ts';
 import { createAppRelease } from '../src/node/release/handler.ts';
 import { CHAIN_ID, REGISTRY, releaseWorld } from './release-world.ts';
 
 const [seed, keyType, receiptMode = 'off'] = process.argv.slice(2);
-if (seed === undefined || keyType === undefined || !(OPERATOR_KEY_TYPES as readonly string[]).includes(keyType) || !['off', 'full', 'normal'].includes(receiptMode)) {
-  console.error('usage: app-sign-server.ts <seed> <ecdsa|bn254> [off|full|normal]');
+if (seed === undefined || keyType === undefined || !(OPERATOR_KEY_TYPES as readonly string[]).includes(keyType) || !['off', 'group', 'full', 'normal'].includes(receiptMode)) {
+  console.error('usage: app-sign-server.ts <seed> <ecdsa|bn254> [off|group|full|normal]');
   process.exit(2);
 }
 
@@ -33,7 +33,7 @@ const world = await releaseWorld(seed, keyType as OperatorKeyType);
 // On the real disk (not tmpfs, when /tmp is on disk): the fsync per receipt is what is measured.
 const logDir = receiptMode === 'off' ? null : mkdtempSync(join(process.env['KMS_BENCH_RECEIPT_DIR'] ?? tmpdir(), 'app-sign-receipts-'));
 const receipts: SqliteReceiptLog | null = logDir === null ? null : openSqliteReceiptLog({
-  path: join(logDir, 'receipts.sqlite'), scope: { chainId: CHAIN_ID, registry: REGISTRY, operator: world.parts.me }, synchronous: receiptMode === 'normal' ? 'normal' : 'full',
+  path: join(logDir, 'receipts.sqlite'), scope: { chainId: CHAIN_ID, registry: REGISTRY, operator: world.parts.me }, synchronous: receiptMode as ReceiptLogSync,
 });
 const appRelease = createAppRelease({ ...world.parts, receipts });
 const logger = pino({ level: 'info' }, { write: () => undefined });

@@ -126,6 +126,28 @@ describe('receipt log: sqlite file', () => {
     }
   });
 
+  for (const sync of ['group', 'full', 'normal'] as const) {
+    it(`${sync}: durable() resolves for concurrent callers and the entries are in the file`, async () => {
+      const t = tmp();
+      try {
+        const log = openSqliteReceiptLog({ path: t.path, scope: SCOPE, synchronous: sync });
+        const waits: Promise<void>[] = [];
+        for (let i = 0; i < 5; i++) {
+          fill(log, 1);
+          waits.push(log.durable());
+        }
+        await Promise.all(waits);
+        log.close();
+        await assert.rejects(() => log.durable(), /closed/);
+        const again = openSqliteReceiptLog({ path: t.path, scope: SCOPE });
+        assert.equal(again.head().count, 5);
+        again.close();
+      } finally {
+        t.done();
+      }
+    });
+  }
+
   it('is append-only: the file refuses UPDATE and DELETE', () => {
     const t = tmp();
     try {

@@ -106,10 +106,26 @@ describe('release receipts on the node', () => {
     assert.ok(!verifyAnswerSignature(answerA, rh, DOMAIN, 'ecdsa', s.sigPublicKey), 'a receipt answer is not accepted without the response key to check it');
   });
 
+  it('a receipt that cannot be made durable means no key: 503, nothing sealed', async () => {
+    const inner = new MemoryReceiptLog();
+    const unsynced: ReceiptLog = {
+      head: () => inner.head(),
+      durable: () => Promise.reject(new Error('EIO: i/o error, fdatasync')),
+      append: (r, sig) => inner.append(r, sig),
+      list: (q) => inner.list(q),
+      close: () => inner.close(),
+    };
+    const s = await setup(unsynced);
+    const res = await s.post('/app/sign', (await s.request()).req);
+    assert.equal(res.status, 503);
+    assert.equal(res.json.sealed, undefined);
+  });
+
   it('a receipt that cannot be logged means no key: 503, nothing sealed, nothing logged', async () => {
     const inner = new MemoryReceiptLog();
     const failing: ReceiptLog = {
       head: () => inner.head(),
+      durable: () => inner.durable(),
       append: () => { throw new Error('SQLITE_FULL: database or disk is full'); },
       list: (q) => inner.list(q),
       close: () => inner.close(),

@@ -35,7 +35,9 @@
  *             launch_policy = latest release's                                  403 wrong-launch-policy
  *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
  *   7. partial sign (timed; cached per key version and app, so mostly a lookup), operator
- *      signature, seal, record in the replay cache.
+ *      signature, seal, record in the replay cache. With a receipt log (issue 16): the release
+ *      receipt (receipt.ts) is built, signed — the answer's one signature — and appended to    503 internal
+ *      the log before the answer is sealed; a log that refuses the entry releases nothing.
  *
  * Time: the freshness window is checked against this node's wall clock, not chain time.
  * Attestation times are wall-clock times by construction (the owner's clock for ecdsa, the
@@ -388,7 +390,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const payload = partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh });
     // With a receipt log: one signature, over the receipt, which commits to the partial
     // (receipt.ts). Built, signed and appended with no await in between, so concurrent
-    // requests take consecutive positions; appended before the answer is sealed and sent.
+    // requests take consecutive positions; durable before the answer is sealed and sent.
     let signature: Uint8Array;
     let receipt: Uint8Array | undefined;
     if (receipts) {
@@ -401,6 +403,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       signature = signer.sign(receipt);
       try {
         receipts.append(receipt, signature);
+        // On stable storage before the answer leaves (a group commit: one sync for every
+        // release appended meanwhile; receipt-log.ts).
+        await receipts.durable();
       } catch (err) {
         ctx.log.error({ err: (err as Error).message }, 'the receipt log refused an entry: the key is not released');
         throw new ApiError(503, 'internal', 'this node could not record the release receipt; try again or ask another operator', { cause: err });
