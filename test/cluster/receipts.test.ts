@@ -121,7 +121,7 @@ describe('cluster receipts: the receipt logs list exactly the releases, checked 
     assert.deepEqual(got, want, 'exactly the releases that happened, each at the operator that answered it');
     for (const r of j.receipts) {
       assert.deepEqual([r.verified, r.committed, r.method, r.epoch], [true, true, 'ecdsa', 0]);
-      assert.ok(r.version >= 1);
+      assert.ok(r.version >= 1, 'a key version');
     }
     assert.deepEqual(j.operators.map((o) => [o.address, o.consistent, o.entries, o.committed]),
       c.nodes.map((n, i) => [n.address, true, [2, 2, 1, 0][i], [2, 2, 1, 0][i]]));

@@ -108,13 +108,13 @@ describe('receipt format', () => {
       const signer = signerOf(type);
       const receipt = encodeReceipt(receiptAt(0, ZERO_HEAD));
       const sig = signer.sign(receipt);
-      assert.ok(verifyReceiptSignature(receipt, sig, DOMAIN, type, signer.publicKey));
+      assert.ok(verifyReceiptSignature(receipt, sig, DOMAIN, type, signer.publicKey), 'the genuine signature verifies');
       const flipped = Uint8Array.from(receipt);
       flipped[200] = (flipped[200] as number) ^ 1;
-      assert.ok(!verifyReceiptSignature(flipped, sig, DOMAIN, type, signer.publicKey));
-      assert.ok(!verifyReceiptSignature(receipt, sig, makeDomain({ chainId: 1, registry: REGISTRY }), type, signer.publicKey));
+      assert.ok(!verifyReceiptSignature(flipped, sig, DOMAIN, type, signer.publicKey), 'not over a changed receipt');
+      assert.ok(!verifyReceiptSignature(receipt, sig, makeDomain({ chainId: 1, registry: REGISTRY }), type, signer.publicKey), 'not under another domain');
       const other = createOperatorSigner(type, new Uint8Array(32).fill(3), DOMAIN);
-      assert.ok(!verifyReceiptSignature(receipt, sig, DOMAIN, type, other.publicKey));
+      assert.ok(!verifyReceiptSignature(receipt, sig, DOMAIN, type, other.publicKey), 'not under another key');
       assert.ok(!verifyReceiptSignature(receipt, sig.subarray(1), DOMAIN, type, signer.publicKey), 'a short signature is false, not a throw');
     });
   }
@@ -126,20 +126,20 @@ describe('receipt log verification against the committed head', () => {
   it('a log that holds its committed head verifies; entries after it are not yet committed', () => {
     const { entries, heads } = makeLog(type, 5);
     const v = verify(type, entries, heads[2] as Hex);
-    assert.ok(v.consistent);
+    assert.ok(v.consistent, 'the log with its committed head verifies');
     assert.equal(v.committedCount, 3);
     assert.deepEqual(v.entries.map((e) => e.committed), [true, true, true, false, false]);
     assert.equal(v.head, heads[4]);
     const none = verify(type, entries, ZERO_HEAD);
     assert.ok(none.consistent && none.committedCount === 0, 'nothing committed yet: every entry listed as not committed');
     const empty = verify(type, [], ZERO_HEAD);
-    assert.ok(empty.consistent && empty.entries.length === 0 && empty.head === ZERO_HEAD);
+    assert.ok(empty.consistent && empty.entries.length === 0 && empty.head === ZERO_HEAD, 'an empty log with no head verifies, its head zero');
   });
 
   it('bn254: the same log rules under a BLS signing key', () => {
     const { entries, heads } = makeLog('bn254', 3);
     const v = verify('bn254', entries, heads[2] as Hex);
-    assert.ok(v.consistent && v.committedCount === 3);
+    assert.ok(v.consistent && v.committedCount === 3, 'the bn254 log verifies, 3 entries committed');
     assert.ok(!verify('ecdsa', entries, heads[2] as Hex).consistent, 'not under another key type');
   });
 
@@ -149,7 +149,7 @@ describe('receipt log verification against the committed head', () => {
     const rewritten = [...entries];
     rewritten[1] = resign(type, encodeReceipt({ ...r, appId: hex(32) })); // hide whose key it was
     const v = verify(type, rewritten, heads[4] as Hex);
-    assert.ok(!v.consistent);
+    assert.ok(!v.consistent, 'the tampered log is inconsistent');
     assert.equal(v.position, 2);
     assert.match(v.reason, /does not chain entry 1/);
   });
@@ -165,7 +165,7 @@ describe('receipt log verification against the committed head', () => {
       prev = entryHash(e.receipt);
     }
     const v = verify(type, out, heads[3] as Hex);
-    assert.ok(!v.consistent);
+    assert.ok(!v.consistent, 'the tampered log is inconsistent');
     assert.match(v.reason, /does not contain the head .* committed on-chain/);
     assert.ok(verify(type, out, ZERO_HEAD).consistent, 'control: the same log is self-consistent; only the on-chain head exposes it');
   });
@@ -173,7 +173,7 @@ describe('receipt log verification against the committed head', () => {
   it('detects a truncated log (the committed head is missing)', () => {
     const { entries, heads } = makeLog(type, 4);
     const v = verify(type, entries.slice(0, 2), heads[3] as Hex);
-    assert.ok(!v.consistent);
+    assert.ok(!v.consistent, 'the tampered log is inconsistent');
     assert.match(v.reason, /2 entries\) does not contain the head/);
   });
 
@@ -181,13 +181,13 @@ describe('receipt log verification against the committed head', () => {
     const { entries, heads } = makeLog(type, 4);
     const swapped = [entries[0], entries[2], entries[1], entries[3]] as LogEntry[];
     const s = verify(type, swapped, heads[3] as Hex);
-    assert.ok(!s.consistent && s.position === 1 && /says it is at position 2/.test(s.reason));
+    assert.ok(!s.consistent && s.position === 1 && /says it is at position 2/.test(s.reason), 'swapped entries: position 1 says 2');
     const removed = [entries[0], entries[2], entries[3]] as LogEntry[];
-    assert.ok(!verify(type, removed, heads[3] as Hex).consistent);
+    assert.ok(!verify(type, removed, heads[3] as Hex).consistent, 'a removed entry is detected');
     const extra = resign(type, encodeReceipt(receiptAt(1, heads[0] as Hex)));
     const inserted = [entries[0], extra, ...entries.slice(1)] as LogEntry[];
     const ins = verify(type, inserted, heads[3] as Hex);
-    assert.ok(!ins.consistent && ins.position === 2);
+    assert.ok(!ins.consistent && ins.position === 2, 'an inserted entry is detected at position 2');
   });
 
   it('detects a bad signature and an entry in another operator\'s name', () => {
@@ -197,10 +197,10 @@ describe('receipt log verification against the committed head', () => {
     sig[10] = (sig[10] as number) ^ 0xff;
     badSig[1] = { receipt: entries[1]?.receipt as Uint8Array, signature: sig };
     const b = verify(type, badSig, heads[2] as Hex);
-    assert.ok(!b.consistent && b.position === 1 && /no valid signature/.test(b.reason));
+    assert.ok(!b.consistent && b.position === 1 && /no valid signature/.test(b.reason), 'a bad signature at position 1');
     const foreign = verifyLog({ entries, operator: '0x2222222222222222222222222222222222222222', domain: DOMAIN, sigKeyType: type, sigPublicKey: signerOf(type).publicKey, committedHead: heads[2] as Hex });
-    assert.ok(!foreign.consistent && /names operator/.test(foreign.reason));
+    assert.ok(!foreign.consistent && /names operator/.test(foreign.reason), 'entries in another operator\'s name');
     const garbage = [{ receipt: new Uint8Array(10), signature: new Uint8Array(65) }];
-    assert.ok(!verify(type, garbage, ZERO_HEAD).consistent);
+    assert.ok(!verify(type, garbage, ZERO_HEAD).consistent, 'bytes that are not a receipt');
   });
 });

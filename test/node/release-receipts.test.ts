@@ -21,9 +21,9 @@ const rng = seededRng('release-receipts');
 async function setup(log: ReceiptLog = new MemoryReceiptLog()) {
   const w = await releaseWorld('receipts-test', 'ecdsa');
   const op = await w.parts.ledger.getApp(w.appId);
-  assert.ok(op);
+  assert.ok(op, 'the app exists');
   const reg = (await (w.parts.ledger as unknown as { getOperator(a: string): Promise<{ sigPublicKey: Hex } | null> }).getOperator(w.parts.me))?.sigPublicKey;
-  assert.ok(reg);
+  assert.ok(reg, 'the operator is registered');
   const api = buildApi({
     logger: pino({ level: 'silent' }),
     rateLimit: { perClientPerSecond: 1000, burst: 100_000 },
@@ -81,7 +81,7 @@ describe('release receipts on the node', () => {
       );
     }
     const v = verifyLog({ entries: logged, operator: s.w.parts.me, domain: DOMAIN, sigKeyType: 'ecdsa', sigPublicKey: s.sigPublicKey, committedHead: s.log.head().hash });
-    assert.ok(v.consistent && v.committedCount === 3);
+    assert.ok(v.consistent && v.committedCount === 3, 'the log verifies against its head, 3 entries');
   });
 
   it('an answer whose receipt describes another request, key or partial is refused by the client check', async () => {
