@@ -231,6 +231,7 @@ async function loadSuite(n: number, connections: number, rounds: number): Promis
             const { r, seconds } = await load(autocannon, server.port, route, bodies.slice(warm), connections);
             const after = await partialSignCount(server.opsPort);
             const ok = r['2xx'];
+            process.stderr.write(`app-sign: ${keyType} ${route} receipts=${receipts} round ${round + 1}/${rounds}: ${(ok / seconds).toFixed(1)} req/s\n`);
             const key = `${route} ${receipts}`;
             runs.set(key, [...(runs.get(key) ?? []), {
               route, operatorKey: keyType, receipts, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
