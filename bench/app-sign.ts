@@ -14,7 +14,7 @@
  * fixed count per run (`KMS_BENCH_REQUESTS`, default 2000, after 200 warm-up requests), for
  * each route and each operator key type (ecdsa, bn254), and each release-receipt mode (issue 16:
  * `off`, the baseline without receipts, and the SQLite log's `group`, `full`, `normal`; one
- * server per mode, the modes interleaved, `KMS_BENCH_ROUNDS` rounds, default 3, the median
+ * server per mode and round, the modes interleaved, `KMS_BENCH_ROUNDS` rounds, default 3, the median
  * run reported, with the on/off ratio). Figures: answered requests/s (200s
  * over wall time) and latency p50/p90/p99 from autocannon's histogram. `KMS_BENCH_CPU_PROF=<dir>` starts
  * the server with `--cpu-prof` (a profile per operator key type under <dir>).
@@ -211,18 +211,16 @@ async function loadSuite(n: number, connections: number, rounds: number): Promis
   const results: LoadResult[] = [];
   for (const keyType of KEY_TYPES) {
     const world = await releaseWorld(SEED, keyType);
-    // One server per receipt mode, all up at once (only one is loaded at a time): the modes
-    // alternate within each round, so a change in the machine's load hits them alike.
-    const servers = new Map<ReceiptMode, Awaited<ReturnType<typeof startServer>>>();
-    try {
-      for (const mode of RECEIPT_MODES) servers.set(mode, await startServer(keyType, pinned, mode));
-      const runs = new Map<string, LoadResult[]>();
-      for (let round = 0; round < rounds; round++) {
-        for (const route of ROUTES) {
-          for (const receipts of RECEIPT_MODES) {
-            const server = servers.get(receipts);
-            if (server === undefined) throw new Error('unreachable: a server per mode');
-            if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
+    // The modes alternate within each round (a fresh server per mode and round: a server left
+    // idle while the others ran once stopped accepting connections here), so a change in the
+    // machine's load hits them alike.
+    const runs = new Map<string, LoadResult[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const receipts of RECEIPT_MODES) {
+        const server = await startServer(keyType, pinned, receipts);
+        try {
+          if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
+          for (const route of ROUTES) {
             // Pre-generated and serialized before timing: distinct response keys, nonces, signatures.
             const reqs = await attestedRequests(world.owner, world.appId, warm + n, route);
             const bodies = reqs.map((q) => JSON.stringify(q));
@@ -238,18 +236,18 @@ async function loadSuite(n: number, connections: number, rounds: number): Promis
               p50Ms: r.latency['p50'] ?? NaN, p90Ms: r.latency['p90'] ?? NaN, p99Ms: r.latency['p99'] ?? NaN,
             }]);
           }
+        } finally {
+          await stopServer(server.child);
         }
       }
-      // Per (route, mode): the run of median throughput.
-      for (const route of ROUTES) {
-        for (const receipts of RECEIPT_MODES) {
-          const rs = [...(runs.get(`${route} ${receipts}`) ?? [])].sort((a, b) => a.perSec - b.perSec);
-          const median = rs[Math.floor(rs.length / 2)];
-          if (median) results.push(median);
-        }
+    }
+    // Per (route, mode): the run of median throughput.
+    for (const route of ROUTES) {
+      for (const receipts of RECEIPT_MODES) {
+        const rs = [...(runs.get(`${route} ${receipts}`) ?? [])].sort((a, b) => a.perSec - b.perSec);
+        const median = rs[Math.floor(rs.length / 2)];
+        if (median) results.push(median);
       }
-    } finally {
-      for (const server of servers.values()) await stopServer(server.child);
     }
   }
   return { results, pinned };
