@@ -10,7 +10,7 @@
  *     kms-client app-key --app-id ID --owner-key HEX [--json]
  *     kms-client secrets --app-id ID --owner-key HEX [--json]
  *     kms-client mnemonic --app-id ID --owner-key HEX [--json]
- *     kms-client receipts --app-id ID [--json]
+ *     kms-client receipts --app-id ID [--sessions N] [--json]
  *
  * Networked commands take `--rpc URL --registry ADDR` (env `KMS_RPC_URL`, `KMS_REGISTRY`) or
  * `--devnet`, and `--timeout MS` per operator request. `encrypt --mpk` and `decrypt --app-key`
@@ -384,7 +384,8 @@ async function mnemonicAction(ctx: ClientContext, opts: Opts): Promise<void> {
 async function receiptsAction(ctx: ClientContext, opts: Opts): Promise<void> {
   const appId = appIdOf(opts);
   const client = await connect(ctx, opts);
-  const r = await step(() => client.getReceipts({ appId }));
+  const sessions = opts.sessions === undefined ? undefined : parseIntegerArg(opts.sessions, '--sessions', { min: 0, max: 100_000 });
+  const r = await step(() => client.getReceipts({ appId, ...(sessions !== undefined ? { sessions } : {}) }));
   if (ctx.json) {
     ctx.io.stdout(`${ctx.redactor.scrub(toJson({ ok: r.ok, appId: r.appId, receipts: r.receipts, operators: r.operators }))}\n`);
   } else {
@@ -538,12 +539,14 @@ export function buildProgram(ctx: ClientContext): Command {
     'List who received the app\'s key, from every operator\'s signed receipt log, checked against the chain.',
     'Reads every operator and the receipt-log head it last committed on-chain (with each confirmation), fetches '
       + 'each operator\'s whole log from GET /receipts, and verifies every receipt\'s signature against the '
-      + 'operator\'s registered signing key, the hash chain, and that the log contains the committed head. Lists the '
+      + 'operator\'s registered signing key, the hash chain, and that the log contains the committed head and every '
+      + 'head it committed in the latest --sessions sessions (a history rewritten since is caught). Lists the '
       + 'releases of --app-id (receipts logged after the operator\'s last confirmation are marked not yet committed). '
       + 'An operator whose log was rewritten, truncated or reordered, or that cannot be read, is reported inconsistent '
       + 'and the command exits 1 (the listing is still printed). No key is needed: receipts hold no secret.',
     ['kms-client receipts --devnet --app-id 0x<app id>', 'kms-client receipts --devnet --app-id 0x<app id> --json | jq \'.receipts[] | [.operator, .requestHash]\'']);
   appIdOption(receipts);
+  receipts.option('--sessions <n>', 'also check the heads each operator committed in the latest N sessions (default 100; 0: the latest head only)');
   addJsonOption(networked(receipts)).action((opts: Opts) => receiptsAction(ctx, opts));
 
   return program;

@@ -202,6 +202,12 @@ export interface VerifyLogParams {
   readonly sigPublicKey: Uint8Array;
   /** The latest head the operator committed on-chain (ZERO_HEAD: none yet). */
   readonly committedHead: Hex;
+  /**
+   * Heads it committed before (from earlier confirmations, oldest first): each must be in the
+   * log too, at a position no later than the next one's. Without them, a history rewritten
+   * and then committed under a new head would pass.
+   */
+  readonly earlierHeads?: readonly { readonly head: Hex; readonly session: number }[];
 }
 
 export type VerifiedEntry = Receipt & { readonly hash: Hex; readonly committed: boolean };
@@ -249,6 +255,16 @@ export function verifyLog(p: VerifyLogParams): LogVerdict {
     }
     committedCount = at + 1;
   }
+  let last = -1;
+  for (const e of p.earlierHeads ?? []) {
+    const h = e.head.toLowerCase();
+    if (h === ZERO_HEAD) continue;
+    const at = out.findIndex((r) => r.hash === h);
+    if (at < 0) return bad(null, `the log does not contain the head ${h} it committed in session ${e.session} (its history was rewritten since)`);
+    if (at < last) return bad(at, `the head it committed in session ${e.session} is at position ${at}, before an earlier commitment's (the log went back)`);
+    last = at;
+  }
+  if (committedCount > 0 && last > committedCount - 1) return bad(last, 'an earlier committed head lies after the latest one (the log went back)');
   return {
     consistent: true,
     entries: out.map((r, i) => ({ ...r, committed: i < committedCount })),

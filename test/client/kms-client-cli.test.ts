@@ -199,7 +199,7 @@ describe('kms-client --help (in-process)', () => {
     assert.ok(top.out.includes('  receipts '), 'receipts is listed');
     assert.match(receipts.out, /^Usage: kms-client receipts \[options\]/);
     assert.match(receipts.out, /\$ kms-client receipts --devnet --app-id/);
-    assert.match(receipts.out, /reported inconsistent and the command\s+exits 1/);
+    assert.match(receipts.out, /reported\s+inconsistent\s+and\s+the\s+command\s+exits\s+1/);
     for (const flag of ['--rpc <url>', '--registry <address>', '--devnet', '--json']) assert.ok(receipts.out.includes(flag), `receipts takes ${flag}`);
     const networked = ['operators', 'pubkey', 'encrypt', 'decrypt', 'app-key', 'secrets', 'mnemonic'];
     for (const name of networked) {

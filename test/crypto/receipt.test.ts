@@ -170,6 +170,27 @@ describe('receipt log verification against the committed head', () => {
     assert.ok(verify(type, out, ZERO_HEAD).consistent, 'control: the same log is self-consistent; only the on-chain head exposes it');
   });
 
+  it('detects a history rewritten and then committed under a new head, by the heads committed before', () => {
+    const { entries, heads } = makeLog(type, 4);
+    // The operator committed heads[1] in session 5, then rewrote entry 1 (re-signed, re-chained)
+    // and committed the new head in session 6.
+    const out: LogEntry[] = [entries[0] as LogEntry];
+    let prev = heads[0] as Hex;
+    for (let i = 1; i < 4; i++) {
+      const r = decodeReceipt(entries[i]?.receipt as Uint8Array);
+      const e = resign(type, encodeReceipt({ ...r, prevHash: prev, ...(i === 1 ? { appId: hex(32) } : {}) }));
+      out.push(e);
+      prev = entryHash(e.receipt);
+    }
+    const latestOnly = verify(type, out, prev);
+    assert.ok(latestOnly.consistent, 'control: against its latest head alone the rewritten log passes');
+    const v = verifyLog({ entries: out, operator: OPERATOR, domain: DOMAIN, sigKeyType: type, sigPublicKey: signerOf(type).publicKey, committedHead: prev, earlierHeads: [{ head: heads[1] as Hex, session: 5 }] });
+    assert.ok(!v.consistent, 'the earlier head exposes the rewrite');
+    assert.match(v.reason, /does not contain the head .* it committed in session 5/);
+    const honest = verifyLog({ entries, operator: OPERATOR, domain: DOMAIN, sigKeyType: type, sigPublicKey: signerOf(type).publicKey, committedHead: heads[3] as Hex, earlierHeads: [{ head: heads[0] as Hex, session: 4 }, { head: heads[1] as Hex, session: 5 }] });
+    assert.ok(honest.consistent, 'an honest log contains every head it committed');
+  });
+
   it('detects a truncated log (the committed head is missing)', () => {
     const { entries, heads } = makeLog(type, 4);
     const v = verify(type, entries.slice(0, 2), heads[3] as Hex);

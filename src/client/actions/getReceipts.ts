@@ -6,7 +6,7 @@
 import type { ChainError } from '../../chain/errors.ts';
 import { makeDomain } from '../../crypto/domain.ts';
 import { verifyLog, ZERO_HEAD, type LogEntry, type ReceiptMethod, type ReceiptRoute } from '../../crypto/receipt.ts';
-import type { Address, Hex, LedgerError } from '../../protocol/ledger.ts';
+import type { Address, Hex, LedgerError, LedgerReader } from '../../protocol/ledger.ts';
 import type { KmsClient } from '../client.ts';
 import { faultMeta, KmsClientError, untrusted, type OfflineClientError } from '../errors.ts';
 import { requestOperator, showSocket } from '../http.ts';
@@ -19,6 +19,12 @@ export interface GetReceiptsParameters {
   readonly pageSize?: number;
   /** Most entries read from one operator's log before giving up on it (default 1,000,000). */
   readonly maxEntries?: number;
+  /**
+   * How many of the latest sessions' confirmations to read the operators' earlier heads from
+   * (default 100): each of them must still be in the log, so a history rewritten and then
+   * committed under a new head is caught. 0: check the latest head only.
+   */
+  readonly sessions?: number;
 }
 
 /** One release of the app, from a log that verified. */
@@ -54,6 +60,8 @@ export interface OperatorLogCheck {
   readonly committed: number;
   /** The head last committed on-chain (zero: none yet). */
   readonly committedHead: Hex;
+  /** Earlier committed heads (from the sessions read) that were checked to be in the log. */
+  readonly earlierHeads: number;
 }
 
 export interface GetReceiptsReturnType {
@@ -68,6 +76,29 @@ export interface GetReceiptsReturnType {
 export type GetReceiptsErrorType = OfflineClientError | ChainError | LedgerError | KmsClientError;
 
 const DEFAULT_PAGE = 200;
+const DEFAULT_SESSIONS = 100;
+/** Sessions whose submissions are read at once. */
+const SESSION_BATCH = 10;
+
+/** Each operator's non-zero heads committed in the latest `sessions` sessions, oldest first. */
+async function earlierHeads(ledger: LedgerReader, sessions: number): Promise<Map<Address, { head: Hex; session: number }[]>> {
+  const out = new Map<Address, { head: Hex; session: number }[]>();
+  if (sessions <= 0) return out;
+  const latest = await ledger.latestSessionId();
+  const ids: number[] = [];
+  for (let id = Math.max(1, latest - sessions + 1); id <= latest; id++) ids.push(id);
+  for (let i = 0; i < ids.length; i += SESSION_BATCH) {
+    const batch = await Promise.all(ids.slice(i, i + SESSION_BATCH).map(async (id) => ({ id, subs: await ledger.getSubmissions(id) })));
+    for (const { id, subs } of batch) {
+      for (const s of subs) {
+        if (s.type !== 'confirm' || s.receiptHead === undefined || s.receiptHead === ZERO_HEAD) continue;
+        const who = s.from.toLowerCase() as Address;
+        out.set(who, [...(out.get(who) ?? []), { head: s.receiptHead, session: id }]);
+      }
+    }
+  }
+  return out;
+}
 const DEFAULT_MAX_ENTRIES = 1_000_000;
 const HEX_RE = /^0x(?:[0-9a-fA-F]{2})*$/;
 
@@ -83,7 +114,8 @@ function bytes(h: unknown): Uint8Array | null {
  * that verified. An operator that cannot be read, or whose log does not match its head, is
  * `consistent: false` with a reason, and `ok` is false.
  *
- * Reads: `getOperators`, `receiptHeadOf` per operator; one `GET /receipts` per page per operator.
+ * Reads: `getOperators`, `receiptHeadOf` per operator, the submissions of the latest
+ * `sessions` sessions (the heads committed before); one `GET /receipts` per page per operator.
  *
  * @example
  * const r = await getReceipts(client, { appId });
@@ -99,12 +131,14 @@ export async function getReceipts(client: KmsClient, params: GetReceiptsParamete
   const readHead = ledger.getReceiptHead.bind(ledger);
   const domain = makeDomain({ chainId: ledger.chainId, registry: ledger.registry });
   const operators = await ledger.getOperators();
+  const earlier = await earlierHeads(ledger, params.sessions ?? DEFAULT_SESSIONS);
 
   const checks = await Promise.all(operators.map(async (op) => {
     const address = op.address.toLowerCase() as Address;
     const socket = showSocket(op.socket);
     const committedHead = (await readHead(address)).toLowerCase() as Hex;
-    const base = { address, socket, committedHead };
+    const heads = earlier.get(address) ?? [];
+    const base = { address, socket, committedHead, earlierHeads: heads.length };
     const fail = (reason: string, entries = 0): { check: OperatorLogCheck; listed: ReceiptListing[] } => ({
       check: { ...base, consistent: false, reason, entries, committed: 0 }, listed: [],
     });
@@ -132,7 +166,7 @@ export async function getReceipts(client: KmsClient, params: GetReceiptsParamete
     }
     const sigPublicKey = bytes(op.sigPublicKey);
     if (sigPublicKey === null) return fail('its registered signing key is malformed', entries.length);
-    const verdict = verifyLog({ entries, operator: address, domain, sigKeyType: op.sigKeyType, sigPublicKey, committedHead: committedHead === ZERO_HEAD ? ZERO_HEAD : committedHead });
+    const verdict = verifyLog({ entries, operator: address, domain, sigKeyType: op.sigKeyType, sigPublicKey, committedHead: committedHead === ZERO_HEAD ? ZERO_HEAD : committedHead, earlierHeads: heads });
     if (!verdict.consistent) return fail(verdict.reason, entries.length);
     const listed: ReceiptListing[] = verdict.entries.filter((r) => r.appId === appId).map((r) => ({
       operator: address, position: r.position, requestHash: r.requestHash, responseKeyHash: r.responseKeyHash, method: r.method, route: r.route,
