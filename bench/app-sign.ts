@@ -12,7 +12,10 @@
  * run: the server's partial-sign count grows by exactly the number of 200s). autocannon
  * (keep-alive, `KMS_BENCH_CONNECTIONS` connections, default 8, no pipelining) sends them, a
  * fixed count per run (`KMS_BENCH_REQUESTS`, default 2000, after 200 warm-up requests), for
- * each route and each operator key type (ecdsa, bn254). Figures: answered requests/s (200s
+ * each route and each operator key type (ecdsa, bn254), and each release-receipt mode (issue 16:
+ * `off`, the baseline without receipts, and the SQLite log's `group`, `full`, `normal`; one
+ * server per mode and round, the modes interleaved, `KMS_BENCH_ROUNDS` rounds, default 3, the median
+ * run reported, with the on/off ratio). Figures: answered requests/s (200s
  * over wall time) and latency p50/p90/p99 from autocannon's histogram. `KMS_BENCH_CPU_PROF=<dir>` starts
  * the server with `--cpu-prof` (a profile per operator key type under <dir>).
  *
@@ -29,6 +32,9 @@
  * Everything stays on loopback; each run is bounded by its request count and a 120 s timer.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { bls } from '../src/crypto/bls12381/index.ts';
@@ -46,6 +52,8 @@ import { appIdPoint, partialSign } from '../src/crypto/threshold.ts';
 import type { KeyReleaseContext } from '../src/node/http/app.ts';
 import type { KeyReleaseRequest } from '../src/node/http/schemas.ts';
 import { createAppRelease } from '../src/node/release/handler.ts';
+import { encodeReceipt, partialHash, responseKeyHash, ZERO_HEAD } from '../src/crypto/receipt.ts';
+import { openSqliteReceiptLog } from '../src/node/receipt-log.ts';
 import { attestedRequests, CHAIN_ID, DOMAIN, REGISTRY, releaseWorld } from './release-world.ts';
 import { measure, measureAsync, quantile, type BenchOptions } from './timing.ts';
 
@@ -80,10 +88,20 @@ const SEED = 'load';
 const KEY_TYPES: readonly OperatorKeyType[] = ['ecdsa', 'bn254'];
 const ROUTES = ['/app/sign', '/secrets'] as const;
 type Route = (typeof ROUTES)[number];
+/**
+ * The release-receipt log of the server (issue 16): `off` is the baseline (answers without
+ * receipts, as before receipts existed); then the SQLite log in its durability modes
+ * (`src/node/receipt-log.ts`): `group` (the node's: one WAL fdatasync off the event loop per
+ * batch of releases), `full` (a blocking fsync per release), `normal` (no fsync). Each key
+ * type runs every mode back to back, so the ratios come from one run.
+ */
+const RECEIPT_MODES = ['off', 'group', 'full', 'normal'] as const;
+type ReceiptMode = (typeof RECEIPT_MODES)[number];
 
 export interface LoadResult {
   readonly route: Route;
   readonly operatorKey: OperatorKeyType;
+  readonly receipts: ReceiptMode;
   readonly requests: number;
   readonly ok: number;
   readonly failed: number;
@@ -113,10 +131,10 @@ function hasTaskset(): boolean {
 }
 
 /** Starts the server child (pinned to core 0 when possible); resolves with its ports (public API, operations listener). */
-async function startServer(keyType: OperatorKeyType, pin: boolean): Promise<{ child: ChildProcess; port: number; opsPort: number; appId: string }> {
+async function startServer(keyType: OperatorKeyType, pin: boolean, receipts: ReceiptMode): Promise<{ child: ChildProcess; port: number; opsPort: number; appId: string }> {
   const script = new URL('./app-sign-server.ts', import.meta.url).pathname;
   const profDir = process.env['KMS_BENCH_CPU_PROF'];
-  const node = [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${keyType}`] : []), '--import', 'tsx', script, SEED, keyType];
+  const node = [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${keyType}-${receipts}`] : []), '--import', 'tsx', script, SEED, keyType, receipts];
   const [cmd, ...args] = pin ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(cmd as string, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -184,7 +202,7 @@ async function load(autocannon: Autocannon, port: number, route: Route, bodies: 
   }
 }
 
-async function loadSuite(n: number, connections: number): Promise<{ results: LoadResult[]; pinned: boolean }> {
+async function loadSuite(n: number, connections: number, rounds: number): Promise<{ results: LoadResult[]; pinned: boolean }> {
   const require = createRequire(import.meta.url);
   const autocannon = require('autocannon') as Autocannon;
   const pinned = hasTaskset() && (await import('node:os')).availableParallelism() >= 2;
@@ -193,25 +211,43 @@ async function loadSuite(n: number, connections: number): Promise<{ results: Loa
   const results: LoadResult[] = [];
   for (const keyType of KEY_TYPES) {
     const world = await releaseWorld(SEED, keyType);
-    const server = await startServer(keyType, pinned);
-    try {
-      if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
-      for (const route of ROUTES) {
-        // Pre-generated and serialized before timing: distinct response keys, nonces, signatures.
-        const reqs = await attestedRequests(world.owner, world.appId, warm + n, route);
-        const bodies = reqs.map((q) => JSON.stringify(q));
-        await load(autocannon, server.port, route, bodies.slice(0, warm), connections);
-        const before = await partialSignCount(server.opsPort);
-        const { r, seconds } = await load(autocannon, server.port, route, bodies.slice(warm), connections);
-        const after = await partialSignCount(server.opsPort);
-        const ok = r['2xx'];
-        results.push({
-          route, operatorKey: keyType, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
-          p50Ms: r.latency['p50'] ?? NaN, p90Ms: r.latency['p90'] ?? NaN, p99Ms: r.latency['p99'] ?? NaN,
-        });
+    // The modes alternate within each round (a fresh server per mode and round: a server left
+    // idle while the others ran once stopped accepting connections here), so a change in the
+    // machine's load hits them alike.
+    const runs = new Map<string, LoadResult[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const receipts of RECEIPT_MODES) {
+        const server = await startServer(keyType, pinned, receipts);
+        try {
+          if (server.appId !== world.appId) throw new Error('app-sign: server and load generator built different worlds');
+          for (const route of ROUTES) {
+            // Pre-generated and serialized before timing: distinct response keys, nonces, signatures.
+            const reqs = await attestedRequests(world.owner, world.appId, warm + n, route);
+            const bodies = reqs.map((q) => JSON.stringify(q));
+            await load(autocannon, server.port, route, bodies.slice(0, warm), connections);
+            const before = await partialSignCount(server.opsPort);
+            const { r, seconds } = await load(autocannon, server.port, route, bodies.slice(warm), connections);
+            const after = await partialSignCount(server.opsPort);
+            const ok = r['2xx'];
+            process.stderr.write(`app-sign: ${keyType} ${route} receipts=${receipts} round ${round + 1}/${rounds}: ${(ok / seconds).toFixed(1)} req/s\n`);
+            const key = `${route} ${receipts}`;
+            runs.set(key, [...(runs.get(key) ?? []), {
+              route, operatorKey: keyType, receipts, requests: n, ok, failed: n - ok, partialSigns: after - before, seconds, perSec: ok / seconds,
+              p50Ms: r.latency['p50'] ?? NaN, p90Ms: r.latency['p90'] ?? NaN, p99Ms: r.latency['p99'] ?? NaN,
+            }]);
+          }
+        } finally {
+          await stopServer(server.child);
+        }
       }
-    } finally {
-      await stopServer(server.child);
+    }
+    // Per (route, mode): the run of median throughput.
+    for (const route of ROUTES) {
+      for (const receipts of RECEIPT_MODES) {
+        const rs = [...(runs.get(`${route} ${receipts}`) ?? [])].sort((a, b) => a.perSec - b.perSec);
+        const median = rs[Math.floor(rs.length / 2)];
+        if (median) results.push(median);
+      }
     }
   }
   return { results, pinned };
@@ -231,9 +267,19 @@ function benchCtx(): KeyReleaseContext {
 }
 
 /** Median ms of the whole handler over `n` distinct requests, one at a time (after 100 warm-up). */
-async function wholeHandler(keyType: OperatorKeyType, n: number): Promise<number> {
+async function wholeHandler(keyType: OperatorKeyType, n: number, receipts = false): Promise<number> {
   const world = await releaseWorld('profile', keyType);
-  const handler = createAppRelease(world.parts);
+  const dir = receipts ? mkdtempSync(join(process.env['KMS_BENCH_RECEIPT_DIR'] ?? tmpdir(), 'app-sign-handler-')) : null;
+  const log = dir === null ? null : openSqliteReceiptLog({ path: join(dir, 'receipts.sqlite'), scope: { chainId: CHAIN_ID, registry: REGISTRY, operator: world.parts.me } });
+  try {
+    return await timeHandler(createAppRelease({ ...world.parts, receipts: log }), world, n);
+  } finally {
+    log?.close();
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function timeHandler(handler: ReturnType<typeof createAppRelease>, world: Awaited<ReturnType<typeof releaseWorld>>, n: number): Promise<number> {
   const reqs = await attestedRequests(world.owner, world.appId, n + 100);
   const ctx = benchCtx();
   for (const q of reqs.slice(0, 100)) await handler.sign(q, ctx);
@@ -304,8 +350,32 @@ async function profile(runs: number, minMs: number): Promise<ProfileRow[]> {
   add('operator signature, bn254 key (noble)', measure(() => bnSigner.sign(payload), runs, minMs));
   add('encode + seal answer, /app/sign', measure(() => sealResponse(responseKey, rh, encodeAnswer(signAnswer)), runs, minMs));
   add('encode + seal answer, /secrets (1 KiB env)', measure(() => sealResponse(responseKey, rh, encodeAnswer(secretsAnswer)), runs, minMs));
+  // Release receipts (issue 16): what a receipt adds besides its signature (which replaces the
+  // partial-payload signature), and one append to the SQLite log at each durability setting.
+  const receiptOf = (position: number, prevHash: `0x${string}`) => encodeReceipt({
+    operator: world.parts.me, position, prevHash, appId: world.appId, epoch: 0, version: version.id, route: '/app/sign', method: 'ecdsa',
+    requestHash: toHex(rh), responseKeyHash: responseKeyHash(responseKey), block: 1, time: 1, partialHash: partialHash(payload),
+  });
+  add('receipt: build (2 keccak + encode), no signature', measure(() => receiptOf(0, ZERO_HEAD), runs, minMs));
+  for (const sync of ['full', 'normal'] as const) {
+    const dir = mkdtempSync(join(process.env['KMS_BENCH_RECEIPT_DIR'] ?? tmpdir(), 'app-sign-profile-'));
+    // (group mode appends as normal does; its sync runs off the event loop, see the load rows)
+    const log = openSqliteReceiptLog({ path: join(dir, 'receipts.sqlite'), scope: { chainId: CHAIN_ID, registry: REGISTRY, operator: world.parts.me }, synchronous: sync });
+    const sig = ecdsaSigner.sign(receiptOf(0, ZERO_HEAD));
+    try {
+      add(`receipt log append, SQLite synchronous=${sync.toUpperCase()}`, measure(() => {
+        const h = log.head();
+        log.append(receiptOf(h.count, h.hash), sig);
+      }, runs, minMs));
+    } finally {
+      log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
   rows.push({ step: 'whole handler, /app/sign, ecdsa op key (median of 500)', msPerOp: await wholeHandler('ecdsa', 500) });
   rows.push({ step: 'whole handler, /app/sign, bn254 op key (median of 200)', msPerOp: await wholeHandler('bn254', 200) });
+  rows.push({ step: 'whole handler, ecdsa op key, receipts (group commit)', msPerOp: await wholeHandler('ecdsa', 500, true) });
+  rows.push({ step: 'whole handler, bn254 op key, receipts (group commit)', msPerOp: await wholeHandler('bn254', 200, true) });
   return rows;
 }
 
@@ -313,24 +383,32 @@ export async function benchAppSign(opts: BenchOptions): Promise<{ load: LoadResu
   const n = envInt('KMS_BENCH_REQUESTS', 2000);
   const connections = envInt('KMS_BENCH_CONNECTIONS', 8);
   const prof = await profile(opts.runs ?? 5, opts.minMs ?? 200);
-  const { results, pinned } = await loadSuite(n, connections);
+  const rounds = envInt('KMS_BENCH_ROUNDS', 3);
+  const { results, pinned } = await loadSuite(n, connections, rounds);
   if (opts.json) {
     console.log(JSON.stringify({ suite: 'app-sign', pinned, connections, load: results, profile: prof }));
     return { load: results, profile: prof };
   }
   const f1 = (v: number): string => v.toFixed(1);
   console.log(
-    `Key release under load: ${n} distinct ecdsa-attested requests per row after 200 warm-up, ${connections} keep-alive connections, ` +
+    `Key release under load: ${n} distinct ecdsa-attested requests per run after 200 warm-up, ${connections} keep-alive connections, ` +
+      `receipt modes interleaved, the median of ${rounds} rounds per row, ` +
       `server ${pinned ? 'pinned to core 0 (taskset), load generator to core 1' : 'NOT pinned (no taskset or < 2 cores)'}`,
   );
-  console.log(`${'route'.padEnd(11)}${'op key'.padEnd(8)}${'ok'.padStart(7)}${'failed'.padStart(8)}${'signs'.padStart(7)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p90 ms'.padStart(9)}${'p99 ms'.padStart(9)}`);
+  console.log(`${'route'.padEnd(11)}${'op key'.padEnd(8)}${'receipts'.padEnd(9)}${'ok'.padStart(7)}${'failed'.padStart(8)}${'signs'.padStart(7)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p90 ms'.padStart(9)}${'p99 ms'.padStart(9)}`);
   for (const r of results) {
     console.log(
-      `${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${String(r.ok).padStart(7)}${String(r.failed).padStart(8)}${String(r.partialSigns).padStart(7)}` +
+      `${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${r.receipts.padEnd(9)}${String(r.ok).padStart(7)}${String(r.failed).padStart(8)}${String(r.partialSigns).padStart(7)}` +
         `${f1(r.perSec).padStart(9)}${f1(r.p50Ms).padStart(9)}${f1(r.p90Ms).padStart(9)}${f1(r.p99Ms).padStart(9)}`,
     );
   }
   console.log('(signs: partial signatures the server made during the run; = ok means no answer came from the replay cache)');
+  console.log('Receipts on / off, req/s ratio (issue 16 budget: ≥ 0.85):');
+  for (const r of results) {
+    if (r.receipts === 'off') continue;
+    const base = results.find((b) => b.receipts === 'off' && b.route === r.route && b.operatorKey === r.operatorKey);
+    if (base) console.log(`  ${r.route.padEnd(11)}${r.operatorKey.padEnd(8)}${r.receipts.padEnd(9)}${(r.perSec / base.perSec).toFixed(3).padStart(7)}`);
+  }
   console.log();
   console.log('One request, step by step (in process, ms/op, median):');
   for (const r of prof) console.log(`  ${r.step.padEnd(52)}${r.msPerOp.toFixed(3).padStart(9)}`);

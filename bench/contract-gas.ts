@@ -110,7 +110,8 @@ async function runRound(anvil: AnvilInstance, ledger: ChainLedger, snap: Session
   const hash = keccak256(poly);
   for (const [i, r] of snap.recipients.entries()) {
     await setNext(anvil, ++t);
-    await ledger.writer(r).submitConfirmation({ session: snap.id, publicPolyHash: hash, publicPoly: i === 0 ? poly : '0x', nextSessionKey: point(rng) });
+    // A running node commits a non-zero receipt-log head (its first one costs a fresh slot, later ones a rewrite).
+    await ledger.writer(r).submitConfirmation({ session: snap.id, publicPolyHash: hash, publicPoly: i === 0 ? poly : '0x', nextSessionKey: point(rng), receiptHead: toHex(rng(32)) });
   }
   return t;
 }

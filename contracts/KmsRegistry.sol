@@ -536,7 +536,8 @@ contract KmsRegistry {
     event DealSubmitted(uint256 indexed session, address indexed dealer, uint256 seq, uint256 at, bytes deal);
     /// @notice An ack with its complaints (empty: every deal acknowledged).
     event AckSubmitted(uint256 indexed session, address indexed recipient, uint256 seq, uint256 at, Complaint[] complaints);
-    /// @notice A confirmation; `publicPoly` is empty unless it is the first of its hash.
+    /// @notice A confirmation; `publicPoly` is empty unless it is the first of its hash;
+    /// `receiptHead` is the sender's release-receipt log head (not part of the rolling digest).
     event ConfirmationSubmitted(
         uint256 indexed session,
         address indexed recipient,
@@ -544,7 +545,8 @@ contract KmsRegistry {
         uint256 seq,
         uint256 at,
         bytes publicPoly,
-        bytes nextSessionKey
+        bytes nextSessionKey,
+        bytes32 receiptHead
     );
     /// @notice A window closed early (phase 0 = deal, 1 = ack, 2 = confirm).
     event PhaseClosed(uint256 indexed session, uint8 phase, uint256 at);
@@ -600,6 +602,9 @@ contract KmsRegistry {
     bytes32 internal _mpkHash;
 
     mapping(bytes32 => App) internal _apps;
+    /// @notice Each operator's latest committed release-receipt log head (hash of its last
+    /// receipt, which also fixes how many receipts it covers; zero: none committed).
+    mapping(address => bytes32) public receiptHeadOf;
     mapping(bytes32 => mapping(uint256 => ReleaseRef)) internal _releases;
 
     // ------------------------------------------------------------------------------------
@@ -984,11 +989,13 @@ contract KmsRegistry {
     /// @param publicPolyHash keccak256 of the public polynomial the sender computed.
     /// @param publicPoly The polynomial (tNew G2 points) from the first confirmer of the hash, else empty.
     /// @param nextSessionKey The sender's next session key: a valid compressed secp256k1 point.
+    /// @param receiptHead The head of the sender's release-receipt log (kept as its latest).
     function submitConfirmation(
         uint256 session,
         bytes32 publicPolyHash,
         bytes calldata publicPoly,
-        bytes calldata nextSessionKey
+        bytes calldata nextSessionKey,
+        bytes32 receiptHead
     ) external {
         (SessionRecord storage s, Operator storage o) = _admit(session, ROLE_RECIPIENT, ROLE_CONFIRMED, PHASE_CONFIRM);
         _checkSessionKey(nextSessionKey);
@@ -1024,7 +1031,8 @@ contract KmsRegistry {
             s.confirmClosedAt = _u40(block.timestamp);
             emit PhaseClosed(session, PHASE_CONFIRM, block.timestamp);
         }
-        emit ConfirmationSubmitted(session, msg.sender, publicPolyHash, seq, block.timestamp, publicPoly, nextSessionKey);
+        receiptHeadOf[msg.sender] = receiptHead;
+        emit ConfirmationSubmitted(session, msg.sender, publicPolyHash, seq, block.timestamp, publicPoly, nextSessionKey, receiptHead);
         if (!s.completed && votes >= s.quorum) _complete(session, s, publicPolyHash);
     }
 

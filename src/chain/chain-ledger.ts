@@ -49,6 +49,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import {
   LEDGER_ERROR_CODES,
   LedgerError,
+  ZERO_HASH,
   type AckSubmission,
   type Address,
   type AppRecord,
@@ -82,6 +83,7 @@ import {
   readIsAllowed,
   readLatestSessionId,
   readMpk,
+  readReceiptHead,
   readOperator,
   readOperators,
   readRelease,
@@ -544,6 +546,11 @@ export class ChainLedger implements Ledger {
     return this.#read('getMpk', readMpk);
   }
 
+  getReceiptHead(operator: Address): Promise<Hex> {
+    if (typeof operator !== 'string' || !ADDRESS_RE.test(operator)) return Promise.reject(new LedgerError('BadParameter', 'an operator address is 20 bytes of 0x-hex'));
+    return this.#read('getReceiptHead', (ctx) => readReceiptHead(ctx, lc(operator)));
+  }
+
   getVersion(id: number): Promise<VersionRecord | null> {
     return this.#read('getVersion', (ctx) => readVersion(ctx, id));
   }
@@ -829,11 +836,13 @@ export class ChainLedger implements Ledger {
         if (typeof c.publicPolyHash !== 'string' || !BYTES32_RE.test(c.publicPolyHash)) {
           throw new LedgerError('BadLength', 'publicPolyHash must be 32 bytes of 0x-hex');
         }
+        const receiptHead = c.receiptHead ?? ZERO_HASH;
+        if (typeof receiptHead !== 'string' || !BYTES32_RE.test(receiptHead)) throw new LedgerError('BadLength', 'receiptHead must be 32 bytes of 0x-hex');
         await send('submitConfirmation', enc({
           abi,
           functionName: 'submitConfirmation',
           // Malformed polynomial hex becomes one byte: refused as BadLength, as in the memory ledger.
-          args: [sessionArg(c.session), lc(c.publicPolyHash), hexOr(c.publicPoly, '0x00'), hexOr(c.nextSessionKey, '0x')],
+          args: [sessionArg(c.session), lc(c.publicPolyHash), hexOr(c.publicPoly, '0x00'), hexOr(c.nextSessionKey, '0x'), lc(receiptHead)],
         }), sessionOf(c.session));
       },
 

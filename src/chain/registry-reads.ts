@@ -371,6 +371,7 @@ function toSubmission(session: number, state: SessionState, log: SubmissionLog):
       const a = log.args;
       const s: ConfirmSubmission = {
         type: 'confirm', session, from: lc(a.recipient), publicPolyHash: lc(a.publicPolyHash), publicPoly: lc(a.publicPoly), nextSessionKey: lc(a.nextSessionKey),
+        receiptHead: lc(a.receiptHead),
       };
       return { ...s, seq: num(a.seq), at: num(a.at) };
     }
@@ -379,6 +380,11 @@ function toSubmission(session: number, state: SessionState, log: SubmissionLog):
 
 // ---------------------------------------------------------------------------------------
 // Versions and the MPK
+
+/** The latest release-receipt log head `operator` committed (zero: none). */
+export async function readReceiptHead(ctx: ReadContext, operator: Address): Promise<Hex> {
+  return lc(await ctx.client.readContract({ address: ctx.registry, abi: kmsRegistryAbi, functionName: 'receiptHeadOf', args: [operator], ...at(ctx) }));
+}
 
 export async function readMpk(ctx: ReadContext): Promise<Hex | null> {
   const mpk = await ctx.client.readContract({ address: ctx.registry, abi: kmsRegistryAbi, functionName: 'getMpk', ...at(ctx) });

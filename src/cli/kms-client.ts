@@ -11,6 +11,7 @@
  *     kms-client secrets --app-id ID --owner-key HEX [--json]
  *     kms-client mnemonic --app-id ID --owner-key HEX [--json]
  *     kms-client rotate-app-key --app-id ID --owner-key HEX [--epoch N] [--env-file FILE] [--json]
+ *     kms-client receipts --app-id ID [--sessions N] [--json]
  *
  * Networked commands take `--rpc URL --registry ADDR` (env `KMS_RPC_URL`, `KMS_REGISTRY`) or
  * `--devnet`, and `--timeout MS` per operator request. `encrypt --mpk` and `decrypt --app-key`
@@ -48,6 +49,7 @@ import {
   resolveChainTarget,
   runCli,
   show,
+  toJson,
   UsageError,
   warn,
   type CliContext,
@@ -486,6 +488,32 @@ async function rotateAppKeyAction(ctx: ClientContext, opts: Opts): Promise<void>
   ]);
 }
 
+async function receiptsAction(ctx: ClientContext, opts: Opts): Promise<void> {
+  const appId = appIdOf(opts);
+  const client = await connect(ctx, opts);
+  const sessions = opts.sessions === undefined ? undefined : parseIntegerArg(opts.sessions, '--sessions', { min: 0, max: 100_000 });
+  const r = await step(() => client.getReceipts({ appId, ...(sessions !== undefined ? { sessions } : {}) }));
+  if (ctx.json) {
+    ctx.io.stdout(`${ctx.redactor.scrub(toJson({ ok: r.ok, appId: r.appId, receipts: r.receipts, operators: r.operators }))}\n`);
+  } else {
+    const when = (t: number) => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+    const lines = [
+      `${r.receipts.length} release${r.receipts.length === 1 ? '' : 's'} of app ${r.appId} in ${r.operators.length} operator log${r.operators.length === 1 ? '' : 's'}`,
+      ...r.receipts.map((x) => `  ${when(x.time)}  ${x.operator}  #${x.position}  ${x.route.padEnd(9)}  ${x.method.padEnd(5)}  key v${x.version} epoch ${x.epoch}  block ${x.block}  request ${x.requestHash}${x.committed ? '' : '  (not yet committed on-chain)'}`),
+      'Operators:',
+      ...r.operators.map((o) => `  ${o.address}  ${o.consistent ? `consistent: ${o.entries} entries, ${o.committed} covered by its on-chain head` : `INCONSISTENT: ${o.reason ?? ''}`}`),
+    ];
+    ctx.io.stdout(`${ctx.redactor.scrub(lines.join('\n'))}\n`);
+  }
+  if (!r.ok) {
+    const bad = r.operators.filter((o) => !o.consistent).length;
+    const { receiptLogMeta } = await sdk();
+    throw new CliError(`${bad} operator${bad === 1 ? '' : 's'} served a receipt log that could not be verified against ${bad === 1 ? 'its' : 'their'} on-chain head.`, {
+      code: 'inconsistent-receipt-log', metaMessages: receiptLogMeta(r.operators),
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The program
 
@@ -636,6 +664,20 @@ export function buildProgram(ctx: ClientContext): Command {
     .option('--epoch <n>', 'the epoch to rotate to (default: the current one + 1); already there: nothing to do')
     .option('--env-file <path>', 'publish this env (re-encrypted) instead of decrypting the latest release\'s');
   addJsonOption(networked(rotate)).action((opts: Opts) => rotateAppKeyAction(ctx, opts));
+
+  const receipts = defineCommand(program, 'receipts',
+    'List who received the app\'s key, from every operator\'s signed receipt log, checked against the chain.',
+    'Reads every operator and the receipt-log head it last committed on-chain (with each confirmation), fetches '
+      + 'each operator\'s whole log from GET /receipts, and verifies every receipt\'s signature against the '
+      + 'operator\'s registered signing key, the hash chain, and that the log contains the committed head and every '
+      + 'head it committed in the latest --sessions sessions (a history rewritten since is caught). Lists the '
+      + 'releases of --app-id (receipts logged after the operator\'s last confirmation are marked not yet committed). '
+      + 'An operator whose log was rewritten, truncated or reordered, or that cannot be read, is reported inconsistent '
+      + 'and the command exits 1 (the listing is still printed). No key is needed: receipts hold no secret.',
+    ['kms-client receipts --devnet --app-id 0x<app id>', 'kms-client receipts --devnet --app-id 0x<app id> --json | jq \'.receipts[] | [.operator, .requestHash]\'']);
+  appIdOption(receipts);
+  receipts.option('--sessions <n>', 'also check the heads each operator committed in the latest N sessions (default 100; 0: the latest head only)');
+  addJsonOption(networked(receipts)).action((opts: Opts) => receiptsAction(ctx, opts));
 
   return program;
 }

@@ -19,6 +19,7 @@ import type { G2 } from '../crypto/bls12381/types.ts';
 import { systemRng, type Rng } from '../crypto/rng.ts';
 import type { Address, Hex, LedgerReader } from '../protocol/ledger.ts';
 import { appMnemonic, type AppMnemonicParameters, type AppMnemonicReturnType } from './actions/appMnemonic.ts';
+import { getReceipts, type GetReceiptsParameters, type GetReceiptsReturnType } from './actions/getReceipts.ts';
 import { decrypt, type DecryptParameters, type DecryptReturnType } from './actions/decrypt.ts';
 import { encrypt, type EncryptParameters, type EncryptReturnType } from './actions/encrypt.ts';
 import { getOperators, type GetOperatorsReturnType } from './actions/getOperators.ts';
@@ -91,6 +92,7 @@ export interface KmsClient {
   requestAppKey(params: RequestAppKeyParameters): Promise<RequestAppKeyReturnType>;
   getSecrets(params: GetSecretsParameters): Promise<GetSecretsReturnType>;
   appMnemonic(params: AppMnemonicParameters): Promise<AppMnemonicReturnType>;
+  getReceipts(params: GetReceiptsParameters): Promise<GetReceiptsReturnType>;
 }
 
 function aTimeout(ms: unknown): number {
@@ -161,6 +163,7 @@ export function createKmsClient(config?: KmsClientConfig, options: KmsClientOpti
     requestAppKey: (params) => requestAppKey(client, params),
     getSecrets: (params) => getSecrets(client, params),
     appMnemonic: (params) => appMnemonic(client, params),
+    getReceipts: (params) => getReceipts(client, params),
   };
   return client;
 }

@@ -25,6 +25,7 @@ export { encrypt, type EncryptErrorType, type EncryptParameters, type EncryptRet
 export { decrypt, envelopeBytes, type DecryptErrorType, type DecryptParameters, type DecryptReturnType } from './actions/decrypt.ts';
 export { requestAppKey, type RequestAppKeyErrorType, type RequestAppKeyParameters, type RequestAppKeyReturnType } from './actions/requestAppKey.ts';
 export { getSecrets, type GetSecretsErrorType, type GetSecretsParameters, type GetSecretsReturnType } from './actions/getSecrets.ts';
+export { getReceipts, receiptLogMeta, type GetReceiptsErrorType, type GetReceiptsParameters, type GetReceiptsReturnType, type OperatorLogCheck, type ReceiptListing } from './actions/getReceipts.ts';
 export { appMnemonic, type AppMnemonicErrorType, type AppMnemonicParameters, type AppMnemonicReturnType } from './actions/appMnemonic.ts';
 export {
   jwtAttestation,

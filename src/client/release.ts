@@ -35,7 +35,8 @@ import {
   eatNonceHex,
   generateResponseKeyPair,
   openAnswer,
-  partialPayload,
+  answerSignedPayload,
+  receiptMismatch,
   requestHash,
   type AnswerKind,
   type KeyReleaseAnswer,
@@ -342,19 +343,23 @@ function open(body: unknown, record: OperatorRecord, ctx: CheckContext): Opened 
   if (answer.kind !== ctx.kind) return no('wrong-request', `sealed a ${answer.kind} answer to a ${ctx.kind} request`);
   if (bytesToHex(answer.appId) !== ctx.appId) return no('wrong-request', 'sealed an answer for another app');
   if (bytesToHex(answer.operator) !== operator) return no('wrong-operator', `sealed an answer signed as ${bytesToHex(answer.operator)}`);
+  // A receipt-signed answer (format 0x02) vouches for its partial only through the receipt.
+  const mismatch = receiptMismatch(answer, ctx.reqHash, ctx.publicKey);
+  if (mismatch !== null) return no('bad-response', `sent a release receipt that does not describe its answer (${mismatch})`);
   return { operator, socket: who.socket, answer, record, label: b.version };
 }
 
 /**
- * What an answer's operator signature covers: `partialPayload(answer, requestHash)` under the
- * operator's on-chain key (as `verifyAnswerSignature`). A payload that cannot be built or a
+ * What an answer's operator signature covers: its receipt (format 0x02, checked against the
+ * answer in `open`) or `partialPayload(answer, requestHash)`, under the operator's on-chain
+ * key (as `verifyAnswerSignature`). A payload that cannot be built or a
  * malformed on-chain key is unverifiable, so not signed (an empty payload never verifies).
  */
 function signatureToVerify(o: Opened, reqHash: Uint8Array): OperatorSignatureToVerify {
   let payload: Uint8Array;
   let publicKey: Uint8Array;
   try {
-    payload = partialPayload({ appId: o.answer.appId, version: o.answer.version, partial: o.answer.partial, requestHash: reqHash });
+    payload = answerSignedPayload(o.answer, reqHash);
     publicKey = new Uint8Array(Buffer.from(o.record.sigPublicKey.slice(2), 'hex'));
   } catch {
     return { type: o.record.sigKeyType, publicKey: new Uint8Array(0), payload: new Uint8Array(0), signature: o.answer.signature };

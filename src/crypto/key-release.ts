@@ -76,6 +76,7 @@ import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { ADDRESS_BYTES, aBytes, aDomain, addressBytes, parseHex, toHex, uint256ToBytes, type AddressLike, type Hex } from './domain.ts';
 import { OPERATOR_KEY_LENGTHS, verifyOperatorSignature, type OperatorKeyType } from './operator-sig.ts';
 import { EcdsaSignatureError, ecdsaRecoverAddressFromDigest } from './operator-sig-ecdsa.ts';
+import { decodeReceipt, partialHash as receiptPartialHash, RECEIPT_BYTES, responseKeyHash as receiptResponseKeyHash, type Receipt } from './receipt.ts';
 import { systemRng, type Rng } from './rng.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +122,8 @@ function aRoute(route: unknown): KeyReleaseRoute {
 }
 const KIND_BYTE: Readonly<Record<AnswerKind, number>> = { sign: 0x01, secrets: 0x02 };
 const ANSWER_FORMAT_VERSION = 0x01;
+/** Format 0x02 = 0x01 followed by the 243-byte receipt; the signature is the receipt's. */
+const ANSWER_FORMAT_WITH_RECEIPT = 0x02;
 
 export type KeyReleaseFormatErrorCode =
   /** An X25519 public key of small order (or all zero): it would make the shared secret known. */
@@ -367,6 +370,12 @@ export interface KeyReleaseAnswer {
   readonly signature: Uint8Array;
   /** Present exactly when kind is `secrets`. */
   readonly env?: ReleaseEnv;
+  /**
+   * The release receipt (receipt.ts, 243 bytes), present in format 0x02 answers. When present,
+   * `signature` is the operator's signature over the receipt (which binds the partial through
+   * its partialHash) instead of over `partialPayload`: one signature per answer.
+   */
+  readonly receipt?: Uint8Array;
 }
 
 const MAX_U32 = 0xffff_ffff;
@@ -374,9 +383,10 @@ const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * ```
- * 0x01 (format) ‖ kind (0x01 sign | 0x02 secrets) ‖ appId (32) ‖ operator (20)
+ * format (0x01 | 0x02) ‖ kind (0x01 sign | 0x02 secrets) ‖ appId (32) ‖ operator (20)
  * ‖ uint64-BE version ‖ partial (48) ‖ uint8 L ‖ signature (L)
  * [secrets: ‖ uint32-BE releaseIndex ‖ uint32-BE E ‖ encryptedEnv (E) ‖ uint32-BE P ‖ publicEnv (P, UTF-8)]
+ * [format 0x02: ‖ receipt (243 bytes, receipt.ts); the signature is then over the receipt]
  * ```
  */
 export function encodeAnswer(a: KeyReleaseAnswer): Uint8Array {
@@ -390,10 +400,13 @@ export function encodeAnswer(a: KeyReleaseAnswer): Uint8Array {
   aBytes(a.partial, PARTIAL_BYTES, 'answer.partial');
   aBytes(a.signature, undefined, 'answer.signature');
   if (a.signature.length < 1 || a.signature.length > 255) throw new RangeError(`answer.signature: expected 1 to 255 bytes, got ${a.signature.length}`);
-  const head = concatBytes(Uint8Array.of(ANSWER_FORMAT_VERSION, kind), a.appId, a.operator, u64be(version), a.partial, Uint8Array.of(a.signature.length), a.signature);
+  if (a.receipt !== undefined) aBytes(a.receipt, RECEIPT_BYTES, 'answer.receipt');
+  const tail = a.receipt ?? new Uint8Array(0);
+  const format = a.receipt === undefined ? ANSWER_FORMAT_VERSION : ANSWER_FORMAT_WITH_RECEIPT;
+  const head = concatBytes(Uint8Array.of(format, kind), a.appId, a.operator, u64be(version), a.partial, Uint8Array.of(a.signature.length), a.signature);
   if (a.kind === 'sign') {
     if (a.env !== undefined) throw new RangeError('answer.env: only a secrets answer carries an env');
-    return head;
+    return concatBytes(head, tail);
   }
   const env = a.env;
   if (env === undefined) throw new RangeError('answer.env: a secrets answer carries an env');
@@ -404,7 +417,7 @@ export function encodeAnswer(a: KeyReleaseAnswer): Uint8Array {
   if (typeof env.publicEnv !== 'string') throw new TypeError(`answer.env.publicEnv: expected string, got ${typeof env.publicEnv}`);
   const pub = encoder.encode(env.publicEnv);
   if (env.encryptedEnv.length > MAX_U32 || pub.length > MAX_U32) throw new RangeError('answer.env: field longer than 2^32 - 1 bytes');
-  return concatBytes(head, u32be(env.releaseIndex), u32be(env.encryptedEnv.length), env.encryptedEnv, u32be(pub.length), pub);
+  return concatBytes(head, u32be(env.releaseIndex), u32be(env.encryptedEnv.length), env.encryptedEnv, u32be(pub.length), pub, tail);
 }
 
 /** Strict parser of `encodeAnswer`'s output: any other byte string throws `bad-answer`. */
@@ -426,7 +439,7 @@ export function decodeAnswer(bytes: Uint8Array): KeyReleaseAnswer {
     return v;
   };
   const [format, kindByte] = take(2, 'header');
-  if (format !== ANSWER_FORMAT_VERSION) throw bad(`unknown format version ${String(format)}`);
+  if (format !== ANSWER_FORMAT_VERSION && format !== ANSWER_FORMAT_WITH_RECEIPT) throw bad(`unknown format version ${String(format)}`);
   const kind: AnswerKind | undefined = kindByte === 0x01 ? 'sign' : kindByte === 0x02 ? 'secrets' : undefined;
   if (kind === undefined) throw bad(`unknown kind ${String(kindByte)}`);
   const appId = take(APP_ID_BYTES, 'appId');
@@ -452,13 +465,50 @@ export function decodeAnswer(bytes: Uint8Array): KeyReleaseAnswer {
     }
     env = { releaseIndex, encryptedEnv, publicEnv };
   }
+  const receipt = format === ANSWER_FORMAT_WITH_RECEIPT ? take(RECEIPT_BYTES, 'receipt') : undefined;
   if (at !== bytes.length) throw bad(`${bytes.length - at} trailing bytes`);
-  return { kind, appId, operator, version: Number(version64), partial, signature, ...(env ? { env } : {}) };
+  return { kind, appId, operator, version: Number(version64), partial, signature, ...(env ? { env } : {}), ...(receipt ? { receipt } : {}) };
 }
 
 /**
- * Checks an answer's operator signature: `verifyOperatorSignature` over
- * `partialPayload(answer, requestHash)` under `domain`. false for any well-sized wrong input.
+ * What an answer's operator signature is over: the receipt (format 0x02), else
+ * `partialPayload(answer, requestHash)` (format 0x01). Check `receiptMismatch` first: a
+ * receipt's signature vouches for the partial only through the receipt's fields.
+ */
+export function answerSignedPayload(answer: KeyReleaseAnswer, reqHash: Uint8Array): Uint8Array {
+  if (answer.receipt !== undefined) return answer.receipt;
+  return partialPayload({ appId: answer.appId, version: answer.version, partial: answer.partial, requestHash: reqHash });
+}
+
+/**
+ * Why an answer's receipt does not describe this answer to this request (null: it does, or the
+ * answer carries no receipt). Checked: the receipt parses and names the answer's operator, app,
+ * key version and route, the request hash, the hash of the caller's response key, and the
+ * hash of `partialPayload` of the answer's partial.
+ */
+export function receiptMismatch(answer: KeyReleaseAnswer, reqHash: Uint8Array, responseKey: Uint8Array): string | null {
+  if (answer.receipt === undefined) return null;
+  let r: Receipt;
+  try {
+    r = decodeReceipt(answer.receipt);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const payload = partialPayload({ appId: answer.appId, version: answer.version, partial: answer.partial, requestHash: reqHash });
+  if (r.operator !== toHex(answer.operator)) return 'the receipt names another operator';
+  if (r.appId !== toHex(answer.appId)) return 'the receipt names another app';
+  if (r.version !== answer.version) return `the receipt names key version ${r.version}, the answer ${answer.version}`;
+  if (r.route !== KEY_RELEASE_ROUTES[answer.kind]) return `the receipt names route ${r.route}`;
+  if (r.requestHash !== toHex(reqHash)) return 'the receipt names another request';
+  if (r.responseKeyHash !== receiptResponseKeyHash(responseKey)) return 'the receipt names another response key';
+  if (r.partialHash !== receiptPartialHash(payload)) return 'the receipt does not commit to this partial';
+  return null;
+}
+
+/**
+ * Checks an answer's operator signature under `domain` (see `answerSignedPayload`), and for a
+ * format 0x02 answer that its receipt matches the answer (`receiptMismatch`; `responseKey`
+ * required then). false for any well-sized wrong input.
  */
 export function verifyAnswerSignature(
   answer: KeyReleaseAnswer,
@@ -466,8 +516,10 @@ export function verifyAnswerSignature(
   domain: Uint8Array,
   sigKeyType: OperatorKeyType,
   sigPublicKey: Uint8Array,
+  responseKey?: Uint8Array,
 ): boolean {
-  const payload = partialPayload({ appId: answer.appId, version: answer.version, partial: answer.partial, requestHash: reqHash });
+  if (answer.receipt !== undefined && (responseKey === undefined || receiptMismatch(answer, reqHash, responseKey) !== null)) return false;
+  const payload = answerSignedPayload(answer, reqHash);
   if (answer.signature.length !== OPERATOR_KEY_LENGTHS[sigKeyType].signature) return false;
   return verifyOperatorSignature(sigKeyType, sigPublicKey, domain, payload, answer.signature);
 }

@@ -48,6 +48,7 @@ import { createChainMetrics } from './chain-metrics.ts';
 import { createChainWatch } from './chain-watch.ts';
 import { withFeeCapNotice } from './fee-cap-notice.ts';
 import { KeyStoreError, type KeyStore } from './key-store.ts';
+import { openSqliteReceiptLog, ReceiptLogError, type ReceiptLog } from './receipt-log.ts';
 import { cachedDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
 import { NetworkWatch } from './status-page/network-watch.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
@@ -115,6 +116,8 @@ export interface NodeParts {
   readonly log: pino.Logger;
   /** Why this node serves nothing although the chain has an active version (stale key store), or null. */
   readonly staleReason: () => string | null;
+  /** The release-receipt log (`receipts.sqlite` in the data directory). */
+  readonly receipts: ReceiptLog;
 }
 
 export interface RunningNode {
@@ -221,6 +224,17 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     store.close();
     throw e;
   }
+  let receipts: ReceiptLog;
+  try {
+    const opened = openSqliteReceiptLog({ path: join(cfg.dataDir, 'receipts.sqlite'), scope: store.scope });
+    const head = opened.head();
+    log.info({ path: opened.path, entries: head.count, head: head.hash }, 'receipt log opened');
+    receipts = opened;
+  } catch (e) {
+    store.close();
+    if (e instanceof ReceiptLogError) throw new StartupError(`receipt log refused: ${e.message}`, { cause: e });
+    throw e;
+  }
 
   // A store older than the chain (restored from an old backup, or one that missed reshares)
   // must serve nothing stale, from the first request on: settled before the listeners open.
@@ -257,6 +271,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     ledger, writer, store, me, domain, consentThreshold: cfg.consentThreshold,
     rngFor: () => systemRng,
     log,
+    receiptHead: () => receipts.head().hash,
     observer: {
       roundDone: (_id, kind, status) => {
         metrics.roundOutcome(kind, status === 'active' ? 'completed' : status === 'declined' ? 'declined' : 'failed');
@@ -266,7 +281,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     },
   });
 
-  const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log, staleReason: () => staleStore.reason };
+  const parts: NodeParts = { ledger, store, me, domain, sigKeyType: cfg.sigKeyType, sigKey, metrics, log, staleReason: () => staleStore.reason, receipts };
   const health = () => (Date.now() - lastOk < HEALTHY_WITHIN_MS ? { ok: true } : { ok: false, reason: `no successful tick for ${Math.round((Date.now() - lastOk) / 1000)} s` });
   // The operations listener's /healthz also says when the node has had no consistent view of
   // the chain for a while, or its account is short of a day of rounds. The public one stays
@@ -286,6 +301,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     rateLimit: API_RATE_LIMIT,
     metrics,
     appRelease: cfg.appRelease ? cfg.appRelease(parts) : null,
+    receipts: { operator: me, log: receipts },
     pubkey: (version) => pubkeyInfo(store, operators.list, version),
     notReady: () => staleStore.reason,
     health,
@@ -334,6 +350,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
   } catch (e) {
     await Promise.allSettled([api.close(), opsApi?.close()]);
     store.close();
+    receipts.close();
     throw e;
   }
   doctorSource = () => doctor();
@@ -447,6 +464,7 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
       // after a submission, before its later sessions and retention ran).
       if (inFlight) await inFlight;
       store.close();
+      receipts.close();
     },
   };
 }

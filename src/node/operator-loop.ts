@@ -149,6 +149,11 @@ export interface OperatorLoopOptions {
   readonly cpuClock?: () => number;
   /** The protocol versions this node speaks (default: this build's, `SPOKEN_PROTOCOL`; tests model older or newer builds). */
   readonly protocol?: SpokenProtocol;
+  /**
+   * The head of this node's receipt log (receipt-log.ts), read when a confirmation is sent:
+   * every confirmation commits it on-chain (issue 16, item 4). Absent: the zero head.
+   */
+  readonly receiptHead?: () => Hex;
 }
 
 /** This node against the chain's protocol version, as `/status` reports it. */
@@ -550,7 +555,9 @@ export class OperatorLoop {
       try {
         if (o.kind === 'deal') await writer.submitDeal(o.body);
         else if (o.kind === 'ack') await writer.submitAck(o.body);
-        else await writer.submitConfirmation(o.body);
+        // The receipt-log head is read at send time, not when the round produced the
+        // confirmation: a resend commits the newer head.
+        else await writer.submitConfirmation({ ...o.body, receiptHead: this.#o.receiptHead?.() ?? ZERO_HASH });
         const timing: SubmissionTiming = { ...t, sentAt, minedAt: this.#now() };
         const parts = submissionParts(timing);
         log.info({

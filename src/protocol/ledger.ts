@@ -214,6 +214,13 @@ export interface ConfirmSubmission {
   readonly publicPoly: Hex;
   /** The operator's session encryption key for the next session it may receive in. */
   readonly nextSessionKey: Hex;
+  /**
+   * The head of the sender's release-receipt log (32 bytes: the hash of its last entry, which
+   * commits the entry's position too; zero for an empty log). Not a protocol input (not in
+   * the rolling digest); the ledger records it as the sender's latest head. Absent when sent:
+   * zero. Always present when read back.
+   */
+  readonly receiptHead?: Hex;
 }
 
 export type Submission = DealSubmission | AckSubmission | ConfirmSubmission;
@@ -309,6 +316,11 @@ export interface LedgerReader {
   activeVersion(): Promise<VersionRecord | null>;
   getApp(appId: Hex): Promise<AppRecord | null>;
   getRelease(appId: Hex, index: number): Promise<Release | null>;
+  /**
+   * Optional (both registry ledgers have it): the latest release-receipt log head `operator`
+   * committed with a confirmation, ZERO_HASH if none (issue 16, item 4).
+   */
+  getReceiptHead?(operator: Address): Promise<Hex>;
   /**
    * Optional: how many reorganisations this reader has noticed so far (its latest block did
    * not descend from the one it read before). A node drops its caches when it grows.

@@ -233,6 +233,8 @@ export class MemoryLedger implements Ledger {
   readonly #versions = new Map<number, VersionRecord>();
   #activeVersion = 0;
   #mpk: Hex | null = null;
+  /** Each operator's latest committed receipt-log head. */
+  readonly #receiptHeads = new Map<Address, Hex>();
   readonly #apps = new Map<Hex, AppState>();
 
   constructor(options: MemoryLedgerOptions) {
@@ -312,6 +314,11 @@ export class MemoryLedger implements Ledger {
   async getSubmissions(id: number): Promise<RecordedSubmission[]> {
     const s = this.#sessionOrFail(id);
     return s.submissions.map(copySubmission);
+  }
+
+  async getReceiptHead(operator: Address): Promise<Hex> {
+    if (typeof operator !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(operator)) fail('BadParameter', 'an operator address is 20 bytes of 0x-hex');
+    return this.#receiptHeads.get(lower(operator)) ?? ZERO_HASH;
   }
 
   async getMpk(): Promise<Hex | null> {
@@ -814,6 +821,9 @@ export class MemoryLedger implements Ledger {
     const snap = s.snapshot;
     checkSessionKey(c.nextSessionKey, 'next session key');
     if (byteLength(c.publicPolyHash) !== 32) fail('BadLength', `publicPolyHash must be 32 bytes, got ${byteLength(c.publicPolyHash)}`);
+    const rawHead = c.receiptHead ?? ZERO_HASH;
+    if (byteLength(rawHead) !== 32) fail('BadLength', `receiptHead must be 32 bytes of 0x-hex, got ${byteLength(rawHead) < 0 ? 'something else' : `${byteLength(rawHead)} bytes`}`);
+    const receiptHead = lower(rawHead);
     const hash = lower(c.publicPolyHash);
     const poly = lower(c.publicPoly);
     const polyLen = byteLength(poly);
@@ -836,8 +846,10 @@ export class MemoryLedger implements Ledger {
       publicPolyHash: hash,
       publicPoly: poly,
       nextSessionKey: lower(c.nextSessionKey),
+      receiptHead,
     });
     s.confirmed.add(from);
+    this.#receiptHeads.set(from, receiptHead);
     if (polyLen > 0 && !s.polys.has(hash)) s.polys.set(hash, poly);
     // Recipients are never removed while their session runs, so the record exists.
     if (op) op.sessionKey = lower(c.nextSessionKey);

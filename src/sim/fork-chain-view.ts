@@ -164,6 +164,9 @@ abstract class CursorReader implements LedgerReader {
   getMpk(): Promise<Hex | null> {
     return this.#read('getMpk', (l) => l.getMpk());
   }
+  getReceiptHead(operator: Address): Promise<Hex> {
+    return this.#read('getReceiptHead', (l) => l.getReceiptHead(operator));
+  }
   getVersion(id: number): Promise<VersionRecord | null> {
     return this.#read('getVersion', (l) => l.getVersion(id));
   }

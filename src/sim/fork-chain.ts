@@ -545,6 +545,10 @@ export class ForkChain implements Ledger {
   getMpk(): Promise<Hex | null> {
     return this.#main.getMpk();
   }
+
+  getReceiptHead(operator: Address): Promise<Hex> {
+    return this.#main.getReceiptHead(operator);
+  }
   getVersion(id: number): Promise<VersionRecord | null> {
     return this.#main.getVersion(id);
   }

@@ -6,14 +6,20 @@ import assert from 'node:assert/strict';
 import { measureGas, renderMarkdown } from '../../bench/contract-gas.ts';
 import { dealByteLength } from '../../src/protocol/deal-bytes.ts';
 
-/** Per operator per round, `${kind}/${n}` (measured with the protocol version in the snapshot: dkg 288,403 / 240,747 / 295,318; reshare 239,423 / 221,708 / 289,638). */
+/**
+ * Per operator per round, `${kind}/${n}`, about 1 % above the measurement. Issue 14 measured dkg
+ * 288,190 / 240,660 / 295,286 and reshare 239,217 / 221,626 / 289,610; the protocol version in
+ * the snapshot (issue 15) adds 28 – 213; issue 16 (receipts) adds the receipt-log head to each
+ * confirmation (one calldata word, one event word, one storage slot per operator): +20.3k in an
+ * operator's first round (a fresh slot, once in its life), +3.2k later (docs/contracts.md).
+ */
 const PER_OPERATOR_BUDGET: Readonly<Record<string, number>> = {
-  'dkg/4': 291_000,
-  'reshare/4': 242_000,
-  'dkg/10': 243_000,
-  'reshare/10': 224_000,
-  'dkg/30': 298_000,
-  'reshare/30': 292_500,
+  'dkg/4': 314_500,
+  'reshare/4': 247_700,
+  'dkg/10': 266_500,
+  'reshare/10': 230_000,
+  'dkg/30': 321_600,
+  'reshare/30': 298_600,
 };
 
 describe('registry gas', () => {
@@ -33,7 +39,8 @@ describe('registry gas', () => {
       assert.ok(r.perOperator <= budget, `${what}: ${r.perOperator} gas per operator per round, budget ${budget}`);
       assert.ok(r.open < 150_000 + 14_000 * r.n, `${what}: openSession ${r.open}`);
       assert.ok(r.ack < 47_000, `${what}: ack ${r.ack}`);
-      assert.ok(r.confirm < 140_000, `${what}: confirm ${r.confirm}`);
+      // 139.8k before receipts; + ~20.3k for an operator's first receipt-log head (issue 16).
+      assert.ok(r.confirm < 162_000, `${what}: confirm ${r.confirm}`);
       // A deal is one packed string: selector, session, offset, length and the payload padded
       // to 32 bytes — no per-share ABI overhead — and it costs at most its EIP-7623 floor
       // (21,000 + 40 per payload byte) plus 25,000 of execution.

@@ -166,6 +166,9 @@ describe('kms-client offline (the real launcher)', () => {
       { args: ['rotate-app-key', '--app-id', APP, '--owner-key', `0x${'11'.repeat(32)}`, '--env-file', 'missing.env'], line: /^error: --env-file: "missing.env": no such file$/ },
       { args: ['rotate-app-key', '--app-id', APP, '--owner-key', `0x${'11'.repeat(32)}`], line: /^error: missing the chain: give --rpc URL/ },
       { args: ['rotate-app-key', '--owner-key', `0x${'11'.repeat(32)}`], line: /^error: required option '--app-id <id>' not specified/ },
+      { args: ['receipts'], line: /^error: required option '--app-id <id>' not specified \(see `kms-client receipts --help`\)$/ },
+      { args: ['receipts', '--app-id', '0x12'], line: /^error: --app-id: expected a bytes32 app id \(0x followed by 64 hex digits\), got "0x12"$/ },
+      { args: ['receipts', '--app-id', APP], line: /^error: missing the chain: give --rpc URL/ },
     ];
     const runs = await Promise.all(cases.map((c) => inProcess(c.args, { ...(c.env ? { env: c.env } : {}), tty: c.tty === true })));
     runs.forEach((r, i) => {
@@ -198,6 +201,12 @@ describe('kms-client --help (in-process)', () => {
       assert.match(h.out, /\$ kms-client /, `${name} has an example`);
       assert.match(h.out, /Exit codes: 0 success, 1 the operation failed/, name);
     }
+    const receipts = await help(['receipts', '--help']);
+    assert.ok(top.out.includes('  receipts '), 'receipts is listed');
+    assert.match(receipts.out, /^Usage: kms-client receipts \[options\]/);
+    assert.match(receipts.out, /\$ kms-client receipts --devnet --app-id/);
+    assert.match(receipts.out, /reported\s+inconsistent\s+and\s+the\s+command\s+exits\s+1/);
+    for (const flag of ['--rpc <url>', '--registry <address>', '--devnet', '--json']) assert.ok(receipts.out.includes(flag), `receipts takes ${flag}`);
     const networked = ['operators', 'pubkey', 'encrypt', 'decrypt', 'app-key', 'secrets', 'mnemonic', 'rotate-app-key'];
     for (const name of networked) {
       const h = await help([name, '--help']);

@@ -378,7 +378,7 @@ describe('cluster apps: the kms-client CLI end to end, attested key release refu
     assert.equal(a.version, version);
     const rec = await c.ledger.getOperator(node.address);
     assert.ok(rec);
-    assert.ok(verifyAnswerSignature(a, requestHash(req as KeyReleaseRequestFields), c.domain, rec.sigKeyType, parseHex(rec.sigPublicKey, undefined, 'sigPublicKey')),
+    assert.ok(verifyAnswerSignature(a, requestHash(req as KeyReleaseRequestFields), c.domain, rec.sigKeyType, parseHex(rec.sigPublicKey, undefined, 'sigPublicKey'), parseHex(req.responseKey, 32, 'responseKey')),
       `node ${i}: the answer's signature verifies under its on-chain ${rec.sigKeyType} key`);
     assert.ok(partialOk(poly, node.address, req.appId, a.partial), `node ${i}: the partial verifies against PK_j`);
     const again = await post(i, '/app/sign', req);

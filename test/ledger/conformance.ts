@@ -290,9 +290,9 @@ class Run {
     this.#logged({ type: 'ack', session, from: who, complaints }, t);
   }
 
-  async confirm(who: Address, t: number, session: number, hash: Hex, poly: Hex, nextSessionKey: Hex = this.point()): Promise<Hex> {
-    await this.at(t, () => this.w(who).submitConfirmation({ session, publicPolyHash: hash, publicPoly: poly, nextSessionKey }));
-    this.#logged({ type: 'confirm', session, from: who, publicPolyHash: hash, publicPoly: poly, nextSessionKey }, t);
+  async confirm(who: Address, t: number, session: number, hash: Hex, poly: Hex, nextSessionKey: Hex = this.point(), receiptHead?: Hex): Promise<Hex> {
+    await this.at(t, () => this.w(who).submitConfirmation({ session, publicPolyHash: hash, publicPoly: poly, nextSessionKey, ...(receiptHead !== undefined ? { receiptHead } : {}) }));
+    this.#logged({ type: 'confirm', session, from: who, publicPolyHash: hash, publicPoly: poly, nextSessionKey, receiptHead: (receiptHead ?? ZERO_HASH).toLowerCase() as Hex }, t);
     this.sessionKeys.set(who, nextSessionKey);
     return nextSessionKey;
   }
@@ -964,6 +964,33 @@ export function ledgerConformance(name: string, makeHarness: (overrides?: Ledger
 
         // Every recipient confirmed, so the window closed at `last`; the boundary is still b.
         await r.refusedAt(last + 1, 'BoundaryNotReached', () => r.w(a0).openSession());
+      });
+
+      test('a confirmation commits the sender\'s receipt-log head: recorded with it, kept as its latest, outside the digest', async (r) => {
+        const ops = r.A.slice(0, 3) as [Address, Address, Address];
+        const [a0, a1, a2] = ops;
+        assert.equal(await r.l.getReceiptHead?.(a0), ZERO_HASH, 'no head before any confirmation');
+        await r.registerAll(ops);
+        await r.useSessionTimes();
+        await r.gov.armGenesis(3);
+        let t = (await r.nextBoundary()) + 1;
+        const snap = await r.open(a0, t);
+        for (const d of snap.dealers) await r.deal(d, ++t, r.dealFor(snap));
+        for (const x of snap.recipients) await r.ack(x, ++t, snap.id);
+        const p = r.poly(snap.tNew);
+        const head0 = r.bytes(32);
+        const confirmBy = (who: Address, receiptHead: unknown) => () =>
+          r.w(who).submitConfirmation({ session: 1, publicPolyHash: p.hash, publicPoly: p.poly, nextSessionKey: r.point(), receiptHead: receiptHead as Hex });
+        await r.refusedAt(++t, 'BadLength', confirmBy(a0, r.bytes(31)));
+        await r.refusedAt(++t, 'BadLength', confirmBy(a0, 'head'));
+        await r.confirm(a0, ++t, 1, p.hash, p.poly, r.point(), head0.toUpperCase().replace('0X', '0x') as Hex);
+        await r.confirm(a1, ++t, 1, p.hash, '0x'); // no head given: the zero head
+        await r.confirm(a2, ++t, 1, p.hash, '0x', r.point(), ZERO_HASH);
+        assert.equal(await r.l.getReceiptHead?.(a0), head0.toLowerCase());
+        assert.equal(await r.l.getReceiptHead?.(a1), ZERO_HASH);
+        const subs = await r.l.getSubmissions(1);
+        assert.deepEqual(subs.filter((s) => s.type === 'confirm').map((s) => (s.type === 'confirm' ? s.receiptHead : null)), [head0.toLowerCase(), ZERO_HASH, ZERO_HASH]);
+        await r.checkLog(1); // the digest is the one without heads (digestOf ignores them)
       });
 
       test('each window closes early when every expected party has submitted', async (r) => {

@@ -15,7 +15,7 @@ import { seededRng } from '../../src/crypto/rng.ts';
 import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
 import { ensureSessionKey, OperatorLoop, type SubmissionTiming } from '../../src/node/operator-loop.ts';
 import { bytesToHex } from '../../src/protocol/hex.ts';
-import type { Address, Ledger, RecordedSubmission } from '../../src/protocol/ledger.ts';
+import { ZERO_HASH, type Address, type Hex, type Ledger, type RecordedSubmission } from '../../src/protocol/ledger.ts';
 import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
 
 const REGISTRY: Address = '0x00000000000000000000000000000000000000aa';
@@ -82,7 +82,7 @@ interface TestNode {
   readonly timings: { session: number; kind: string; t: SubmissionTiming }[];
 }
 
-async function world(arm = true) {
+async function world(arm = true, receiptHeads?: Hex[]) {
   const ledger = new MemoryLedger({ chainId: 31337, registry: REGISTRY, owner: OWNER, interval: INTERVAL, dealWindow: 10, ackWindow: 10, confirmWindow: 10, inclusionMargin: 0, startTime: START });
   const domain = makeDomain({ chainId: 31337n, registry: REGISTRY });
   const gov = ledger.writer(OWNER);
@@ -110,6 +110,8 @@ async function world(arm = true) {
       // Every reading of the clocks advances them: the telemetry must come from them alone.
       clock: () => (wall += 5),
       cpuClock: () => (cpu += 2),
+      // Read at every send: the test changes the array between rounds.
+      ...(receiptHeads ? { receiptHead: () => receiptHeads[i] as Hex } : {}),
     });
     nodes.push({ address, loop, store, calls: c.calls, timings });
   }
@@ -157,6 +159,28 @@ describe('operator loop over the memory ledger', () => {
     await run(ledger, nodes, boundary + 1, boundary + 3);
     assert.equal((await ledger.activeVersion())?.id, 2, 'the reshare completed');
     for (const n of nodes) assert.equal(n.store.activeVersion()?.id, 2);
+  });
+
+  it('each confirmation commits the node\'s receipt-log head as it is when the confirmation is sent', async () => {
+    const heads: Hex[] = [`0x${'a1'.repeat(32)}`, `0x${'b2'.repeat(32)}`, ZERO_HASH];
+    const { ledger, nodes } = await world(true, heads);
+    await run(ledger, nodes, START + 1, START + 4);
+    assert.equal((await ledger.activeVersion())?.id, 1, 'genesis completed');
+    const headsIn = async (session: number) => new Map((await ledger.getSubmissions(session)).flatMap((s) => (s.type === 'confirm' ? [[s.from, s.receiptHead]] : [])));
+    const g = await headsIn(1);
+    for (const [i, n] of nodes.entries()) {
+      assert.equal(g.get(n.address), heads[i], `node ${i}'s confirmation carries its head`);
+      assert.equal(await ledger.getReceiptHead(n.address), heads[i]);
+    }
+    // Releases happened meanwhile: the reshare's confirmations commit the newer heads.
+    heads[0] = `0x${'c3'.repeat(32)}`;
+    heads[2] = `0x${'d4'.repeat(32)}`;
+    const boundary = Math.ceil((START + 5) / INTERVAL) * INTERVAL;
+    await run(ledger, nodes, boundary, boundary + 4);
+    assert.equal((await ledger.activeVersion())?.id, 2, 'the reshare completed');
+    const r = await headsIn(2);
+    for (const [i, n] of nodes.entries()) assert.equal(r.get(n.address), heads[i], `node ${i} commits its current head`);
+    assert.equal(await ledger.getReceiptHead((nodes[2] as TestNode).address), heads[2]);
   });
 
   it('a late recipient whose session completed meanwhile goes confirmed → active in one step and keeps its share', async () => {

@@ -10,6 +10,7 @@
  *   GET  /pubkey      keys plugin      MPK, public polynomial, version, threshold, operators
  *   POST /app/sign    release plugin   attested partial signature (handler: apps issue)
  *   POST /secrets     release plugin   attested partial + release env (handler: apps issue)
+ *   GET  /receipts    receipts plugin  the operator's release-receipt log, paginated (?from, limit, appId)
  *   GET  /healthz     health plugin    200 {ok:true} while the node loop ticks, else 503
  *
  * The operations listener (`--ops-host`/`--ops-port`, loopback by default), for the node's
@@ -45,6 +46,7 @@ import { TokenBuckets, clientKey, type RateLimitOptions } from './rate-limit.ts'
 import { healthRoutes } from './routes/health.ts';
 import { keysRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { receiptsRoutes, type ReceiptsRoutesOptions } from './routes/receipts.ts';
 import { releaseRoutes, type AppReleaseHandler } from './routes/release.ts';
 import { statusPageRoutes, type StatusPageRoutesOptions } from './routes/status-page.ts';
 import type { Health, NodeStatus, PubkeyInfo } from './schemas.ts';
@@ -95,6 +97,8 @@ export interface ApiDeps extends ListenerDeps {
   readonly health: () => Health;
   /** The key-release hook; null until the apps issue lands (the routes then refuse with 403). */
   readonly appRelease: AppReleaseHandler | null;
+  /** The release-receipt log served at `GET /receipts`; absent: the route is not served. */
+  readonly receipts?: ReceiptsRoutesOptions;
 }
 
 /** The operations listener's dependencies. */
@@ -127,6 +131,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   return buildListener('public', deps, (app, requestTimeoutMs) => {
     app.register(keysRoutes, { pubkey: deps.pubkey, ...(deps.notReady ? { notReady: deps.notReady } : {}) });
     app.register(releaseRoutes, { appRelease: deps.appRelease, timeoutMs: requestTimeoutMs });
+    if (deps.receipts) app.register(receiptsRoutes, deps.receipts);
     app.register(healthRoutes, { health: deps.health, exemptFromRateLimit: true });
   });
 }

@@ -97,6 +97,48 @@ export const PubkeyQuery = Type.Object(
 );
 export type PubkeyQuery = Static<typeof PubkeyQuery>;
 
+/** Most receipts one `GET /receipts` page holds (each ~0.8 KB of JSON: a page stays under ~400 KB). */
+export const MAX_RECEIPTS_PAGE = 500;
+
+export const ReceiptsQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ pattern: '^(0|[1-9][0-9]{0,14})$', description: 'from: the first log position, a non-negative integer' })),
+    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: `limit: 1 to ${MAX_RECEIPTS_PAGE}` })),
+    appId: Type.Optional(Type.String({ pattern: '^0x[0-9a-fA-F]{64}$', description: 'appId: a bytes32 app id (0x + 64 hex digits)' })),
+  },
+  { additionalProperties: false },
+);
+export type ReceiptsQuery = Static<typeof ReceiptsQuery>;
+
+export const ReceiptEntry = Type.Object(
+  {
+    position: Type.Integer({ minimum: 0 }),
+    appId: AnyHex,
+    /** The 243 receipt bytes (docs/formats.md, "Release receipts"). */
+    receipt: AnyHex,
+    /** The operator's signature over keccak256(domain ‖ receipt). */
+    signature: AnyHex,
+    /** keccak256(receipt). */
+    hash: AnyHex,
+  },
+  { additionalProperties: false },
+);
+export type ReceiptEntry = Static<typeof ReceiptEntry>;
+
+export const ReceiptsPage = Type.Object(
+  {
+    operator: AddressOut,
+    /** Entries in the whole log when this page was read, and the hash of the last one. */
+    count: Type.Integer({ minimum: 0 }),
+    head: AnyHex,
+    entries: Type.Array(ReceiptEntry),
+    /** The `from` of the next page, or null when this page reached the end of the log. */
+    next: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type ReceiptsPage = Static<typeof ReceiptsPage>;
+
 export const OperatorInfo = Type.Object({ address: AddressOut, socket: Type.String() }, { additionalProperties: false });
 
 export const PubkeyInfo = Type.Object(

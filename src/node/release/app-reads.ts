@@ -40,6 +40,8 @@ import type { AppRecord, Hex, LedgerReader, Release } from '../../protocol/ledge
 export interface AppView {
   /** Identifies the block (its hash), or null for a live view whose reads must not be cached. */
   readonly block: string | null;
+  /** The block's number (what a release receipt names), 0 for a live view (no block). */
+  readonly blockNumber: number;
   getApp(appId: Hex): Promise<AppRecord | null>;
   /** Release `index` of an app as of this block (null: none). */
   getRelease(appId: Hex, index: number): Promise<Release | null>;
@@ -83,6 +85,7 @@ export function appReaderFor(ledger: AppSource): AppReader {
 export function liveAppReader(ledger: AppSource): AppReader {
   const view: AppView = {
     block: null,
+    blockNumber: 0,
     getApp: (id) => ledger.getApp(id),
     getRelease: (id, i) => ledger.getRelease(id, i),
     contractSignature: async (owner, digest, signature) => ledger.contractSignature?.(owner, digest, signature) ?? 'no-code',
@@ -169,6 +172,7 @@ export function chainAppReader(ledger: ChainLedger): AppReader {
 
   const viewAt = (ctx: ReadContext, hash: string): AppView => ({
     block: hash,
+    blockNumber: Number(ctx.blockNumber),
     getApp: (appId) => readApp(ctx, appId.toLowerCase() as Hex),
     async getRelease(appId, index) {
       if (!Number.isSafeInteger(index) || index < 0) return null;

@@ -42,7 +42,10 @@
  *   6. key version: `version` (held, not pending) | `time` (versionAt) | active  404/409 unknown-version, 503 not-ready
  *   7. partial sign for the app's current key epoch, σ_j = s_j·Q(appIdentity(appId, epoch))
  *      (timed; cached per key version and identity, so mostly a lookup), operator signature,
- *      seal, record in the replay cache. The answer names the epoch (`epoch`).
+ *      seal, record in the replay cache. The answer names the epoch (`epoch`). With a receipt
+ *      log (issue 16): the release receipt (receipt.ts) is built, signed — the answer's one    503 internal
+ *      signature — and appended to the log before the answer is sealed; a log that refuses the
+ *      entry releases nothing.
  *
  * Time: the freshness window is checked against this node's wall clock, not chain time.
  * Attestation times are wall-clock times by construction (the owner's clock for ecdsa, the
@@ -72,6 +75,7 @@ import {
 } from '../../crypto/key-release.ts';
 import { parseHex, toHex } from '../../crypto/domain.ts';
 import { createOperatorSigner, type OperatorKeyType } from '../../crypto/operator-sig.ts';
+import { encodeReceipt, partialHash, responseKeyHash } from '../../crypto/receipt.ts';
 import { systemRng, type Rng } from '../../crypto/rng.ts';
 import type { Address, AppRecord, LedgerReader, Release } from '../../protocol/ledger.ts';
 import {
@@ -90,6 +94,7 @@ import { ApiError, type ApiErrorCode } from '../http/errors.ts';
 import type { AppReleaseHandler, KeyReleaseContext } from '../http/routes/release.ts';
 import type { EcdsaAttestation, JwtAttestation, KeyReleaseRequest, SignResponse } from '../http/schemas.ts';
 import type { KeyStore, StoredVersion } from '../key-store.ts';
+import type { ReceiptLog } from '../receipt-log.ts';
 import type { NodeMetrics, RefusalReason } from '../metrics.ts';
 import { appReaderFor, type AppSource, type AppView } from './app-reads.ts';
 import { LedgerCache, ReplayCache, type ReplayKind } from './caches.ts';
@@ -109,6 +114,12 @@ export interface ReleaseParts {
   readonly metrics: Pick<NodeMetrics, 'observePartialSign' | 'watchJwksAge'>;
   /** Why this node holds no servable version although the chain has one (a stale key store), or null. */
   readonly staleReason?: () => string | null;
+  /**
+   * The receipt log (receipt-log.ts): each answer then carries a signed receipt, appended here
+   * before the answer is sent. Absent or null: answers without receipts (format 0x01; the
+   * benchmark's baseline).
+   */
+  readonly receipts?: ReceiptLog | null;
 }
 
 export interface JwtMethodConfig {
@@ -218,6 +229,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   if (!Number.isInteger(windowS) || windowS < 1) throw new RangeError(`windowSeconds: expected a positive integer, got ${windowS}`);
   const rng = config.rng ?? systemRng;
   const { ledger, store, me, domain } = parts;
+  const receipts = parts.receipts ?? null;
   const chainId = ledger.chainId;
   const registry = ledger.registry.toLowerCase() as Address;
   const jwt = config.jwt ?? null;
@@ -265,7 +277,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
   }
 
   /** Steps 1–2: the app, the method, and (when needed) its latest release. */
-  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ view: AppView; app: AppRecord; release: Release | null }> {
+  async function appAndRelease(kind: ReplayKind, req: KeyReleaseRequest, ctx: KeyReleaseContext): Promise<{ view: AppView; app: AppRecord; release: Release | null; block: number }> {
     const view = await chainRead('latest block', () => apps.latest(), ctx);
     const app = await chainRead('app', () => cache.app(view, req.appId), ctx);
     const { needsRelease } = must(authorizeApp(app, req.attestation.method, { jwtConfigured: jwt !== null, wantsEnv: kind === 'secrets' }));
@@ -274,9 +286,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       const index = app.releaseCount - 1;
       const release = await chainRead('release', () => cache.release(view, app.id, index), ctx);
       if (release === null) throw new ApiError(503, 'chain-unavailable', 'the registry did not return the app\'s latest release; try again');
-      return { view, app, release };
+      return { view, app, release, block: view.blockNumber };
     }
-    return { view, app, release: null };
+    return { view, app, release: null, block: view.blockNumber };
   }
 
   /** Step 3 for jwt: decode and check the time claims (cheap, before the signature). */
@@ -360,7 +372,7 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const now = nowS();
 
     // 1–2.
-    const { view, app, release: latest } = await appAndRelease(kind, req, ctx);
+    const { view, app, release: latest, block } = await appAndRelease(kind, req, ctx);
 
     // 3.
     const att = req.attestation;
@@ -387,9 +399,34 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
     const partial = partialFor(version, identity);
     parts.metrics.observePartialSign((performance.now() - started) / 1000);
     const appIdBytes = parseHex(req.appId, 32, 'appId');
-    const signature = signer.sign(partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh }));
+    const payload = partialPayload({ appId: appIdBytes, version: version.id, partial, requestHash: rh });
+    // With a receipt log: one signature, over the receipt, which commits to the partial
+    // (receipt.ts). Built, signed and appended with no await in between, so concurrent
+    // requests take consecutive positions; durable before the answer is sealed and sent.
+    let signature: Uint8Array;
+    let receipt: Uint8Array | undefined;
+    if (receipts) {
+      const head = receipts.head();
+      receipt = encodeReceipt({
+        operator: toHex(operator), position: head.count, prevHash: head.hash, appId: toHex(appIdBytes), epoch: app.epoch,
+        version: version.id, route: KEY_RELEASE_ROUTES[kind], method: att.method, requestHash: rhHex,
+        responseKeyHash: responseKeyHash(responseKey), block, time: now, partialHash: partialHash(payload),
+      });
+      signature = signer.sign(receipt);
+      try {
+        receipts.append(receipt, signature);
+        // On stable storage before the answer leaves (a group commit: one sync for every
+        // release appended meanwhile; receipt-log.ts).
+        await receipts.durable();
+      } catch (err) {
+        ctx.log.error({ err: (err as Error).message }, 'the receipt log refused an entry: the key is not released');
+        throw new ApiError(503, 'internal', 'this node could not record the release receipt; try again or ask another operator', { cause: err });
+      }
+    } else {
+      signature = signer.sign(payload);
+    }
     const answer: KeyReleaseAnswer = {
-      kind, appId: appIdBytes, operator, version: version.id, partial, signature,
+      kind, appId: appIdBytes, operator, version: version.id, partial, signature, ...(receipt ? { receipt } : {}),
       ...(kind === 'secrets' && latest !== null
         ? { env: { releaseIndex: app.releaseCount - 1, encryptedEnv: parseHex(latest.encryptedEnv, undefined, 'encryptedEnv'), publicEnv: latest.publicEnv } }
         : {}),
