@@ -58,6 +58,7 @@ import type { KeyReleaseRequest, SealedResponse } from '../../src/node/http/sche
 import type { StoredVersion } from '../../src/node/key-store.ts';
 import { createNodeMetrics } from '../../src/node/metrics.ts';
 import { createAppRelease } from '../../src/node/release/handler.ts';
+import { MemoryReceiptLog } from '../../src/node/receipt-log.ts';
 import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
 import type { Address, Hex, Ledger } from '../../src/protocol/ledger.ts';
 import { createKmsClient, type KmsClient, type KmsClientOptions } from '../../src/client/index.ts';
@@ -231,6 +232,8 @@ export async function buildWorld(opts: WorldOptions): Promise<World> {
     };
     const production = createAppRelease({
       ledger, me: op.address, domain, sigKeyType: op.sigKeyType, sigKey: sigKeys[i] as Uint8Array, metrics: createNodeMetrics(),
+      // As every kms-server: answers carry a receipt (format 0x02, the signature is the receipt's).
+      receipts: new MemoryReceiptLog(),
       store: {
         getVersion: (id) => stored(id),
         activeVersion: () => stored(op.activeVersion ?? latest()),
