@@ -304,6 +304,16 @@ export class SqliteReceiptLog implements ReceiptLog {
   /** `background`: the head as of the last completed sync, and the timer of the next one. */
   #synced: ReceiptLogHead;
   #timer: NodeJS.Timeout | null = null;
+  /**
+   * Write batching: entries appended in one turn of the event loop are inserted in one
+   * transaction right after it (setImmediate): a commit per entry was most of a receipt's
+   * cost. `#persisted` is the head in the file; `#written` settles when the batch is in it.
+   */
+  #pending: [number, string, Buffer, Buffer, Buffer][] = [];
+  #persisted: ReceiptLogHead;
+  #written: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
+  #flushTimer: NodeJS.Immediate | null = null;
+  readonly #insertMany: (rows: readonly [number, string, Buffer, Buffer, Buffer][]) => void;
 
   constructor(db: Database.Database, readonly path: string, head: ReceiptLogHead, sync: ReceiptLogSync = 'background') {
     this.#db = db;
@@ -311,10 +321,34 @@ export class SqliteReceiptLog implements ReceiptLog {
     // What the file held at open was committed by an earlier process: a checkpoint at its
     // close, or the sync of its last batch, made it durable (or it was lost before this open).
     this.#synced = head;
+    this.#persisted = head;
     this.#sync = sync;
     this.#insert = db.prepare('INSERT INTO receipts (position, app_id, receipt, signature, hash) VALUES (?, ?, ?, ?, ?)');
     this.#listAll = db.prepare('SELECT position, app_id, receipt, signature, hash FROM receipts WHERE position >= ? ORDER BY position LIMIT ?');
     this.#listApp = db.prepare('SELECT position, app_id, receipt, signature, hash FROM receipts WHERE app_id = ? AND position >= ? ORDER BY position LIMIT ?');
+    this.#insertMany = db.transaction((rows: readonly [number, string, Buffer, Buffer, Buffer][]) => {
+      for (const r of rows) this.#insert.run(...r);
+    });
+  }
+
+  /** Inserts the pending batch now (one transaction). On failure the head goes back to the file's and every waiter is rejected. */
+  #flush(): void {
+    if (this.#flushTimer !== null) clearImmediate(this.#flushTimer);
+    this.#flushTimer = null;
+    const rows = this.#pending;
+    const written = this.#written;
+    this.#pending = [];
+    this.#written = null;
+    if (rows.length === 0) return;
+    try {
+      this.#insertMany(rows);
+      this.#persisted = { count: (rows.at(-1)?.[0] ?? -1) + 1, hash: `0x${(rows.at(-1)?.[4] as Buffer).toString('hex')}` as Hex };
+      written?.resolve();
+    } catch (e) {
+      // Nothing of the batch is in the file: receipts chained on it must not be answered.
+      this.#head = this.#persisted;
+      written?.reject(e);
+    }
   }
 
   head(): ReceiptLogHead {
@@ -326,7 +360,18 @@ export class SqliteReceiptLog implements ReceiptLog {
     this.#open();
     const { appId, hash } = checkNext(this.#head, receipt, signature);
     const position = this.#head.count;
-    this.#insert.run(position, appId, Buffer.from(receipt), Buffer.from(signature), Buffer.from(hash.slice(2), 'hex'));
+    this.#pending.push([position, appId, Buffer.from(receipt), Buffer.from(signature), Buffer.from(hash.slice(2), 'hex')]);
+    if (this.#written === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined); // observed by durable(); never an unhandled rejection
+      this.#written = { promise, resolve, reject };
+      this.#flushTimer = setImmediate(() => this.#flush());
+    }
     this.#head = { count: position + 1, hash };
     if (this.#sync === 'background' && this.#timer === null) {
       this.#timer = setTimeout(() => {
@@ -343,10 +388,11 @@ export class SqliteReceiptLog implements ReceiptLog {
    * waits for the next one (its entry may have been written after the running sync began); at
    * most one is queued, and every caller arriving meanwhile shares it.
    */
-  durable(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ReceiptLogError('closed', 'the receipt log was closed'));
-    if (this.#sync !== 'group') return Promise.resolve();
-    return this.#groupSync();
+  async durable(): Promise<void> {
+    if (this.#closed) throw new ReceiptLogError('closed', 'the receipt log was closed');
+    // In the file (the batch this caller's entry is in), then, in `group` mode, on disk.
+    if (this.#written !== null) await this.#written.promise;
+    if (this.#sync === 'group') await this.#groupSync();
   }
 
   durableHead(): ReceiptLogHead {
@@ -357,7 +403,8 @@ export class SqliteReceiptLog implements ReceiptLog {
   /** `background`: syncs every entry appended so far (shares a sync in flight); the next tick's timer covers later ones. */
   async #backgroundSync(): Promise<void> {
     if (this.#closed) return;
-    const covered = this.#head;
+    this.#flush();
+    const covered = this.#persisted;
     try {
       await this.#groupSync();
       if (covered.count > this.#synced.count) this.#synced = covered;
@@ -388,6 +435,7 @@ export class SqliteReceiptLog implements ReceiptLog {
 
   list(q: ReceiptQuery): ReceiptLogEntry[] {
     this.#open();
+    this.#flush();
     const from = Math.max(0, q.from);
     const rows = (q.appId === undefined ? this.#listAll.all(from, q.limit) : this.#listApp.all(q.appId, from, q.limit)) as Row[];
     return rows.map(rowEntry);
@@ -395,6 +443,7 @@ export class SqliteReceiptLog implements ReceiptLog {
 
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
