@@ -1,9 +1,9 @@
 /**
  * @module
  * The server child of the `app-sign` suite: `node --import tsx bench/app-sign-server.ts <seed>
- * <ecdsa|bn254> [off|group|full|normal]`. The third argument is the release-receipt log: `off`
+ * <ecdsa|bn254> [off|background|group|full|normal]`. The third argument is the release-receipt log: `off`
  * (the baseline: answers without receipts), or a SQLite receipt log in a temporary directory
- * in that durability mode (`src/node/receipt-log.ts`; `group` is the node's) (default `off`). Builds the world of `./release-world.ts` for the seed, serves `buildApi` with
+ * in that durability mode (`src/node/receipt-log.ts`; `background` is the node's) (default `off`). Builds the world of `./release-world.ts` for the seed, serves `buildApi` with
  * the real key-release handler on 127.0.0.1 (port 0) and `buildOpsApi` (for /metrics) on
  * another port, prints one JSON line `{"port": …, "opsPort": …, "appId": …}` on stdout, and
  * exits when stdin closes (the parent went away) or
@@ -24,7 +24,7 @@ import { createAppRelease } from '../src/node/release/handler.ts';
 import { CHAIN_ID, REGISTRY, releaseWorld } from './release-world.ts';
 
 const [seed, keyType, receiptMode = 'off'] = process.argv.slice(2);
-if (seed === undefined || keyType === undefined || !(OPERATOR_KEY_TYPES as readonly string[]).includes(keyType) || !['off', 'group', 'full', 'normal'].includes(receiptMode)) {
+if (seed === undefined || keyType === undefined || !(OPERATOR_KEY_TYPES as readonly string[]).includes(keyType) || !['off', 'background', 'group', 'full', 'normal'].includes(receiptMode)) {
   console.error('usage: app-sign-server.ts <seed> <ecdsa|bn254> [off|group|full|normal]');
   process.exit(2);
 }

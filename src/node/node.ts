@@ -271,7 +271,8 @@ export async function startNode(cfg: NodeConfig, log: pino.Logger): Promise<Runn
     ledger, writer, store, me, domain, consentThreshold: cfg.consentThreshold,
     rngFor: () => systemRng,
     log,
-    receiptHead: () => receipts.head().hash,
+    // Only what is on stable storage is committed on-chain (receipt-log.ts, `background` mode).
+    receiptHead: () => receipts.durableHead().hash,
     observer: {
       roundDone: (_id, kind, status) => {
         metrics.roundOutcome(kind, status === 'active' ? 'completed' : status === 'declined' ? 'declined' : 'failed');

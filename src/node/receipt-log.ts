@@ -21,7 +21,14 @@
  * the on-chain head, not by this module.
  *
  * **Durability modes** (`docs/benchmarks.md`, "Release receipts"; WAL journal in each):
- * - `group` (default): `synchronous = NORMAL` for the insert, then `durable()` fdatasyncs the
+ * - `background` (the node's default): `synchronous = NORMAL` for the insert — the entry is in
+ *   the file before the answer leaves, so a crash of the process loses nothing — and one
+ *   fdatasync of the WAL file at most every `BACKGROUND_SYNC_MS` after an append, off the event
+ *   loop; `durable()` does not wait for it. What the chain sees is always on stable storage:
+ *   `durableHead()` is the head as of the last completed sync, and that is the head a
+ *   confirmation commits. A power loss can lose the receipts of the last few milliseconds'
+ *   answers, never an entry a committed head covers (verifiers would flag that).
+ * - `group`: `synchronous = NORMAL` for the insert, then `durable()` fdatasyncs the
  *   WAL file off the event loop (libuv's thread pool), one sync shared by every entry appended
  *   before it started: a group commit. Same guarantee as `full` for every answer sent, at one
  *   fsync per batch instead of one per release with the event loop blocked.
@@ -86,6 +93,11 @@ export class ReceiptLogError extends Error {
 
 export interface ReceiptLog {
   head(): ReceiptLogHead;
+  /**
+   * The newest head known to be on stable storage: what a confirmation may commit on-chain.
+   * Equal to `head()` except in `background` mode between an append and its sync.
+   */
+  durableHead(): ReceiptLogHead;
   /** Resolves once every entry appended before the call is on stable storage (see the module header). */
   durable(): Promise<void>;
   /**
@@ -127,6 +139,10 @@ export class MemoryReceiptLog implements ReceiptLog {
     this.#open();
   }
 
+  durableHead(): ReceiptLogHead {
+    return this.head();
+  }
+
   append(receipt: Uint8Array, signature: Uint8Array): ReceiptLogEntry {
     const { appId, hash } = checkNext(this.head(), receipt, signature);
     const e: ReceiptLogEntry = { position: this.#entries.length, appId, receipt: Uint8Array.from(receipt), signature: Uint8Array.from(signature), hash };
@@ -158,7 +174,10 @@ export class MemoryReceiptLog implements ReceiptLog {
 
 export const RECEIPT_LOG_SCHEMA_VERSION = 1;
 
-export type ReceiptLogSync = 'group' | 'full' | 'normal';
+export type ReceiptLogSync = 'background' | 'group' | 'full' | 'normal';
+
+/** `background` mode: the longest an appended entry waits for its fdatasync. */
+export const BACKGROUND_SYNC_MS = 20;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
@@ -181,7 +200,7 @@ export interface OpenSqliteReceiptLogOptions {
   readonly path: string;
   /** Whose log this is; an existing file of another chain, registry or operator is refused. */
   readonly scope: StoreScope;
-  /** How appends reach stable storage (module header): `group` (default), `full` or `normal`. */
+  /** How appends reach stable storage (module header): `background` (default), `group`, `full` or `normal`. */
   readonly synchronous?: ReceiptLogSync;
 }
 
@@ -212,7 +231,7 @@ export function openSqliteReceiptLog(opts: OpenSqliteReceiptLogOptions): SqliteR
   }
   try {
     db.pragma('journal_mode = WAL');
-    const sync = opts.synchronous ?? 'group';
+    const sync = opts.synchronous ?? 'background';
     db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
     const scope = { chain_id: opts.scope.chainId.toString(), registry: opts.scope.registry.toLowerCase(), operator: opts.scope.operator.toLowerCase() };
     const hasMeta = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").get() !== undefined;
@@ -282,14 +301,54 @@ export class SqliteReceiptLog implements ReceiptLog {
   #syncing: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
   #wal: FileHandle | null = null;
+  /** `background`: the head as of the last completed sync, and the timer of the next one. */
+  #synced: ReceiptLogHead;
+  #timer: NodeJS.Timeout | null = null;
+  /**
+   * Write batching: entries appended in one turn of the event loop are inserted in one
+   * transaction right after it (setImmediate): a commit per entry was most of a receipt's
+   * cost. `#persisted` is the head in the file; `#written` settles when the batch is in it.
+   */
+  #pending: [number, string, Buffer, Buffer, Buffer][] = [];
+  #persisted: ReceiptLogHead;
+  #written: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
+  #flushTimer: NodeJS.Immediate | null = null;
+  readonly #insertMany: (rows: readonly [number, string, Buffer, Buffer, Buffer][]) => void;
 
-  constructor(db: Database.Database, readonly path: string, head: ReceiptLogHead, sync: ReceiptLogSync = 'group') {
+  constructor(db: Database.Database, readonly path: string, head: ReceiptLogHead, sync: ReceiptLogSync = 'background') {
     this.#db = db;
     this.#head = head;
+    // What the file held at open was committed by an earlier process: a checkpoint at its
+    // close, or the sync of its last batch, made it durable (or it was lost before this open).
+    this.#synced = head;
+    this.#persisted = head;
     this.#sync = sync;
     this.#insert = db.prepare('INSERT INTO receipts (position, app_id, receipt, signature, hash) VALUES (?, ?, ?, ?, ?)');
     this.#listAll = db.prepare('SELECT position, app_id, receipt, signature, hash FROM receipts WHERE position >= ? ORDER BY position LIMIT ?');
     this.#listApp = db.prepare('SELECT position, app_id, receipt, signature, hash FROM receipts WHERE app_id = ? AND position >= ? ORDER BY position LIMIT ?');
+    this.#insertMany = db.transaction((rows: readonly [number, string, Buffer, Buffer, Buffer][]) => {
+      for (const r of rows) this.#insert.run(...r);
+    });
+  }
+
+  /** Inserts the pending batch now (one transaction). On failure the head goes back to the file's and every waiter is rejected. */
+  #flush(): void {
+    if (this.#flushTimer !== null) clearImmediate(this.#flushTimer);
+    this.#flushTimer = null;
+    const rows = this.#pending;
+    const written = this.#written;
+    this.#pending = [];
+    this.#written = null;
+    if (rows.length === 0) return;
+    try {
+      this.#insertMany(rows);
+      this.#persisted = { count: (rows.at(-1)?.[0] ?? -1) + 1, hash: `0x${(rows.at(-1)?.[4] as Buffer).toString('hex')}` as Hex };
+      written?.resolve();
+    } catch (e) {
+      // Nothing of the batch is in the file: receipts chained on it must not be answered.
+      this.#head = this.#persisted;
+      written?.reject(e);
+    }
   }
 
   head(): ReceiptLogHead {
@@ -301,8 +360,26 @@ export class SqliteReceiptLog implements ReceiptLog {
     this.#open();
     const { appId, hash } = checkNext(this.#head, receipt, signature);
     const position = this.#head.count;
-    this.#insert.run(position, appId, Buffer.from(receipt), Buffer.from(signature), Buffer.from(hash.slice(2), 'hex'));
+    this.#pending.push([position, appId, Buffer.from(receipt), Buffer.from(signature), Buffer.from(hash.slice(2), 'hex')]);
+    if (this.#written === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined); // observed by durable(); never an unhandled rejection
+      this.#written = { promise, resolve, reject };
+      this.#flushTimer = setImmediate(() => this.#flush());
+    }
     this.#head = { count: position + 1, hash };
+    if (this.#sync === 'background' && this.#timer === null) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        void this.#backgroundSync();
+      }, BACKGROUND_SYNC_MS);
+      this.#timer.unref();
+    }
     return { position, appId, receipt: Uint8Array.from(receipt), signature: Uint8Array.from(signature), hash };
   }
 
@@ -311,16 +388,40 @@ export class SqliteReceiptLog implements ReceiptLog {
    * waits for the next one (its entry may have been written after the running sync began); at
    * most one is queued, and every caller arriving meanwhile shares it.
    */
-  durable(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ReceiptLogError('closed', 'the receipt log was closed'));
-    if (this.#sync !== 'group') return Promise.resolve();
+  async durable(): Promise<void> {
+    if (this.#closed) throw new ReceiptLogError('closed', 'the receipt log was closed');
+    // In the file (the batch this caller's entry is in), then, in `group` mode, on disk.
+    if (this.#written !== null) await this.#written.promise;
+    if (this.#sync === 'group') await this.#groupSync();
+  }
+
+  durableHead(): ReceiptLogHead {
+    this.#open();
+    return this.#sync === 'background' ? this.#synced : this.#head;
+  }
+
+  /** `background`: syncs every entry appended so far (shares a sync in flight); the next tick's timer covers later ones. */
+  async #backgroundSync(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    const covered = this.#persisted;
+    try {
+      await this.#groupSync();
+      if (covered.count > this.#synced.count) this.#synced = covered;
+    } catch {
+      // A failed sync leaves `durableHead` where it was: the entries stay uncommitted on-chain
+      // and the next append schedules another attempt.
+    }
+  }
+
+  #groupSync(): Promise<void> {
     if (this.#syncing === null) {
       this.#syncing = this.#fdatasync().finally(() => { this.#syncing = null; });
       return this.#syncing;
     }
     this.#queued ??= this.#syncing.catch(() => undefined).then(() => {
       this.#queued = null;
-      return this.durable();
+      return this.#groupSync();
     });
     return this.#queued;
   }
@@ -334,6 +435,7 @@ export class SqliteReceiptLog implements ReceiptLog {
 
   list(q: ReceiptQuery): ReceiptLogEntry[] {
     this.#open();
+    this.#flush();
     const from = Math.max(0, q.from);
     const rows = (q.appId === undefined ? this.#listAll.all(from, q.limit) : this.#listApp.all(q.appId, from, q.limit)) as Row[];
     return rows.map(rowEntry);
@@ -341,10 +443,15 @@ export class SqliteReceiptLog implements ReceiptLog {
 
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     // The handle is only ever synced; closing it with a sync in flight is safe (the sync resolves or rejects).
     void this.#wal?.close().catch(() => undefined);
     this.#wal = null;
+    // The last connection's close checkpoints the WAL into the database, syncing both
+    // (synchronous = NORMAL syncs around a checkpoint): nothing appended is left unsynced.
     this.#db.close();
   }
 

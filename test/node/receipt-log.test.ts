@@ -10,7 +10,7 @@ import { makeDomain, toHex, type Hex } from '../../src/crypto/domain.ts';
 import { createOperatorSigner } from '../../src/crypto/operator-sig.ts';
 import { decodeReceipt, encodeReceipt, entryHash, ZERO_HEAD, type Receipt } from '../../src/crypto/receipt.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
-import { MemoryReceiptLog, openSqliteReceiptLog, ReceiptLogError, type ReceiptLog } from '../../src/node/receipt-log.ts';
+import { BACKGROUND_SYNC_MS, MemoryReceiptLog, openSqliteReceiptLog, ReceiptLogError, type ReceiptLog } from '../../src/node/receipt-log.ts';
 
 const REGISTRY = '0x5fbdb2315678afecb367f032d93f642f64180aa3' as const;
 const OPERATOR = '0x1111111111111111111111111111111111111111' as const;
@@ -126,7 +126,36 @@ describe('receipt log: sqlite file', () => {
     }
   });
 
-  for (const sync of ['group', 'full', 'normal'] as const) {
+  it('background (the node\'s mode): answers never wait for a sync, and the head a confirmation may commit is only ever one on stable storage', async () => {
+    const t = tmp();
+    try {
+      const log = openSqliteReceiptLog({ path: t.path, scope: SCOPE });
+      assert.deepEqual(log.durableHead(), log.head(), 'an empty log is durable');
+      fill(log, 3);
+      const appended = log.head();
+      // durable() resolves at once; the committable head still lags until the background sync ran.
+      await log.durable();
+      assert.equal(log.durableHead().count, 0, 'nothing is committable before its fdatasync');
+      const deadline = Date.now() + 5_000;
+      while (log.durableHead().count < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(log.durableHead(), appended, `synced within ${BACKGROUND_SYNC_MS} ms of the append (plus the disk)`);
+      // A later batch moves it again; entries appended during a sync wait for the next one.
+      fill(log, 2);
+      assert.equal(log.durableHead().count, 3);
+      while (log.durableHead().count < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(log.durableHead(), log.head());
+      fill(log, 1);
+      log.close(); // closes with one entry not yet synced by the timer: the close's checkpoint syncs it
+      const again = openSqliteReceiptLog({ path: t.path, scope: SCOPE });
+      assert.equal(again.head().count, 6);
+      assert.deepEqual(again.durableHead(), again.head(), 'what a reopened file holds is durable');
+      again.close();
+    } finally {
+      t.done();
+    }
+  });
+
+  for (const sync of ['background', 'group', 'full', 'normal'] as const) {
     it(`${sync}: durable() resolves for concurrent callers and the entries are in the file`, async () => {
       const t = tmp();
       try {

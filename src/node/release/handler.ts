@@ -415,8 +415,9 @@ export function createAppRelease(parts: ReleaseParts, config: AppReleaseConfig =
       signature = signer.sign(receipt);
       try {
         receipts.append(receipt, signature);
-        // On stable storage before the answer leaves (a group commit: one sync for every
-        // release appended meanwhile; receipt-log.ts).
+        // In the log before the answer leaves. `durable()` waits for stable storage only in the
+        // log's `group`/`full` modes; the node's `background` mode syncs off the answer's path
+        // and commits only synced heads on-chain (receipt-log.ts).
         await receipts.durable();
       } catch (err) {
         ctx.log.error({ err: (err as Error).message }, 'the receipt log refused an entry: the key is not released');
