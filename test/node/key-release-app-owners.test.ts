@@ -7,14 +7,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { keccak_256 } from '@noble/hashes/sha3.js';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import pino from 'pino';
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain, parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
 import * as fr from '../../src/crypto/fr.ts';
 import { appIdentity, keyRequestTypedData } from '../../src/crypto/key-release.ts';
-import { createOperatorSigner, generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
+import { generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
 import { ecdsaRecoverAddressFromDigest } from '../../src/crypto/operator-sig-ecdsa.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
@@ -27,8 +26,8 @@ import { createNodeMetrics } from '../../src/node/metrics.ts';
 import type { AppView, ContractSignatureAnswer } from '../../src/node/release/app-reads.ts';
 import { createAppRelease } from '../../src/node/release/handler.ts';
 import type { Address, Release } from '../../src/protocol/ledger.ts';
-import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
-import { ecdsaKeyRequest, newRequester, openReleaseAnswer, refusalCountIn, type Requester } from './release-fixtures.ts';
+import type { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
+import { ecdsaKeyRequest, ledgerWithOperator, newRequester, openReleaseAnswer, refusalCountIn, type Requester } from './release-fixtures.ts';
 
 const rng = seededRng('node/key-release-app-owners.test');
 const CHAIN_ID = 31337n;
@@ -65,18 +64,8 @@ interface World {
 }
 
 async function world(): Promise<World> {
-  const gov = newAccount();
-  const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime: NOW_S - 1000,
-  });
   const me = addr(newAccount());
-  const sigKey = generateOperatorSecretKey('ecdsa', rng);
-  const signer = createOperatorSigner('ecdsa', sigKey, DOMAIN);
-  await ledger.writer(addr(gov)).allowOperator(me, true);
-  await ledger.writer(me).register({
-    socket: 'http://127.0.0.1:7001', sigKeyType: 'ecdsa', sigPublicKey: toHex(signer.publicKey), proofOfPossession: toHex(signer.proofOfPossession(me)),
-    sessionKey: toHex(secp256k1.getPublicKey(generateOperatorSecretKey('ecdsa', rng), true)),
-  });
+  const { ledger, sigKey } = await ledgerWithOperator({ chainId: CHAIN_ID, registry: REGISTRY, domain: DOMAIN, rng, startTime: NOW_S - 1000, gov: addr(newAccount()), me });
   const holders = [me, addr(newAccount()), addr(newAccount())];
   const xs = holders.map((a) => operatorX(a));
   const d = deal(rng, 2, xs, fr.random(rng));

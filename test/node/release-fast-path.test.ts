@@ -12,7 +12,6 @@
 //   before the handler returns.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import pino from 'pino';
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
@@ -20,7 +19,7 @@ import { bls } from '../../src/crypto/bls12381/index.ts';
 import { makeDomain, parseHex, toHex, type Hex } from '../../src/crypto/domain.ts';
 import * as fr from '../../src/crypto/fr.ts';
 import { appIdentity, generateResponseKeyPair, keyRequestTypedData, openAnswer, requestHash } from '../../src/crypto/key-release.ts';
-import { createOperatorSigner, generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
+import { generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
 import { operatorX } from '../../src/crypto/operator-x.ts';
 import { seededRng } from '../../src/crypto/rng.ts';
 import { partialSign } from '../../src/crypto/threshold.ts';
@@ -28,10 +27,10 @@ import { deal } from '../../src/crypto/vss.ts';
 import { buildApi, type AppReleaseHandler, type KeyReleaseContext, type KeyReleaseRequest } from '../../src/node/http/app.ts';
 import { ApiError } from '../../src/node/http/errors.ts';
 import { MemoryKeyStore } from '../../src/node/memory-key-store.ts';
+import { ledgerWithOperator } from './release-fixtures.ts';
 import { createNodeMetrics } from '../../src/node/metrics.ts';
 import { createAppRelease } from '../../src/node/release/handler.ts';
 import type { Address } from '../../src/protocol/ledger.ts';
-import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
 
 const rng = seededRng('node/release-fast-path.test');
 const CHAIN_ID = 31337n;
@@ -42,18 +41,8 @@ const account = (): PrivateKeyAccount => privateKeyToAccount(toHex(generateOpera
 const addr = (a: PrivateKeyAccount): Address => a.address.toLowerCase() as Address;
 
 async function world() {
-  const gov = account();
-  const ledger = new MemoryLedger({
-    chainId: CHAIN_ID, registry: REGISTRY, owner: addr(gov), interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime: NOW_S - 1000,
-  });
   const me = addr(account());
-  const sigKey = generateOperatorSecretKey('ecdsa', rng);
-  const signer = createOperatorSigner('ecdsa', sigKey, DOMAIN);
-  await ledger.writer(addr(gov)).allowOperator(me, true);
-  await ledger.writer(me).register({
-    socket: 'http://127.0.0.1:7001', sigKeyType: 'ecdsa', sigPublicKey: toHex(signer.publicKey), proofOfPossession: toHex(signer.proofOfPossession(me)),
-    sessionKey: toHex(secp256k1.getPublicKey(generateOperatorSecretKey('ecdsa', rng), true)),
-  });
+  const { ledger, sigKey } = await ledgerWithOperator({ chainId: CHAIN_ID, registry: REGISTRY, domain: DOMAIN, rng, startTime: NOW_S - 1000, gov: addr(account()), me });
   const holders = [me, addr(account()), addr(account())];
   const xs = holders.map((a) => operatorX(a));
   const secret = fr.random(rng);

@@ -30,6 +30,9 @@ import { encodeEcdsaSignature, SECP256K1_N } from '../../src/crypto/operator-sig
 import { systemRng, type Rng } from '../../src/crypto/rng.ts';
 import type { KeyReleaseRequest } from '../../src/node/http/schemas.ts';
 import type { Address, Release } from '../../src/protocol/ledger.ts';
+import { MemoryLedger } from '../../src/protocol/memory-ledger.ts';
+import { createOperatorSigner, generateOperatorSecretKey } from '../../src/crypto/operator-sig.ts';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 
 // ---------------------------------------------------------------------------------------------
 // JWT (the `jwt` attestation method)
@@ -209,4 +212,22 @@ export function refusalCountIn(metricsText: string, reason: string): number {
     if (m && (m[1] as string).split(',').includes(`reason="${reason}"`)) n += Number(m[2]);
   }
   return n;
+}
+
+/**
+ * A memory ledger (chain time `startTime`, interval 1000 s) on which governance `gov` allowed
+ * and registered one ecdsa operator `me` at `http://127.0.0.1:7001`: the node under test.
+ */
+export async function ledgerWithOperator(o: { chainId: bigint; registry: Address; domain: Uint8Array; rng: Rng; startTime: number; gov: Address; me: Address }): Promise<{ ledger: MemoryLedger; sigKey: Uint8Array }> {
+  const ledger = new MemoryLedger({
+    chainId: o.chainId, registry: o.registry, owner: o.gov, interval: 1000, dealWindow: 100, ackWindow: 100, confirmWindow: 100, inclusionMargin: 0, startTime: o.startTime,
+  });
+  const sigKey = generateOperatorSecretKey('ecdsa', o.rng);
+  const signer = createOperatorSigner('ecdsa', sigKey, o.domain);
+  await ledger.writer(o.gov).allowOperator(o.me, true);
+  await ledger.writer(o.me).register({
+    socket: 'http://127.0.0.1:7001', sigKeyType: 'ecdsa', sigPublicKey: toHex(signer.publicKey), proofOfPossession: toHex(signer.proofOfPossession(o.me)),
+    sessionKey: toHex(secp256k1.getPublicKey(generateOperatorSecretKey('ecdsa', o.rng), true)),
+  });
+  return { ledger, sigKey };
 }
