@@ -52,7 +52,7 @@ import { openSqliteReceiptLog, ReceiptLogError, type ReceiptLog } from './receip
 import { cachedDoctorVerdict, type DoctorVerdictSource } from './status-page/doctor-verdict.ts';
 import { NetworkWatch } from './status-page/network-watch.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
-import { ensureSessionKey, OperatorLoop, submissionParts, type LoopProtocolView, type TickReport } from './operator-loop.ts';
+import { ensureSessionKey, OperatorLoop, submissionParts, type TickReport } from './operator-loop.ts';
 import { SCHEMA_VERSION, openSqliteKeyStore } from './sqlite-key-store.ts';
 import { runDoctor } from './doctor/run-doctor.ts';
 import type { DoctorReport } from './doctor/report.ts';
@@ -530,16 +530,9 @@ function status(me: Address, store: KeyStore, loop: OperatorLoop, last: TickRepo
     } : null,
     lastProcessedBoundary: loop.lastProcessedBoundary >= 0 ? loop.lastProcessedBoundary : null,
     versions: store.listVersions().map((v) => ({ id: v.id, status: v.status })),
-    ...(loop.protocol ? { protocol: protocolStatusView(loop.protocol) } : {}),
+    ...(loop.protocol ? { protocol: loop.protocol } : {}),
     chainHead: last ? { time: last.chainTime } : null,
     lastError,
-  };
-}
-
-function protocolStatusView(p: LoopProtocolView): NonNullable<NodeStatus['protocol']> {
-  return {
-    speaks: { min: p.speaks.min, max: p.speaks.max }, required: p.required, queued: p.queued, verdict: p.verdict, message: p.message,
-    refusedSession: p.refusedSession,
   };
 }
 

@@ -95,20 +95,8 @@ export interface NetworkView {
     readonly completedAt: number;
     readonly publicPolyHash: Hex;
   } | null;
-  readonly governance: {
-    readonly owner: Address;
-    readonly pendingOwner: Address | null;
-    readonly interval: number;
-    readonly dealWindow: number;
-    readonly ackWindow: number;
-    readonly confirmWindow: number;
-    readonly thresholdOverride: number;
-    readonly churnCap: number;
-    readonly governanceDelay: number;
-    readonly genesisMinOperators: number;
-    /** The protocol version sessions opened now require. */
-    readonly protocolVersion: number;
-  };
+  /** Governance in effect (its queued changes are `queued`, described). */
+  readonly governance: Omit<Governance, 'queued' | 'inclusionMargin'>;
   readonly queued: readonly QueuedChangeView[];
   readonly operators: readonly OperatorSummary[];
   /** Newest first. */
